@@ -1,0 +1,15 @@
+# Task runner. `make serve` and `make test` run setup first, so a fresh clone needs nothing else.
+.PHONY: setup serve test bench clean
+
+setup:
+	scripts/setup.sh
+
+serve:
+	scripts/serve.sh
+
+test:
+	scripts/test.sh
+
+clean:
+	cargo clean
+	rm -rf dist test-artifacts

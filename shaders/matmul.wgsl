@@ -1,0 +1,80 @@
+// Matrix product C = op(A) * op(B), op being identity or transpose, all row-major f32.
+//
+// Register-blocked: each invocation computes a 4x4 block of C in registers and the workgroup
+// uses no shared memory and no barriers, because the software adapters this must run well on
+// (SwiftShader in Chromium, lavapipe natively) pay dearly for barriers.
+//
+// Transposition is expressed as strides, so one pipeline serves all four products a linear
+// layer needs: op(A)[row, p] = a[a_base + row * a_row_stride + p * a_step].
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    c_offset: u32,
+    a_offset: u32,
+    a_row_stride: u32,
+    a_step: u32,
+    b_offset: u32,
+    b_col_stride: u32,
+    b_step: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+
+// The workgroup is WG x WG invocations; invocation (x, y) owns rows y + WG * i and columns
+// x + WG * j, i, j in 0..4, so neighbouring invocations touch neighbouring addresses.
+const WG: u32 = 8u;
+const BLOCK: u32 = 32u; // WG * 4: rows and columns of C per workgroup
+
+fn store(row: u32, col: u32, value: f32) {
+    if (row < params.m && col < params.n) {
+        c[params.c_offset + row * params.n + col] = value;
+    }
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let row0 = wg.y * BLOCK + lid.y;
+    let col0 = wg.x * BLOCK + lid.x;
+    let rows = vec4<u32>(row0, row0 + WG, row0 + 2u * WG, row0 + 3u * WG);
+    let cols = vec4<u32>(col0, col0 + WG, col0 + 2u * WG, col0 + 3u * WG);
+    // Out-of-range rows and columns load a valid neighbour instead of branching; their
+    // results are never stored.
+    let rows_in = min(rows, vec4<u32>(params.m - 1u));
+    let cols_in = min(cols, vec4<u32>(params.n - 1u));
+
+    var ia = vec4<u32>(params.a_offset) + rows_in * params.a_row_stride;
+    var ib = vec4<u32>(params.b_offset) + cols_in * params.b_col_stride;
+    let sa = params.a_step;
+    let sb = params.b_step;
+
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    for (var p = 0u; p < params.k; p++) {
+        let av = vec4<f32>(a[ia.x], a[ia.y], a[ia.z], a[ia.w]);
+        let bv = vec4<f32>(b[ib.x], b[ib.y], b[ib.z], b[ib.w]);
+        acc0 += av.x * bv;
+        acc1 += av.y * bv;
+        acc2 += av.z * bv;
+        acc3 += av.w * bv;
+        ia += vec4<u32>(sa);
+        ib += vec4<u32>(sb);
+    }
+
+    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var i = 0u; i < 4u; i++) {
+        let acc = accs[i];
+        store(rows[i], cols.x, acc.x);
+        store(rows[i], cols.y, acc.y);
+        store(rows[i], cols.z, acc.z);
+        store(rows[i], cols.w, acc.w);
+    }
+}

@@ -1,0 +1,252 @@
+//! Adapter and device creation, one code path for the browser (WebGPU) and native
+//! (Vulkan, Metal, DX12, GL).
+
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use super::counters::DispatchCounters;
+use super::error::GpuError;
+use super::pipelines::PipelineCache;
+
+/// Message shown when the browser has no usable WebGPU.
+pub const NO_WEBGPU_HELP: &str = "WebGPU is unavailable in this browser, so nothing can be trained \
+here. Use a browser with WebGPU enabled: Chrome or Edge 113 or later on Windows, macOS or \
+ChromeOS; Safari 26 or later; Firefox 141 or later on Windows. On Linux, Chrome and Chromium \
+need the flag chrome://flags/#enable-unsafe-webgpu (or the command-line switch \
+--enable-unsafe-webgpu). Then reload this page.";
+
+/// Message shown when no native adapter is found.
+pub const NO_NATIVE_ADAPTER_HELP: &str = "no GPU adapter was found. Choose a backend with the \
+WGPU_BACKEND environment variable (vulkan, metal, dx12 or gl, comma-separated), check that a \
+GPU driver is installed, or on a machine without a GPU install Mesa's software Vulkan driver \
+(Debian/Ubuntu: apt install mesa-vulkan-drivers) and set WGPU_BACKEND=vulkan.";
+
+/// GPU faults reported asynchronously by the device, surfaced at the next readback.
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    pub(crate) error: Mutex<Option<String>>,
+    pub(crate) lost: Mutex<Option<String>>,
+}
+
+impl Faults {
+    /// The lost-device reason if any, else the first uncaptured error (which is cleared).
+    pub(crate) fn take(&self) -> Option<GpuError> {
+        if let Some(reason) = self.lost.lock().unwrap_or_else(|e| e.into_inner()).clone() {
+            return Some(GpuError::DeviceLost(reason));
+        }
+        self.error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .map(GpuError::Device)
+    }
+}
+
+/// The adapter's identity and the limits that matter for training, for display and reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdapterReport {
+    /// Adapter name (on the web: the browser's description, often empty).
+    pub name: String,
+    /// Backend: Vulkan, Metal, Dx12, Gl or BrowserWebGpu.
+    pub backend: String,
+    /// Discrete, integrated, virtual, CPU (software) or other.
+    pub device_type: String,
+    /// Driver name and version where the backend reports them.
+    pub driver: String,
+    /// PCI vendor id (0 when unknown, always on the web).
+    pub vendor_id: u32,
+    /// PCI device id (0 when unknown).
+    pub device_id: u32,
+    /// Largest buffer the device accepts, in bytes.
+    pub max_buffer_size: u64,
+    /// Largest storage buffer binding, in bytes.
+    pub max_storage_buffer_binding_size: u64,
+    /// Storage buffers one shader stage may bind.
+    pub max_storage_buffers_per_shader_stage: u32,
+    /// Workgroup memory, in bytes.
+    pub max_compute_workgroup_storage_size: u32,
+    /// Invocations per workgroup.
+    pub max_compute_invocations_per_workgroup: u32,
+    /// Workgroup size limit in x.
+    pub max_compute_workgroup_size_x: u32,
+    /// Workgroups per dispatch dimension.
+    pub max_compute_workgroups_per_dimension: u32,
+}
+
+impl AdapterReport {
+    fn new(info: &wgpu::AdapterInfo, limits: &wgpu::Limits) -> Self {
+        let driver = [info.driver.as_str(), info.driver_info.as_str()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" ");
+        AdapterReport {
+            name: info.name.clone(),
+            backend: format!("{:?}", info.backend),
+            device_type: format!("{:?}", info.device_type),
+            driver,
+            vendor_id: info.vendor,
+            device_id: info.device,
+            max_buffer_size: limits.max_buffer_size,
+            max_storage_buffer_binding_size: limits.max_storage_buffer_binding_size,
+            max_storage_buffers_per_shader_stage: limits.max_storage_buffers_per_shader_stage,
+            max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
+            max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
+            max_compute_workgroup_size_x: limits.max_compute_workgroup_size_x,
+            max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
+        }
+    }
+
+    /// One line naming the adapter, for logs and benchmark tables.
+    pub fn summary(&self) -> String {
+        let name = if self.name.is_empty() {
+            "unnamed adapter"
+        } else {
+            &self.name
+        };
+        format!("{name} ({}, {})", self.backend, self.device_type)
+    }
+}
+
+/// A device and queue with everything the kernels share: pipeline cache, dispatch counters
+/// and fault tracking. Create one per adapter and pass it by reference.
+pub struct Gpu {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) limits: wgpu::Limits,
+    pub(crate) pipelines: PipelineCache,
+    pub(crate) faults: Arc<Faults>,
+    counters: DispatchCounters,
+    report: AdapterReport,
+}
+
+impl Gpu {
+    /// Finds the best adapter (high-performance first) and opens a device on it, asking for
+    /// the adapter's own limits so large buffers work where the hardware allows them.
+    ///
+    /// Natively the backend can be chosen with `WGPU_BACKEND`; in the browser only WebGPU is
+    /// used.
+    pub async fn new() -> Result<Gpu, GpuError> {
+        let instance = create_instance()?;
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::from_env()
+                    .unwrap_or(wgpu::PowerPreference::HighPerformance),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::NoAdapter(no_adapter_message(&e.to_string())))?;
+        Self::from_adapter(&adapter).await
+    }
+
+    /// Opens a device on a chosen adapter.
+    pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Gpu, GpuError> {
+        let limits = adapter.limits();
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("snapfreeze"),
+                required_features: wgpu::Features::empty(),
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| GpuError::RequestDevice(e.to_string()))?;
+        let faults = Arc::new(Faults::default());
+        {
+            // Without a handler wgpu panics on an uncaptured error; keep it for the next readback.
+            let faults = Arc::clone(&faults);
+            device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+                log::error!("GPU error: {error}");
+                let mut slot = faults.error.lock().unwrap_or_else(|e| e.into_inner());
+                slot.get_or_insert_with(|| error.to_string());
+            }));
+        }
+        {
+            let faults = Arc::clone(&faults);
+            device.set_device_lost_callback(move |reason, message| {
+                log::error!("GPU device lost: {reason:?} {message}");
+                let mut slot = faults.lost.lock().unwrap_or_else(|e| e.into_inner());
+                *slot = Some(format!("{reason:?}: {message}"));
+            });
+        }
+        let report = AdapterReport::new(&adapter.get_info(), &limits);
+        Ok(Gpu {
+            device,
+            queue,
+            limits,
+            pipelines: PipelineCache::default(),
+            faults,
+            counters: DispatchCounters::default(),
+            report,
+        })
+    }
+
+    /// The adapter's identity and key limits.
+    pub fn adapter(&self) -> &AdapterReport {
+        &self.report
+    }
+
+    /// The device's limits (equal to the adapter's).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// The underlying wgpu device.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The underlying wgpu queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// Dispatches recorded per kernel.
+    pub fn counters(&self) -> &DispatchCounters {
+        &self.counters
+    }
+
+    /// Shader modules compiled and pipelines created on this device so far.
+    pub fn cache_stats(&self) -> super::pipelines::CacheStats {
+        self.pipelines.stats()
+    }
+
+    /// Returns the pending GPU fault, if the device reported one since the last check.
+    pub fn check_faults(&self) -> Result<(), GpuError> {
+        match self.faults.take() {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn create_instance() -> Result<wgpu::Instance, GpuError> {
+    Ok(wgpu::Instance::new(
+        wgpu::InstanceDescriptor::new_without_display_handle_from_env(),
+    ))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn create_instance() -> Result<wgpu::Instance, GpuError> {
+    // wgpu panics if `navigator.gpu` cannot be reached, so look first.
+    let global = js_sys::global();
+    let navigator = js_sys::Reflect::get(&global, &"navigator".into()).unwrap_or_default();
+    let gpu = js_sys::Reflect::get(&navigator, &"gpu".into()).unwrap_or_default();
+    if gpu.is_undefined() || gpu.is_null() {
+        return Err(GpuError::NoAdapter(NO_WEBGPU_HELP.to_string()));
+    }
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = wgpu::Backends::BROWSER_WEBGPU;
+    Ok(wgpu::Instance::new(desc))
+}
+
+fn no_adapter_message(detail: &str) -> String {
+    if cfg!(target_arch = "wasm32") {
+        format!("{NO_WEBGPU_HELP} (detail: {detail})")
+    } else {
+        format!("{NO_NATIVE_ADAPTER_HELP} (detail: {detail})")
+    }
+}

@@ -1,0 +1,16 @@
+//! The WebGPU runtime shared by the browser and native builds: device creation, buffers,
+//! pipeline cache, prepared dispatches, async readback, dispatch counters, errors.
+
+mod buffers;
+mod context;
+mod counters;
+mod dispatch;
+mod error;
+mod pipelines;
+mod readback;
+
+pub use context::{AdapterReport, Gpu, NO_NATIVE_ADAPTER_HELP, NO_WEBGPU_HELP};
+pub use counters::DispatchCounters;
+pub use dispatch::{Commands, Dispatch};
+pub use error::GpuError;
+pub use pipelines::CacheStats;

@@ -1,0 +1,81 @@
+//! Asynchronous readback. Nothing here blocks in the browser: the map callback fires from
+//! the browser's event loop and the future resolves then. Natively the device is polled.
+
+use super::context::Gpu;
+use super::dispatch::Commands;
+use super::error::GpuError;
+
+impl Gpu {
+    /// Copies `bytes` bytes of `buffer` from byte `offset` (both multiples of 4) and returns
+    /// them once the GPU has finished all work submitted before.
+    pub async fn read_bytes(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<Vec<u8>, GpuError> {
+        if offset % 4 != 0 || bytes % 4 != 0 || offset + bytes > buffer.size() {
+            return Err(GpuError::Readback(format!(
+                "range {offset}..{} of a {}-byte buffer is out of bounds or not 4-byte aligned",
+                offset + bytes,
+                buffer.size()
+            )));
+        }
+        self.check_faults()?;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: bytes,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut commands = Commands::new(self, "readback");
+        commands.copy(buffer, offset, &staging, 0, bytes);
+        commands.submit();
+
+        let (sender, receiver) = futures_channel::oneshot::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |result| {
+            // The receiver only disappears if the caller dropped the future; nothing to do then.
+            let _ = sender.send(result);
+        });
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Err(e) = self.device.poll(wgpu::PollType::wait_indefinitely()) {
+            self.check_faults()?;
+            return Err(GpuError::Readback(e.to_string()));
+        }
+        let mapped = receiver
+            .await
+            .map_err(|_| GpuError::Readback("the map request was dropped".into()))?;
+        self.check_faults()?;
+        mapped.map_err(|e| GpuError::Readback(e.to_string()))?;
+        let data = staging
+            .get_mapped_range(..)
+            .map_err(|e| GpuError::Readback(e.to_string()))?
+            .to_vec();
+        staging.unmap();
+        staging.destroy();
+        Ok(data)
+    }
+
+    /// Reads `len` f32 values of `buffer` starting at element `offset`.
+    pub async fn read_f32(
+        &self,
+        buffer: &wgpu::Buffer,
+        offset: usize,
+        len: usize,
+    ) -> Result<Vec<f32>, GpuError> {
+        let bytes = self
+            .read_bytes(buffer, offset as u64 * 4, len as u64 * 4)
+            .await?;
+        Ok(bytemuck::pod_collect_to_vec(&bytes))
+    }
+
+    /// Resolves once the GPU has finished everything submitted so far.
+    pub async fn finish(&self) -> Result<(), GpuError> {
+        // A tiny readback is the one completion signal that works on every platform.
+        let marker = self.storage("finish marker", 4)?;
+        self.read_bytes(&marker, 0, 4).await.map(|_| ())
+    }
+}

@@ -1,0 +1,260 @@
+//! Matrix product C = op(A) * op(B): the launcher for `shaders/matmul.wgsl` and its CPU
+//! reference. The three products a linear layer needs are (trans_a, trans_b) =
+//! (false, true) forward with PyTorch's [out, in] weights, (false, false) input gradient,
+//! (true, false) weight gradient.
+
+use serde::Serialize;
+
+use crate::gpu::{Dispatch, Gpu, GpuError};
+use crate::shaders;
+
+/// Name of this kernel in the dispatch counters.
+pub const KERNEL: &str = "matmul";
+
+/// Rows and columns of C handled by one workgroup (8x8 invocations, 4x4 outputs each).
+const BLOCK: u32 = 32;
+
+/// Sizes and transposition of one product: C is m x n, the inner dimension is k.
+/// A is stored m x k (k x m when `trans_a`), B is k x n (n x k when `trans_b`), row-major.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct MatmulShape {
+    /// Rows of C.
+    pub m: u32,
+    /// Columns of C.
+    pub n: u32,
+    /// Inner dimension.
+    pub k: u32,
+    /// A is stored transposed (k x m).
+    pub trans_a: bool,
+    /// B is stored transposed (n x k).
+    pub trans_b: bool,
+}
+
+impl MatmulShape {
+    /// A shape without transposition.
+    pub fn new(m: u32, n: u32, k: u32) -> Self {
+        MatmulShape {
+            m,
+            n,
+            k,
+            trans_a: false,
+            trans_b: false,
+        }
+    }
+
+    /// The same sizes with the given transposition.
+    pub fn transposed(self, trans_a: bool, trans_b: bool) -> Self {
+        MatmulShape {
+            trans_a,
+            trans_b,
+            ..self
+        }
+    }
+
+    /// Elements of A.
+    pub fn a_len(&self) -> usize {
+        self.m as usize * self.k as usize
+    }
+
+    /// Elements of B.
+    pub fn b_len(&self) -> usize {
+        self.k as usize * self.n as usize
+    }
+
+    /// Elements of C.
+    pub fn c_len(&self) -> usize {
+        self.m as usize * self.n as usize
+    }
+
+    /// Floating-point operations (a multiply and an add per inner-product term).
+    pub fn flops(&self) -> f64 {
+        2.0 * self.m as f64 * self.n as f64 * self.k as f64
+    }
+
+    /// Like `C[3x5] = A^T[3x4] * B[4x5]`.
+    pub fn describe(&self) -> String {
+        let t = |b: bool| if b { "^T" } else { "" };
+        format!(
+            "C[{m}x{n}] = A{ta}[{m}x{k}] * B{tb}[{k}x{n}]",
+            m = self.m,
+            n = self.n,
+            k = self.k,
+            ta = t(self.trans_a),
+            tb = t(self.trans_b)
+        )
+    }
+}
+
+/// Where an operand lives: a buffer and the element offset of its first value, so that a
+/// weight matrix can be used in place inside a flat parameter buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Operand<'a> {
+    /// The buffer.
+    pub buffer: &'a wgpu::Buffer,
+    /// Offset of the first element, in f32 elements.
+    pub offset: u32,
+}
+
+impl<'a> Operand<'a> {
+    /// The operand starts at the beginning of `buffer`.
+    pub fn whole(buffer: &'a wgpu::Buffer) -> Self {
+        Operand { buffer, offset: 0 }
+    }
+}
+
+/// Uniforms, laid out as `Params` in the shader.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    c_offset: u32,
+    a_offset: u32,
+    a_row_stride: u32,
+    a_step: u32,
+    b_offset: u32,
+    b_col_stride: u32,
+    b_step: u32,
+    _pad: [u32; 2],
+}
+
+impl Params {
+    fn new(s: &MatmulShape, a_offset: u32, b_offset: u32, c_offset: u32) -> Self {
+        // op(A)[row, p] = a[a_offset + row * a_row_stride + p * a_step], likewise B by column.
+        let (a_row_stride, a_step) = if s.trans_a { (1, s.m) } else { (s.k, 1) };
+        let (b_col_stride, b_step) = if s.trans_b { (s.k, 1) } else { (1, s.n) };
+        Params {
+            m: s.m,
+            n: s.n,
+            k: s.k,
+            c_offset,
+            a_offset,
+            a_row_stride,
+            a_step,
+            b_offset,
+            b_col_stride,
+            b_step,
+            _pad: [0; 2],
+        }
+    }
+}
+
+/// A prepared matrix product over fixed buffers; record [`Matmul::dispatch`] as often as needed.
+#[derive(Debug)]
+pub struct Matmul {
+    shape: MatmulShape,
+    dispatch: Dispatch,
+    // Kept alive for the bind group.
+    _params: wgpu::Buffer,
+}
+
+impl Matmul {
+    /// Checks the operands against the shape and the adapter, then builds the dispatch.
+    pub fn new(
+        gpu: &Gpu,
+        shape: MatmulShape,
+        a: Operand<'_>,
+        b: Operand<'_>,
+        c: Operand<'_>,
+    ) -> Result<Matmul, GpuError> {
+        if shape.m == 0 || shape.n == 0 || shape.k == 0 {
+            return Err(GpuError::launch(
+                KERNEL,
+                format!("every dimension must be at least 1: {}", shape.describe()),
+            ));
+        }
+        check_fits("A", a, shape.a_len())?;
+        check_fits("B", b, shape.b_len())?;
+        check_fits("C", c, shape.c_len())?;
+        if c.buffer == a.buffer || c.buffer == b.buffer {
+            return Err(GpuError::launch(
+                KERNEL,
+                "C must be in a different buffer from A and B (WebGPU forbids binding one buffer \
+                 for reading and writing in one dispatch)",
+            ));
+        }
+        let params = gpu.uniform(
+            "matmul params",
+            &Params::new(&shape, a.offset, b.offset, c.offset),
+        );
+        let grid = [shape.n.div_ceil(BLOCK), shape.m.div_ceil(BLOCK), 1];
+        let dispatch = Dispatch::new(
+            gpu,
+            KERNEL,
+            &shaders::MATMUL,
+            "main",
+            &[],
+            &[&params, a.buffer, b.buffer, c.buffer],
+            grid,
+        )?;
+        Ok(Matmul {
+            shape,
+            dispatch,
+            _params: params,
+        })
+    }
+
+    /// The product's shape.
+    pub fn shape(&self) -> MatmulShape {
+        self.shape
+    }
+
+    /// The launch to record.
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+}
+
+fn check_fits(name: &str, operand: Operand<'_>, len: usize) -> Result<(), GpuError> {
+    let available = operand.buffer.size() / 4;
+    let needed = operand.offset as u64 + len as u64;
+    if needed > available {
+        return Err(GpuError::launch(
+            KERNEL,
+            format!(
+                "{name} needs elements {}..{needed} but its buffer holds {available}",
+                operand.offset
+            ),
+        ));
+    }
+    if needed > u32::MAX as u64 {
+        return Err(GpuError::launch(
+            KERNEL,
+            format!("{name} ends at element {needed}, beyond 32-bit indexing"),
+        ));
+    }
+    Ok(())
+}
+
+/// CPU reference: C = op(A) * op(B) accumulated in f64, from row-major A and B stored as
+/// `shape` says.
+pub fn reference(shape: &MatmulShape, a: &[f32], b: &[f32]) -> Vec<f64> {
+    let (m, n, k) = (shape.m as usize, shape.n as usize, shape.k as usize);
+    assert_eq!(a.len(), m * k, "A has the wrong length for {}", shape.describe());
+    assert_eq!(b.len(), k * n, "B has the wrong length for {}", shape.describe());
+    // Copy op(A) row-major and op(B) column-major so the inner loop walks contiguous memory.
+    let mut a_rows = vec![0f64; m * k];
+    for i in 0..m {
+        for p in 0..k {
+            let v = if shape.trans_a { a[p * m + i] } else { a[i * k + p] };
+            a_rows[i * k + p] = v as f64;
+        }
+    }
+    let mut b_cols = vec![0f64; n * k];
+    for j in 0..n {
+        for p in 0..k {
+            let v = if shape.trans_b { b[j * k + p] } else { b[p * n + j] };
+            b_cols[j * k + p] = v as f64;
+        }
+    }
+    let mut c = vec![0f64; m * n];
+    for i in 0..m {
+        let row = &a_rows[i * k..(i + 1) * k];
+        for j in 0..n {
+            let col = &b_cols[j * k..(j + 1) * k];
+            c[i * n + j] = row.iter().zip(col).map(|(x, y)| x * y).sum();
+        }
+    }
+    c
+}

@@ -1,0 +1,16 @@
+//! The WGSL sources, one file per op family under `shaders/`, embedded at build time.
+
+/// One WGSL module: a name for caches, counters and messages, and its source.
+#[derive(Clone, Copy, Debug)]
+pub struct Shader {
+    /// Short unique name (the file stem).
+    pub name: &'static str,
+    /// The WGSL text.
+    pub source: &'static str,
+}
+
+/// Matrix products: `shaders/matmul.wgsl`.
+pub const MATMUL: Shader = Shader {
+    name: "matmul",
+    source: include_str!("../shaders/matmul.wgsl"),
+};

@@ -1,0 +1,92 @@
+//! The wasm-bindgen API the page calls: a thin layer over the library, compiled for wasm32
+//! only. Every method returns a Promise or a plain value; errors reject with a message.
+
+use std::rc::Rc;
+
+use js_sys::Promise;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::gpu::{Gpu, GpuError};
+use crate::{bench, checks};
+
+/// Installs the panic hook so a bug shows its message in the console instead of
+/// "unreachable executed".
+#[wasm_bindgen(start)]
+pub fn start() {
+    console_error_panic_hook::set_once();
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, JsValue> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| JsError::new(&e.to_string()).into())
+}
+
+fn gpu_error(e: GpuError) -> JsValue {
+    JsError::new(&e.to_string()).into()
+}
+
+/// The shapes of the matmul self-test, in order: `[{m, n, k, trans_a, trans_b}]`.
+#[wasm_bindgen(js_name = matmulCases)]
+pub fn matmul_cases() -> Result<JsValue, JsValue> {
+    to_js(&checks::matmul::cases())
+}
+
+/// An open GPU device in the page.
+#[wasm_bindgen]
+pub struct GpuSession {
+    gpu: Rc<Gpu>,
+}
+
+#[wasm_bindgen]
+impl GpuSession {
+    /// Opens the GPU. Rejects with a message saying how to get WebGPU when it is missing.
+    pub async fn open() -> Result<GpuSession, JsValue> {
+        let gpu = Gpu::new().await.map_err(gpu_error)?;
+        Ok(GpuSession { gpu: Rc::new(gpu) })
+    }
+
+    /// The adapter's name, backend, type and key limits.
+    pub fn adapter(&self) -> Result<JsValue, JsValue> {
+        to_js(self.gpu.adapter())
+    }
+
+    /// Runs matmul self-test case `index` of [`matmul_cases`]; resolves to a check result.
+    #[wasm_bindgen(js_name = checkMatmul)]
+    pub fn check_matmul(&self, index: usize) -> Promise {
+        let gpu = Rc::clone(&self.gpu);
+        future_to_promise(async move {
+            let cases = checks::matmul::cases();
+            let shape = *cases.get(index).ok_or_else(|| {
+                JsValue::from(JsError::new(&format!(
+                    "there are {} matmul cases; {index} is out of range",
+                    cases.len()
+                )))
+            })?;
+            let result = checks::matmul::check(&gpu, shape, index as u64)
+                .await
+                .map_err(gpu_error)?;
+            to_js(&result)
+        })
+    }
+
+    /// Measures matmul throughput at `size`^3 for at least `seconds`.
+    #[wasm_bindgen(js_name = benchMatmul)]
+    pub fn bench_matmul(&self, size: u32, seconds: f64) -> Promise {
+        let gpu = Rc::clone(&self.gpu);
+        future_to_promise(async move {
+            let result = bench::matmul(&gpu, size, seconds)
+                .await
+                .map_err(gpu_error)?;
+            to_js(&result)
+        })
+    }
+
+    /// Dispatches recorded per kernel since the session opened.
+    #[wasm_bindgen(js_name = dispatchCounts)]
+    pub fn dispatch_counts(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.gpu.counters().snapshot())
+    }
+}

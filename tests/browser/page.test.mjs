@@ -1,0 +1,99 @@
+// Browser tests against the site `trunk build --release` produced: the matmul self-test
+// runs on Chromium's WebGPU adapter, the benchmark reports a figure, and a browser without
+// WebGPU gets a visible explanation. A missing WebGPU adapter fails these tests; nothing skips.
+
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { launchChromium, openPage, screenshot, serveSite } from "./harness.mjs";
+
+const SELFTEST_TIMEOUT_MS = 15 * 60_000;
+
+let site;
+before(async () => { site = await serveSite(); });
+after(async () => { await site?.close(); });
+
+describe("with WebGPU", () => {
+  let browser;
+  let page;
+  let problems;
+  before(async () => {
+    browser = await launchChromium();
+    ({ page, problems } = await openPage(browser, site.url));
+  });
+  after(async () => { await browser?.close(); });
+
+  test("every matmul self-test case passes on the browser's WebGPU adapter", { timeout: SELFTEST_TIMEOUT_MS }, async () => {
+    await page.waitForFunction(
+      () => document.body.dataset.selftest || document.body.dataset.state === "error",
+      null,
+      { timeout: SELFTEST_TIMEOUT_MS, polling: 500 },
+    );
+    await screenshot(page, "selftest");
+    const state = await page.evaluate(() => document.body.dataset.state);
+    const banner = await page.textContent("#fatal");
+    assert.equal(state, "ready", `the page could not use WebGPU: ${banner}`);
+
+    const rows = await page.$$eval("#selftest-table tbody tr", (trs) => trs.map((tr) => ({
+      result: tr.dataset.result,
+      text: tr.innerText.replace(/\s+/g, " "),
+    })));
+    assert.ok(rows.length >= 80, `expected at least 80 cases, got ${rows.length}`);
+    const failed = rows.filter((r) => r.result !== "pass");
+    assert.deepEqual(failed, [], "cases that failed in the browser");
+    assert.equal(await page.getAttribute("#selftest-summary", "data-result"), "passed");
+    const shapes = rows.map((r) => r.text).join("\n");
+    assert.match(shapes, /C\[1x1\] = A\[1x1\] \* B\[1x1\]/);
+    assert.match(shapes, /C\[521x523\] = A\^T\[521x541\] \* B\^T\[541x523\]/);
+    assert.deepEqual(problems, []);
+  });
+
+  test("the adapter panel names the backend and the limits", async () => {
+    const backend = await page.textContent('#adapter-info dd[data-key="backend"]');
+    assert.equal(backend, "BrowserWebGpu");
+    const binding = await page.textContent('#adapter-info dd[data-key="max storage binding"]');
+    assert.match(binding, /\d+(\.\d)? (MiB|GiB)/);
+  });
+
+  test("the benchmark reports GFLOP/s", { timeout: 120_000 }, async () => {
+    await page.fill("#bench-size", "256");
+    await page.fill("#bench-seconds", "0.3");
+    await page.click("#bench-run");
+    await page.waitForFunction(() => {
+      const r = document.getElementById("bench-result").dataset.result;
+      return r === "done" || r === "error";
+    }, null, { timeout: 110_000 });
+    await screenshot(page, "benchmark");
+    const text = await page.textContent("#bench-result");
+    const gflops = Number(await page.getAttribute("#bench-result", "data-gflops"));
+    assert.ok(gflops > 0 && Number.isFinite(gflops), `no figure: ${text}`);
+    assert.match(text, /GFLOP\/s/);
+  });
+});
+
+describe("without WebGPU", () => {
+  const cases = {
+    "no navigator.gpu": () => {
+      Object.defineProperty(Navigator.prototype, "gpu", { get: () => undefined });
+    },
+    "no adapter": () => {
+      if (globalThis.GPU) GPU.prototype.requestAdapter = async () => null;
+    },
+  };
+  for (const [name, initScript] of Object.entries(cases)) {
+    test(`the page explains what to do (${name})`, { timeout: 120_000 }, async () => {
+      const browser = await launchChromium();
+      try {
+        const { page } = await openPage(browser, site.url, { initScript });
+        await page.waitForFunction(() => document.body.dataset.state === "error", null, { timeout: 100_000 });
+        await screenshot(page, `no-webgpu-${name.replace(/\W+/g, "-")}`);
+        assert.ok(await page.isVisible("#fatal"));
+        const text = await page.textContent("#fatal");
+        assert.match(text, /WebGPU is unavailable/);
+        assert.match(text, /enable-unsafe-webgpu/);
+        assert.equal(await page.getAttribute("#fatal", "data-kind"), "no-webgpu");
+      } finally {
+        await browser.close();
+      }
+    });
+  }
+});

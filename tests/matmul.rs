@@ -1,0 +1,163 @@
+//! Native matmul tests: the full self-test against the f64 reference, plus the runtime
+//! properties later work relies on (pipeline cache, dispatch counters, determinism, errors).
+
+mod common;
+
+use pollster::block_on;
+use snapfreeze::checks::{self, random_values};
+use snapfreeze::gpu::{Commands, GpuError};
+use snapfreeze::kernels::matmul::{self, Matmul, MatmulShape, Operand};
+
+#[test]
+fn every_case_matches_the_f64_reference() {
+    let gpu = common::gpu();
+    let cases = checks::matmul::cases();
+    assert!(cases.len() >= 80, "expected at least 20 shapes x 4 transposes");
+    let mut failures = Vec::new();
+    for (i, shape) in cases.iter().enumerate() {
+        let r = block_on(checks::matmul::check(&gpu, *shape, i as u64)).expect("GPU error");
+        eprintln!(
+            "{} {:<40} rel err {:.2e}",
+            if r.passed { "pass" } else { "FAIL" },
+            r.name,
+            r.rel_l2_error
+        );
+        if !r.passed {
+            failures.push(format!("{}: {:?}", r.name, r.problem));
+        }
+    }
+    assert!(failures.is_empty(), "failed: {failures:#?}");
+}
+
+#[test]
+fn cases_cover_degenerate_prime_and_large_shapes_in_all_transposes() {
+    let cases = checks::matmul::cases();
+    let has = |f: &dyn Fn(&MatmulShape) -> bool| cases.iter().any(f);
+    assert!(has(&|s| s.m == 1 && s.n == 1 && s.k == 1));
+    assert!(has(&|s| s.m > 512 && s.n > 512 && s.k > 512));
+    assert!(has(&|s| s.m == 127 && s.n == 131 && s.k == 137));
+    for ta in [false, true] {
+        for tb in [false, true] {
+            let n = cases
+                .iter()
+                .filter(|s| s.trans_a == ta && s.trans_b == tb)
+                .count();
+            assert!(n >= 20, "only {n} shapes with trans_a={ta} trans_b={tb}");
+        }
+    }
+}
+
+#[test]
+fn a_wrong_result_is_caught() {
+    // The check must be able to fail: a reference of a different product disagrees.
+    let shape = MatmulShape::new(9, 7, 5);
+    let a = random_values(1, shape.a_len());
+    let b = random_values(2, shape.b_len());
+    let right = matmul::reference(&shape, &a, &b);
+    let wrong = matmul::reference(&shape, &random_values(3, shape.a_len()), &b);
+    let right_f32: Vec<f32> = right.iter().map(|&v| v as f32).collect();
+    assert!(checks::relative_l2_error(&right_f32, &right) < 1e-6);
+    assert!(checks::relative_l2_error(&right_f32, &wrong) > 0.1);
+    let mut nan = right_f32.clone();
+    nan[3] = f32::NAN;
+    assert!(checks::relative_l2_error(&nan, &right).is_infinite());
+}
+
+#[test]
+fn reference_matches_hand_computed_products() {
+    // A = [[1, 2], [3, 4]], B = [[5, 6], [7, 8]]; A*B = [[19, 22], [43, 50]].
+    let a = [1.0, 2.0, 3.0, 4.0];
+    let b = [5.0, 6.0, 7.0, 8.0];
+    let s = MatmulShape::new(2, 2, 2);
+    assert_eq!(matmul::reference(&s, &a, &b), vec![19.0, 22.0, 43.0, 50.0]);
+    // A^T*B = [[26, 30], [38, 44]]; A*B^T = [[17, 23], [39, 53]].
+    let at = matmul::reference(&s.transposed(true, false), &a, &b);
+    assert_eq!(at, vec![26.0, 30.0, 38.0, 44.0]);
+    let bt = matmul::reference(&s.transposed(false, true), &a, &b);
+    assert_eq!(bt, vec![17.0, 23.0, 39.0, 53.0]);
+}
+
+#[test]
+fn pipeline_is_compiled_once_and_dispatches_are_counted() {
+    let gpu = common::gpu();
+    let shape = MatmulShape::new(40, 30, 20);
+    let a = gpu.storage_from("a", &random_values(1, shape.a_len())).unwrap();
+    let b = gpu.storage_from("b", &random_values(2, shape.b_len())).unwrap();
+    let c = gpu.storage("c", shape.c_len() as u64 * 4).unwrap();
+    let whole = Operand::whole;
+    let first = Matmul::new(&gpu, shape, whole(&a), whole(&b), whole(&c)).unwrap();
+    let second = Matmul::new(
+        &gpu,
+        MatmulShape::new(30, 40, 20).transposed(true, true),
+        whole(&b),
+        whole(&a),
+        whole(&c),
+    )
+    .unwrap();
+    let stats = gpu.cache_stats();
+    assert_eq!(stats.modules_compiled, 1);
+    assert_eq!(stats.pipelines_created, 1);
+
+    gpu.counters().reset();
+    let mut commands = Commands::new(&gpu, "test");
+    commands.run(&[first.dispatch(), second.dispatch(), first.dispatch()]);
+    commands.submit();
+    block_on(gpu.finish()).unwrap();
+    assert_eq!(gpu.counters().get(matmul::KERNEL), 3);
+    assert_eq!(gpu.counters().get("conv2d_backward"), 0);
+}
+
+#[test]
+fn same_inputs_give_bitwise_identical_outputs() {
+    let gpu = common::gpu();
+    let shape = MatmulShape::new(97, 89, 301).transposed(true, false);
+    let a = gpu.storage_from("a", &random_values(5, shape.a_len())).unwrap();
+    let b = gpu.storage_from("b", &random_values(6, shape.b_len())).unwrap();
+    let c = gpu.storage("c", shape.c_len() as u64 * 4).unwrap();
+    let op = Matmul::new(&gpu, shape, Operand::whole(&a), Operand::whole(&b), Operand::whole(&c))
+        .unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let mut commands = Commands::new(&gpu, "determinism");
+        commands.run(&[op.dispatch()]);
+        commands.submit();
+        let out = block_on(gpu.read_f32(&c, 0, shape.c_len())).unwrap();
+        runs.push(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    }
+    assert_eq!(runs[0], runs[1]);
+}
+
+#[test]
+fn bad_launches_are_errors_not_panics() {
+    let gpu = common::gpu();
+    let small = gpu.storage("small", 16).unwrap();
+    let other = gpu.storage("other", 4096).unwrap();
+    let out = gpu.storage("out", 4096).unwrap();
+    let whole = Operand::whole;
+    let too_big = Matmul::new(&gpu, MatmulShape::new(8, 8, 8), whole(&small), whole(&other), whole(&out));
+    assert!(matches!(too_big, Err(GpuError::InvalidLaunch { .. })), "{too_big:?}");
+    let zero = Matmul::new(&gpu, MatmulShape::new(0, 4, 4), whole(&other), whole(&other), whole(&out));
+    assert!(matches!(zero, Err(GpuError::InvalidLaunch { .. })));
+    let aliased = Matmul::new(&gpu, MatmulShape::new(4, 4, 4), whole(&out), whole(&other), whole(&out));
+    assert!(matches!(aliased, Err(GpuError::InvalidLaunch { .. })));
+    let offset = Operand { buffer: &other, offset: 1020 };
+    let past_end = Matmul::new(&gpu, MatmulShape::new(2, 4, 4), offset, whole(&other), whole(&out));
+    assert!(matches!(past_end, Err(GpuError::InvalidLaunch { .. })));
+    let huge = gpu.storage("huge", u64::MAX / 2);
+    assert!(matches!(huge, Err(GpuError::BufferTooLarge { .. })), "{huge:?}");
+    let unaligned = block_on(gpu.read_bytes(&other, 2, 4));
+    assert!(matches!(unaligned, Err(GpuError::Readback(_))));
+}
+
+#[test]
+fn readback_returns_what_was_written() {
+    let gpu = common::gpu();
+    let values: Vec<f32> = (0..1001).map(|i| i as f32 * 0.5 - 7.0).collect();
+    let buf = gpu.storage_from("values", &values).unwrap();
+    assert_eq!(block_on(gpu.read_f32(&buf, 0, values.len())).unwrap(), values);
+    assert_eq!(block_on(gpu.read_f32(&buf, 17, 5)).unwrap(), values[17..22]);
+    // Odd byte lengths are padded to whole words.
+    let bytes = gpu.storage_from("bytes", &[1u8, 2, 3, 4, 5]).unwrap();
+    assert_eq!(bytes.size(), 8);
+    assert_eq!(block_on(gpu.read_bytes(&bytes, 0, 8)).unwrap(), [1, 2, 3, 4, 5, 0, 0, 0]);
+}

@@ -1,0 +1,52 @@
+// Shows the adapter: what wgpu reports plus the browser's own adapter info (vendor,
+// architecture), which wgpu does not pass through on the web.
+
+const LIMITS = [
+  ["max_buffer_size", "max buffer size", bytes],
+  ["max_storage_buffer_binding_size", "max storage binding", bytes],
+  ["max_storage_buffers_per_shader_stage", "storage buffers per stage", String],
+  ["max_compute_workgroup_storage_size", "workgroup memory", bytes],
+  ["max_compute_invocations_per_workgroup", "invocations per workgroup", String],
+  ["max_compute_workgroup_size_x", "workgroup size x", String],
+  ["max_compute_workgroups_per_dimension", "workgroups per dimension", String],
+];
+
+function bytes(n) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
+  return `${Number.isInteger(n) ? n : n.toFixed(1)} ${units[i]}`;
+}
+
+async function browserAdapterInfo() {
+  try {
+    const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
+    const info = adapter?.info ?? (await adapter?.requestAdapterInfo?.());
+    return info ?? {};
+  } catch {
+    return {};
+  }
+}
+
+/** Fills the adapter panel; returns the merged description for reports. */
+export async function showAdapter(session, container) {
+  const report = session.adapter();
+  const info = await browserAdapterInfo();
+  const rows = [
+    ["backend", report.backend],
+    ["vendor", info.vendor || "not reported"],
+    ["architecture", info.architecture || "not reported"],
+    ["device", info.device || info.description || report.name || "not reported"],
+    ["type", report.device_type === "Cpu" ? "software (fallback) adapter" : report.device_type],
+    ...LIMITS.map(([key, label, fmt]) => [label, fmt(report[key])]),
+  ];
+  container.replaceChildren(...rows.flatMap(([k, v]) => {
+    const dt = document.createElement("dt");
+    dt.textContent = k;
+    const dd = document.createElement("dd");
+    dd.textContent = v;
+    dd.dataset.key = k;
+    return [dt, dd];
+  }));
+  return { ...report, vendor: info.vendor, architecture: info.architecture };
+}
