@@ -76,7 +76,11 @@ mod cli {
                     );
                     failed += usize::from(!r.passed);
                 }
-                println!("{} of {} matmul checks passed", cases.len() - failed, cases.len());
+                println!(
+                    "{} of {} matmul checks passed",
+                    cases.len() - failed,
+                    cases.len()
+                );
                 if failed > 0 {
                     return Ok(ExitCode::FAILURE);
                 }

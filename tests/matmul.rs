@@ -12,7 +12,10 @@ use snapfreeze::kernels::matmul::{self, Matmul, MatmulShape, Operand};
 fn every_case_matches_the_f64_reference() {
     let gpu = common::gpu();
     let cases = checks::matmul::cases();
-    assert!(cases.len() >= 80, "expected at least 20 shapes x 4 transposes");
+    assert!(
+        cases.len() >= 80,
+        "expected at least 20 shapes x 4 transposes"
+    );
     let mut failures = Vec::new();
     for (i, shape) in cases.iter().enumerate() {
         let r = block_on(checks::matmul::check(&gpu, *shape, i as u64)).expect("GPU error");
@@ -81,8 +84,12 @@ fn reference_matches_hand_computed_products() {
 fn pipeline_is_compiled_once_and_dispatches_are_counted() {
     let gpu = common::gpu();
     let shape = MatmulShape::new(40, 30, 20);
-    let a = gpu.storage_from("a", &random_values(1, shape.a_len())).unwrap();
-    let b = gpu.storage_from("b", &random_values(2, shape.b_len())).unwrap();
+    let a = gpu
+        .storage_from("a", &random_values(1, shape.a_len()))
+        .unwrap();
+    let b = gpu
+        .storage_from("b", &random_values(2, shape.b_len()))
+        .unwrap();
     let c = gpu.storage("c", shape.c_len() as u64 * 4).unwrap();
     let whole = Operand::whole;
     let first = Matmul::new(&gpu, shape, whole(&a), whole(&b), whole(&c)).unwrap();
@@ -111,11 +118,21 @@ fn pipeline_is_compiled_once_and_dispatches_are_counted() {
 fn same_inputs_give_bitwise_identical_outputs() {
     let gpu = common::gpu();
     let shape = MatmulShape::new(97, 89, 301).transposed(true, false);
-    let a = gpu.storage_from("a", &random_values(5, shape.a_len())).unwrap();
-    let b = gpu.storage_from("b", &random_values(6, shape.b_len())).unwrap();
-    let c = gpu.storage("c", shape.c_len() as u64 * 4).unwrap();
-    let op = Matmul::new(&gpu, shape, Operand::whole(&a), Operand::whole(&b), Operand::whole(&c))
+    let a = gpu
+        .storage_from("a", &random_values(5, shape.a_len()))
         .unwrap();
+    let b = gpu
+        .storage_from("b", &random_values(6, shape.b_len()))
+        .unwrap();
+    let c = gpu.storage("c", shape.c_len() as u64 * 4).unwrap();
+    let op = Matmul::new(
+        &gpu,
+        shape,
+        Operand::whole(&a),
+        Operand::whole(&b),
+        Operand::whole(&c),
+    )
+    .unwrap();
     let mut runs = Vec::new();
     for _ in 0..2 {
         let mut commands = Commands::new(&gpu, "determinism");
@@ -134,17 +151,50 @@ fn bad_launches_are_errors_not_panics() {
     let other = gpu.storage("other", 4096).unwrap();
     let out = gpu.storage("out", 4096).unwrap();
     let whole = Operand::whole;
-    let too_big = Matmul::new(&gpu, MatmulShape::new(8, 8, 8), whole(&small), whole(&other), whole(&out));
-    assert!(matches!(too_big, Err(GpuError::InvalidLaunch { .. })), "{too_big:?}");
-    let zero = Matmul::new(&gpu, MatmulShape::new(0, 4, 4), whole(&other), whole(&other), whole(&out));
+    let too_big = Matmul::new(
+        &gpu,
+        MatmulShape::new(8, 8, 8),
+        whole(&small),
+        whole(&other),
+        whole(&out),
+    );
+    assert!(
+        matches!(too_big, Err(GpuError::InvalidLaunch { .. })),
+        "{too_big:?}"
+    );
+    let zero = Matmul::new(
+        &gpu,
+        MatmulShape::new(0, 4, 4),
+        whole(&other),
+        whole(&other),
+        whole(&out),
+    );
     assert!(matches!(zero, Err(GpuError::InvalidLaunch { .. })));
-    let aliased = Matmul::new(&gpu, MatmulShape::new(4, 4, 4), whole(&out), whole(&other), whole(&out));
+    let aliased = Matmul::new(
+        &gpu,
+        MatmulShape::new(4, 4, 4),
+        whole(&out),
+        whole(&other),
+        whole(&out),
+    );
     assert!(matches!(aliased, Err(GpuError::InvalidLaunch { .. })));
-    let offset = Operand { buffer: &other, offset: 1020 };
-    let past_end = Matmul::new(&gpu, MatmulShape::new(2, 4, 4), offset, whole(&other), whole(&out));
+    let offset = Operand {
+        buffer: &other,
+        offset: 1020,
+    };
+    let past_end = Matmul::new(
+        &gpu,
+        MatmulShape::new(2, 4, 4),
+        offset,
+        whole(&other),
+        whole(&out),
+    );
     assert!(matches!(past_end, Err(GpuError::InvalidLaunch { .. })));
     let huge = gpu.storage("huge", u64::MAX / 2);
-    assert!(matches!(huge, Err(GpuError::BufferTooLarge { .. })), "{huge:?}");
+    assert!(
+        matches!(huge, Err(GpuError::BufferTooLarge { .. })),
+        "{huge:?}"
+    );
     let unaligned = block_on(gpu.read_bytes(&other, 2, 4));
     assert!(matches!(unaligned, Err(GpuError::Readback(_))));
 }
@@ -154,10 +204,16 @@ fn readback_returns_what_was_written() {
     let gpu = common::gpu();
     let values: Vec<f32> = (0..1001).map(|i| i as f32 * 0.5 - 7.0).collect();
     let buf = gpu.storage_from("values", &values).unwrap();
-    assert_eq!(block_on(gpu.read_f32(&buf, 0, values.len())).unwrap(), values);
+    assert_eq!(
+        block_on(gpu.read_f32(&buf, 0, values.len())).unwrap(),
+        values
+    );
     assert_eq!(block_on(gpu.read_f32(&buf, 17, 5)).unwrap(), values[17..22]);
     // Odd byte lengths are padded to whole words.
     let bytes = gpu.storage_from("bytes", &[1u8, 2, 3, 4, 5]).unwrap();
     assert_eq!(bytes.size(), 8);
-    assert_eq!(block_on(gpu.read_bytes(&bytes, 0, 8)).unwrap(), [1, 2, 3, 4, 5, 0, 0, 0]);
+    assert_eq!(
+        block_on(gpu.read_bytes(&bytes, 0, 8)).unwrap(),
+        [1, 2, 3, 4, 5, 0, 0, 0]
+    );
 }

@@ -26,13 +26,22 @@ pub struct MatmulBench {
 /// waiting for the GPU to finish before stopping the clock.
 pub async fn matmul(gpu: &Gpu, size: u32, min_seconds: f64) -> Result<MatmulBench, GpuError> {
     if size == 0 {
-        return Err(GpuError::launch("matmul", "benchmark size must be at least 1"));
+        return Err(GpuError::launch(
+            "matmul",
+            "benchmark size must be at least 1",
+        ));
     }
     let shape = MatmulShape::new(size, size, size);
     let a = gpu.storage_from("bench A", &random_values(1, shape.a_len()))?;
     let b = gpu.storage_from("bench B", &random_values(2, shape.b_len()))?;
     let c = gpu.storage("bench C", shape.c_len() as u64 * 4)?;
-    let op = Matmul::new(gpu, shape, Operand::whole(&a), Operand::whole(&b), Operand::whole(&c))?;
+    let op = Matmul::new(
+        gpu,
+        shape,
+        Operand::whole(&a),
+        Operand::whole(&b),
+        Operand::whole(&c),
+    )?;
     time_products(gpu, &op, 1).await?; // warm-up: pipeline compilation, first-touch allocation
     let once = time_products(gpu, &op, 1).await?;
     let reps = ((min_seconds / once.max(1e-6)).ceil() as u32).clamp(1, 10_000);

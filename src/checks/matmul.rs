@@ -36,7 +36,7 @@ const RANDOM_SHAPES: usize = 10;
 
 /// Every shape to check, each in all four transpose combinations.
 pub fn cases() -> Vec<MatmulShape> {
-    let mut rng = fastrand::Rng::with_seed(0x5eed_3a7);
+    let mut rng = fastrand::Rng::with_seed(0x05ee_d3a7);
     // Log-uniform sizes in 1..=300 so small and medium shapes are both common.
     let mut size = || (300f64.powf(rng.f64())).round().max(1.0) as u32;
     let mut sizes: Vec<(u32, u32, u32)> = FIXED.to_vec();
@@ -81,7 +81,7 @@ pub async fn check(gpu: &Gpu, shape: MatmulShape, seed: u64) -> Result<CheckResu
         .all(|&v| v == SENTINEL);
     let problem = if !pads_intact {
         Some("wrote outside C".to_string())
-    } else if !(err <= TOLERANCE) {
+    } else if err.is_nan() || err > TOLERANCE {
         Some(format!("relative L2 error {err:.3e} above {TOLERANCE:e}"))
     } else {
         None

@@ -51,7 +51,7 @@ impl Gpu {
     ) -> Result<wgpu::Buffer, GpuError> {
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let buffer = self.storage(label, bytes.len() as u64)?;
-        if bytes.len() % 4 == 0 {
+        if bytes.len().is_multiple_of(4) {
             self.queue.write_buffer(&buffer, 0, bytes);
         } else {
             let mut padded = bytes.to_vec();

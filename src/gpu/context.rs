@@ -10,7 +10,8 @@ use super::error::GpuError;
 use super::pipelines::PipelineCache;
 
 /// Message shown when the browser has no usable WebGPU.
-pub const NO_WEBGPU_HELP: &str = "WebGPU is unavailable in this browser, so nothing can be trained \
+pub const NO_WEBGPU_HELP: &str =
+    "WebGPU is unavailable in this browser, so nothing can be trained \
 here. Use a browser with WebGPU enabled: Chrome or Edge 113 or later on Windows, macOS or \
 ChromeOS; Safari 26 or later; Firefox 141 or later on Windows. On Linux, Chrome and Chromium \
 need the flag chrome://flags/#enable-unsafe-webgpu (or the command-line switch \

@@ -14,7 +14,7 @@ impl Gpu {
         offset: u64,
         bytes: u64,
     ) -> Result<Vec<u8>, GpuError> {
-        if offset % 4 != 0 || bytes % 4 != 0 || offset + bytes > buffer.size() {
+        if !offset.is_multiple_of(4) || !bytes.is_multiple_of(4) || offset + bytes > buffer.size() {
             return Err(GpuError::Readback(format!(
                 "range {offset}..{} of a {}-byte buffer is out of bounds or not 4-byte aligned",
                 offset + bytes,

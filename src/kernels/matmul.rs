@@ -231,20 +231,38 @@ fn check_fits(name: &str, operand: Operand<'_>, len: usize) -> Result<(), GpuErr
 /// `shape` says.
 pub fn reference(shape: &MatmulShape, a: &[f32], b: &[f32]) -> Vec<f64> {
     let (m, n, k) = (shape.m as usize, shape.n as usize, shape.k as usize);
-    assert_eq!(a.len(), m * k, "A has the wrong length for {}", shape.describe());
-    assert_eq!(b.len(), k * n, "B has the wrong length for {}", shape.describe());
+    assert_eq!(
+        a.len(),
+        m * k,
+        "A has the wrong length for {}",
+        shape.describe()
+    );
+    assert_eq!(
+        b.len(),
+        k * n,
+        "B has the wrong length for {}",
+        shape.describe()
+    );
     // Copy op(A) row-major and op(B) column-major so the inner loop walks contiguous memory.
     let mut a_rows = vec![0f64; m * k];
     for i in 0..m {
         for p in 0..k {
-            let v = if shape.trans_a { a[p * m + i] } else { a[i * k + p] };
+            let v = if shape.trans_a {
+                a[p * m + i]
+            } else {
+                a[i * k + p]
+            };
             a_rows[i * k + p] = v as f64;
         }
     }
     let mut b_cols = vec![0f64; n * k];
     for j in 0..n {
         for p in 0..k {
-            let v = if shape.trans_b { b[j * k + p] } else { b[p * n + j] };
+            let v = if shape.trans_b {
+                b[j * k + p]
+            } else {
+                b[p * n + j]
+            };
             b_cols[j * k + p] = v as f64;
         }
     }

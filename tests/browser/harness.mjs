@@ -1,9 +1,8 @@
 // Shared browser-test plumbing: serve the built site (dist/) and launch the system
 // Chromium through playwright-core. Nothing is downloaded.
 
-import { mkdirSync, mkdtempSync, existsSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
 import { createServer } from "node:http";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 import sirv from "sirv";
@@ -16,7 +15,7 @@ export async function serveSite(dir = "dist") {
   if (!existsSync(join(dir, "index.html"))) {
     throw new Error(`${dir}/index.html is missing: run 'trunk build --release' first`);
   }
-  const handler = sirv(dir, { dev: true, extensions: [] });
+  const handler = sirv(dir, { dev: true });
   const server = createServer((req, res) => handler(req, res, () => {
     res.statusCode = 404;
     res.end("not found");
@@ -40,8 +39,8 @@ export async function launchChromium({ webgpu = true } = {}) {
     "--disable-component-update",
     "--disable-sync",
     "--disable-quic",
-    `--user-data-dir=${mkdtempSync(join(tmpdir(), "snapfreeze-chromium-"))}`,
   ];
+  // launch() gives every browser a fresh temporary profile (a new user-data-dir).
   if (webgpu) args.push("--enable-unsafe-webgpu");
   return chromium.launch({ executablePath: CHROMIUM, headless: true, args });
 }
@@ -55,7 +54,8 @@ export async function openPage(browser, url, { initScript } = {}) {
     if (m.type() === "error") problems.push(`console: ${m.text()}`);
   });
   if (initScript) await page.addInitScript(initScript);
-  await page.goto(url);
+  const response = await page.goto(url);
+  if (!response?.ok()) throw new Error(`${url} answered ${response?.status()}`);
   return { page, problems };
 }
 
