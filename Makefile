@@ -10,6 +10,9 @@ serve:
 test:
 	scripts/test.sh
 
+bench:
+	scripts/bench.sh
+
 clean:
 	cargo clean
 	rm -rf dist test-artifacts
