@@ -9,7 +9,7 @@ TRUNK_VERSION=0.21.14
 WASM_BINDGEN_VERSION=$(sed -n 's/^wasm-bindgen = "=\([0-9.]*\)".*/\1/p' Cargo.toml)
 DEBIAN_PACKAGES=(chromium chromium-driver mesa-vulkan-drivers dataset-fashion-mnist)
 FASHION_SRC=/usr/share/datasets/fashion-mnist
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 step() { printf '\n==> setup: %s\n' "$*"; }
 ok() { printf '    ok: %s\n' "$*"; }
