@@ -13,8 +13,8 @@ fn every_case_matches_the_f64_reference() {
     let gpu = common::gpu();
     let cases = checks::matmul::cases();
     assert!(
-        cases.len() >= 80,
-        "expected at least 20 shapes x 4 transposes"
+        cases.len() >= 120,
+        "expected at least 30 shapes x 4 transposes"
     );
     let mut failures = Vec::new();
     for (i, shape) in cases.iter().enumerate() {

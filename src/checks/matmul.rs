@@ -32,7 +32,7 @@ const FIXED: [(u32, u32, u32); 11] = [
 ];
 
 /// Random shapes drawn after the fixed ones.
-const RANDOM_SHAPES: usize = 10;
+const RANDOM_SHAPES: usize = 20;
 
 /// Every shape to check, each in all four transpose combinations.
 pub fn cases() -> Vec<MatmulShape> {

@@ -243,29 +243,10 @@ pub fn reference(shape: &MatmulShape, a: &[f32], b: &[f32]) -> Vec<f64> {
         "B has the wrong length for {}",
         shape.describe()
     );
-    // Copy op(A) row-major and op(B) column-major so the inner loop walks contiguous memory.
-    let mut a_rows = vec![0f64; m * k];
-    for i in 0..m {
-        for p in 0..k {
-            let v = if shape.trans_a {
-                a[p * m + i]
-            } else {
-                a[i * k + p]
-            };
-            a_rows[i * k + p] = v as f64;
-        }
-    }
-    let mut b_cols = vec![0f64; n * k];
-    for j in 0..n {
-        for p in 0..k {
-            let v = if shape.trans_b {
-                b[j * k + p]
-            } else {
-                b[p * n + j]
-            };
-            b_cols[j * k + p] = v as f64;
-        }
-    }
+    // op(A) row-major and op(B) column-major (op(B)^T row-major), so the inner loop walks
+    // contiguous memory.
+    let a_rows = materialise(a, m, k, shape.trans_a);
+    let b_cols = materialise(b, n, k, !shape.trans_b);
     let mut c = vec![0f64; m * n];
     for i in 0..m {
         let row = &a_rows[i * k..(i + 1) * k];
@@ -275,4 +256,21 @@ pub fn reference(shape: &MatmulShape, a: &[f32], b: &[f32]) -> Vec<f64> {
         }
     }
     c
+}
+
+/// X as a rows x cols row-major f64 matrix, X being stored row-major as rows x cols, or as
+/// cols x rows when `transposed`.
+fn materialise(x: &[f32], rows: usize, cols: usize, transposed: bool) -> Vec<f64> {
+    let mut out = Vec::with_capacity(rows * cols);
+    for r in 0..rows {
+        for c in 0..cols {
+            let v = if transposed {
+                x[c * rows + r]
+            } else {
+                x[r * cols + c]
+            };
+            out.push(v as f64);
+        }
+    }
+    out
 }

@@ -37,7 +37,7 @@ describe("with WebGPU", () => {
       result: tr.dataset.result,
       text: tr.innerText.replace(/\s+/g, " "),
     })));
-    assert.ok(rows.length >= 80, `expected at least 80 cases, got ${rows.length}`);
+    assert.ok(rows.length >= 120, `expected at least 120 cases, got ${rows.length}`);
     const failed = rows.filter((r) => r.result !== "pass");
     assert.deepEqual(failed, [], "cases that failed in the browser");
     assert.equal(await page.getAttribute("#selftest-summary", "data-result"), "passed");
