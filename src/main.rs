@@ -66,18 +66,25 @@ mod cli {
             Command::Selftest => {
                 println!("adapter: {}", gpu.adapter().summary());
                 let mut failed = 0;
-                let cases = checks::matmul::cases();
-                for (i, shape) in cases.iter().enumerate() {
-                    let r = checks::matmul::check(&gpu, *shape, i as u64).await?;
+                let cases = checks::all_cases();
+                for (i, case) in cases.iter().enumerate() {
+                    let r = checks::run(&gpu, case, i as u64).await?;
                     let verdict = if r.passed { "pass" } else { "FAIL" };
+                    let fd = r
+                        .finite_difference_error
+                        .map(|e| format!("  fd err {e:.2e}"))
+                        .unwrap_or_default();
                     println!(
-                        "{verdict} matmul {:<40} rel err {:.2e}  {:8.1} ms",
-                        r.name, r.rel_l2_error, r.gpu_ms
+                        "{verdict} {:<80} rel err {:.2e}{fd}  {:.1} ms{}",
+                        r.name,
+                        r.rel_l2_error,
+                        r.gpu_ms,
+                        r.problem.map(|p| format!("  {p}")).unwrap_or_default()
                     );
                     failed += usize::from(!r.passed);
                 }
                 println!(
-                    "{} of {} matmul checks passed",
+                    "{} of {} kernel checks passed",
                     cases.len() - failed,
                     cases.len()
                 );

@@ -14,3 +14,9 @@ pub const MATMUL: Shader = Shader {
     name: "matmul",
     source: include_str!("../shaders/matmul.wgsl"),
 };
+
+/// 2-D convolution, forward and backward: `shaders/conv.wgsl`.
+pub const CONV: Shader = Shader {
+    name: "conv",
+    source: include_str!("../shaders/conv.wgsl"),
+};

@@ -6,7 +6,8 @@ mod common;
 use pollster::block_on;
 use snapfreeze::checks::{self, random_values};
 use snapfreeze::gpu::{Commands, GpuError};
-use snapfreeze::kernels::matmul::{self, Matmul, MatmulShape, Operand};
+use snapfreeze::kernels::matmul::{self, Matmul, MatmulShape};
+use snapfreeze::kernels::Operand;
 
 #[test]
 fn every_case_matches_the_f64_reference() {

@@ -5,7 +5,8 @@ use web_time::Instant;
 
 use crate::checks::random_values;
 use crate::gpu::{Commands, Gpu, GpuError};
-use crate::kernels::matmul::{Matmul, MatmulShape, Operand};
+use crate::kernels::matmul::{Matmul, MatmulShape};
+use crate::kernels::Operand;
 
 /// Throughput of one square matrix product size.
 #[derive(Clone, Debug, Serialize)]

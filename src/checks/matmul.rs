@@ -3,18 +3,15 @@
 
 use web_time::Instant;
 
-use super::{random_values, relative_l2_error, CheckResult};
+use super::{
+    padded, random_values, relative_l2_error, CheckResult, PAD_AFTER, PAD_BEFORE, SENTINEL,
+};
 use crate::gpu::{Commands, Gpu, GpuError};
-use crate::kernels::matmul::{self, Matmul, MatmulShape, Operand};
+use crate::kernels::matmul::{self, Matmul, MatmulShape};
+use crate::kernels::Operand;
 
 /// Largest accepted relative L2 error (f32 accumulation against an f64 reference).
 pub const TOLERANCE: f64 = 1e-5;
-
-/// Padding around each operand: the kernel must neither read it (NaN would show up in the
-/// result) nor write it (the sentinel must survive).
-const PAD_BEFORE: usize = 3;
-const PAD_AFTER: usize = 5;
-const SENTINEL: f32 = 12345.0;
 
 /// Hand-picked shapes: degenerate, prime, exact-tile, and larger than 512.
 const FIXED: [(u32, u32, u32); 11] = [
@@ -93,12 +90,6 @@ pub async fn check(gpu: &Gpu, shape: MatmulShape, seed: u64) -> Result<CheckResu
         passed: problem.is_none(),
         problem,
         gpu_ms,
+        finite_difference_error: None,
     })
-}
-
-fn padded(values: &[f32], pad: f32) -> Vec<f32> {
-    let mut out = vec![pad; PAD_BEFORE];
-    out.extend_from_slice(values);
-    out.extend(std::iter::repeat_n(pad, PAD_AFTER));
-    out
 }

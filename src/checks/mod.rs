@@ -1,9 +1,105 @@
 //! Kernel checks against the CPU references, shared by the native tests, the browser tests
 //! and the page's visible self-test, so all three run exactly the same comparisons.
 
+pub mod conv;
 pub mod matmul;
 
 use serde::Serialize;
+
+use crate::gpu::{Gpu, GpuError};
+
+/// Padding around every operand in the checks: a kernel must neither read it (inputs are
+/// padded with NaN, which would show in the result) nor write it (outputs are padded with
+/// [`SENTINEL`], which must survive).
+pub const PAD_BEFORE: usize = 3;
+/// Padding after every operand; see [`PAD_BEFORE`].
+pub const PAD_AFTER: usize = 5;
+/// Value written around and between outputs that a kernel must leave alone.
+pub const SENTINEL: f32 = 12345.0;
+
+/// The kernel families the self-test covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// `shaders/matmul.wgsl`.
+    Matmul,
+    /// `shaders/conv.wgsl`.
+    Conv,
+}
+
+/// One self-test case of any kernel family.
+#[derive(Clone, Debug, Serialize)]
+pub struct Case {
+    /// Which family.
+    pub family: Family,
+    /// Index within the family's own case list.
+    pub index: usize,
+    /// What it checks.
+    pub name: String,
+}
+
+/// Every self-test case, in the order the page and the tests run them.
+pub fn all_cases() -> Vec<Case> {
+    let matmul = matmul::cases()
+        .into_iter()
+        .enumerate()
+        .map(|(index, s)| Case {
+            family: Family::Matmul,
+            index,
+            name: s.describe(),
+        });
+    let conv = conv::cases()
+        .into_iter()
+        .enumerate()
+        .map(|(index, c)| Case {
+            family: Family::Conv,
+            index,
+            name: c.describe(),
+        });
+    matmul.chain(conv).collect()
+}
+
+/// Runs `case`; `seed` picks its random data.
+pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuError> {
+    let missing = || GpuError::launch("self-test", format!("no such case: {case:?}"));
+    match case.family {
+        Family::Matmul => {
+            let shape = *matmul::cases().get(case.index).ok_or_else(missing)?;
+            matmul::check(gpu, shape, seed).await
+        }
+        Family::Conv => {
+            let conv_case = *conv::cases().get(case.index).ok_or_else(missing)?;
+            conv::check(gpu, &conv_case, seed).await
+        }
+    }
+}
+
+/// `values` with [`PAD_BEFORE`] copies of `pad` before and [`PAD_AFTER`] after.
+pub fn padded(values: &[f32], pad: f32) -> Vec<f32> {
+    let mut out = vec![pad; PAD_BEFORE];
+    out.extend_from_slice(values);
+    out.extend(std::iter::repeat_n(pad, PAD_AFTER));
+    out
+}
+
+/// Compares a kernel's whole output buffer with what it should hold: at `region` (indices
+/// into the buffer) the values `want`, everywhere else exactly `initial`. Returns the
+/// relative L2 error over the region and whether everything else was left alone.
+pub fn compare_output(got: &[f32], initial: &[f32], region: &[usize], want: &[f64]) -> (f64, bool) {
+    let in_region: Vec<f32> = region.iter().map(|&i| got[i]).collect();
+    let err = relative_l2_error(&in_region, want);
+    let mut touched = vec![false; got.len()];
+    for &i in region {
+        touched[i] = true;
+    }
+    let untouched_ok = got.len() == initial.len()
+        && got
+            .iter()
+            .zip(initial)
+            .zip(&touched)
+            .all(|((g, i), &t)| t || g.to_bits() == i.to_bits());
+    (err, untouched_ok)
+}
 
 /// The outcome of one kernel check.
 #[derive(Clone, Debug, Serialize)]
@@ -20,6 +116,9 @@ pub struct CheckResult {
     pub problem: Option<String>,
     /// Wall-clock milliseconds from submit to results back on the CPU.
     pub gpu_ms: f64,
+    /// For gradients: relative L2 error against central finite differences of the f64
+    /// forward reference at sampled coordinates.
+    pub finite_difference_error: Option<f64>,
 }
 
 /// Relative L2 distance between GPU output and a f64 reference. NaN or infinite output

@@ -7,25 +7,29 @@ use super::context::Gpu;
 use super::error::GpuError;
 use crate::shaders::Shader;
 
-/// One kernel launch, ready to record: pipeline, bind group and workgroup grid.
+/// One kernel launch, ready to record: pipeline, bind group, its uniform parameters and
+/// the workgroup grid.
 #[derive(Clone, Debug)]
 pub struct Dispatch {
     kernel: &'static str,
     pipeline: wgpu::ComputePipeline,
     bind_group: wgpu::BindGroup,
+    params: wgpu::Buffer,
     workgroups: [u32; 3],
 }
 
 impl Dispatch {
-    /// Prepares a launch of `entry` in `shader`, binding `buffers` to group 0 in order
-    /// (binding i = buffers[i], whole buffer). `kernel` names it in the dispatch counters.
-    pub fn new(
+    /// Prepares a launch of `entry` in `shader`: `params` go into a uniform buffer bound at
+    /// binding 0 of group 0, and each `(binding, buffer)` binds a whole buffer. `kernel`
+    /// names the launch in the dispatch counters.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new<P: bytemuck::Pod>(
         gpu: &Gpu,
         kernel: &'static str,
         shader: &Shader,
         entry: &'static str,
-        constants: &[(&'static str, f64)],
-        buffers: &[&wgpu::Buffer],
+        params: &P,
+        buffers: &[(u32, &wgpu::Buffer)],
         workgroups: [u32; 3],
     ) -> Result<Dispatch, GpuError> {
         let max = gpu.limits.max_compute_workgroups_per_dimension;
@@ -35,15 +39,20 @@ impl Dispatch {
                 format!("grid {workgroups:?} exceeds the adapter's {max} workgroups per dimension"),
             ));
         }
-        let pipeline = gpu.pipelines.get(&gpu.device, shader, entry, constants);
-        let entries: Vec<wgpu::BindGroupEntry> = buffers
-            .iter()
-            .enumerate()
-            .map(|(i, buffer)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: buffer.as_entire_binding(),
-            })
-            .collect();
+        let pipeline = gpu.pipelines.get(&gpu.device, shader, entry, &[]);
+        let params = gpu.uniform(kernel, params);
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: params.as_entire_binding(),
+        }];
+        entries.extend(
+            buffers
+                .iter()
+                .map(|&(binding, buffer)| wgpu::BindGroupEntry {
+                    binding,
+                    resource: buffer.as_entire_binding(),
+                }),
+        );
         let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel),
             layout: &pipeline.get_bind_group_layout(0),
@@ -53,8 +62,15 @@ impl Dispatch {
             kernel,
             pipeline,
             bind_group,
+            params,
             workgroups,
         })
+    }
+
+    /// Replaces the uniform parameters (same type as given to [`Dispatch::new`]); the new
+    /// values apply from the next submit.
+    pub fn set_params<P: bytemuck::Pod>(&self, gpu: &Gpu, params: &P) {
+        gpu.write(&self.params, 0, std::slice::from_ref(params));
     }
 
     /// The kernel's name in the dispatch counters.

@@ -5,6 +5,7 @@
 
 use serde::Serialize;
 
+use super::{check_distinct, check_fits, Operand};
 use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::shaders;
 
@@ -85,23 +86,6 @@ impl MatmulShape {
     }
 }
 
-/// Where an operand lives: a buffer and the element offset of its first value, so that a
-/// weight matrix can be used in place inside a flat parameter buffer.
-#[derive(Clone, Copy, Debug)]
-pub struct Operand<'a> {
-    /// The buffer.
-    pub buffer: &'a wgpu::Buffer,
-    /// Offset of the first element, in f32 elements.
-    pub offset: u32,
-}
-
-impl<'a> Operand<'a> {
-    /// The operand starts at the beginning of `buffer`.
-    pub fn whole(buffer: &'a wgpu::Buffer) -> Self {
-        Operand { buffer, offset: 0 }
-    }
-}
-
 /// Uniforms, laid out as `Params` in the shader.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
@@ -145,8 +129,6 @@ impl Params {
 pub struct Matmul {
     shape: MatmulShape,
     dispatch: Dispatch,
-    // Kept alive for the bind group.
-    _params: wgpu::Buffer,
 }
 
 impl Matmul {
@@ -164,35 +146,22 @@ impl Matmul {
                 format!("every dimension must be at least 1: {}", shape.describe()),
             ));
         }
-        check_fits("A", a, shape.a_len())?;
-        check_fits("B", b, shape.b_len())?;
-        check_fits("C", c, shape.c_len())?;
-        if c.buffer == a.buffer || c.buffer == b.buffer {
-            return Err(GpuError::launch(
-                KERNEL,
-                "C must be in a different buffer from A and B (WebGPU forbids binding one buffer \
-                 for reading and writing in one dispatch)",
-            ));
-        }
-        let params = gpu.uniform(
-            "matmul params",
-            &Params::new(&shape, a.offset, b.offset, c.offset),
-        );
+        check_fits(KERNEL, "A", a, shape.a_len())?;
+        check_fits(KERNEL, "B", b, shape.b_len())?;
+        check_fits(KERNEL, "C", c, shape.c_len())?;
+        check_distinct(KERNEL, c.buffer, &[a.buffer, b.buffer])?;
+        let params = Params::new(&shape, a.offset, b.offset, c.offset);
         let grid = [shape.n.div_ceil(BLOCK), shape.m.div_ceil(BLOCK), 1];
         let dispatch = Dispatch::new(
             gpu,
             KERNEL,
             &shaders::MATMUL,
             "main",
-            &[],
-            &[&params, a.buffer, b.buffer, c.buffer],
+            &params,
+            &[(1, a.buffer), (2, b.buffer), (3, c.buffer)],
             grid,
         )?;
-        Ok(Matmul {
-            shape,
-            dispatch,
-            _params: params,
-        })
+        Ok(Matmul { shape, dispatch })
     }
 
     /// The product's shape.
@@ -204,27 +173,6 @@ impl Matmul {
     pub fn dispatch(&self) -> &Dispatch {
         &self.dispatch
     }
-}
-
-fn check_fits(name: &str, operand: Operand<'_>, len: usize) -> Result<(), GpuError> {
-    let available = operand.buffer.size() / 4;
-    let needed = operand.offset as u64 + len as u64;
-    if needed > available {
-        return Err(GpuError::launch(
-            KERNEL,
-            format!(
-                "{name} needs elements {}..{needed} but its buffer holds {available}",
-                operand.offset
-            ),
-        ));
-    }
-    if needed > u32::MAX as u64 {
-        return Err(GpuError::launch(
-            KERNEL,
-            format!("{name} ends at element {needed}, beyond 32-bit indexing"),
-        ));
-    }
-    Ok(())
 }
 
 /// CPU reference: C = op(A) * op(B) accumulated in f64, from row-major A and B stored as

@@ -28,10 +28,10 @@ fn gpu_error(e: GpuError) -> JsValue {
     JsError::new(&e.to_string()).into()
 }
 
-/// The shapes of the matmul self-test, in order: `[{m, n, k, trans_a, trans_b}]`.
-#[wasm_bindgen(js_name = matmulCases)]
-pub fn matmul_cases() -> Result<JsValue, JsValue> {
-    to_js(&checks::matmul::cases())
+/// The kernel self-test cases, in order: `[{family, index, name}]`.
+#[wasm_bindgen(js_name = selftestCases)]
+pub fn selftest_cases() -> Result<JsValue, JsValue> {
+    to_js(&checks::all_cases())
 }
 
 /// An open GPU device in the page.
@@ -53,19 +53,19 @@ impl GpuSession {
         to_js(self.gpu.adapter())
     }
 
-    /// Runs matmul self-test case `index` of [`matmul_cases`]; resolves to a check result.
-    #[wasm_bindgen(js_name = checkMatmul)]
-    pub fn check_matmul(&self, index: usize) -> Promise {
+    /// Runs self-test case `index` of [`selftest_cases`]; resolves to a check result.
+    #[wasm_bindgen(js_name = runCheck)]
+    pub fn run_check(&self, index: usize) -> Promise {
         let gpu = Rc::clone(&self.gpu);
         future_to_promise(async move {
-            let cases = checks::matmul::cases();
-            let shape = *cases.get(index).ok_or_else(|| {
+            let cases = checks::all_cases();
+            let case = cases.get(index).ok_or_else(|| {
                 JsValue::from(JsError::new(&format!(
-                    "there are {} matmul cases; {index} is out of range",
+                    "there are {} self-test cases; {index} is out of range",
                     cases.len()
                 )))
             })?;
-            let result = checks::matmul::check(&gpu, shape, index as u64)
+            let result = checks::run(&gpu, case, index as u64)
                 .await
                 .map_err(gpu_error)?;
             to_js(&result)

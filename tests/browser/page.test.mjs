@@ -22,7 +22,7 @@ describe("with WebGPU", () => {
   });
   after(async () => { await browser?.close(); });
 
-  test("every matmul self-test case passes on the browser's WebGPU adapter", { timeout: SELFTEST_TIMEOUT_MS }, async () => {
+  test("every kernel self-test case passes on the browser's WebGPU adapter", { timeout: SELFTEST_TIMEOUT_MS }, async () => {
     await page.waitForFunction(
       () => document.body.dataset.selftest || document.body.dataset.state === "error",
       null,
@@ -34,16 +34,21 @@ describe("with WebGPU", () => {
     assert.equal(state, "ready", `the page could not use WebGPU: ${banner}`);
 
     const rows = await page.$$eval("#selftest-table tbody tr", (trs) => trs.map((tr) => ({
+      family: tr.dataset.family,
       result: tr.dataset.result,
       text: tr.innerText.replace(/\s+/g, " "),
     })));
-    assert.ok(rows.length >= 120, `expected at least 120 cases, got ${rows.length}`);
+    const count = (family) => rows.filter((r) => r.family === family).length;
+    assert.ok(count("matmul") >= 120, `expected at least 120 matmul cases, got ${count("matmul")}`);
+    assert.ok(count("conv") >= 80, `expected at least 80 conv cases, got ${count("conv")}`);
     const failed = rows.filter((r) => r.result !== "pass");
     assert.deepEqual(failed, [], "cases that failed in the browser");
     assert.equal(await page.getAttribute("#selftest-summary", "data-result"), "passed");
     const shapes = rows.map((r) => r.text).join("\n");
     assert.match(shapes, /C\[1x1\] = A\[1x1\] \* B\[1x1\]/);
     assert.match(shapes, /C\[521x523\] = A\^T\[521x541\] \* B\^T\[541x523\]/);
+    assert.match(shapes, /conv input grad .* \(channel slices, accumulate\)/);
+    assert.match(shapes, /conv weight grad 2x3x9x11 \* 5x3x3x3 \/1 pad 1 -> 2x5x9x11 \d\.\d\de[-+]\d+ \d\.\d\de[-+]\d+ /);
     assert.deepEqual(problems, []);
   });
 

@@ -1,4 +1,4 @@
-// Runs the matmul self-test case by case, showing each result as it arrives.
+// Runs the kernel self-test case by case, showing each result as it arrives.
 
 function cell(text, className) {
   const td = document.createElement("td");
@@ -9,7 +9,7 @@ function cell(text, className) {
 
 /** Runs every case; resolves to { passed, failed, total }. */
 export async function runSelftest(wasm, session, { table, summary, progress }) {
-  const cases = wasm.matmulCases();
+  const cases = wasm.selftestCases();
   const body = table.tBodies[0];
   body.replaceChildren();
   progress.max = cases.length;
@@ -20,19 +20,21 @@ export async function runSelftest(wasm, session, { table, summary, progress }) {
     summary.textContent = `Running case ${i + 1} of ${cases.length}…`;
     const row = document.createElement("tr");
     row.dataset.case = String(i);
+    row.dataset.family = cases[i].family;
     try {
-      const r = await session.checkMatmul(i);
+      const r = await session.runCheck(i);
       row.append(
         cell(String(i + 1)),
         cell(r.name),
         cell(r.rel_l2_error.toExponential(2)),
+        cell(r.finite_difference_error == null ? "" : r.finite_difference_error.toExponential(2)),
         cell(r.gpu_ms.toFixed(1)),
         cell(r.passed ? "pass" : `FAIL: ${r.problem}`, r.passed ? "pass" : "fail"),
       );
       row.dataset.result = r.passed ? "pass" : "fail";
       if (!r.passed) failed += 1;
     } catch (e) {
-      row.append(cell(String(i + 1)), cell(JSON.stringify(cases[i])), cell("-"), cell("-"),
+      row.append(cell(String(i + 1)), cell(cases[i].name), cell("-"), cell("-"), cell("-"),
         cell(`ERROR: ${e.message ?? e}`, "fail"));
       row.dataset.result = "fail";
       failed += 1;
@@ -41,7 +43,7 @@ export async function runSelftest(wasm, session, { table, summary, progress }) {
     progress.value = i + 1;
   }
   const passed = cases.length - failed;
-  summary.textContent = `${passed} of ${cases.length} matmul checks passed`;
+  summary.textContent = `${passed} of ${cases.length} kernel checks passed`;
   summary.dataset.result = failed === 0 ? "passed" : "failed";
   return { passed, failed, total: cases.length };
 }

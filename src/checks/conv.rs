@@ -1,0 +1,387 @@
+//! Convolution checks: forward and the three gradients against the f64 references, the
+//! gradients also against finite differences of the f64 forward, on kernel sizes 1x1, 3x3,
+//! 5x5 and 2x3, strides 1 and 2, shapes that are not multiples of the 32x32 tile, and
+//! DenseNet-style channel slices with gradient accumulation.
+
+use serde::Serialize;
+use web_time::Instant;
+
+use super::{compare_output, padded, random_values, CheckResult, PAD_BEFORE, SENTINEL};
+use crate::gpu::{Commands, Gpu, GpuError};
+use crate::kernels::conv::{self, ChannelSlices, Conv, ConvShape};
+use crate::kernels::Operand;
+
+/// Largest accepted relative L2 error of the forward output.
+pub const FORWARD_TOLERANCE: f64 = 1e-5;
+/// Largest accepted relative L2 error of a gradient (against the reference and against
+/// finite differences).
+pub const GRADIENT_TOLERANCE: f64 = 1e-4;
+/// Finite differences are taken where the forward pass costs at most this many
+/// multiply-adds, at this many sampled coordinates.
+const FD_MAX_MACS: f64 = 3e5;
+const FD_SAMPLES: usize = 6;
+
+/// Which of the four kernels a case runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConvKernel {
+    /// y = conv(x, w) + b.
+    Forward,
+    /// dx from dy and w.
+    InputGrad,
+    /// dw from x and dy.
+    WeightGrad,
+    /// db from dy.
+    BiasGrad,
+}
+
+/// One convolution check.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ConvCase {
+    /// Sizes.
+    pub shape: ConvShape,
+    /// Memory layout of x and y.
+    pub slices: ChannelSlices,
+    /// Which kernel.
+    pub kernel: ConvKernel,
+    /// Forward: add a bias. InputGrad: accumulate into dx.
+    pub option: bool,
+}
+
+impl ConvCase {
+    /// Like `conv input_grad 2x3x9x9 * ... (slices, accumulate)`.
+    pub fn describe(&self) -> String {
+        let kernel = match self.kernel {
+            ConvKernel::Forward => "forward",
+            ConvKernel::InputGrad => "input grad",
+            ConvKernel::WeightGrad => "weight grad",
+            ConvKernel::BiasGrad => "bias grad",
+        };
+        let mut notes = Vec::new();
+        if self.slices != ChannelSlices::dense(&self.shape) {
+            notes.push("channel slices");
+        }
+        match (self.kernel, self.option) {
+            (ConvKernel::Forward, true) => notes.push("bias"),
+            (ConvKernel::InputGrad, true) => notes.push("accumulate"),
+            _ => {}
+        }
+        let notes = if notes.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", notes.join(", "))
+        };
+        format!("conv {kernel} {}{notes}", self.shape.describe())
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+const fn shape(
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    k: u32,
+    r: u32,
+    s: u32,
+    stride: u32,
+    pad: u32,
+) -> ConvShape {
+    ConvShape {
+        n,
+        c,
+        h,
+        w,
+        k,
+        r,
+        s,
+        stride,
+        pad,
+    }
+}
+
+/// Hand-picked shapes: the 1x1 and 3x3 kernels at strides 1 and 2 that the models use, a
+/// 5x5 and a non-square kernel, channel counts on both sides of the 32 tile, and a
+/// ResNet-20 first-stage layer at batch 4.
+const FIXED: [ConvShape; 10] = [
+    shape(2, 5, 7, 6, 3, 1, 1, 1, 0),
+    shape(2, 3, 9, 11, 5, 3, 3, 1, 1),
+    shape(3, 4, 10, 9, 6, 3, 3, 2, 1),
+    shape(2, 6, 9, 8, 7, 1, 1, 2, 0),
+    shape(1, 2, 12, 7, 3, 5, 5, 1, 2),
+    shape(2, 3, 6, 8, 4, 2, 3, 1, 0),
+    shape(2, 3, 8, 8, 33, 3, 3, 2, 0),
+    shape(1, 2, 3, 3, 2, 1, 1, 1, 1),
+    shape(2, 35, 11, 9, 37, 3, 3, 1, 1),
+    shape(4, 16, 32, 32, 16, 3, 3, 1, 1),
+];
+
+/// Random shapes drawn after the fixed ones.
+const RANDOM_SHAPES: usize = 6;
+
+/// Every case: each shape with all four kernels; some shapes also with channel slices.
+pub fn cases() -> Vec<ConvCase> {
+    let mut rng = fastrand::Rng::with_seed(0x0c0f_fee5);
+    let mut shapes = FIXED.to_vec();
+    for _ in 0..RANDOM_SHAPES {
+        let r = [1, 3, 3, 5][rng.usize(..4)];
+        let stride = rng.u32(1..=2);
+        shapes.push(shape(
+            rng.u32(1..=4),
+            rng.u32(1..=20),
+            rng.u32(r..=17),
+            rng.u32(r..=17),
+            rng.u32(1..=40),
+            r,
+            r,
+            stride,
+            r / 2,
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, s) in shapes.iter().enumerate() {
+        let dense = ChannelSlices::dense(s);
+        // Every third shape again as a DenseNet layer: reads a prefix of a wider input and
+        // writes a slice of a wider output.
+        let sliced = ChannelSlices {
+            x_channels: s.c + 3,
+            y_channels: s.k + 5,
+            y_first: 2,
+        };
+        let layouts: &[ChannelSlices] = if i % 3 == 1 {
+            &[dense, sliced]
+        } else {
+            &[dense]
+        };
+        for &slices in layouts {
+            let sliced = slices != dense;
+            for (kernel, option) in [
+                (ConvKernel::Forward, i % 2 == 0),
+                (ConvKernel::InputGrad, sliced),
+                (ConvKernel::WeightGrad, false),
+                (ConvKernel::BiasGrad, false),
+            ] {
+                out.push(ConvCase {
+                    shape: *s,
+                    slices,
+                    kernel,
+                    option,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Buffer indices (relative to the tensor's start) of `count` channels from `first` of a
+/// tensor with `channels` channels per image, in dense NCHW order.
+fn slice_indices(n: u32, channels: u32, first: u32, count: u32, plane: u32) -> Vec<usize> {
+    let plane = plane as usize;
+    let mut idx = Vec::with_capacity(n as usize * count as usize * plane);
+    for ni in 0..n as usize {
+        for ci in 0..count as usize {
+            let start = (ni * channels as usize + first as usize + ci) * plane;
+            idx.extend(start..start + plane);
+        }
+    }
+    idx
+}
+
+/// A tensor region of `len` elements filled with `fill`, with `values` at `idx`.
+fn scatter(len: usize, fill: f32, idx: &[usize], values: &[f32]) -> Vec<f32> {
+    let mut out = vec![fill; len];
+    for (&i, &v) in idx.iter().zip(values) {
+        out[i] = v;
+    }
+    out
+}
+
+fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// The dense data of one check: every tensor the forward pass and the gradients use.
+struct Data {
+    x: Vec<f32>,
+    w: Vec<f32>,
+    b: Vec<f32>,
+    dy: Vec<f32>,
+}
+
+impl Data {
+    /// sum(dy * conv(x, w, b)) in f64: the loss whose gradients the backward kernels compute.
+    fn loss(&self, s: &ConvShape, x: &[f64], w: &[f64], b: &[f64]) -> f64 {
+        let y = conv::forward_reference(s, x, w, Some(b));
+        y.iter().zip(&self.dy).map(|(y, d)| y * *d as f64).sum()
+    }
+
+    /// Central finite difference of the loss along coordinate `i` of the tensor whose
+    /// gradient `kernel` computes. The loss is linear in each tensor, so this is exact up to
+    /// f64 rounding: it checks the kernels against the forward math, not against our own
+    /// backward references.
+    fn finite_difference(&self, s: &ConvShape, kernel: ConvKernel, i: usize) -> f64 {
+        let eps = 1e-3;
+        let loss_at = |delta: f64| {
+            let (mut x, mut w, mut b) = (to_f64(&self.x), to_f64(&self.w), to_f64(&self.b));
+            let target = match kernel {
+                ConvKernel::InputGrad => &mut x,
+                ConvKernel::WeightGrad => &mut w,
+                _ => &mut b,
+            };
+            target[i] += delta;
+            self.loss(s, &x, &w, &b)
+        };
+        (loss_at(eps) - loss_at(-eps)) / (2.0 * eps)
+    }
+}
+
+/// Runs one case on the GPU and compares it with the references (and, for gradients of
+/// small problems, with finite differences).
+pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult, GpuError> {
+    let s = case.shape;
+    let l = case.slices;
+    if let Some(problem) = s.problem() {
+        return Err(GpuError::launch("conv check", problem));
+    }
+    let data = Data {
+        x: random_values(seed, s.x_len()),
+        w: random_values(seed ^ 0x1111, s.w_len()),
+        b: random_values(seed ^ 0x2222, s.k as usize),
+        dy: random_values(seed ^ 0x3333, s.y_len()),
+    };
+    let (hw, pq) = (s.h * s.w, s.p() * s.q());
+    let x_idx = slice_indices(s.n, l.x_channels, 0, s.c, hw);
+    let y_idx = slice_indices(s.n, l.y_channels, l.y_first, s.k, pq);
+    // Inputs in their buffer layouts, NaN wherever the kernel must not read.
+    let x_buf = gpu.storage_from(
+        "x",
+        &padded(&scatter(l.x_len(&s), f32::NAN, &x_idx, &data.x), f32::NAN),
+    )?;
+    let dy_buf = gpu.storage_from(
+        "dy",
+        &padded(&scatter(l.y_len(&s), f32::NAN, &y_idx, &data.dy), f32::NAN),
+    )?;
+    let w_buf = gpu.storage_from("w", &padded(&data.w, f32::NAN))?;
+    let b_buf = gpu.storage_from("b", &padded(&data.b, f32::NAN))?;
+    let at = |buffer| Operand {
+        buffer,
+        offset: PAD_BEFORE as u32,
+    };
+
+    let (x64, w64, dy64) = (to_f64(&data.x), to_f64(&data.w), to_f64(&data.dy));
+    // The output region, its initial contents and the expected values there.
+    let (region, mut initial, mut want, tolerance) = match case.kernel {
+        ConvKernel::Forward => {
+            let bias = case.option.then(|| to_f64(&data.b));
+            let want = conv::forward_reference(&s, &x64, &w64, bias.as_deref());
+            (
+                y_idx.clone(),
+                vec![SENTINEL; l.y_len(&s)],
+                want,
+                FORWARD_TOLERANCE,
+            )
+        }
+        ConvKernel::InputGrad => {
+            let want = conv::input_grad_reference(&s, &dy64, &w64);
+            (
+                x_idx.clone(),
+                vec![SENTINEL; l.x_len(&s)],
+                want,
+                GRADIENT_TOLERANCE,
+            )
+        }
+        ConvKernel::WeightGrad => {
+            let want = conv::weight_grad_reference(&s, &x64, &dy64);
+            (
+                (0..s.w_len()).collect(),
+                vec![SENTINEL; s.w_len()],
+                want,
+                GRADIENT_TOLERANCE,
+            )
+        }
+        ConvKernel::BiasGrad => {
+            let want = conv::bias_grad_reference(&s, &dy64);
+            (
+                (0..s.k as usize).collect(),
+                vec![SENTINEL; s.k as usize],
+                want,
+                GRADIENT_TOLERANCE,
+            )
+        }
+    };
+    let accumulate = case.kernel == ConvKernel::InputGrad && case.option;
+    if accumulate {
+        // dx already holds gradient from other consumers of x; the kernel adds to it.
+        let earlier = random_values(seed ^ 0x4444, region.len());
+        for ((&i, &e), w) in region.iter().zip(&earlier).zip(want.iter_mut()) {
+            initial[i] = e;
+            *w += e as f64;
+        }
+    }
+    let out_init = padded(&initial, SENTINEL);
+    let out_buf = gpu.storage_from("out", &out_init)?;
+    let out = at(&out_buf);
+    let op = match case.kernel {
+        ConvKernel::Forward => {
+            let bias = case.option.then(|| at(&b_buf));
+            Conv::forward(gpu, s, l, at(&x_buf), at(&w_buf), bias, out)?
+        }
+        ConvKernel::InputGrad => {
+            Conv::input_grad(gpu, s, l, at(&dy_buf), at(&w_buf), out, accumulate)?
+        }
+        ConvKernel::WeightGrad => Conv::weight_grad(gpu, s, l, at(&x_buf), at(&dy_buf), out)?,
+        ConvKernel::BiasGrad => Conv::bias_grad(gpu, s, l, at(&dy_buf), out)?,
+    };
+
+    let start = Instant::now();
+    let mut commands = Commands::new(gpu, "conv check");
+    commands.run(&[op.dispatch()]);
+    commands.submit();
+    let got = gpu.read_f32(&out_buf, 0, out_init.len()).await?;
+    let gpu_ms = start.elapsed().as_secs_f64() * 1e3;
+
+    let shifted: Vec<usize> = region.iter().map(|i| i + PAD_BEFORE).collect();
+    let (err, untouched_ok) = compare_output(&got, &out_init, &shifted, &want);
+
+    let fd_error =
+        (case.kernel != ConvKernel::Forward && s.flops() / 2.0 <= FD_MAX_MACS).then(|| {
+            let mut rng = fastrand::Rng::with_seed(seed ^ 0x5555);
+            let (mut diff, mut norm) = (0f64, 0f64);
+            for _ in 0..FD_SAMPLES {
+                let i = rng.usize(..region.len());
+                let gpu_grad = got[shifted[i]] as f64
+                    - if accumulate {
+                        initial[region[i]] as f64
+                    } else {
+                        0.0
+                    };
+                let fd = data.finite_difference(&s, case.kernel, i);
+                diff += (gpu_grad - fd).powi(2);
+                norm += fd * fd;
+            }
+            if norm == 0.0 {
+                diff.sqrt()
+            } else {
+                (diff / norm).sqrt()
+            }
+        });
+
+    let problem = if !untouched_ok {
+        Some("wrote outside its output region".to_string())
+    } else if err.is_nan() || err > tolerance {
+        Some(format!("relative L2 error {err:.3e} above {tolerance:e}"))
+    } else {
+        fd_error
+            .filter(|e| e.is_nan() || *e > GRADIENT_TOLERANCE)
+            .map(|fd| format!("finite-difference error {fd:.3e} above {GRADIENT_TOLERANCE:e}"))
+    };
+    Ok(CheckResult {
+        name: case.describe(),
+        rel_l2_error: err,
+        tolerance,
+        passed: problem.is_none(),
+        problem,
+        gpu_ms,
+        finite_difference_error: fd_error,
+    })
+}

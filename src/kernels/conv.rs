@@ -1,0 +1,504 @@
+//! 2-D convolution, NCHW: launchers for `shaders/conv.wgsl` (forward, input gradient, weight
+//! gradient, bias gradient) and their CPU references.
+//!
+//! Gradients mirror their tensors' layouts: dx sits where x would, dw at the weights' offset
+//! in a gradient buffer shaped like the parameter buffer, and so on.
+
+use serde::Serialize;
+
+use super::{check_distinct, check_fits, Operand};
+use crate::gpu::{Dispatch, Gpu, GpuError};
+use crate::shaders;
+
+/// Counter name of the forward kernel.
+pub const FORWARD: &str = "conv2d_forward";
+/// Counter name of the input-gradient kernel.
+pub const INPUT_GRAD: &str = "conv2d_input_grad";
+/// Counter name of the weight-gradient kernel.
+pub const WEIGHT_GRAD: &str = "conv2d_weight_grad";
+/// Counter name of the bias-gradient kernel.
+pub const BIAS_GRAD: &str = "conv2d_bias_grad";
+
+/// Outputs per workgroup along each GEMM dimension (8x8 invocations, 4x4 outputs each).
+const BLOCK: u32 = 32;
+
+/// Sizes of one convolution: input n x c x h x w, k filters of c x r x s, stride, zero padding
+/// on all four sides.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ConvShape {
+    /// Batch size.
+    pub n: u32,
+    /// Input channels.
+    pub c: u32,
+    /// Input height.
+    pub h: u32,
+    /// Input width.
+    pub w: u32,
+    /// Output channels (filters).
+    pub k: u32,
+    /// Kernel height.
+    pub r: u32,
+    /// Kernel width.
+    pub s: u32,
+    /// Stride, both directions.
+    pub stride: u32,
+    /// Zero padding, all sides.
+    pub pad: u32,
+}
+
+impl ConvShape {
+    /// Output height.
+    pub fn p(&self) -> u32 {
+        (self.h + 2 * self.pad).saturating_sub(self.r) / self.stride.max(1) + 1
+    }
+
+    /// Output width.
+    pub fn q(&self) -> u32 {
+        (self.w + 2 * self.pad).saturating_sub(self.s) / self.stride.max(1) + 1
+    }
+
+    /// Elements of x (dense).
+    pub fn x_len(&self) -> usize {
+        [self.n, self.c, self.h, self.w]
+            .iter()
+            .map(|&v| v as usize)
+            .product()
+    }
+
+    /// Elements of the weights.
+    pub fn w_len(&self) -> usize {
+        [self.k, self.c, self.r, self.s]
+            .iter()
+            .map(|&v| v as usize)
+            .product()
+    }
+
+    /// Elements of y (dense).
+    pub fn y_len(&self) -> usize {
+        [self.n, self.k, self.p(), self.q()]
+            .iter()
+            .map(|&v| v as usize)
+            .product()
+    }
+
+    /// Multiply-adds of the forward pass, times two.
+    pub fn flops(&self) -> f64 {
+        2.0 * self.y_len() as f64 * (self.c * self.r * self.s) as f64
+    }
+
+    /// Like `2x3x9x9 * 5x3x3x3 /2 pad 1 -> 2x5x5x5`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}x{}x{}x{} * {}x{}x{}x{} /{} pad {} -> {}x{}x{}x{}",
+            self.n,
+            self.c,
+            self.h,
+            self.w,
+            self.k,
+            self.c,
+            self.r,
+            self.s,
+            self.stride,
+            self.pad,
+            self.n,
+            self.k,
+            self.p(),
+            self.q()
+        )
+    }
+
+    /// Why the shape is unusable, if it is.
+    pub fn problem(&self) -> Option<String> {
+        let dims = [
+            self.n,
+            self.c,
+            self.h,
+            self.w,
+            self.k,
+            self.r,
+            self.s,
+            self.stride,
+        ];
+        if dims.contains(&0) {
+            return Some(format!(
+                "every size and the stride must be at least 1: {self:?}"
+            ));
+        }
+        if self.h + 2 * self.pad < self.r || self.w + 2 * self.pad < self.s {
+            return Some(format!(
+                "the {}x{} kernel is larger than the padded {}x{} input",
+                self.r,
+                self.s,
+                self.h + 2 * self.pad,
+                self.w + 2 * self.pad
+            ));
+        }
+        None
+    }
+}
+
+/// Where the layer's channels sit in memory. x holds `x_channels` channels per image and the
+/// layer reads the first `c`; y holds `y_channels` and the layer's `k` start at `y_first`.
+/// This is how DenseNet concatenates without copies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct ChannelSlices {
+    /// Channels per image in the x (and dx) buffer.
+    pub x_channels: u32,
+    /// Channels per image in the y (and dy) buffer.
+    pub y_channels: u32,
+    /// First of the layer's output channels in y.
+    pub y_first: u32,
+}
+
+impl ChannelSlices {
+    /// x and y hold exactly this layer's channels.
+    pub fn dense(shape: &ConvShape) -> Self {
+        ChannelSlices {
+            x_channels: shape.c,
+            y_channels: shape.k,
+            y_first: 0,
+        }
+    }
+
+    /// Elements of the x buffer region.
+    pub fn x_len(&self, s: &ConvShape) -> usize {
+        s.n as usize * self.x_channels as usize * (s.h * s.w) as usize
+    }
+
+    /// Elements of the y buffer region.
+    pub fn y_len(&self, s: &ConvShape) -> usize {
+        s.n as usize * self.y_channels as usize * (s.p() * s.q()) as usize
+    }
+}
+
+/// Uniforms, laid out as `Conv` in the shader.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    k: u32,
+    r: u32,
+    s: u32,
+    stride: u32,
+    pad: u32,
+    p: u32,
+    q: u32,
+    x_channels: u32,
+    y_channels: u32,
+    y_first: u32,
+    x_offset: u32,
+    w_offset: u32,
+    y_offset: u32,
+    b_offset: u32,
+    flags: u32,
+    _pad: u32,
+}
+
+const HAS_BIAS: u32 = 1;
+const ACCUMULATE: u32 = 2;
+
+/// Element offsets of the four tensors (or their gradients) in their buffers.
+#[derive(Clone, Copy, Default)]
+struct Offsets {
+    x: u32,
+    w: u32,
+    y: u32,
+    b: u32,
+}
+
+impl Params {
+    fn new(s: &ConvShape, l: &ChannelSlices, o: Offsets, flags: u32) -> Self {
+        Params {
+            n: s.n,
+            c: s.c,
+            h: s.h,
+            w: s.w,
+            k: s.k,
+            r: s.r,
+            s: s.s,
+            stride: s.stride,
+            pad: s.pad,
+            p: s.p(),
+            q: s.q(),
+            x_channels: l.x_channels,
+            y_channels: l.y_channels,
+            y_first: l.y_first,
+            x_offset: o.x,
+            w_offset: o.w,
+            y_offset: o.y,
+            b_offset: o.b,
+            flags,
+            _pad: 0,
+        }
+    }
+}
+
+/// One prepared convolution kernel (forward or one of the gradients) over fixed buffers.
+#[derive(Debug)]
+pub struct Conv {
+    shape: ConvShape,
+    dispatch: Dispatch,
+}
+
+fn validate(kernel: &'static str, s: &ConvShape, l: &ChannelSlices) -> Result<(), GpuError> {
+    if let Some(problem) = s.problem() {
+        return Err(GpuError::launch(kernel, problem));
+    }
+    if l.x_channels < s.c || l.y_first + s.k > l.y_channels {
+        return Err(GpuError::launch(
+            kernel,
+            format!(
+                "channel slices {l:?} do not hold {} input and {} output channels",
+                s.c, s.k
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn grid(cols: u32, rows: u32) -> [u32; 3] {
+    [cols.div_ceil(BLOCK), rows.div_ceil(BLOCK), 1]
+}
+
+impl Conv {
+    /// y = conv(x, w) (+ bias): y's layer channels are overwritten.
+    pub fn forward(
+        gpu: &Gpu,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        x: Operand<'_>,
+        w: Operand<'_>,
+        bias: Option<Operand<'_>>,
+        y: Operand<'_>,
+    ) -> Result<Conv, GpuError> {
+        let kernel = FORWARD;
+        validate(kernel, &shape, &slices)?;
+        check_fits(kernel, "x", x, slices.x_len(&shape))?;
+        check_fits(kernel, "w", w, shape.w_len())?;
+        check_fits(kernel, "y", y, slices.y_len(&shape))?;
+        let mut inputs = vec![x.buffer, w.buffer];
+        if let Some(b) = bias {
+            check_fits(kernel, "bias", b, shape.k as usize)?;
+            inputs.push(b.buffer);
+        }
+        check_distinct(kernel, y.buffer, &inputs)?;
+        let offsets = Offsets {
+            x: x.offset,
+            w: w.offset,
+            y: y.offset,
+            b: bias.map_or(0, |b| b.offset),
+        };
+        let flags = if bias.is_some() { HAS_BIAS } else { 0 };
+        let params = Params::new(&shape, &slices, offsets, flags);
+        // Without a bias the binding still needs a buffer; the shader never reads it.
+        let bias_buffer = bias.map_or(w.buffer, |b| b.buffer);
+        let dispatch = Dispatch::new(
+            gpu,
+            kernel,
+            &shaders::CONV,
+            "forward",
+            &params,
+            &[
+                (1, x.buffer),
+                (2, w.buffer),
+                (3, y.buffer),
+                (4, bias_buffer),
+            ],
+            grid(shape.n * shape.p() * shape.q(), shape.k),
+        )?;
+        Ok(Conv { shape, dispatch })
+    }
+
+    /// dx = (or += when `accumulate`) the gradient of the loss with respect to x, from dy.
+    #[allow(clippy::too_many_arguments)]
+    pub fn input_grad(
+        gpu: &Gpu,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        dy: Operand<'_>,
+        w: Operand<'_>,
+        dx: Operand<'_>,
+        accumulate: bool,
+    ) -> Result<Conv, GpuError> {
+        let kernel = INPUT_GRAD;
+        validate(kernel, &shape, &slices)?;
+        check_fits(kernel, "dy", dy, slices.y_len(&shape))?;
+        check_fits(kernel, "w", w, shape.w_len())?;
+        check_fits(kernel, "dx", dx, slices.x_len(&shape))?;
+        check_distinct(kernel, dx.buffer, &[dy.buffer, w.buffer])?;
+        let offsets = Offsets {
+            x: dx.offset,
+            w: w.offset,
+            y: dy.offset,
+            b: 0,
+        };
+        let flags = if accumulate { ACCUMULATE } else { 0 };
+        let params = Params::new(&shape, &slices, offsets, flags);
+        let dispatch = Dispatch::new(
+            gpu,
+            kernel,
+            &shaders::CONV,
+            "input_grad",
+            &params,
+            &[(1, dy.buffer), (2, w.buffer), (3, dx.buffer)],
+            grid(shape.n * shape.h * shape.w, shape.c),
+        )?;
+        Ok(Conv { shape, dispatch })
+    }
+
+    /// dw = the gradient of the loss with respect to the weights, from x and dy.
+    pub fn weight_grad(
+        gpu: &Gpu,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        x: Operand<'_>,
+        dy: Operand<'_>,
+        dw: Operand<'_>,
+    ) -> Result<Conv, GpuError> {
+        let kernel = WEIGHT_GRAD;
+        validate(kernel, &shape, &slices)?;
+        check_fits(kernel, "x", x, slices.x_len(&shape))?;
+        check_fits(kernel, "dy", dy, slices.y_len(&shape))?;
+        check_fits(kernel, "dw", dw, shape.w_len())?;
+        check_distinct(kernel, dw.buffer, &[x.buffer, dy.buffer])?;
+        let offsets = Offsets {
+            x: x.offset,
+            w: dw.offset,
+            y: dy.offset,
+            b: 0,
+        };
+        let params = Params::new(&shape, &slices, offsets, 0);
+        let dispatch = Dispatch::new(
+            gpu,
+            kernel,
+            &shaders::CONV,
+            "weight_grad",
+            &params,
+            &[(1, x.buffer), (2, dy.buffer), (3, dw.buffer)],
+            grid(shape.c * shape.r * shape.s, shape.k),
+        )?;
+        Ok(Conv { shape, dispatch })
+    }
+
+    /// db = the gradient of the loss with respect to the bias: dy summed per channel.
+    pub fn bias_grad(
+        gpu: &Gpu,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        dy: Operand<'_>,
+        db: Operand<'_>,
+    ) -> Result<Conv, GpuError> {
+        let kernel = BIAS_GRAD;
+        validate(kernel, &shape, &slices)?;
+        check_fits(kernel, "dy", dy, slices.y_len(&shape))?;
+        check_fits(kernel, "db", db, shape.k as usize)?;
+        check_distinct(kernel, db.buffer, &[dy.buffer])?;
+        let offsets = Offsets {
+            y: dy.offset,
+            b: db.offset,
+            ..Offsets::default()
+        };
+        let params = Params::new(&shape, &slices, offsets, 0);
+        let dispatch = Dispatch::new(
+            gpu,
+            kernel,
+            &shaders::CONV,
+            "bias_grad",
+            &params,
+            &[(1, dy.buffer), (3, db.buffer)],
+            [shape.k, 1, 1],
+        )?;
+        Ok(Conv { shape, dispatch })
+    }
+
+    /// The convolution's shape.
+    pub fn shape(&self) -> ConvShape {
+        self.shape
+    }
+
+    /// The launch to record.
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+}
+
+/// Calls `f(y index, x index, w index)` for every multiply-add of the convolution, skipping
+/// taps that fall in the zero padding. All three references are built on it.
+fn for_each_tap(s: &ConvShape, mut f: impl FnMut(usize, usize, usize)) {
+    let (n, c, h, w, k) = (
+        s.n as usize,
+        s.c as usize,
+        s.h as i64,
+        s.w as i64,
+        s.k as usize,
+    );
+    let (r, ss, p, q) = (s.r as usize, s.s as usize, s.p() as usize, s.q() as usize);
+    let (stride, pad) = (s.stride as i64, s.pad as i64);
+    for ni in 0..n {
+        for ki in 0..k {
+            for pi in 0..p {
+                for qi in 0..q {
+                    let yi = ((ni * k + ki) * p + pi) * q + qi;
+                    for ci in 0..c {
+                        for ri in 0..r {
+                            let hi = pi as i64 * stride - pad + ri as i64;
+                            if hi < 0 || hi >= h {
+                                continue;
+                            }
+                            for si in 0..ss {
+                                let wi = qi as i64 * stride - pad + si as i64;
+                                if wi < 0 || wi >= w {
+                                    continue;
+                                }
+                                let xi = ((ni * c + ci) * h as usize + hi as usize) * w as usize
+                                    + wi as usize;
+                                let wti = ((ki * c + ci) * r + ri) * ss + si;
+                                f(yi, xi, wti);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// CPU reference forward, f64, dense NCHW tensors: y = conv(x, w) + bias.
+pub fn forward_reference(s: &ConvShape, x: &[f64], w: &[f64], bias: Option<&[f64]>) -> Vec<f64> {
+    let mut y = vec![0f64; s.y_len()];
+    for_each_tap(s, |yi, xi, wi| y[yi] += w[wi] * x[xi]);
+    if let Some(b) = bias {
+        let pq = (s.p() * s.q()) as usize;
+        for (i, v) in y.iter_mut().enumerate() {
+            *v += b[(i / pq) % s.k as usize];
+        }
+    }
+    y
+}
+
+/// CPU reference input gradient: dx = sum over taps of w * dy.
+pub fn input_grad_reference(s: &ConvShape, dy: &[f64], w: &[f64]) -> Vec<f64> {
+    let mut dx = vec![0f64; s.x_len()];
+    for_each_tap(s, |yi, xi, wi| dx[xi] += w[wi] * dy[yi]);
+    dx
+}
+
+/// CPU reference weight gradient: dw = sum over taps of dy * x.
+pub fn weight_grad_reference(s: &ConvShape, x: &[f64], dy: &[f64]) -> Vec<f64> {
+    let mut dw = vec![0f64; s.w_len()];
+    for_each_tap(s, |yi, xi, wi| dw[wi] += dy[yi] * x[xi]);
+    dw
+}
+
+/// CPU reference bias gradient: dy summed over batch and positions, per channel.
+pub fn bias_grad_reference(s: &ConvShape, dy: &[f64]) -> Vec<f64> {
+    let pq = (s.p() * s.q()) as usize;
+    let mut db = vec![0f64; s.k as usize];
+    for (i, v) in dy.iter().enumerate() {
+        db[(i / pq) % s.k as usize] += v;
+    }
+    db
+}

@@ -1,0 +1,242 @@
+//! Native convolution tests: every self-test case against the references and finite
+//! differences, plus determinism, dispatch counting and launch validation.
+
+mod common;
+
+use pollster::block_on;
+use snapfreeze::checks::conv::{self as conv_checks, ConvKernel};
+use snapfreeze::checks::{self, random_values, Case, Family};
+use snapfreeze::gpu::{Commands, GpuError};
+use snapfreeze::kernels::conv::{self, ChannelSlices, Conv, ConvShape};
+use snapfreeze::kernels::Operand;
+
+#[allow(clippy::too_many_arguments)]
+fn shape(n: u32, c: u32, h: u32, w: u32, k: u32, r: u32, stride: u32, pad: u32) -> ConvShape {
+    ConvShape {
+        n,
+        c,
+        h,
+        w,
+        k,
+        r,
+        s: r,
+        stride,
+        pad,
+    }
+}
+
+#[test]
+fn every_case_matches_the_references_and_finite_differences() {
+    let gpu = common::gpu();
+    let cases = conv_checks::cases();
+    assert!(cases.len() >= 80);
+    let mut failures = Vec::new();
+    let mut with_fd = 0;
+    for (index, c) in cases.iter().enumerate() {
+        let case = Case {
+            family: Family::Conv,
+            index,
+            name: c.describe(),
+        };
+        let r = block_on(checks::run(&gpu, &case, index as u64)).expect("GPU error");
+        eprintln!(
+            "{} {} rel {:.2e} fd {:?}",
+            if r.passed { "pass" } else { "FAIL" },
+            r.name,
+            r.rel_l2_error,
+            r.finite_difference_error
+        );
+        with_fd += usize::from(r.finite_difference_error.is_some());
+        if c.kernel == ConvKernel::Forward {
+            assert!(r.finite_difference_error.is_none());
+        }
+        if !r.passed {
+            failures.push(format!("{}: {:?}", r.name, r.problem));
+        }
+    }
+    assert!(failures.is_empty(), "failed: {failures:#?}");
+    assert!(
+        with_fd >= 30,
+        "only {with_fd} cases were checked by finite differences"
+    );
+}
+
+#[test]
+fn cases_cover_the_kernel_sizes_strides_and_layouts_the_models_need() {
+    let cases = conv_checks::cases();
+    let has = |f: &dyn Fn(&conv_checks::ConvCase) -> bool| cases.iter().any(f);
+    for (r, stride) in [(1, 1), (1, 2), (3, 1), (3, 2), (5, 1)] {
+        for kernel in [
+            ConvKernel::Forward,
+            ConvKernel::InputGrad,
+            ConvKernel::WeightGrad,
+            ConvKernel::BiasGrad,
+        ] {
+            assert!(
+                has(&|c| c.shape.r == r && c.shape.stride == stride && c.kernel == kernel),
+                "no {kernel:?} case with a {r}x{r} kernel at stride {stride}"
+            );
+        }
+    }
+    assert!(has(&|c| c.shape.r != c.shape.s));
+    assert!(has(&|c| c.kernel == ConvKernel::InputGrad
+        && c.option
+        && c.slices != ChannelSlices::dense(&c.shape)));
+    assert!(has(&|c| c.shape.k > 32 && c.shape.c > 32));
+}
+
+#[test]
+fn references_agree_with_finite_differences_and_a_wrong_gradient_does_not() {
+    // The CPU references themselves, against the definition, without a GPU.
+    let s = shape(2, 3, 5, 6, 4, 3, 2, 1);
+    let f64s = |v: Vec<f32>| v.into_iter().map(f64::from).collect::<Vec<_>>();
+    let (x, w) = (
+        f64s(random_values(1, s.x_len())),
+        f64s(random_values(2, s.w_len())),
+    );
+    let dy = f64s(random_values(3, s.y_len()));
+    let loss = |x: &[f64], w: &[f64]| -> f64 {
+        let y = conv::forward_reference(&s, x, w, None);
+        y.iter().zip(&dy).map(|(a, b)| a * b).sum()
+    };
+    let dx = conv::input_grad_reference(&s, &dy, &w);
+    let dw = conv::weight_grad_reference(&s, &x, &dy);
+    let eps = 1e-3;
+    for i in (0..s.x_len()).step_by(7) {
+        let (mut xp, mut xm) = (x.clone(), x.clone());
+        xp[i] += eps;
+        xm[i] -= eps;
+        let fd = (loss(&xp, &w) - loss(&xm, &w)) / (2.0 * eps);
+        assert!((fd - dx[i]).abs() < 1e-9, "dx[{i}]: {fd} vs {}", dx[i]);
+    }
+    for i in (0..s.w_len()).step_by(5) {
+        let (mut wp, mut wm) = (w.clone(), w.clone());
+        wp[i] += eps;
+        wm[i] -= eps;
+        let fd = (loss(&x, &wp) - loss(&x, &wm)) / (2.0 * eps);
+        assert!((fd - dw[i]).abs() < 1e-9, "dw[{i}]: {fd} vs {}", dw[i]);
+    }
+    // A gradient computed with other weights is caught.
+    let other_w = f64s(random_values(4, s.w_len()));
+    let wrong = conv::input_grad_reference(&s, &dy, &other_w);
+    let f32s: Vec<f32> = wrong.iter().map(|&v| v as f32).collect();
+    assert!(checks::relative_l2_error(&f32s, &dx) > 0.1);
+}
+
+#[test]
+fn same_inputs_give_bitwise_identical_outputs() {
+    let gpu = common::gpu();
+    let s = shape(3, 17, 13, 11, 19, 3, 1, 1);
+    let slices = ChannelSlices::dense(&s);
+    let x = gpu.storage_from("x", &random_values(1, s.x_len())).unwrap();
+    let w = gpu.storage_from("w", &random_values(2, s.w_len())).unwrap();
+    let dy = gpu
+        .storage_from("dy", &random_values(3, s.y_len()))
+        .unwrap();
+    let (y, dx) = (
+        gpu.storage("y", s.y_len() as u64 * 4).unwrap(),
+        gpu.storage("dx", s.x_len() as u64 * 4).unwrap(),
+    );
+    let (dw, db) = (
+        gpu.storage("dw", s.w_len() as u64 * 4).unwrap(),
+        gpu.storage("db", s.k as u64 * 4).unwrap(),
+    );
+    let whole = Operand::whole;
+    let ops = [
+        Conv::forward(&gpu, s, slices, whole(&x), whole(&w), None, whole(&y)).unwrap(),
+        Conv::input_grad(&gpu, s, slices, whole(&dy), whole(&w), whole(&dx), false).unwrap(),
+        Conv::weight_grad(&gpu, s, slices, whole(&x), whole(&dy), whole(&dw)).unwrap(),
+        Conv::bias_grad(&gpu, s, slices, whole(&dy), whole(&db)).unwrap(),
+    ];
+    let outputs = [&y, &dx, &dw, &db];
+    let mut runs = Vec::new();
+    for _ in 0..2 {
+        let mut commands = Commands::new(&gpu, "determinism");
+        commands.run(&ops.iter().map(|op| op.dispatch()).collect::<Vec<_>>());
+        commands.submit();
+        let bits: Vec<Vec<u32>> = outputs
+            .iter()
+            .map(|b| {
+                let v = block_on(gpu.read_f32(b, 0, b.size() as usize / 4)).unwrap();
+                v.iter().map(|f| f.to_bits()).collect()
+            })
+            .collect();
+        runs.push(bits);
+    }
+    assert_eq!(runs[0], runs[1]);
+    for (kernel, n) in [
+        (conv::FORWARD, 2),
+        (conv::INPUT_GRAD, 2),
+        (conv::WEIGHT_GRAD, 2),
+        (conv::BIAS_GRAD, 2),
+    ] {
+        assert_eq!(gpu.counters().get(kernel), n, "{kernel}");
+    }
+}
+
+#[test]
+fn bad_launches_are_errors_not_panics() {
+    let gpu = common::gpu();
+    let buf = gpu.storage("buf", 1 << 16).unwrap();
+    let out = gpu.storage("out", 1 << 16).unwrap();
+    let whole = Operand::whole;
+    let s = shape(2, 3, 8, 8, 4, 3, 1, 1);
+    let dense = ChannelSlices::dense(&s);
+    let invalid = |r: Result<Conv, GpuError>| matches!(r, Err(GpuError::InvalidLaunch { .. }));
+
+    let too_big_kernel = ConvShape { r: 11, s: 11, ..s };
+    assert!(invalid(Conv::forward(
+        &gpu,
+        too_big_kernel,
+        dense,
+        whole(&buf),
+        whole(&buf),
+        None,
+        whole(&out)
+    )));
+    let zero_stride = ConvShape { stride: 0, ..s };
+    assert!(invalid(Conv::weight_grad(
+        &gpu,
+        zero_stride,
+        dense,
+        whole(&buf),
+        whole(&buf),
+        whole(&out)
+    )));
+    let narrow = ChannelSlices {
+        x_channels: 2,
+        ..dense
+    };
+    assert!(invalid(Conv::forward(
+        &gpu,
+        s,
+        narrow,
+        whole(&buf),
+        whole(&buf),
+        None,
+        whole(&out)
+    )));
+    let overflowing = ChannelSlices {
+        y_first: 1,
+        ..dense
+    };
+    assert!(invalid(Conv::bias_grad(
+        &gpu,
+        s,
+        overflowing,
+        whole(&buf),
+        whole(&out)
+    )));
+    let aliased = Conv::input_grad(&gpu, s, dense, whole(&out), whole(&buf), whole(&out), false);
+    assert!(invalid(aliased));
+    let small = gpu.storage("small", 64).unwrap();
+    assert!(invalid(Conv::forward(
+        &gpu,
+        s,
+        dense,
+        whole(&small),
+        whole(&buf),
+        None,
+        whole(&out)
+    )));
+}
