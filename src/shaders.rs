@@ -20,3 +20,9 @@ pub const CONV: Shader = Shader {
     name: "conv",
     source: include_str!("../shaders/conv.wgsl"),
 };
+
+/// ReLU, residual add, bias add: `shaders/elementwise.wgsl`.
+pub const ELEMENTWISE: Shader = Shader {
+    name: "elementwise",
+    source: include_str!("../shaders/elementwise.wgsl"),
+};

@@ -2,6 +2,8 @@
 //! and the page's visible self-test, so all three run exactly the same comparisons.
 
 pub mod conv;
+pub mod elementwise;
+pub mod harness;
 pub mod matmul;
 
 use serde::Serialize;
@@ -25,6 +27,8 @@ pub enum Family {
     Matmul,
     /// `shaders/conv.wgsl`.
     Conv,
+    /// `shaders/elementwise.wgsl`.
+    Elementwise,
 }
 
 /// One self-test case of any kernel family.
@@ -56,7 +60,15 @@ pub fn all_cases() -> Vec<Case> {
             index,
             name: c.describe(),
         });
-    matmul.chain(conv).collect()
+    let elementwise = elementwise::cases()
+        .into_iter()
+        .enumerate()
+        .map(|(index, c)| Case {
+            family: Family::Elementwise,
+            index,
+            name: c.describe(),
+        });
+    matmul.chain(conv).chain(elementwise).collect()
 }
 
 /// Runs `case`; `seed` picks its random data.
@@ -70,6 +82,10 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
         Family::Conv => {
             let conv_case = *conv::cases().get(case.index).ok_or_else(missing)?;
             conv::check(gpu, &conv_case, seed).await
+        }
+        Family::Elementwise => {
+            let c = *elementwise::cases().get(case.index).ok_or_else(missing)?;
+            elementwise::check(gpu, &c, seed).await
         }
     }
 }

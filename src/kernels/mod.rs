@@ -1,6 +1,7 @@
 //! Typed launchers, one module per WGSL file in `shaders/`, each with its CPU reference.
 
 pub mod conv;
+pub mod elementwise;
 pub mod matmul;
 
 use crate::gpu::GpuError;

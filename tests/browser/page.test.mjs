@@ -41,6 +41,7 @@ describe("with WebGPU", () => {
     const count = (family) => rows.filter((r) => r.family === family).length;
     assert.ok(count("matmul") >= 120, `expected at least 120 matmul cases, got ${count("matmul")}`);
     assert.ok(count("conv") >= 80, `expected at least 80 conv cases, got ${count("conv")}`);
+    assert.ok(count("elementwise") >= 25, `expected at least 25 elementwise cases, got ${count("elementwise")}`);
     const failed = rows.filter((r) => r.result !== "pass");
     assert.deepEqual(failed, [], "cases that failed in the browser");
     assert.equal(await page.getAttribute("#selftest-summary", "data-result"), "passed");

@@ -9,3 +9,36 @@ pub fn gpu() -> Gpu {
     eprintln!("adapter: {}", gpu.adapter().summary());
     gpu
 }
+
+/// Runs every self-test case of `family` (the same checks the page runs), prints each
+/// result, and returns them; panics listing the failures if any case failed.
+#[allow(dead_code)] // not every test file uses it
+pub fn run_family(
+    gpu: &Gpu,
+    family: snapfreeze::checks::Family,
+) -> Vec<snapfreeze::checks::CheckResult> {
+    use snapfreeze::checks;
+    let mut results = Vec::new();
+    let mut failures = Vec::new();
+    for (seed, case) in checks::all_cases().iter().enumerate() {
+        if case.family != family {
+            continue;
+        }
+        let r = pollster::block_on(checks::run(gpu, case, seed as u64))
+            .unwrap_or_else(|e| panic!("{}: GPU error: {e}", case.name));
+        eprintln!(
+            "{} {:<80} rel {:.2e} fd {:?}",
+            if r.passed { "pass" } else { "FAIL" },
+            r.name,
+            r.rel_l2_error,
+            r.finite_difference_error
+        );
+        if !r.passed {
+            failures.push(format!("{}: {:?}", r.name, r.problem));
+        }
+        results.push(r);
+    }
+    assert!(!results.is_empty(), "no cases for {family:?}");
+    assert!(failures.is_empty(), "failed: {failures:#?}");
+    results
+}
