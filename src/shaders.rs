@@ -26,3 +26,15 @@ pub const ELEMENTWISE: Shader = Shader {
     name: "elementwise",
     source: include_str!("../shaders/elementwise.wgsl"),
 };
+
+/// Softmax cross-entropy and metric accumulation: `shaders/loss.wgsl`.
+pub const LOSS: Shader = Shader {
+    name: "loss",
+    source: include_str!("../shaders/loss.wgsl"),
+};
+
+/// SGD with momentum, Nesterov and weight decay: `shaders/optim.wgsl`.
+pub const OPTIM: Shader = Shader {
+    name: "optim",
+    source: include_str!("../shaders/optim.wgsl"),
+};

@@ -4,7 +4,9 @@
 pub mod conv;
 pub mod elementwise;
 pub mod harness;
+pub mod loss;
 pub mod matmul;
+pub mod optim;
 
 use serde::Serialize;
 
@@ -29,6 +31,10 @@ pub enum Family {
     Conv,
     /// `shaders/elementwise.wgsl`.
     Elementwise,
+    /// `shaders/loss.wgsl`.
+    Loss,
+    /// `shaders/optim.wgsl`.
+    Optim,
 }
 
 /// One self-test case of any kernel family.
@@ -68,7 +74,28 @@ pub fn all_cases() -> Vec<Case> {
             index,
             name: c.describe(),
         });
-    matmul.chain(conv).chain(elementwise).collect()
+    let loss = loss::cases()
+        .into_iter()
+        .enumerate()
+        .map(|(index, c)| Case {
+            family: Family::Loss,
+            index,
+            name: c.describe(),
+        });
+    let optim = optim::cases()
+        .into_iter()
+        .enumerate()
+        .map(|(index, c)| Case {
+            family: Family::Optim,
+            index,
+            name: c.describe(),
+        });
+    matmul
+        .chain(conv)
+        .chain(elementwise)
+        .chain(loss)
+        .chain(optim)
+        .collect()
 }
 
 /// Runs `case`; `seed` picks its random data.
@@ -86,6 +113,14 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
         Family::Elementwise => {
             let c = *elementwise::cases().get(case.index).ok_or_else(missing)?;
             elementwise::check(gpu, &c, seed).await
+        }
+        Family::Loss => {
+            let c = *loss::cases().get(case.index).ok_or_else(missing)?;
+            loss::check(gpu, &c, seed).await
+        }
+        Family::Optim => {
+            let c = *optim::cases().get(case.index).ok_or_else(missing)?;
+            optim::check(gpu, &c, seed).await
         }
     }
 }

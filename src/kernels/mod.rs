@@ -2,7 +2,9 @@
 
 pub mod conv;
 pub mod elementwise;
+pub mod loss;
 pub mod matmul;
+pub mod optim;
 
 use crate::gpu::GpuError;
 

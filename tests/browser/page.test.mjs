@@ -42,6 +42,8 @@ describe("with WebGPU", () => {
     assert.ok(count("matmul") >= 120, `expected at least 120 matmul cases, got ${count("matmul")}`);
     assert.ok(count("conv") >= 80, `expected at least 80 conv cases, got ${count("conv")}`);
     assert.ok(count("elementwise") >= 25, `expected at least 25 elementwise cases, got ${count("elementwise")}`);
+    assert.ok(count("loss") >= 10, `expected at least 10 loss cases, got ${count("loss")}`);
+    assert.ok(count("optim") >= 7, `expected at least 7 optimiser cases, got ${count("optim")}`);
     const failed = rows.filter((r) => r.result !== "pass");
     assert.deepEqual(failed, [], "cases that failed in the browser");
     assert.equal(await page.getAttribute("#selftest-summary", "data-result"), "passed");

@@ -1,0 +1,176 @@
+//! SGD (`shaders/optim.wgsl`) with exactly PyTorch's semantics over a range of the flat
+//! parameter buffer, with a learning rate per parameter block; and its CPU reference.
+
+use serde::Serialize;
+
+use crate::gpu::{Dispatch, Gpu, GpuError};
+use crate::shaders;
+
+use super::elementwise::grid_1d;
+use super::{check_distinct, check_fits, Operand};
+
+/// Counter name of the SGD step.
+pub const SGD: &str = "sgd";
+
+/// Hyper-parameters of one step.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct SgdSettings {
+    /// Momentum factor mu (0 disables momentum).
+    pub momentum: f32,
+    /// L2 weight decay added to the gradient.
+    pub weight_decay: f32,
+    /// Nesterov momentum.
+    pub nesterov: bool,
+    /// The first step: the momentum buffer starts as the first update direction.
+    pub first_step: bool,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    start: u32,
+    end: u32,
+    blocks: u32,
+    first_step: u32,
+    momentum: f32,
+    weight_decay: f32,
+    nesterov: u32,
+    starts_offset: u32,
+    lrs_offset: u32,
+    _pad: [u32; 3],
+}
+
+/// The flat buffers SGD works on: parameters, gradients and momentum share one layout
+/// (element i of each is the same parameter), and `block_starts` (u32, blocks + 1 entries:
+/// each block's first element in that layout, then the end) and `lrs` (f32, one per block)
+/// describe the blocks.
+pub struct SgdBuffers<'a> {
+    /// Parameters, updated in place.
+    pub params: &'a wgpu::Buffer,
+    /// Gradients.
+    pub grads: &'a wgpu::Buffer,
+    /// Momentum buffers, updated in place.
+    pub momentum: &'a wgpu::Buffer,
+    /// First element of each block, then the end.
+    pub block_starts: Operand<'a>,
+    /// Learning rate of each block.
+    pub lrs: Operand<'a>,
+}
+
+/// A prepared SGD step over elements `start..end` (the trainable suffix).
+#[derive(Debug)]
+pub struct Sgd {
+    dispatch: Dispatch,
+    params: Params,
+}
+
+impl Sgd {
+    /// Prepares the step; `blocks` is the number of blocks described by the block buffers.
+    pub fn new(
+        gpu: &Gpu,
+        buffers: &SgdBuffers<'_>,
+        blocks: u32,
+        range: std::ops::Range<u32>,
+        settings: SgdSettings,
+    ) -> Result<Sgd, GpuError> {
+        let kernel = SGD;
+        let len = range.end.saturating_sub(range.start);
+        if len == 0 || blocks == 0 {
+            return Err(GpuError::launch(
+                kernel,
+                "nothing to update: empty range or no blocks",
+            ));
+        }
+        for (name, buffer) in [
+            ("params", buffers.params),
+            ("grads", buffers.grads),
+            ("momentum", buffers.momentum),
+        ] {
+            if buffer.size() / 4 < range.end as u64 {
+                return Err(GpuError::launch(
+                    kernel,
+                    format!("{name} holds fewer than {} elements", range.end),
+                ));
+            }
+        }
+        check_fits(
+            kernel,
+            "block_starts",
+            buffers.block_starts,
+            blocks as usize + 1,
+        )?;
+        check_fits(kernel, "lrs", buffers.lrs, blocks as usize)?;
+        let (starts, lrs) = (buffers.block_starts.buffer, buffers.lrs.buffer);
+        check_distinct(kernel, buffers.params, &[buffers.grads, starts, lrs])?;
+        let others = [buffers.grads, starts, lrs, buffers.params];
+        check_distinct(kernel, buffers.momentum, &others)?;
+        let params = Params {
+            start: range.start,
+            end: range.end,
+            blocks,
+            first_step: settings.first_step as u32,
+            momentum: settings.momentum,
+            weight_decay: settings.weight_decay,
+            nesterov: settings.nesterov as u32,
+            starts_offset: buffers.block_starts.offset,
+            lrs_offset: buffers.lrs.offset,
+            _pad: [0; 3],
+        };
+        let dispatch = Dispatch::new(
+            gpu,
+            kernel,
+            &shaders::OPTIM,
+            "sgd",
+            &params,
+            &[
+                (1, buffers.grads),
+                (2, starts),
+                (3, lrs),
+                (4, buffers.params),
+                (5, buffers.momentum),
+            ],
+            grid_1d(gpu, len, 256),
+        )?;
+        Ok(Sgd { dispatch, params })
+    }
+
+    /// Changes the settings (e.g. after the first step) for the next submit.
+    pub fn set_settings(&mut self, gpu: &Gpu, settings: SgdSettings) {
+        self.params.first_step = settings.first_step as u32;
+        self.params.momentum = settings.momentum;
+        self.params.weight_decay = settings.weight_decay;
+        self.params.nesterov = settings.nesterov as u32;
+        self.dispatch.set_params(gpu, &self.params);
+    }
+
+    /// The launch to record.
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+}
+
+/// CPU reference of one step over `range`: returns (parameters, momentum) after it.
+pub fn sgd_reference(
+    params: &[f64],
+    grads: &[f64],
+    momentum: &[f64],
+    block_starts: &[u32],
+    lrs: &[f64],
+    range: std::ops::Range<usize>,
+    s: &SgdSettings,
+) -> (Vec<f64>, Vec<f64>) {
+    let (mut p, mut m) = (params.to_vec(), momentum.to_vec());
+    let (mu, wd) = (s.momentum as f64, s.weight_decay as f64);
+    for i in range {
+        let block = block_starts
+            .iter()
+            .rposition(|&b| b as usize <= i)
+            .unwrap_or(0);
+        let mut d = grads[i] + wd * p[i];
+        let buf = if s.first_step { d } else { mu * m[i] + d };
+        m[i] = buf;
+        d = if s.nesterov { d + mu * buf } else { buf };
+        p[i] -= lrs[block] * d;
+    }
+    (p, m)
+}
