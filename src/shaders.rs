@@ -38,3 +38,9 @@ pub const OPTIM: Shader = Shader {
     name: "optim",
     source: include_str!("../shaders/optim.wgsl"),
 };
+
+/// Max, average and global average pooling: `shaders/pool.wgsl`.
+pub const POOL: Shader = Shader {
+    name: "pool",
+    source: include_str!("../shaders/pool.wgsl"),
+};

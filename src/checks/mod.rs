@@ -7,6 +7,7 @@ pub mod harness;
 pub mod loss;
 pub mod matmul;
 pub mod optim;
+pub mod pool;
 
 use serde::Serialize;
 
@@ -35,6 +36,8 @@ pub enum Family {
     Loss,
     /// `shaders/optim.wgsl`.
     Optim,
+    /// `shaders/pool.wgsl`.
+    Pool,
 }
 
 /// One self-test case of any kernel family.
@@ -50,52 +53,25 @@ pub struct Case {
 
 /// Every self-test case, in the order the page and the tests run them.
 pub fn all_cases() -> Vec<Case> {
-    let matmul = matmul::cases()
-        .into_iter()
-        .enumerate()
-        .map(|(index, s)| Case {
-            family: Family::Matmul,
-            index,
-            name: s.describe(),
-        });
-    let conv = conv::cases()
-        .into_iter()
-        .enumerate()
-        .map(|(index, c)| Case {
-            family: Family::Conv,
-            index,
-            name: c.describe(),
-        });
-    let elementwise = elementwise::cases()
-        .into_iter()
-        .enumerate()
-        .map(|(index, c)| Case {
-            family: Family::Elementwise,
-            index,
-            name: c.describe(),
-        });
-    let loss = loss::cases()
-        .into_iter()
-        .enumerate()
-        .map(|(index, c)| Case {
-            family: Family::Loss,
-            index,
-            name: c.describe(),
-        });
-    let optim = optim::cases()
-        .into_iter()
-        .enumerate()
-        .map(|(index, c)| Case {
-            family: Family::Optim,
-            index,
-            name: c.describe(),
-        });
-    matmul
-        .chain(conv)
-        .chain(elementwise)
-        .chain(loss)
-        .chain(optim)
-        .collect()
+    fn family<T>(family: Family, cases: Vec<T>, describe: impl Fn(&T) -> String) -> Vec<Case> {
+        let named = cases.iter().enumerate();
+        named
+            .map(|(index, c)| Case {
+                family,
+                index,
+                name: describe(c),
+            })
+            .collect()
+    }
+    [
+        family(Family::Matmul, matmul::cases(), |c| c.describe()),
+        family(Family::Conv, conv::cases(), |c| c.describe()),
+        family(Family::Elementwise, elementwise::cases(), |c| c.describe()),
+        family(Family::Loss, loss::cases(), |c| c.describe()),
+        family(Family::Optim, optim::cases(), |c| c.describe()),
+        family(Family::Pool, pool::cases(), |c| c.describe()),
+    ]
+    .concat()
 }
 
 /// Runs `case`; `seed` picks its random data.
@@ -121,6 +97,10 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
         Family::Optim => {
             let c = *optim::cases().get(case.index).ok_or_else(missing)?;
             optim::check(gpu, &c, seed).await
+        }
+        Family::Pool => {
+            let c = *pool::cases().get(case.index).ok_or_else(missing)?;
+            pool::check(gpu, &c, seed).await
         }
     }
 }
