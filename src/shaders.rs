@@ -44,3 +44,9 @@ pub const POOL: Shader = Shader {
     name: "pool",
     source: include_str!("../shaders/pool.wgsl"),
 };
+
+/// Batch normalisation, training and inference, forward and backward: `shaders/norm.wgsl`.
+pub const NORM: Shader = Shader {
+    name: "norm",
+    source: include_str!("../shaders/norm.wgsl"),
+};

@@ -6,6 +6,7 @@ pub mod elementwise;
 pub mod harness;
 pub mod loss;
 pub mod matmul;
+pub mod norm;
 pub mod optim;
 pub mod pool;
 
@@ -38,6 +39,8 @@ pub enum Family {
     Optim,
     /// `shaders/pool.wgsl`.
     Pool,
+    /// `shaders/norm.wgsl`.
+    Norm,
 }
 
 /// One self-test case of any kernel family.
@@ -70,6 +73,7 @@ pub fn all_cases() -> Vec<Case> {
         family(Family::Loss, loss::cases(), |c| c.describe()),
         family(Family::Optim, optim::cases(), |c| c.describe()),
         family(Family::Pool, pool::cases(), |c| c.describe()),
+        family(Family::Norm, norm::cases(), |c| c.describe()),
     ]
     .concat()
 }
@@ -101,6 +105,10 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
         Family::Pool => {
             let c = *pool::cases().get(case.index).ok_or_else(missing)?;
             pool::check(gpu, &c, seed).await
+        }
+        Family::Norm => {
+            let c = *norm::cases().get(case.index).ok_or_else(missing)?;
+            norm::check(gpu, &c, seed).await
         }
     }
 }

@@ -1,0 +1,552 @@
+//! Batch normalisation (`shaders/norm.wgsl`) exactly as PyTorch's BatchNorm2d (momentum 0.1,
+//! eps 1e-5, unbiased variance in the running estimate), with optional fused ReLU; and its
+//! CPU references.
+//!
+//! Where things live: x (and dx, same layout) may be a channel prefix of a wider tensor;
+//! y and dy are dense n x c x hw; gamma and beta sit in the parameter buffer and dgamma and
+//! dbeta at the same offsets in the gradient buffer; the running mean and variance sit in a
+//! state buffer; `saved` holds (batch mean, 1/sqrt(var + eps)) per channel for backward.
+
+use serde::Serialize;
+
+use super::elementwise::grid_1d;
+use super::{check_distinct, check_fits, Operand};
+use crate::gpu::{Dispatch, Gpu, GpuError};
+use crate::shaders;
+
+/// Counter name: batch statistics and running-statistics update.
+pub const STATS: &str = "bn_stats";
+/// Counter name: normalisation with batch statistics.
+pub const APPLY: &str = "bn_apply";
+/// Counter name: normalisation with running statistics.
+pub const INFERENCE: &str = "bn_inference";
+/// Counter name: dgamma and dbeta.
+pub const GRAD_REDUCE: &str = "bn_grad_reduce";
+/// Counter name: dx.
+pub const GRAD_APPLY: &str = "bn_grad_apply";
+
+/// Sizes: n images of c channels of hw values; x holds `x_channels` channels per image.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct NormShape {
+    /// Batch.
+    pub n: u32,
+    /// Channels normalised.
+    pub c: u32,
+    /// Height times width.
+    pub hw: u32,
+    /// Channels per image in the x buffer (at least c).
+    pub x_channels: u32,
+}
+
+impl NormShape {
+    /// Dense elements (of y).
+    pub fn len(&self) -> usize {
+        self.n as usize * self.c as usize * self.hw as usize
+    }
+
+    /// Whether there is nothing to normalise.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Elements of the x region.
+    pub fn x_len(&self) -> usize {
+        self.n as usize * self.x_channels as usize * self.hw as usize
+    }
+}
+
+/// PyTorch's defaults and the fused ReLU.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct NormSettings {
+    /// Running-statistics momentum (PyTorch: 0.1).
+    pub momentum: f32,
+    /// Added to the variance (PyTorch: 1e-5).
+    pub eps: f32,
+    /// Apply ReLU after the affine transform.
+    pub relu: bool,
+}
+
+impl Default for NormSettings {
+    fn default() -> Self {
+        NormSettings {
+            momentum: 0.1,
+            eps: 1e-5,
+            relu: false,
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    c: u32,
+    hw: u32,
+    x_channels: u32,
+    x_offset: u32,
+    y_offset: u32,
+    gamma_offset: u32,
+    beta_offset: u32,
+    saved_offset: u32,
+    mean_offset: u32,
+    var_offset: u32,
+    flags: u32,
+    momentum: f32,
+    eps: f32,
+    _pad: [u32; 2],
+}
+
+const RELU: u32 = 1;
+const ACCUMULATE: u32 = 2;
+
+/// The per-channel parameters (gamma, beta) in one buffer, or their gradients.
+#[derive(Clone, Copy, Debug)]
+pub struct Affine<'a> {
+    /// The buffer.
+    pub buffer: &'a wgpu::Buffer,
+    /// Offset of gamma (or dgamma).
+    pub gamma: u32,
+    /// Offset of beta (or dbeta).
+    pub beta: u32,
+}
+
+/// The running statistics in one buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Running<'a> {
+    /// The buffer.
+    pub buffer: &'a wgpu::Buffer,
+    /// Offset of the running mean.
+    pub mean: u32,
+    /// Offset of the running variance.
+    pub var: u32,
+}
+
+fn base(
+    kernel: &'static str,
+    s: &NormShape,
+    x: Operand<'_>,
+    set: &NormSettings,
+) -> Result<Params, GpuError> {
+    if s.n == 0 || s.c == 0 || s.hw == 0 || s.x_channels < s.c {
+        return Err(GpuError::launch(
+            kernel,
+            format!("bad batch-norm shape {s:?}"),
+        ));
+    }
+    if (s.n as u64) * (s.hw as u64) < 2 {
+        return Err(GpuError::launch(
+            kernel,
+            "batch normalisation in training needs more than one value per channel (batch size 1 with 1x1 maps)",
+        ));
+    }
+    check_fits(kernel, "x", x, s.x_len())?;
+    Ok(Params {
+        n: s.n,
+        c: s.c,
+        hw: s.hw,
+        x_channels: s.x_channels,
+        x_offset: x.offset,
+        flags: if set.relu { RELU } else { 0 },
+        momentum: set.momentum,
+        eps: set.eps,
+        ..Params::default()
+    })
+}
+
+fn check_affine(kernel: &'static str, a: &Affine<'_>, c: u32) -> Result<(), GpuError> {
+    check_fits(
+        kernel,
+        "gamma",
+        Operand {
+            buffer: a.buffer,
+            offset: a.gamma,
+        },
+        c as usize,
+    )?;
+    check_fits(
+        kernel,
+        "beta",
+        Operand {
+            buffer: a.buffer,
+            offset: a.beta,
+        },
+        c as usize,
+    )
+}
+
+fn check_running(kernel: &'static str, r: &Running<'_>, c: u32) -> Result<(), GpuError> {
+    check_fits(
+        kernel,
+        "running mean",
+        Operand {
+            buffer: r.buffer,
+            offset: r.mean,
+        },
+        c as usize,
+    )?;
+    check_fits(
+        kernel,
+        "running var",
+        Operand {
+            buffer: r.buffer,
+            offset: r.var,
+        },
+        c as usize,
+    )
+}
+
+fn launch(
+    gpu: &Gpu,
+    kernel: &'static str,
+    p: &Params,
+    bindings: &[(u32, &wgpu::Buffer)],
+    grid: [u32; 3],
+) -> Result<Dispatch, GpuError> {
+    Dispatch::new(gpu, kernel, &shaders::NORM, kernel, p, bindings, grid)
+}
+
+/// Batch statistics into `saved` (2 per channel) and the running-statistics update.
+pub fn stats(
+    gpu: &Gpu,
+    shape: NormShape,
+    settings: NormSettings,
+    x: Operand<'_>,
+    saved: Operand<'_>,
+    running: Running<'_>,
+) -> Result<Dispatch, GpuError> {
+    let kernel = STATS;
+    let mut p = base(kernel, &shape, x, &settings)?;
+    check_fits(kernel, "saved", saved, 2 * shape.c as usize)?;
+    check_running(kernel, &running, shape.c)?;
+    check_distinct(kernel, saved.buffer, &[x.buffer, running.buffer])?;
+    check_distinct(kernel, running.buffer, &[x.buffer])?;
+    (p.saved_offset, p.mean_offset, p.var_offset) = (saved.offset, running.mean, running.var);
+    launch(
+        gpu,
+        kernel,
+        &p,
+        &[(1, x.buffer), (6, saved.buffer), (7, running.buffer)],
+        [shape.c, 1, 1],
+    )
+}
+
+/// y = gamma * (x - mean) / sqrt(var + eps) + beta (+ ReLU) with the saved batch statistics.
+pub fn apply(
+    gpu: &Gpu,
+    shape: NormShape,
+    settings: NormSettings,
+    x: Operand<'_>,
+    affine: Affine<'_>,
+    saved: Operand<'_>,
+    y: Operand<'_>,
+) -> Result<Dispatch, GpuError> {
+    let kernel = APPLY;
+    let mut p = base(kernel, &shape, x, &settings)?;
+    check_affine(kernel, &affine, shape.c)?;
+    check_fits(kernel, "saved", saved, 2 * shape.c as usize)?;
+    check_fits(kernel, "y", y, shape.len())?;
+    check_distinct(kernel, y.buffer, &[x.buffer, affine.buffer, saved.buffer])?;
+    (p.gamma_offset, p.beta_offset, p.saved_offset, p.y_offset) =
+        (affine.gamma, affine.beta, saved.offset, y.offset);
+    let bindings = [
+        (1, x.buffer),
+        (2, affine.buffer),
+        (5, saved.buffer),
+        (8, y.buffer),
+    ];
+    launch(
+        gpu,
+        kernel,
+        &p,
+        &bindings,
+        grid_1d(gpu, shape.len() as u32, 256),
+    )
+}
+
+/// The same with the running statistics: evaluation, and blocks frozen by FreezeOut.
+pub fn inference(
+    gpu: &Gpu,
+    shape: NormShape,
+    settings: NormSettings,
+    x: Operand<'_>,
+    affine: Affine<'_>,
+    running: Running<'_>,
+    y: Operand<'_>,
+) -> Result<Dispatch, GpuError> {
+    let kernel = INFERENCE;
+    if shape.n == 0 || shape.c == 0 || shape.hw == 0 || shape.x_channels < shape.c {
+        return Err(GpuError::launch(
+            kernel,
+            format!("bad batch-norm shape {shape:?}"),
+        ));
+    }
+    check_fits(kernel, "x", x, shape.x_len())?;
+    check_affine(kernel, &affine, shape.c)?;
+    check_running(kernel, &running, shape.c)?;
+    check_fits(kernel, "y", y, shape.len())?;
+    check_distinct(kernel, y.buffer, &[x.buffer, affine.buffer, running.buffer])?;
+    check_distinct(kernel, running.buffer, &[x.buffer, affine.buffer])?;
+    let p = Params {
+        n: shape.n,
+        c: shape.c,
+        hw: shape.hw,
+        x_channels: shape.x_channels,
+        x_offset: x.offset,
+        y_offset: y.offset,
+        gamma_offset: affine.gamma,
+        beta_offset: affine.beta,
+        mean_offset: running.mean,
+        var_offset: running.var,
+        flags: if settings.relu { RELU } else { 0 },
+        momentum: settings.momentum,
+        eps: settings.eps,
+        ..Params::default()
+    };
+    let bindings = [
+        (1, x.buffer),
+        (2, affine.buffer),
+        (7, running.buffer),
+        (8, y.buffer),
+    ];
+    launch(
+        gpu,
+        kernel,
+        &p,
+        &bindings,
+        grid_1d(gpu, shape.len() as u32, 256),
+    )
+}
+
+/// dgamma and dbeta (written at `grads`' offsets) from x, dy and the saved statistics.
+#[allow(clippy::too_many_arguments)]
+pub fn grad_reduce(
+    gpu: &Gpu,
+    shape: NormShape,
+    settings: NormSettings,
+    x: Operand<'_>,
+    dy: Operand<'_>,
+    affine: Affine<'_>,
+    saved: Operand<'_>,
+    grads: Affine<'_>,
+) -> Result<Dispatch, GpuError> {
+    let kernel = GRAD_REDUCE;
+    let mut p = base(kernel, &shape, x, &settings)?;
+    check_fits(kernel, "dy", dy, shape.len())?;
+    check_affine(kernel, &affine, shape.c)?;
+    check_affine(kernel, &grads, shape.c)?;
+    check_fits(kernel, "saved", saved, 2 * shape.c as usize)?;
+    check_distinct(
+        kernel,
+        grads.buffer,
+        &[x.buffer, dy.buffer, affine.buffer, saved.buffer],
+    )?;
+    if grads.gamma != affine.gamma || grads.beta != affine.beta {
+        return Err(GpuError::launch(
+            kernel,
+            "dgamma and dbeta must sit at gamma's and beta's offsets",
+        ));
+    }
+    (p.y_offset, p.gamma_offset, p.beta_offset, p.saved_offset) =
+        (dy.offset, affine.gamma, affine.beta, saved.offset);
+    let bindings = [
+        (1, x.buffer),
+        (2, affine.buffer),
+        (3, dy.buffer),
+        (5, saved.buffer),
+        (8, grads.buffer),
+    ];
+    launch(gpu, kernel, &p, &bindings, [shape.c, 1, 1])
+}
+
+/// dx (or dx += when `accumulate`, for DenseNet's shared features) from x, dy, the saved
+/// statistics and dgamma, dbeta computed by [`grad_reduce`].
+#[allow(clippy::too_many_arguments)]
+pub fn grad_apply(
+    gpu: &Gpu,
+    shape: NormShape,
+    settings: NormSettings,
+    x: Operand<'_>,
+    dy: Operand<'_>,
+    affine: Affine<'_>,
+    saved: Operand<'_>,
+    grads: Affine<'_>,
+    dx: Operand<'_>,
+    accumulate: bool,
+) -> Result<Dispatch, GpuError> {
+    let kernel = GRAD_APPLY;
+    let mut p = base(kernel, &shape, x, &settings)?;
+    check_fits(kernel, "dy", dy, shape.len())?;
+    check_affine(kernel, &affine, shape.c)?;
+    check_affine(kernel, &grads, shape.c)?;
+    check_fits(kernel, "saved", saved, 2 * shape.c as usize)?;
+    check_fits(kernel, "dx", dx, shape.x_len())?;
+    check_distinct(
+        kernel,
+        dx.buffer,
+        &[
+            x.buffer,
+            dy.buffer,
+            affine.buffer,
+            saved.buffer,
+            grads.buffer,
+        ],
+    )?;
+    if dx.offset != x.offset || grads.gamma != affine.gamma || grads.beta != affine.beta {
+        return Err(GpuError::launch(
+            kernel,
+            "gradients must sit at their tensors' offsets",
+        ));
+    }
+    (p.y_offset, p.gamma_offset, p.beta_offset, p.saved_offset) =
+        (dy.offset, affine.gamma, affine.beta, saved.offset);
+    if accumulate {
+        p.flags |= ACCUMULATE;
+    }
+    let bindings = [
+        (1, x.buffer),
+        (2, affine.buffer),
+        (3, dy.buffer),
+        (4, grads.buffer),
+        (5, saved.buffer),
+        (8, dx.buffer),
+    ];
+    launch(
+        gpu,
+        kernel,
+        &p,
+        &bindings,
+        grid_1d(gpu, shape.len() as u32, 256),
+    )
+}
+
+/// Per-channel batch statistics of dense x: (mean, biased variance, unbiased variance).
+fn channel_stats(s: &NormShape, x: &[f64]) -> Vec<(f64, f64, f64)> {
+    let (c, hw) = (s.c as usize, s.hw as usize);
+    let m = s.n as usize * hw;
+    (0..c)
+        .map(|ch| {
+            let vals =
+                (0..s.n as usize).flat_map(|img| (0..hw).map(move |k| (img * c + ch) * hw + k));
+            let mean = vals.clone().map(|i| x[i]).sum::<f64>() / m as f64;
+            let sq = vals.map(|i| (x[i] - mean).powi(2)).sum::<f64>();
+            (mean, sq / m as f64, sq / (m as f64 - 1.0))
+        })
+        .collect()
+}
+
+/// Reference training forward on dense x: (y, saved (mean, invstd) pairs, new running mean,
+/// new running variance).
+pub fn train_reference(
+    s: &NormShape,
+    set: &NormSettings,
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+    running_mean: &[f64],
+    running_var: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) {
+    let stats = channel_stats(s, x);
+    let eps = set.eps as f64;
+    let mom = set.momentum as f64;
+    let hw = s.hw as usize;
+    let c = s.c as usize;
+    let y = x
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let ch = (i / hw) % c;
+            let (mean, var, _) = stats[ch];
+            let out = gamma[ch] * (v - mean) / (var + eps).sqrt() + beta[ch];
+            if set.relu {
+                out.max(0.0)
+            } else {
+                out
+            }
+        })
+        .collect();
+    let saved = stats
+        .iter()
+        .flat_map(|&(mean, var, _)| [mean, 1.0 / (var + eps).sqrt()])
+        .collect();
+    let rm = stats
+        .iter()
+        .zip(running_mean)
+        .map(|(st, &r)| (1.0 - mom) * r + mom * st.0)
+        .collect();
+    let rv = stats
+        .iter()
+        .zip(running_var)
+        .map(|(st, &r)| (1.0 - mom) * r + mom * st.2)
+        .collect();
+    (y, saved, rm, rv)
+}
+
+/// Reference inference forward on dense x.
+pub fn inference_reference(
+    s: &NormShape,
+    set: &NormSettings,
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+    running_mean: &[f64],
+    running_var: &[f64],
+) -> Vec<f64> {
+    let (hw, c, eps) = (s.hw as usize, s.c as usize, set.eps as f64);
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            let ch = (i / hw) % c;
+            let out =
+                gamma[ch] * (v - running_mean[ch]) / (running_var[ch] + eps).sqrt() + beta[ch];
+            if set.relu {
+                out.max(0.0)
+            } else {
+                out
+            }
+        })
+        .collect()
+}
+
+/// Reference backward of the training forward on dense tensors: (dx, dgamma, dbeta).
+pub fn backward_reference(
+    s: &NormShape,
+    set: &NormSettings,
+    x: &[f64],
+    dy: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let stats = channel_stats(s, x);
+    let (hw, c, eps) = (s.hw as usize, s.c as usize, set.eps as f64);
+    let m = (s.n as usize * hw) as f64;
+    let x_hat = |i: usize| {
+        let (mean, var, _) = stats[(i / hw) % c];
+        (x[i] - mean) / (var + eps).sqrt()
+    };
+    // dy through the ReLU.
+    let g: Vec<f64> = (0..x.len())
+        .map(|i| {
+            let ch = (i / hw) % c;
+            let pre = gamma[ch] * x_hat(i) + beta[ch];
+            if set.relu && pre <= 0.0 {
+                0.0
+            } else {
+                dy[i]
+            }
+        })
+        .collect();
+    let (mut dgamma, mut dbeta) = (vec![0f64; c], vec![0f64; c]);
+    for (i, &gi) in g.iter().enumerate() {
+        let ch = (i / hw) % c;
+        dgamma[ch] += gi * x_hat(i);
+        dbeta[ch] += gi;
+    }
+    let dx = (0..x.len())
+        .map(|i| {
+            let ch = (i / hw) % c;
+            let inv = 1.0 / (stats[ch].1 + eps).sqrt();
+            gamma[ch] * inv / m * (m * g[i] - dbeta[ch] - x_hat(i) * dgamma[ch])
+        })
+        .collect();
+    (dx, dgamma, dbeta)
+}
