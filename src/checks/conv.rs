@@ -4,12 +4,11 @@
 //! DenseNet-style channel slices with gradient accumulation.
 
 use serde::Serialize;
-use web_time::Instant;
 
-use super::{compare_output, padded, random_values, CheckResult, PAD_BEFORE, SENTINEL};
-use crate::gpu::{Commands, Gpu, GpuError};
+use super::harness::{self, Expected, Input};
+use super::{random_values, CheckResult, SENTINEL};
+use crate::gpu::{Gpu, GpuError};
 use crate::kernels::conv::{self, ChannelSlices, Conv, ConvShape};
-use crate::kernels::Operand;
 
 /// Largest accepted relative L2 error of the forward output.
 pub const FORWARD_TOLERANCE: f64 = 1e-5;
@@ -215,23 +214,19 @@ impl Data {
         y.iter().zip(&self.dy).map(|(y, d)| y * *d as f64).sum()
     }
 
-    /// Central finite difference of the loss along coordinate `i` of the tensor whose
-    /// gradient `kernel` computes. The loss is linear in each tensor, so this is exact up to
-    /// f64 rounding: it checks the kernels against the forward math, not against our own
+    /// The loss with coordinate `i` of the tensor whose gradient `kernel` computes moved by
+    /// `delta`. The loss is linear in each tensor, so central differences of it are exact up
+    /// to f64 rounding: they check the kernels against the forward math, not against our own
     /// backward references.
-    fn finite_difference(&self, s: &ConvShape, kernel: ConvKernel, i: usize) -> f64 {
-        let eps = 1e-3;
-        let loss_at = |delta: f64| {
-            let (mut x, mut w, mut b) = (to_f64(&self.x), to_f64(&self.w), to_f64(&self.b));
-            let target = match kernel {
-                ConvKernel::InputGrad => &mut x,
-                ConvKernel::WeightGrad => &mut w,
-                _ => &mut b,
-            };
-            target[i] += delta;
-            self.loss(s, &x, &w, &b)
+    fn loss_moved(&self, s: &ConvShape, kernel: ConvKernel, i: usize, delta: f64) -> f64 {
+        let (mut x, mut w, mut b) = (to_f64(&self.x), to_f64(&self.w), to_f64(&self.b));
+        let target = match kernel {
+            ConvKernel::InputGrad => &mut x,
+            ConvKernel::WeightGrad => &mut w,
+            _ => &mut b,
         };
-        (loss_at(eps) - loss_at(-eps)) / (2.0 * eps)
+        target[i] += delta;
+        self.loss(s, &x, &w, &b)
     }
 }
 
@@ -252,136 +247,91 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
     let (hw, pq) = (s.h * s.w, s.p() * s.q());
     let x_idx = slice_indices(s.n, l.x_channels, 0, s.c, hw);
     let y_idx = slice_indices(s.n, l.y_channels, l.y_first, s.k, pq);
-    // Inputs in their buffer layouts, NaN wherever the kernel must not read.
-    let x_buf = gpu.storage_from(
-        "x",
-        &padded(&scatter(l.x_len(&s), f32::NAN, &x_idx, &data.x), f32::NAN),
-    )?;
-    let dy_buf = gpu.storage_from(
-        "dy",
-        &padded(&scatter(l.y_len(&s), f32::NAN, &y_idx, &data.dy), f32::NAN),
-    )?;
-    let w_buf = gpu.storage_from("w", &padded(&data.w, f32::NAN))?;
-    let b_buf = gpu.storage_from("b", &padded(&data.b, f32::NAN))?;
-    let at = |buffer| Operand {
-        buffer,
-        offset: PAD_BEFORE as u32,
-    };
-
     let (x64, w64, dy64) = (to_f64(&data.x), to_f64(&data.w), to_f64(&data.dy));
+
     // The output region, its initial contents and the expected values there.
-    let (region, mut initial, mut want, tolerance) = match case.kernel {
+    let (region, out_len, mut want, tolerance) = match case.kernel {
         ConvKernel::Forward => {
             let bias = case.option.then(|| to_f64(&data.b));
             let want = conv::forward_reference(&s, &x64, &w64, bias.as_deref());
-            (
-                y_idx.clone(),
-                vec![SENTINEL; l.y_len(&s)],
-                want,
-                FORWARD_TOLERANCE,
-            )
+            (y_idx.clone(), l.y_len(&s), want, FORWARD_TOLERANCE)
         }
         ConvKernel::InputGrad => {
             let want = conv::input_grad_reference(&s, &dy64, &w64);
-            (
-                x_idx.clone(),
-                vec![SENTINEL; l.x_len(&s)],
-                want,
-                GRADIENT_TOLERANCE,
-            )
+            (x_idx.clone(), l.x_len(&s), want, GRADIENT_TOLERANCE)
         }
         ConvKernel::WeightGrad => {
             let want = conv::weight_grad_reference(&s, &x64, &dy64);
             (
                 (0..s.w_len()).collect(),
-                vec![SENTINEL; s.w_len()],
+                s.w_len(),
                 want,
                 GRADIENT_TOLERANCE,
             )
         }
         ConvKernel::BiasGrad => {
             let want = conv::bias_grad_reference(&s, &dy64);
-            (
-                (0..s.k as usize).collect(),
-                vec![SENTINEL; s.k as usize],
-                want,
-                GRADIENT_TOLERANCE,
-            )
+            let k = s.k as usize;
+            ((0..k).collect(), k, want, GRADIENT_TOLERANCE)
         }
     };
+    let mut initial_values = vec![SENTINEL; out_len];
     let accumulate = case.kernel == ConvKernel::InputGrad && case.option;
     if accumulate {
         // dx already holds gradient from other consumers of x; the kernel adds to it.
         let earlier = random_values(seed ^ 0x4444, region.len());
         for ((&i, &e), w) in region.iter().zip(&earlier).zip(want.iter_mut()) {
-            initial[i] = e;
+            initial_values[i] = e;
             *w += e as f64;
         }
     }
-    let out_init = padded(&initial, SENTINEL);
-    let out_buf = gpu.storage_from("out", &out_init)?;
-    let out = at(&out_buf);
-    let op = match case.kernel {
-        ConvKernel::Forward => {
-            let bias = case.option.then(|| at(&b_buf));
-            Conv::forward(gpu, s, l, at(&x_buf), at(&w_buf), bias, out)?
-        }
-        ConvKernel::InputGrad => {
-            Conv::input_grad(gpu, s, l, at(&dy_buf), at(&w_buf), out, accumulate)?
-        }
-        ConvKernel::WeightGrad => Conv::weight_grad(gpu, s, l, at(&x_buf), at(&dy_buf), out)?,
-        ConvKernel::BiasGrad => Conv::bias_grad(gpu, s, l, at(&dy_buf), out)?,
-    };
-
-    let start = Instant::now();
-    let mut commands = Commands::new(gpu, "conv check");
-    commands.run(&[op.dispatch()]);
-    commands.submit();
-    let got = gpu.read_f32(&out_buf, 0, out_init.len()).await?;
-    let gpu_ms = start.elapsed().as_secs_f64() * 1e3;
-
-    let shifted: Vec<usize> = region.iter().map(|i| i + PAD_BEFORE).collect();
-    let (err, untouched_ok) = compare_output(&got, &out_init, &shifted, &want);
-
-    let fd_error =
-        (case.kernel != ConvKernel::Forward && s.flops() / 2.0 <= FD_MAX_MACS).then(|| {
-            let mut rng = fastrand::Rng::with_seed(seed ^ 0x5555);
-            let (mut diff, mut norm) = (0f64, 0f64);
-            for _ in 0..FD_SAMPLES {
-                let i = rng.usize(..region.len());
-                let gpu_grad = got[shifted[i]] as f64
-                    - if accumulate {
-                        initial[region[i]] as f64
-                    } else {
-                        0.0
-                    };
-                let fd = data.finite_difference(&s, case.kernel, i);
-                diff += (gpu_grad - fd).powi(2);
-                norm += fd * fd;
-            }
-            if norm == 0.0 {
-                diff.sqrt()
-            } else {
-                (diff / norm).sqrt()
-            }
-        });
-
-    let problem = if !untouched_ok {
-        Some("wrote outside its output region".to_string())
-    } else if err.is_nan() || err > tolerance {
-        Some(format!("relative L2 error {err:.3e} above {tolerance:e}"))
-    } else {
-        fd_error
-            .filter(|e| e.is_nan() || *e > GRADIENT_TOLERANCE)
-            .map(|fd| format!("finite-difference error {fd:.3e} above {GRADIENT_TOLERANCE:e}"))
-    };
-    Ok(CheckResult {
-        name: case.describe(),
-        rel_l2_error: err,
+    let expected = [Expected {
+        name: "output",
+        initial: initial_values.clone(),
+        region: region.clone(),
+        want,
         tolerance,
-        passed: problem.is_none(),
-        problem,
-        gpu_ms,
-        finite_difference_error: fd_error,
+    }];
+    // Inputs in their buffer layouts, NaN wherever the kernel must not read.
+    let inputs = [
+        Input::F32(scatter(l.x_len(&s), f32::NAN, &x_idx, &data.x)),
+        Input::F32(data.w.clone()),
+        Input::F32(data.b.clone()),
+        Input::F32(scatter(l.y_len(&s), f32::NAN, &y_idx, &data.dy)),
+    ];
+    let o = harness::run(gpu, case.describe(), &inputs, &expected, |i, o| {
+        let (x, w, b, dy, out) = (i[0], i[1], i[2], i[3], o[0]);
+        let op = match case.kernel {
+            ConvKernel::Forward => Conv::forward(gpu, s, l, x, w, case.option.then_some(b), out),
+            ConvKernel::InputGrad => Conv::input_grad(gpu, s, l, dy, w, out, accumulate),
+            ConvKernel::WeightGrad => Conv::weight_grad(gpu, s, l, x, dy, out),
+            ConvKernel::BiasGrad => Conv::bias_grad(gpu, s, l, dy, out),
+        }?;
+        Ok(op.dispatch().clone())
     })
+    .await?;
+
+    if case.kernel == ConvKernel::Forward || s.flops() / 2.0 > FD_MAX_MACS {
+        return Ok(o.result);
+    }
+    let earlier = |i: usize| {
+        if accumulate {
+            initial_values[region[i]] as f64
+        } else {
+            0.0
+        }
+    };
+    let fd = harness::finite_difference_error(
+        region.len(),
+        FD_SAMPLES,
+        seed ^ 0x5555,
+        1e-3,
+        |i, delta| data.loss_moved(&s, case.kernel, i, delta),
+        |i| o.outputs[0][i] as f64 - earlier(i),
+    );
+    Ok(harness::with_finite_difference(
+        o.result,
+        fd,
+        GRADIENT_TOLERANCE,
+    ))
 }

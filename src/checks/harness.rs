@@ -1,7 +1,8 @@
 //! A generic check for kernels with any number of inputs and outputs: upload the inputs at
 //! odd offsets inside NaN padding, pre-fill the outputs (sentinel padding around them), run
 //! one prepared dispatch, and compare every output with its reference, requiring that
-//! nothing outside each output's region changed.
+//! nothing outside each output's region changed and that a second run on the same inputs
+//! gives the same bits.
 
 use web_time::Instant;
 
@@ -92,16 +93,21 @@ pub async fn run(
     let dispatch = build(&in_ops, &out_ops)?;
 
     let start = Instant::now();
-    let mut commands = Commands::new(gpu, "check");
-    commands.run(&[&dispatch]);
-    commands.submit();
-    let mut got = Vec::with_capacity(out_bufs.len());
-    for (buf, init) in out_bufs.iter().zip(&out_inits) {
-        got.push(gpu.read_f32(buf, 0, init.len()).await?);
-    }
+    let got = run_once(gpu, &dispatch, &out_bufs, &out_inits).await?;
     let gpu_ms = start.elapsed().as_secs_f64() * 1e3;
+    // Determinism: the same inputs again (outputs reset, since some kernels update in place)
+    // must give the same bits.
+    for (buf, init) in out_bufs.iter().zip(&out_inits) {
+        gpu.write(buf, 0, init);
+    }
+    let again = run_once(gpu, &dispatch, &out_bufs, &out_inits).await?;
+    let deterministic = got
+        .iter()
+        .zip(&again)
+        .all(|(a, b)| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
 
-    let (mut worst, mut tolerance, mut problem) = (0f64, 0f64, None);
+    let (mut worst, mut tolerance) = (0f64, 0f64);
+    let mut problem = (!deterministic).then(|| "two runs on the same inputs differ".to_string());
     let mut outputs = Vec::new();
     for ((e, got), init) in expected.iter().zip(&got).zip(&out_inits) {
         let shifted: Vec<usize> = e.region.iter().map(|i| i + PAD_BEFORE).collect();
@@ -134,6 +140,23 @@ pub async fn run(
         },
         outputs,
     })
+}
+
+/// Runs `dispatch` once and reads every output buffer back whole.
+async fn run_once(
+    gpu: &Gpu,
+    dispatch: &Dispatch,
+    out_bufs: &[wgpu::Buffer],
+    out_inits: &[Vec<f32>],
+) -> Result<Vec<Vec<f32>>, GpuError> {
+    let mut commands = Commands::new(gpu, "check");
+    commands.run(&[dispatch]);
+    commands.submit();
+    let mut got = Vec::with_capacity(out_bufs.len());
+    for (buf, init) in out_bufs.iter().zip(out_inits) {
+        got.push(gpu.read_f32(buf, 0, init.len()).await?);
+    }
+    Ok(got)
 }
 
 /// Relative L2 error between a GPU gradient and central finite differences of an f64 loss,
