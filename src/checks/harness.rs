@@ -64,6 +64,17 @@ pub async fn run(
     expected: &[Expected],
     build: impl FnOnce(&[Operand<'_>], &[Operand<'_>]) -> Result<Dispatch, GpuError>,
 ) -> Result<Outcome, GpuError> {
+    run_many(gpu, name, inputs, expected, |i, o| Ok(vec![build(i, o)?])).await
+}
+
+/// [`run`] for an op made of several dispatches, recorded in order in one pass.
+pub async fn run_many(
+    gpu: &Gpu,
+    name: String,
+    inputs: &[Input],
+    expected: &[Expected],
+    build: impl FnOnce(&[Operand<'_>], &[Operand<'_>]) -> Result<Vec<Dispatch>, GpuError>,
+) -> Result<Outcome, GpuError> {
     let in_bufs = inputs
         .iter()
         .map(|input| match input {
@@ -90,17 +101,17 @@ pub async fn run(
     };
     let in_ops: Vec<Operand> = in_bufs.iter().map(at).collect();
     let out_ops: Vec<Operand> = out_bufs.iter().map(at).collect();
-    let dispatch = build(&in_ops, &out_ops)?;
+    let dispatches = build(&in_ops, &out_ops)?;
 
     let start = Instant::now();
-    let got = run_once(gpu, &dispatch, &out_bufs, &out_inits).await?;
+    let got = run_once(gpu, &dispatches, &out_bufs, &out_inits).await?;
     let gpu_ms = start.elapsed().as_secs_f64() * 1e3;
     // Determinism: the same inputs again (outputs reset, since some kernels update in place)
     // must give the same bits.
     for (buf, init) in out_bufs.iter().zip(&out_inits) {
         gpu.write(buf, 0, init);
     }
-    let again = run_once(gpu, &dispatch, &out_bufs, &out_inits).await?;
+    let again = run_once(gpu, &dispatches, &out_bufs, &out_inits).await?;
     let deterministic = got
         .iter()
         .zip(&again)
@@ -142,15 +153,15 @@ pub async fn run(
     })
 }
 
-/// Runs `dispatch` once and reads every output buffer back whole.
+/// Runs the dispatches once and reads every output buffer back whole.
 async fn run_once(
     gpu: &Gpu,
-    dispatch: &Dispatch,
+    dispatches: &[Dispatch],
     out_bufs: &[wgpu::Buffer],
     out_inits: &[Vec<f32>],
 ) -> Result<Vec<Vec<f32>>, GpuError> {
     let mut commands = Commands::new(gpu, "check");
-    commands.run(&[dispatch]);
+    commands.run(&dispatches.iter().collect::<Vec<_>>());
     commands.submit();
     let mut got = Vec::with_capacity(out_bufs.len());
     for (buf, init) in out_bufs.iter().zip(out_inits) {

@@ -4,6 +4,7 @@
 pub mod conv;
 pub mod elementwise;
 pub mod harness;
+pub mod linear;
 pub mod loss;
 pub mod matmul;
 pub mod norm;
@@ -41,6 +42,8 @@ pub enum Family {
     Pool,
     /// `shaders/norm.wgsl`.
     Norm,
+    /// The linear layer (matmul and elementwise kernels).
+    Linear,
 }
 
 /// One self-test case of any kernel family.
@@ -74,6 +77,7 @@ pub fn all_cases() -> Vec<Case> {
         family(Family::Optim, optim::cases(), |c| c.describe()),
         family(Family::Pool, pool::cases(), |c| c.describe()),
         family(Family::Norm, norm::cases(), |c| c.describe()),
+        family(Family::Linear, linear::cases(), |c| c.describe()),
     ]
     .concat()
 }
@@ -109,6 +113,10 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
         Family::Norm => {
             let c = *norm::cases().get(case.index).ok_or_else(missing)?;
             norm::check(gpu, &c, seed).await
+        }
+        Family::Linear => {
+            let c = *linear::cases().get(case.index).ok_or_else(missing)?;
+            linear::check(gpu, &c, seed).await
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod conv;
 pub mod elementwise;
+pub mod linear;
 pub mod loss;
 pub mod matmul;
 pub mod norm;

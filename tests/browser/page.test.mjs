@@ -46,6 +46,7 @@ describe("with WebGPU", () => {
     assert.ok(count("optim") >= 7, `expected at least 7 optimiser cases, got ${count("optim")}`);
     assert.ok(count("pool") >= 30, `expected at least 30 pooling cases, got ${count("pool")}`);
     assert.ok(count("norm") >= 25, `expected at least 25 batch-norm cases, got ${count("norm")}`);
+    assert.ok(count("linear") >= 20, `expected at least 20 linear cases, got ${count("linear")}`);
     const failed = rows.filter((r) => r.result !== "pass");
     assert.deepEqual(failed, [], "cases that failed in the browser");
     assert.equal(await page.getAttribute("#selftest-summary", "data-result"), "passed");
