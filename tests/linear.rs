@@ -10,5 +10,7 @@ fn every_case_matches_the_reference_and_finite_differences() {
     let results = common::run_family(&gpu, Family::Linear);
     let gradients = results.iter().filter(|r| !r.name.contains("forward"));
     assert!(gradients.clone().count() >= 15);
-    assert!(gradients.into_iter().all(|r| r.finite_difference_error.is_some()));
+    assert!(gradients
+        .into_iter()
+        .all(|r| r.finite_difference_error.is_some()));
 }
