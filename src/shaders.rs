@@ -50,3 +50,9 @@ pub const NORM: Shader = Shader {
     name: "norm",
     source: include_str!("../shaders/norm.wgsl"),
 };
+
+/// Batch gather with augmentation and normalisation: `shaders/data.wgsl`.
+pub const DATA: Shader = Shader {
+    name: "data",
+    source: include_str!("../shaders/data.wgsl"),
+};

@@ -2,6 +2,7 @@
 //! and the page's visible self-test, so all three run exactly the same comparisons.
 
 pub mod conv;
+pub mod data;
 pub mod elementwise;
 pub mod harness;
 pub mod linear;
@@ -44,6 +45,8 @@ pub enum Family {
     Norm,
     /// The linear layer (matmul and elementwise kernels).
     Linear,
+    /// `shaders/data.wgsl`.
+    Data,
 }
 
 /// One self-test case of any kernel family.
@@ -78,6 +81,7 @@ pub fn all_cases() -> Vec<Case> {
         family(Family::Pool, pool::cases(), |c| c.describe()),
         family(Family::Norm, norm::cases(), |c| c.describe()),
         family(Family::Linear, linear::cases(), |c| c.describe()),
+        family(Family::Data, data::cases(), |c| c.describe()),
     ]
     .concat()
 }
@@ -117,6 +121,10 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
         Family::Linear => {
             let c = *linear::cases().get(case.index).ok_or_else(missing)?;
             linear::check(gpu, &c, seed).await
+        }
+        Family::Data => {
+            let c = *data::cases().get(case.index).ok_or_else(missing)?;
+            data::check(gpu, &c, seed).await
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Typed launchers, one module per WGSL file in `shaders/`, each with its CPU reference.
 
 pub mod conv;
+pub mod data;
 pub mod elementwise;
 pub mod linear;
 pub mod loss;

@@ -47,6 +47,7 @@ describe("with WebGPU", () => {
     assert.ok(count("pool") >= 30, `expected at least 30 pooling cases, got ${count("pool")}`);
     assert.ok(count("norm") >= 25, `expected at least 25 batch-norm cases, got ${count("norm")}`);
     assert.ok(count("linear") >= 20, `expected at least 20 linear cases, got ${count("linear")}`);
+    assert.ok(count("data") >= 7, `expected at least 7 gather cases, got ${count("data")}`);
     const failed = rows.filter((r) => r.result !== "pass");
     assert.deepEqual(failed, [], "cases that failed in the browser");
     assert.equal(await page.getAttribute("#selftest-summary", "data-result"), "passed");
