@@ -56,3 +56,9 @@ pub const DATA: Shader = Shader {
     name: "data",
     source: include_str!("../shaders/data.wgsl"),
 };
+
+/// Snapshot-ensemble softmax accumulation, votes and predictions: `shaders/ensemble.wgsl`.
+pub const ENSEMBLE: Shader = Shader {
+    name: "ensemble",
+    source: include_str!("../shaders/ensemble.wgsl"),
+};

@@ -4,6 +4,7 @@
 pub mod conv;
 pub mod data;
 pub mod elementwise;
+pub mod ensemble;
 pub mod harness;
 pub mod linear;
 pub mod loss;
@@ -47,6 +48,8 @@ pub enum Family {
     Linear,
     /// `shaders/data.wgsl`.
     Data,
+    /// `shaders/ensemble.wgsl`.
+    Ensemble,
 }
 
 /// One self-test case of any kernel family.
@@ -82,6 +85,7 @@ pub fn all_cases() -> Vec<Case> {
         family(Family::Norm, norm::cases(), |c| c.describe()),
         family(Family::Linear, linear::cases(), |c| c.describe()),
         family(Family::Data, data::cases(), |c| c.describe()),
+        family(Family::Ensemble, ensemble::cases(), |c| c.describe()),
     ]
     .concat()
 }
@@ -125,6 +129,10 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
         Family::Data => {
             let c = *data::cases().get(case.index).ok_or_else(missing)?;
             data::check(gpu, &c, seed).await
+        }
+        Family::Ensemble => {
+            let c = *ensemble::cases().get(case.index).ok_or_else(missing)?;
+            ensemble::check(gpu, &c, seed).await
         }
     }
 }

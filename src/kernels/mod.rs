@@ -3,6 +3,7 @@
 pub mod conv;
 pub mod data;
 pub mod elementwise;
+pub mod ensemble;
 pub mod linear;
 pub mod loss;
 pub mod matmul;

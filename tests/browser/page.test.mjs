@@ -48,6 +48,7 @@ describe("with WebGPU", () => {
     assert.ok(count("norm") >= 25, `expected at least 25 batch-norm cases, got ${count("norm")}`);
     assert.ok(count("linear") >= 20, `expected at least 20 linear cases, got ${count("linear")}`);
     assert.ok(count("data") >= 7, `expected at least 7 gather cases, got ${count("data")}`);
+    assert.ok(count("ensemble") >= 10, `expected at least 10 ensemble cases, got ${count("ensemble")}`);
     const failed = rows.filter((r) => r.result !== "pass");
     assert.deepEqual(failed, [], "cases that failed in the browser");
     assert.equal(await page.getAttribute("#selftest-summary", "data-result"), "passed");
