@@ -321,3 +321,37 @@ fn bias_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
         out[cv.b_offset + k] = partial[0];
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Baseline for the benchmark: forward with one invocation per output, no register
+// blocking. Kept to measure what the blocking buys, not used in training.
+
+@compute @workgroup_size(64, 1, 1)
+fn forward_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    let pq = cv.p * cv.q;
+    if (i >= cv.n * cv.k * pq) {
+        return;
+    }
+    let n = i / (cv.k * pq);
+    let rem = i - n * cv.k * pq;
+    let k = rem / pq;
+    let o = rem - k * pq;
+    let p = o / cv.q;
+    let q = o - p * cv.q;
+    let xbase = cv.x_offset + n * cv.x_channels * cv.h * cv.w;
+    let h0 = i32(p * cv.stride) - i32(cv.pad);
+    let w0 = i32(q * cv.stride) - i32(cv.pad);
+    var iw = cv.w_offset + k * cv.c * cv.r * cv.s;
+    var acc = 0.0;
+    for (var c = 0u; c < cv.c; c++) {
+        for (var r = 0u; r < cv.r; r++) {
+            for (var s = 0u; s < cv.s; s++) {
+                acc += in1[iw] * x_at(xbase, c, h0 + i32(r), w0 + i32(s));
+                iw += 1u;
+            }
+        }
+    }
+    let b = select(0.0, bias[cv.b_offset + k], (cv.flags & HAS_BIAS) != 0u);
+    out[cv.y_offset + (n * cv.y_channels + cv.y_first + k) * pq + o] = acc + b;
+}

@@ -78,3 +78,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
         store(rows[i], cols.w, acc.w);
     }
 }
+
+// Baseline for the benchmark: one invocation per output, no register blocking. Kept to
+// measure what the blocking buys, not used in training.
+@compute @workgroup_size(8, 8, 1)
+fn naive(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row = gid.y;
+    let col = gid.x;
+    if (row >= params.m || col >= params.n) {
+        return;
+    }
+    var ia = params.a_offset + row * params.a_row_stride;
+    var ib = params.b_offset + col * params.b_col_stride;
+    var acc = 0.0;
+    for (var p = 0u; p < params.k; p++) {
+        acc += a[ia] * b[ib];
+        ia += params.a_step;
+        ib += params.b_step;
+    }
+    c[params.c_offset + row * params.n + col] = acc;
+}

@@ -26,6 +26,19 @@ mod cli {
         },
         /// Check every kernel against its CPU reference on this adapter.
         Selftest,
+        /// Time every kernel at the shapes of ResNet-20's layers, beside the naive matmul and
+        /// conv baselines and this machine's CPU sgemm.
+        BenchKernels {
+            /// Batch size of the layer shapes.
+            #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=1024))]
+            batch: u32,
+            /// Time each kernel for at least this many seconds.
+            #[arg(long, default_value_t = 0.5)]
+            seconds: f64,
+            /// Also write the rows as JSON to this file.
+            #[arg(long)]
+            json: Option<std::path::PathBuf>,
+        },
         /// Measure matmul throughput (GFLOP/s) on square matrices.
         BenchMatmul {
             /// m = n = k.
@@ -92,6 +105,17 @@ mod cli {
                     return Ok(ExitCode::FAILURE);
                 }
             }
+            Command::BenchKernels {
+                batch,
+                seconds,
+                json,
+            } => {
+                if !(seconds.is_finite() && seconds > 0.0 && seconds <= 60.0) {
+                    eprintln!("error: --seconds must be a number in (0, 60], got {seconds}");
+                    return Ok(ExitCode::FAILURE);
+                }
+                return bench_kernels(&gpu, batch, seconds, json.as_deref()).await;
+            }
             Command::BenchMatmul {
                 size,
                 seconds,
@@ -117,6 +141,111 @@ mod cli {
             }
         }
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// A kernel-benchmark row with the CPU ceiling beside it.
+    #[derive(serde::Serialize)]
+    struct RowWithCpu {
+        #[serde(flatten)]
+        row: bench::suite::Row,
+        cpu_sgemm_gflops: Option<f64>,
+    }
+
+    async fn bench_kernels(
+        gpu: &Gpu,
+        batch: u32,
+        seconds: f64,
+        json: Option<&std::path::Path>,
+    ) -> Result<ExitCode, GpuError> {
+        use bench::suite::{self, ConvPart, Item};
+        println!("adapter: {}", gpu.adapter().summary());
+        println!(
+            "{:<44} {:<34} {:>9} {:>8} {:>7} {:>9} {:>7} {:>9} {:>7}",
+            "kernel", "shape", "ms", "GFLOP/s", "GB/s", "naive ms", "xnaive", "CPU GF/s", "xCPU"
+        );
+        let opt =
+            |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_default();
+        let mut rows = Vec::new();
+        for item in suite::items(batch) {
+            let row = suite::run_item(gpu, &item, seconds).await?;
+            // The same machine's CPU sgemm on the equivalent product is the ceiling to beat.
+            let gemm = match &item {
+                Item::Matmul { shape } => Some((shape.m, shape.n, shape.k)),
+                Item::Conv {
+                    shape,
+                    part: ConvPart::Forward,
+                    ..
+                } => Some((
+                    shape.k,
+                    shape.n * shape.p() * shape.q(),
+                    shape.c * shape.r * shape.s,
+                )),
+                _ => None,
+            };
+            let cpu =
+                gemm.map(|(m, n, k)| cpu_sgemm_gflops(m as usize, n as usize, k as usize, seconds));
+            let vs_cpu = cpu.zip(row.gflops).map(|(c, g)| g / c);
+            println!(
+                "{:<44} {:<34} {:>9.3} {:>8} {:>7} {:>9} {:>7} {:>9} {:>7}",
+                row.kernel,
+                row.shape,
+                row.ms,
+                opt(row.gflops, 2),
+                opt(row.gbps, 2),
+                opt(row.naive_ms, 3),
+                opt(row.speedup_vs_naive, 1),
+                opt(cpu, 1),
+                opt(vs_cpu, 3)
+            );
+            rows.push(RowWithCpu {
+                row,
+                cpu_sgemm_gflops: cpu,
+            });
+        }
+        if let Some(path) = json {
+            let report =
+                serde_json::json!({ "adapter": gpu.adapter(), "batch": batch, "rows": rows });
+            if let Err(e) = std::fs::write(path, to_json(&report)) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// GFLOP/s of this machine's CPU sgemm (the matrixmultiply crate, one thread) on an
+    /// m x k by k x n product, timed for at least `seconds`.
+    fn cpu_sgemm_gflops(m: usize, n: usize, k: usize, seconds: f64) -> f64 {
+        let a = snapfreeze::checks::random_values(1, m * k);
+        let b = snapfreeze::checks::random_values(2, k * n);
+        let mut c = vec![0f32; m * n];
+        let run = |c: &mut [f32]| unsafe {
+            // Safety: the slices hold m*k, k*n and m*n elements with the row-major strides given.
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                n as isize,
+                1,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
+            );
+        };
+        run(&mut c);
+        let start = std::time::Instant::now();
+        let mut reps = 0u32;
+        while start.elapsed().as_secs_f64() < seconds || reps == 0 {
+            run(&mut c);
+            reps += 1;
+        }
+        2.0 * (m * n * k) as f64 * reps as f64 / start.elapsed().as_secs_f64() / 1e9
     }
 
     fn to_json<T: serde::Serialize>(value: &T) -> String {

@@ -18,6 +18,8 @@ pub const INPUT_GRAD: &str = "conv2d_input_grad";
 pub const WEIGHT_GRAD: &str = "conv2d_weight_grad";
 /// Counter name of the bias-gradient kernel.
 pub const BIAS_GRAD: &str = "conv2d_bias_grad";
+/// Counter name of the one-thread-per-output forward baseline kept for the benchmark.
+pub const FORWARD_NAIVE: &str = "conv2d_forward_naive";
 
 /// Outputs per workgroup along each GEMM dimension (8x8 invocations, 4x4 outputs each).
 const BLOCK: u32 = 32;
@@ -274,7 +276,34 @@ impl Conv {
         bias: Option<Operand<'_>>,
         y: Operand<'_>,
     ) -> Result<Conv, GpuError> {
-        let kernel = FORWARD;
+        Self::forward_variant(gpu, shape, slices, x, w, bias, y, false)
+    }
+
+    /// The one-thread-per-output forward baseline, for the benchmark only.
+    pub fn forward_naive(
+        gpu: &Gpu,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        x: Operand<'_>,
+        w: Operand<'_>,
+        bias: Option<Operand<'_>>,
+        y: Operand<'_>,
+    ) -> Result<Conv, GpuError> {
+        Self::forward_variant(gpu, shape, slices, x, w, bias, y, true)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn forward_variant(
+        gpu: &Gpu,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        x: Operand<'_>,
+        w: Operand<'_>,
+        bias: Option<Operand<'_>>,
+        y: Operand<'_>,
+        naive: bool,
+    ) -> Result<Conv, GpuError> {
+        let kernel = if naive { FORWARD_NAIVE } else { FORWARD };
         validate(kernel, &shape, &slices)?;
         check_fits(kernel, "x", x, slices.x_len(&shape))?;
         check_fits(kernel, "w", w, shape.w_len())?;
@@ -295,20 +324,20 @@ impl Conv {
         let params = Params::new(&shape, &slices, offsets, flags);
         // Without a bias the binding still needs a buffer; the shader never reads it.
         let bias_buffer = bias.map_or(w.buffer, |b| b.buffer);
-        let dispatch = Dispatch::new(
-            gpu,
-            kernel,
-            &shaders::CONV,
-            "forward",
-            &params,
-            &[
-                (1, x.buffer),
-                (2, w.buffer),
-                (3, y.buffer),
-                (4, bias_buffer),
-            ],
-            grid(shape.n * shape.p() * shape.q(), shape.k),
-        )?;
+        let outputs = shape.n * shape.p() * shape.q();
+        let (entry, grid) = if naive {
+            let len = outputs * shape.k;
+            ("forward_naive", super::elementwise::grid_1d(gpu, len, 64))
+        } else {
+            ("forward", grid(outputs, shape.k))
+        };
+        let bindings = [
+            (1, x.buffer),
+            (2, w.buffer),
+            (3, y.buffer),
+            (4, bias_buffer),
+        ];
+        let dispatch = Dispatch::new(gpu, kernel, &shaders::CONV, entry, &params, &bindings, grid)?;
         Ok(Conv { shape, dispatch })
     }
 

@@ -11,6 +11,8 @@ use crate::shaders;
 
 /// Name of this kernel in the dispatch counters.
 pub const KERNEL: &str = "matmul";
+/// Name of the one-thread-per-output baseline kept for the benchmark.
+pub const NAIVE: &str = "matmul_naive";
 
 /// Rows and columns of C handled by one workgroup (8x8 invocations, 4x4 outputs each).
 const BLOCK: u32 = 32;
@@ -140,6 +142,28 @@ impl Matmul {
         b: Operand<'_>,
         c: Operand<'_>,
     ) -> Result<Matmul, GpuError> {
+        Self::build(gpu, shape, a, b, c, false)
+    }
+
+    /// The one-thread-per-output baseline, for the benchmark only.
+    pub fn naive(
+        gpu: &Gpu,
+        shape: MatmulShape,
+        a: Operand<'_>,
+        b: Operand<'_>,
+        c: Operand<'_>,
+    ) -> Result<Matmul, GpuError> {
+        Self::build(gpu, shape, a, b, c, true)
+    }
+
+    fn build(
+        gpu: &Gpu,
+        shape: MatmulShape,
+        a: Operand<'_>,
+        b: Operand<'_>,
+        c: Operand<'_>,
+        naive: bool,
+    ) -> Result<Matmul, GpuError> {
         if shape.m == 0 || shape.n == 0 || shape.k == 0 {
             return Err(GpuError::launch(
                 KERNEL,
@@ -151,12 +175,17 @@ impl Matmul {
         check_fits(KERNEL, "C", c, shape.c_len())?;
         check_distinct(KERNEL, c.buffer, &[a.buffer, b.buffer])?;
         let params = Params::new(&shape, a.offset, b.offset, c.offset);
-        let grid = [shape.n.div_ceil(BLOCK), shape.m.div_ceil(BLOCK), 1];
+        let (kernel, entry, block) = if naive {
+            (NAIVE, "naive", 8)
+        } else {
+            (KERNEL, "main", BLOCK)
+        };
+        let grid = [shape.n.div_ceil(block), shape.m.div_ceil(block), 1];
         let dispatch = Dispatch::new(
             gpu,
-            KERNEL,
+            kernel,
             &shaders::MATMUL,
-            "main",
+            entry,
             &params,
             &[(1, a.buffer), (2, b.buffer), (3, c.buffer)],
             grid,
