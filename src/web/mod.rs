@@ -34,6 +34,12 @@ pub fn selftest_cases() -> Result<JsValue, JsValue> {
     to_js(&checks::all_cases())
 }
 
+/// The kernel-benchmark items at `batch`, in order.
+#[wasm_bindgen(js_name = kernelBenchItems)]
+pub fn kernel_bench_items(batch: u32) -> Result<JsValue, JsValue> {
+    to_js(&bench::suite::items(batch))
+}
+
 /// An open GPU device in the page.
 #[wasm_bindgen]
 pub struct GpuSession {
@@ -81,6 +87,22 @@ impl GpuSession {
                 .await
                 .map_err(gpu_error)?;
             to_js(&result)
+        })
+    }
+
+    /// Measures kernel-benchmark item `index` of [`kernel_bench_items`] at `batch`.
+    #[wasm_bindgen(js_name = runKernelBench)]
+    pub fn run_kernel_bench(&self, batch: u32, index: usize, seconds: f64) -> Promise {
+        let gpu = Rc::clone(&self.gpu);
+        future_to_promise(async move {
+            let items = bench::suite::items(batch);
+            let item = items.get(index).ok_or_else(|| {
+                JsValue::from(JsError::new(&format!("no benchmark item {index}")))
+            })?;
+            let row = bench::suite::run_item(&gpu, item, seconds)
+                .await
+                .map_err(gpu_error)?;
+            to_js(&row)
         })
     }
 

@@ -81,6 +81,26 @@ describe("with WebGPU", () => {
     assert.ok(gflops > 0 && Number.isFinite(gflops), `no figure: ${text}`);
     assert.match(text, /GFLOP\/s/);
   });
+
+  test("the kernel benchmark times every kernel", { timeout: 600_000 }, async () => {
+    await page.fill("#kernelbench-batch", "2");
+    await page.fill("#kernelbench-seconds", "0.01");
+    await page.click("#kernelbench-run");
+    await page.waitForFunction(() => {
+      const r = document.getElementById("kernelbench-status").dataset.result;
+      return r === "done" || r === "error";
+    }, null, { timeout: 590_000, polling: 500 });
+    await screenshot(page, "kernel-benchmark");
+    const status = await page.textContent("#kernelbench-status");
+    assert.equal(await page.getAttribute("#kernelbench-status", "data-result"), "done", status);
+    const rows = await page.$$eval("#kernelbench-table tbody tr", (trs) =>
+      trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+    assert.ok(rows.length >= 40, `only ${rows.length} rows`);
+    for (const cells of rows) assert.ok(Number(cells[2]) > 0, `no time for ${cells[0]}`);
+    const matmul = rows.find((cells) => cells[0] === "matmul");
+    assert.ok(Number(matmul[3]) > 0 && matmul[6].endsWith("×"), `matmul row: ${matmul}`);
+    assert.ok(rows.some((cells) => cells[0].startsWith("conv forward") && cells[6].endsWith("×")));
+  });
 });
 
 describe("without WebGPU", () => {

@@ -3,6 +3,7 @@
 import { wasmReady } from "./wasm.js";
 import { showAdapter } from "./adapter.js";
 import { runSelftest } from "./selftest.js";
+import { wireKernelBench } from "./kernelbench.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -63,6 +64,14 @@ async function main() {
   await showAdapter(session, $("adapter-info"));
   document.body.dataset.state = "ready";
   wireBenchmark(session);
+  wireKernelBench(wasm, session, {
+    form: $("kernelbench-form"),
+    button: $("kernelbench-run"),
+    batch: $("kernelbench-batch"),
+    seconds: $("kernelbench-seconds"),
+    status: $("kernelbench-status"),
+    table: $("kernelbench-table"),
+  });
   const outcome = await runSelftest(wasm, session, {
     table: $("selftest-table"),
     summary: $("selftest-summary"),
