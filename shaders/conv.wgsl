@@ -3,7 +3,9 @@
 //
 // Like matmul.wgsl, each invocation of the three GEMM-shaped kernels computes a 4x4 block of
 // outputs in registers with no workgroup memory, because software adapters pay dearly for
-// barriers. Invocation (x, y) of a workgroup owns rows y + 8 i and columns x + 8 j.
+// barriers. The workgroup is 16 x 4 invocations, so it covers 16 rows (channels: ResNet's
+// narrowest layers have 16, and taller tiles would idle) by 64 columns (positions);
+// invocation (x, y) owns rows y + 4 i and columns x + 16 j.
 //
 // Tensors may be channel slices of larger ones (DenseNet concatenation without copies): x
 // has x_channels channels in memory and the layer reads the first c; y and dy have
@@ -41,17 +43,17 @@ const ACCUMULATE: u32 = 2u;
 @group(0) @binding(2) var<storage, read> in1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-const WG: u32 = 8u;
-const BLOCK: u32 = 32u;
+const WG_X: u32 = 16u;
+const WG_Y: u32 = 4u;
 
 fn block_rows(wg: vec3<u32>, lid: vec3<u32>) -> vec4<u32> {
-    let r0 = wg.y * BLOCK + lid.y;
-    return vec4<u32>(r0, r0 + WG, r0 + 2u * WG, r0 + 3u * WG);
+    let r0 = wg.y * 4u * WG_Y + lid.y;
+    return vec4<u32>(r0, r0 + WG_Y, r0 + 2u * WG_Y, r0 + 3u * WG_Y);
 }
 
 fn block_cols(wg: vec3<u32>, lid: vec3<u32>) -> vec4<u32> {
-    let c0 = wg.x * BLOCK + lid.x;
-    return vec4<u32>(c0, c0 + WG, c0 + 2u * WG, c0 + 3u * WG);
+    let c0 = wg.x * 4u * WG_X + lid.x;
+    return vec4<u32>(c0, c0 + WG_X, c0 + 2u * WG_X, c0 + 3u * WG_X);
 }
 
 // Input value at (image base, channel c, row hi, column wi) or 0 in the padding.
@@ -67,7 +69,7 @@ fn x_at(base: u32, c: u32, hi: i32, wi: i32) -> f32 {
 
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(16, 4, 1)
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let pq = cv.p * cv.q;
     let cols_total = cv.n * pq;
@@ -141,12 +143,22 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
 // input_grad: dx[n, c, h, w] (+)= sum_{k,r,s} w[k, c, r, s] dy[n, k, p, q]
 // where h = p*st - pad + r and w = q*st - pad + s, i.e. p = (h + pad - r) / st when exact.
 // GEMM rows = input channels c, columns = input positions (n, h, w), inner = (k, r, s).
+//
+// With stride st only every st-th kernel row and column reaches a given input position, and
+// which ones depends on the position's phase (h mod st, w mod st). Workgroup z handles one
+// phase, so all its columns share the same taps and the loops visit only those.
 
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(16, 4, 1)
 fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let st = cv.stride;
+    let ph = wg.z / st;
+    let pw = wg.z % st;
+    let hs = (cv.h + st - 1u) / st; // positions per phase, rounded up
+    let ws = (cv.w + st - 1u) / st;
+    let per_image = hs * ws;
+    let cols_total = cv.n * per_image;
     let hw = cv.h * cv.w;
     let pq = cv.p * cv.q;
-    let cols_total = cv.n * hw;
     let rows = block_rows(wg, lid);
     let cols = block_cols(wg, lid);
     let rows_in = min(rows, vec4<u32>(cv.c - 1u));
@@ -155,18 +167,24 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     var dybase: array<u32, 4>;
     var hp: array<i32, 4>; // h + pad
     var wp: array<i32, 4>; // w + pad
+    var dx_at: array<u32, 4>; // dx offset of (n, channel 0, h, w); u32 max when outside
     for (var j = 0u; j < 4u; j++) {
         let col = cols_in[j];
-        let n = col / hw;
-        let rem = col - n * hw;
-        let hh = rem / cv.w;
-        let ww = rem - hh * cv.w;
+        let n = col / per_image;
+        let rem = col - n * per_image;
+        let hh = rem / ws;
+        let h = hh * st + ph;
+        let w = (rem - hh * ws) * st + pw;
         dybase[j] = cv.y_offset + (n * cv.y_channels + cv.y_first) * pq;
-        hp[j] = i32(hh + cv.pad);
-        wp[j] = i32(ww + cv.pad);
+        hp[j] = i32(h + cv.pad);
+        wp[j] = i32(w + cv.pad);
+        let inside = cols[j] < cols_total && h < cv.h && w < cv.w;
+        dx_at[j] = select(0xffffffffu, cv.x_offset + n * cv.x_channels * hw + h * cv.w + w, inside);
     }
     let rs = cv.r * cv.s;
-    let st = i32(cv.stride);
+    let r0 = (ph + cv.pad) % st;
+    let s0 = (pw + cv.pad) % st;
+    let sti = i32(st);
 
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
@@ -175,18 +193,16 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     for (var k = 0u; k < cv.k; k++) {
         // w[k, c, r, s] for the four rows c at (r, s) = (0, 0).
         let iw = vec4<u32>(cv.w_offset + k * cv.c * rs) + rows_in * rs;
-        for (var r = 0u; r < cv.r; r++) {
-            for (var s = 0u; s < cv.s; s++) {
+        for (var r = r0; r < cv.r; r += st) {
+            for (var s = s0; s < cv.s; s += st) {
                 let o = r * cv.s + s;
                 let wv = vec4<f32>(in1[iw.x + o], in1[iw.y + o], in1[iw.z + o], in1[iw.w + o]);
                 var dv = vec4<f32>(0.0);
                 for (var j = 0u; j < 4u; j++) {
-                    let ph = hp[j] - i32(r);
-                    let pw = wp[j] - i32(s);
-                    let p = ph / st;
-                    let q = pw / st;
-                    let hit = ph >= 0 && pw >= 0 && p * st == ph && q * st == pw
-                        && p < i32(cv.p) && q < i32(cv.q);
+                    // Exact divisions: r and s were chosen to match this phase.
+                    let p = (hp[j] - i32(r)) / sti;
+                    let q = (wp[j] - i32(s)) / sti;
+                    let hit = hp[j] >= i32(r) && wp[j] >= i32(s) && p < i32(cv.p) && q < i32(cv.q);
                     let idx = select(0u, dybase[j] + k * pq + u32(p) * cv.q + u32(q), hit);
                     dv[j] = select(0.0, in0[idx], hit);
                 }
@@ -206,11 +222,8 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
             continue;
         }
         for (var j = 0u; j < 4u; j++) {
-            let col = cols[j];
-            if (col < cols_total) {
-                let n = col / hw;
-                let rem = col - n * hw;
-                let idx = cv.x_offset + (n * cv.x_channels + c) * hw + rem;
+            if (dx_at[j] != 0xffffffffu) {
+                let idx = dx_at[j] + c * hw;
                 out[idx] = accs[i][j] + select(0.0, out[idx], accumulate);
             }
         }
@@ -222,7 +235,7 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
 // GEMM rows = output channels k, columns = (c, r, s), inner = (n, p, q).
 // in0 = x, in1 = dy.
 
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(16, 4, 1)
 fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let rs = cv.r * cv.s;
     let crs = cv.c * rs;

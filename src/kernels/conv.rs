@@ -21,8 +21,10 @@ pub const BIAS_GRAD: &str = "conv2d_bias_grad";
 /// Counter name of the one-thread-per-output forward baseline kept for the benchmark.
 pub const FORWARD_NAIVE: &str = "conv2d_forward_naive";
 
-/// Outputs per workgroup along each GEMM dimension (8x8 invocations, 4x4 outputs each).
-const BLOCK: u32 = 32;
+/// Outputs per workgroup along the GEMM's rows (channels) and columns (16x4 invocations,
+/// 4x4 outputs each).
+const BLOCK_ROWS: u32 = 16;
+const BLOCK_COLS: u32 = 64;
 
 /// Sizes of one convolution: input n x c x h x w, k filters of c x r x s, stride, zero padding
 /// on all four sides.
@@ -261,8 +263,15 @@ fn validate(kernel: &'static str, s: &ConvShape, l: &ChannelSlices) -> Result<()
     Ok(())
 }
 
+/// One z layer per stride phase, each covering the input positions of that phase.
+fn input_grad_grid(s: &ConvShape) -> [u32; 3] {
+    let per_phase = s.n * s.h.div_ceil(s.stride) * s.w.div_ceil(s.stride);
+    let [x, y, _] = grid(per_phase, s.c);
+    [x, y, s.stride * s.stride]
+}
+
 fn grid(cols: u32, rows: u32) -> [u32; 3] {
-    [cols.div_ceil(BLOCK), rows.div_ceil(BLOCK), 1]
+    [cols.div_ceil(BLOCK_COLS), rows.div_ceil(BLOCK_ROWS), 1]
 }
 
 impl Conv {
@@ -373,7 +382,7 @@ impl Conv {
             "input_grad",
             &params,
             &[(1, dy.buffer), (2, w.buffer), (3, dx.buffer)],
-            grid(shape.n * shape.h * shape.w, shape.c),
+            input_grad_grid(&shape),
         )?;
         Ok(Conv { shape, dispatch })
     }
