@@ -368,3 +368,33 @@ fn forward_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let b = select(0.0, bias[cv.b_offset + k], (cv.flags & HAS_BIAS) != 0u);
     out[cv.y_offset + (n * cv.y_channels + cv.y_first + k) * pq + o] = acc + b;
 }
+
+// ---------------------------------------------------------------------------------------
+// The other idea, kept for the benchmark: im2col writes every input window as a column,
+// col[(c, r, s), (n, p, q)], so that the forward pass becomes one matmul w * col. It costs
+// an extra buffer of c*r*s * n*p*q floats and a pass over it; the benchmark compares it with
+// the implicit GEMM above.
+
+@compute @workgroup_size(64, 1, 1)
+fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    let pq = cv.p * cv.q;
+    let cols = cv.n * pq;
+    let rs = cv.r * cv.s;
+    if (i >= cv.c * rs * cols) {
+        return;
+    }
+    let row = i / cols; // (c, r, s)
+    let col = i - row * cols; // (n, p, q)
+    let c = row / rs;
+    let r = (row - c * rs) / cv.s;
+    let s = row - c * rs - r * cv.s;
+    let n = col / pq;
+    let o = col - n * pq;
+    let p = o / cv.q;
+    let q = o - p * cv.q;
+    let xbase = cv.x_offset + n * cv.x_channels * cv.h * cv.w;
+    let hi = i32(p * cv.stride) - i32(cv.pad) + i32(r);
+    let wi = i32(q * cv.stride) - i32(cv.pad) + i32(s);
+    out[cv.y_offset + i] = x_at(xbase, c, hi, wi);
+}

@@ -160,8 +160,17 @@ mod cli {
         use bench::suite::{self, ConvPart, Item};
         println!("adapter: {}", gpu.adapter().summary());
         println!(
-            "{:<44} {:<34} {:>9} {:>8} {:>7} {:>9} {:>7} {:>9} {:>7}",
-            "kernel", "shape", "ms", "GFLOP/s", "GB/s", "naive ms", "xnaive", "CPU GF/s", "xCPU"
+            "{:<44} {:<34} {:>9} {:>8} {:>7} {:>9} {:>7} {:>9} {:>9} {:>7}",
+            "kernel",
+            "shape",
+            "ms",
+            "GFLOP/s",
+            "GB/s",
+            "naive ms",
+            "xnaive",
+            "i2c+mm ms",
+            "CPU GF/s",
+            "xCPU"
         );
         let opt =
             |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_default();
@@ -186,7 +195,7 @@ mod cli {
                 gemm.map(|(m, n, k)| cpu_sgemm_gflops(m as usize, n as usize, k as usize, seconds));
             let vs_cpu = cpu.zip(row.gflops).map(|(c, g)| g / c);
             println!(
-                "{:<44} {:<34} {:>9.3} {:>8} {:>7} {:>9} {:>7} {:>9} {:>7}",
+                "{:<44} {:<34} {:>9.3} {:>8} {:>7} {:>9} {:>7} {:>9} {:>9} {:>7}",
                 row.kernel,
                 row.shape,
                 row.ms,
@@ -194,6 +203,7 @@ mod cli {
                 opt(row.gbps, 2),
                 opt(row.naive_ms, 3),
                 opt(row.speedup_vs_naive, 1),
+                opt(row.im2col_matmul_ms, 3),
                 opt(cpu, 1),
                 opt(vs_cpu, 3)
             );

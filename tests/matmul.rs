@@ -218,3 +218,28 @@ fn readback_returns_what_was_written() {
         [1, 2, 3, 4, 5, 0, 0, 0]
     );
 }
+
+#[test]
+fn naive_baseline_agrees_with_the_reference() {
+    let gpu = common::gpu();
+    for shape in [
+        MatmulShape::new(37, 29, 53),
+        MatmulShape::new(8, 70, 3).transposed(true, true),
+    ] {
+        let (av, bv) = (
+            random_values(1, shape.a_len()),
+            random_values(2, shape.b_len()),
+        );
+        let a = gpu.storage_from("a", &av).unwrap();
+        let b = gpu.storage_from("b", &bv).unwrap();
+        let c = gpu.storage("c", shape.c_len() as u64 * 4).unwrap();
+        let whole = Operand::whole;
+        let op = Matmul::naive(&gpu, shape, whole(&a), whole(&b), whole(&c)).unwrap();
+        let mut commands = Commands::new(&gpu, "naive");
+        commands.run(&[op.dispatch()]);
+        commands.submit();
+        let got = block_on(gpu.read_f32(&c, 0, shape.c_len())).unwrap();
+        let err = checks::relative_l2_error(&got, &matmul::reference(&shape, &av, &bv));
+        assert!(err < 1e-5, "{}: {err}", shape.describe());
+    }
+}

@@ -120,6 +120,8 @@ pub struct Row {
     pub naive_ms: Option<f64>,
     /// naive_ms / ms.
     pub speedup_vs_naive: Option<f64>,
+    /// Conv forward only: milliseconds of the alternative, im2col then matmul.
+    pub im2col_matmul_ms: Option<f64>,
     /// Floating-point operations per launch (for comparisons with other processors).
     pub flops: f64,
 }
@@ -242,6 +244,7 @@ fn row(kernel: String, shape: String, ms: f64, flops: f64, bytes: f64) -> Row {
         gbps: (flops == 0.0).then(|| bytes / secs / 1e9),
         naive_ms: None,
         speedup_vs_naive: None,
+        im2col_matmul_ms: None,
         flops,
     }
 }
@@ -312,7 +315,21 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
             );
             if *part == ConvPart::Forward {
                 let naive = Conv::forward_naive(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?;
-                with_naive(r, time(vec![naive.dispatch().clone()]).await?)
+                let mut r = with_naive(r, time(vec![naive.dispatch().clone()]).await?);
+                let crs = s.c * s.r * s.s;
+                let npq = s.n * s.p() * s.q();
+                let col = zeros(gpu, crs as usize * npq as usize)?;
+                let im2col = Conv::im2col(gpu, s, w(&x), w(&col))?;
+                let product = Matmul::new(
+                    gpu,
+                    MatmulShape::new(s.k, npq, crs),
+                    w(&wt),
+                    w(&col),
+                    w(&out_y),
+                )?;
+                let pair = vec![im2col.dispatch().clone(), product.dispatch().clone()];
+                r.im2col_matmul_ms = Some(time(pair).await?);
+                r
             } else {
                 r
             }

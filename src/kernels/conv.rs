@@ -20,6 +20,8 @@ pub const WEIGHT_GRAD: &str = "conv2d_weight_grad";
 pub const BIAS_GRAD: &str = "conv2d_bias_grad";
 /// Counter name of the one-thread-per-output forward baseline kept for the benchmark.
 pub const FORWARD_NAIVE: &str = "conv2d_forward_naive";
+/// Counter name of im2col, the first half of the im2col + matmul alternative.
+pub const IM2COL: &str = "im2col";
 
 /// Outputs per workgroup along the GEMM's rows (channels) and columns (16x4 invocations,
 /// 4x4 outputs each).
@@ -448,6 +450,42 @@ impl Conv {
             &params,
             &[(1, dy.buffer), (3, db.buffer)],
             [shape.k, 1, 1],
+        )?;
+        Ok(Conv { shape, dispatch })
+    }
+
+    /// Writes x's windows as columns: col[(c, r, s), (n, p, q)], (c*r*s) x (n*p*q) floats,
+    /// so that `Matmul` of the weights [k, c*r*s] by col gives y as [k, n*p*q]. Used by the
+    /// benchmark to compare im2col + matmul with the implicit GEMM.
+    pub fn im2col(
+        gpu: &Gpu,
+        shape: ConvShape,
+        x: Operand<'_>,
+        col: Operand<'_>,
+    ) -> Result<Conv, GpuError> {
+        let kernel = IM2COL;
+        let slices = ChannelSlices::dense(&shape);
+        validate(kernel, &shape, &slices)?;
+        let len =
+            (shape.c * shape.r * shape.s) as usize * (shape.n * shape.p() * shape.q()) as usize;
+        check_fits(kernel, "x", x, shape.x_len())?;
+        check_fits(kernel, "col", col, len)?;
+        check_distinct(kernel, col.buffer, &[x.buffer])?;
+        let offsets = Offsets {
+            x: x.offset,
+            y: col.offset,
+            ..Offsets::default()
+        };
+        let params = Params::new(&shape, &slices, offsets, 0);
+        let grid = super::elementwise::grid_1d(gpu, len as u32, 64);
+        let dispatch = Dispatch::new(
+            gpu,
+            kernel,
+            &shaders::CONV,
+            "im2col",
+            &params,
+            &[(1, x.buffer), (3, col.buffer)],
+            grid,
         )?;
         Ok(Conv { shape, dispatch })
     }

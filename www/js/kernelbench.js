@@ -12,6 +12,7 @@ function rowOf(r) {
     fixed(r.gbps, 2),
     fixed(r.naive_ms, 3),
     r.speedup_vs_naive == null ? "" : `${r.speedup_vs_naive.toFixed(1)}×`,
+    fixed(r.im2col_matmul_ms, 3),
   ]) {
     const td = document.createElement("td");
     td.textContent = text;
