@@ -54,7 +54,7 @@ try {
     await runForm(page, { "#kernelbench-batch": first, "#kernelbench-seconds": seconds }, "#kernelbench-run", "#kernelbench-status");
     const rows = await page.$$eval("#kernelbench-table tbody tr", (trs) =>
       trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
-    const keys = ["kernel", "shape", "ms", "gflops", "gbps", "naive_ms", "speedup_vs_naive", "im2col_matmul_ms"];
+    const keys = ["kernel", "shape", "ms", "gflops", "gbps", "naive_ms", "speedup_vs_naive", "im2col_matmul_ms", "picked"];
     const table = rows.map((cells) => Object.fromEntries(keys.map((k, i) => [k, cells[i]])));
     console.log(JSON.stringify({ ...where, batch: first, rows: table }, null, 2));
   }

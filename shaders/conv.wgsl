@@ -370,27 +370,27 @@ fn forward_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 }
 
 // ---------------------------------------------------------------------------------------
-// The other idea, kept for the benchmark: im2col writes every input window as a column,
-// col[(c, r, s), (n, p, q)], so that the forward pass becomes one matmul w * col. It costs
-// an extra buffer of c*r*s * n*p*q floats and a pass over it; the benchmark compares it with
-// the implicit GEMM above.
+// The other idea: im2col writes every input window as a column, image by image:
+// col[n][(c, r, s)][(p, q)], so that the forward pass becomes one batched matmul
+// y[n] = w * col[n]. It costs an extra buffer of n*c*r*s*p*q floats and a pass over it; it
+// wins on some adapters and layers, so the choice is measured (`choose_forward`).
 
 @compute @workgroup_size(64, 1, 1)
 fn im2col(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 64u;
     let pq = cv.p * cv.q;
-    let cols = cv.n * pq;
     let rs = cv.r * cv.s;
-    if (i >= cv.c * rs * cols) {
+    let per_image = cv.c * rs * pq;
+    if (i >= cv.n * per_image) {
         return;
     }
-    let row = i / cols; // (c, r, s)
-    let col = i - row * cols; // (n, p, q)
+    let n = i / per_image;
+    let rem = i - n * per_image;
+    let row = rem / pq; // (c, r, s)
+    let o = rem - row * pq; // (p, q)
     let c = row / rs;
     let r = (row - c * rs) / cv.s;
     let s = row - c * rs - r * cv.s;
-    let n = col / pq;
-    let o = col - n * pq;
     let p = o / cv.q;
     let q = o - p * cv.q;
     let xbase = cv.x_offset + n * cv.x_channels * cv.h * cv.w;

@@ -5,7 +5,8 @@
 // (SwiftShader in Chromium, lavapipe natively) pay dearly for barriers.
 //
 // Transposition is expressed as strides, so one pipeline serves all four products a linear
-// layer needs: op(A)[row, p] = a[a_base + row * a_row_stride + p * a_step].
+// layer needs: op(A)[row, p] = a[a_base + row * a_row_stride + p * a_step]. Workgroup z
+// selects one product of a batch, each operand moving by its own batch stride (0 to share).
 
 struct Params {
     m: u32,
@@ -18,8 +19,12 @@ struct Params {
     b_offset: u32,
     b_col_stride: u32,
     b_step: u32,
+    a_batch: u32, // batch strides, in elements
+    b_batch: u32,
+    c_batch: u32,
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -32,9 +37,9 @@ struct Params {
 const WG: u32 = 8u;
 const BLOCK: u32 = 32u; // WG * 4: rows and columns of C per workgroup
 
-fn store(row: u32, col: u32, value: f32) {
+fn store(base: u32, row: u32, col: u32, value: f32) {
     if (row < params.m && col < params.n) {
-        c[params.c_offset + row * params.n + col] = value;
+        c[base + row * params.n + col] = value;
     }
 }
 
@@ -49,8 +54,9 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let rows_in = min(rows, vec4<u32>(params.m - 1u));
     let cols_in = min(cols, vec4<u32>(params.n - 1u));
 
-    var ia = vec4<u32>(params.a_offset) + rows_in * params.a_row_stride;
-    var ib = vec4<u32>(params.b_offset) + cols_in * params.b_col_stride;
+    var ia = vec4<u32>(params.a_offset + wg.z * params.a_batch) + rows_in * params.a_row_stride;
+    var ib = vec4<u32>(params.b_offset + wg.z * params.b_batch) + cols_in * params.b_col_stride;
+    let c_base = params.c_offset + wg.z * params.c_batch;
     let sa = params.a_step;
     let sb = params.b_step;
 
@@ -72,10 +78,10 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
     for (var i = 0u; i < 4u; i++) {
         let acc = accs[i];
-        store(rows[i], cols.x, acc.x);
-        store(rows[i], cols.y, acc.y);
-        store(rows[i], cols.z, acc.z);
-        store(rows[i], cols.w, acc.w);
+        store(c_base, rows[i], cols.x, acc.x);
+        store(c_base, rows[i], cols.y, acc.y);
+        store(c_base, rows[i], cols.z, acc.z);
+        store(c_base, rows[i], cols.w, acc.w);
     }
 }
 
@@ -88,13 +94,13 @@ fn naive(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (row >= params.m || col >= params.n) {
         return;
     }
-    var ia = params.a_offset + row * params.a_row_stride;
-    var ib = params.b_offset + col * params.b_col_stride;
+    var ia = params.a_offset + gid.z * params.a_batch + row * params.a_row_stride;
+    var ib = params.b_offset + gid.z * params.b_batch + col * params.b_col_stride;
     var acc = 0.0;
     for (var p = 0u; p < params.k; p++) {
         acc += a[ia] * b[ib];
         ia += params.a_step;
         ib += params.b_step;
     }
-    c[params.c_offset + row * params.n + col] = acc;
+    c[params.c_offset + gid.z * params.c_batch + row * params.n + col] = acc;
 }

@@ -160,7 +160,7 @@ mod cli {
         use bench::suite::{self, ConvPart, Item};
         println!("adapter: {}", gpu.adapter().summary());
         println!(
-            "{:<44} {:<34} {:>9} {:>8} {:>7} {:>9} {:>7} {:>9} {:>9} {:>7}",
+            "{:<44} {:<34} {:>9} {:>8} {:>7} {:>9} {:>7} {:>9} {:>8} {:>9} {:>7}",
             "kernel",
             "shape",
             "ms",
@@ -169,6 +169,7 @@ mod cli {
             "naive ms",
             "xnaive",
             "i2c+mm ms",
+            "picked",
             "CPU GF/s",
             "xCPU"
         );
@@ -195,7 +196,7 @@ mod cli {
                 gemm.map(|(m, n, k)| cpu_sgemm_gflops(m as usize, n as usize, k as usize, seconds));
             let vs_cpu = cpu.zip(row.gflops).map(|(c, g)| g / c);
             println!(
-                "{:<44} {:<34} {:>9.3} {:>8} {:>7} {:>9} {:>7} {:>9} {:>9} {:>7}",
+                "{:<44} {:<34} {:>9.3} {:>8} {:>7} {:>9} {:>7} {:>9} {:>8} {:>9} {:>7}",
                 row.kernel,
                 row.shape,
                 row.ms,
@@ -204,6 +205,11 @@ mod cli {
                 opt(row.naive_ms, 3),
                 opt(row.speedup_vs_naive, 1),
                 opt(row.im2col_matmul_ms, 3),
+                match row.picked {
+                    Some(snapfreeze::kernels::conv::ForwardAlgorithm::ImplicitGemm) => "implicit",
+                    Some(snapfreeze::kernels::conv::ForwardAlgorithm::Im2colMatmul) => "im2col",
+                    None => "",
+                },
                 opt(cpu, 1),
                 opt(vs_cpu, 3)
             );

@@ -226,40 +226,63 @@ fn bad_launches_are_errors_not_panics() {
 }
 
 #[test]
-fn im2col_then_matmul_and_the_naive_baseline_agree_with_the_reference() {
-    use snapfreeze::kernels::matmul::{Matmul, MatmulShape};
+fn both_forward_algorithms_and_the_naive_baseline_agree_with_the_reference() {
+    use snapfreeze::kernels::conv::{ConvForward, ForwardAlgorithm};
     let gpu = common::gpu();
-    // One image, so im2col + matmul's [k, p*q] output is already NCHW.
-    let s = shape(1, 5, 9, 7, 6, 3, 2, 1);
+    let s = shape(3, 5, 9, 7, 6, 3, 2, 1);
     let slices = ChannelSlices::dense(&s);
-    let (xv, wv) = (random_values(1, s.x_len()), random_values(2, s.w_len()));
+    let (xv, wv, bv) = (
+        random_values(1, s.x_len()),
+        random_values(2, s.w_len()),
+        random_values(3, 6),
+    );
     let x = gpu.storage_from("x", &xv).unwrap();
     let w = gpu.storage_from("w", &wv).unwrap();
-    let (crs, pq) = (s.c * s.r * s.s, s.p() * s.q());
-    let col = gpu.storage("col", (crs * pq) as u64 * 4).unwrap();
-    let (y1, y2) = (
-        gpu.storage("y1", s.y_len() as u64 * 4).unwrap(),
-        gpu.storage("y2", s.y_len() as u64 * 4).unwrap(),
-    );
-    let whole = Operand::whole;
-    let im2col = Conv::im2col(&gpu, s, whole(&x), whole(&col)).unwrap();
-    let product = Matmul::new(
+    let b = gpu.storage_from("b", &bv).unwrap();
+    let f64s = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+    let want = conv::forward_reference(&s, &f64s(&xv), &f64s(&wv), Some(&f64s(&bv)));
+    for algorithm in [
+        ForwardAlgorithm::ImplicitGemm,
+        ForwardAlgorithm::Im2colMatmul,
+    ] {
+        let y = gpu.storage("y", s.y_len() as u64 * 4).unwrap();
+        let op = ConvForward::new(
+            &gpu,
+            algorithm,
+            s,
+            slices,
+            Operand::whole(&x),
+            Operand::whole(&w),
+            Some(Operand::whole(&b)),
+            Operand::whole(&y),
+        )
+        .unwrap();
+        let mut commands = Commands::new(&gpu, "forward");
+        commands.run(&op.dispatches());
+        commands.submit();
+        let got = block_on(gpu.read_f32(&y, 0, s.y_len())).unwrap();
+        assert!(
+            checks::relative_l2_error(&got, &want) < 1e-5,
+            "{algorithm:?}"
+        );
+    }
+    let y = gpu.storage("y", s.y_len() as u64 * 4).unwrap();
+    let naive = Conv::forward_naive(
         &gpu,
-        MatmulShape::new(s.k, pq, crs),
-        whole(&w),
-        whole(&col),
-        whole(&y1),
+        s,
+        slices,
+        Operand::whole(&x),
+        Operand::whole(&w),
+        Some(Operand::whole(&b)),
+        Operand::whole(&y),
     )
     .unwrap();
-    let naive =
-        Conv::forward_naive(&gpu, s, slices, whole(&x), whole(&w), None, whole(&y2)).unwrap();
-    let mut commands = Commands::new(&gpu, "alternatives");
-    commands.run(&[im2col.dispatch(), product.dispatch(), naive.dispatch()]);
+    let mut commands = Commands::new(&gpu, "naive");
+    commands.run(&[naive.dispatch()]);
     commands.submit();
-    let f64s = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
-    let want = conv::forward_reference(&s, &f64s(&xv), &f64s(&wv), None);
-    for y in [&y1, &y2] {
-        let got = block_on(gpu.read_f32(y, 0, s.y_len())).unwrap();
-        assert!(checks::relative_l2_error(&got, &want) < 1e-5);
-    }
+    let got = block_on(gpu.read_f32(&y, 0, s.y_len())).unwrap();
+    assert!(checks::relative_l2_error(&got, &want) < 1e-5);
+    // The start-up choice returns one of the two, whichever this adapter runs faster.
+    let chosen = block_on(conv::choose_forward(&gpu, s)).unwrap();
+    eprintln!("choose_forward picked {chosen:?} for {}", s.describe());
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::ms_per_run;
 use crate::checks::random_values;
 use crate::gpu::{Dispatch, Gpu, GpuError};
-use crate::kernels::conv::{ChannelSlices, Conv, ConvShape};
+use crate::kernels::conv::{self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm};
 use crate::kernels::data::{DatasetBuffers, Gather, GatherSettings, ImageShape};
 use crate::kernels::linear::{self, LinearShape};
 use crate::kernels::matmul::{Matmul, MatmulShape};
@@ -122,6 +122,8 @@ pub struct Row {
     pub speedup_vs_naive: Option<f64>,
     /// Conv forward only: milliseconds of the alternative, im2col then matmul.
     pub im2col_matmul_ms: Option<f64>,
+    /// Conv forward only: what the start-up choice (`conv::choose_forward`) picks here.
+    pub picked: Option<ForwardAlgorithm>,
     /// Floating-point operations per launch (for comparisons with other processors).
     pub flops: f64,
 }
@@ -245,6 +247,7 @@ fn row(kernel: String, shape: String, ms: f64, flops: f64, bytes: f64) -> Row {
         naive_ms: None,
         speedup_vs_naive: None,
         im2col_matmul_ms: None,
+        picked: None,
         flops,
     }
 }
@@ -316,19 +319,19 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
             if *part == ConvPart::Forward {
                 let naive = Conv::forward_naive(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?;
                 let mut r = with_naive(r, time(vec![naive.dispatch().clone()]).await?);
-                let crs = s.c * s.r * s.s;
-                let npq = s.n * s.p() * s.q();
-                let col = zeros(gpu, crs as usize * npq as usize)?;
-                let im2col = Conv::im2col(gpu, s, w(&x), w(&col))?;
-                let product = Matmul::new(
+                let im2col = ConvForward::new(
                     gpu,
-                    MatmulShape::new(s.k, npq, crs),
+                    ForwardAlgorithm::Im2colMatmul,
+                    s,
+                    slices,
+                    w(&x),
                     w(&wt),
-                    w(&col),
+                    None,
                     w(&out_y),
                 )?;
-                let pair = vec![im2col.dispatch().clone(), product.dispatch().clone()];
+                let pair: Vec<Dispatch> = im2col.dispatches().into_iter().cloned().collect();
                 r.im2col_matmul_ms = Some(time(pair).await?);
+                r.picked = Some(conv::choose_forward(gpu, s).await?);
                 r
             } else {
                 r

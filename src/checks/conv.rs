@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::harness::{self, Expected, Input};
 use super::{random_values, CheckResult, SENTINEL};
 use crate::gpu::{Gpu, GpuError};
-use crate::kernels::conv::{self, ChannelSlices, Conv, ConvShape};
+use crate::kernels::conv::{self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm};
 
 /// Largest accepted relative L2 error of the forward output.
 pub const FORWARD_TOLERANCE: f64 = 1e-5;
@@ -26,6 +26,8 @@ const FD_SAMPLES: usize = 6;
 pub enum ConvKernel {
     /// y = conv(x, w) + b.
     Forward,
+    /// The same by im2col + batched matmul.
+    ForwardIm2col,
     /// dx from dy and w.
     InputGrad,
     /// dw from x and dy.
@@ -52,6 +54,7 @@ impl ConvCase {
     pub fn describe(&self) -> String {
         let kernel = match self.kernel {
             ConvKernel::Forward => "forward",
+            ConvKernel::ForwardIm2col => "forward by im2col + matmul",
             ConvKernel::InputGrad => "input grad",
             ConvKernel::WeightGrad => "weight grad",
             ConvKernel::BiasGrad => "bias grad",
@@ -61,7 +64,7 @@ impl ConvCase {
             notes.push("channel slices");
         }
         match (self.kernel, self.option) {
-            (ConvKernel::Forward, true) => notes.push("bias"),
+            (ConvKernel::Forward | ConvKernel::ForwardIm2col, true) => notes.push("bias"),
             (ConvKernel::InputGrad, true) => notes.push("accumulate"),
             _ => {}
         }
@@ -156,6 +159,8 @@ pub fn cases() -> Vec<ConvCase> {
             let sliced = slices != dense;
             for (kernel, option) in [
                 (ConvKernel::Forward, i % 2 == 0),
+                // im2col + matmul adds a bias only to dense outputs.
+                (ConvKernel::ForwardIm2col, i % 2 == 0 && !sliced),
                 (ConvKernel::InputGrad, sliced),
                 (ConvKernel::WeightGrad, false),
                 (ConvKernel::BiasGrad, false),
@@ -251,7 +256,7 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
 
     // The output region, its initial contents and the expected values there.
     let (region, out_len, mut want, tolerance) = match case.kernel {
-        ConvKernel::Forward => {
+        ConvKernel::Forward | ConvKernel::ForwardIm2col => {
             let bias = case.option.then(|| to_f64(&data.b));
             let want = conv::forward_reference(&s, &x64, &w64, bias.as_deref());
             (y_idx.clone(), l.y_len(&s), want, FORWARD_TOLERANCE)
@@ -299,19 +304,27 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
         Input::F32(data.b.clone()),
         Input::F32(scatter(l.y_len(&s), f32::NAN, &y_idx, &data.dy)),
     ];
-    let o = harness::run(gpu, case.describe(), &inputs, &expected, |i, o| {
+    let o = harness::run_many(gpu, case.describe(), &inputs, &expected, |i, o| {
         let (x, w, b, dy, out) = (i[0], i[1], i[2], i[3], o[0]);
         let op = match case.kernel {
             ConvKernel::Forward => Conv::forward(gpu, s, l, x, w, case.option.then_some(b), out),
+            ConvKernel::ForwardIm2col => {
+                let algorithm = ForwardAlgorithm::Im2colMatmul;
+                let bias = case.option.then_some(b);
+                let op = ConvForward::new(gpu, algorithm, s, l, x, w, bias, out)?;
+                return Ok(op.dispatches().into_iter().cloned().collect());
+            }
             ConvKernel::InputGrad => Conv::input_grad(gpu, s, l, dy, w, out, accumulate),
             ConvKernel::WeightGrad => Conv::weight_grad(gpu, s, l, x, dy, out),
             ConvKernel::BiasGrad => Conv::bias_grad(gpu, s, l, dy, out),
         }?;
-        Ok(op.dispatch().clone())
+        Ok(vec![op.dispatch().clone()])
     })
     .await?;
 
-    if case.kernel == ConvKernel::Forward || s.flops() / 2.0 > FD_MAX_MACS {
+    if matches!(case.kernel, ConvKernel::Forward | ConvKernel::ForwardIm2col)
+        || s.flops() / 2.0 > FD_MAX_MACS
+    {
         return Ok(o.result);
     }
     let earlier = |i: usize| {

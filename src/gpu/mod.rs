@@ -8,6 +8,7 @@ mod dispatch;
 mod error;
 mod pipelines;
 mod readback;
+pub mod timing;
 
 pub use context::{AdapterReport, Gpu, NO_NATIVE_ADAPTER_HELP, NO_WEBGPU_HELP};
 pub use counters::DispatchCounters;

@@ -454,21 +454,19 @@ impl Conv {
         Ok(Conv { shape, dispatch })
     }
 
-    /// Writes x's windows as columns: col[(c, r, s), (n, p, q)], (c*r*s) x (n*p*q) floats,
-    /// so that `Matmul` of the weights [k, c*r*s] by col gives y as [k, n*p*q]. Used by the
-    /// benchmark to compare im2col + matmul with the implicit GEMM.
+    /// Writes x's windows as columns, image by image: col[n][(c, r, s)][(p, q)], so that a
+    /// batched matmul of the weights by each image's block gives y. See [`ConvForward`].
     pub fn im2col(
         gpu: &Gpu,
         shape: ConvShape,
+        slices: ChannelSlices,
         x: Operand<'_>,
         col: Operand<'_>,
     ) -> Result<Conv, GpuError> {
         let kernel = IM2COL;
-        let slices = ChannelSlices::dense(&shape);
         validate(kernel, &shape, &slices)?;
-        let len =
-            (shape.c * shape.r * shape.s) as usize * (shape.n * shape.p() * shape.q()) as usize;
-        check_fits(kernel, "x", x, shape.x_len())?;
+        let len = im2col_len(&shape);
+        check_fits(kernel, "x", x, slices.x_len(&shape))?;
         check_fits(kernel, "col", col, len)?;
         check_distinct(kernel, col.buffer, &[x.buffer])?;
         let offsets = Offsets {
@@ -477,6 +475,12 @@ impl Conv {
             ..Offsets::default()
         };
         let params = Params::new(&shape, &slices, offsets, 0);
+        if len > u32::MAX as usize {
+            return Err(GpuError::launch(
+                kernel,
+                "the im2col buffer is beyond 32-bit indexing",
+            ));
+        }
         let grid = super::elementwise::grid_1d(gpu, len as u32, 64);
         let dispatch = Dispatch::new(
             gpu,
@@ -499,6 +503,142 @@ impl Conv {
     pub fn dispatch(&self) -> &Dispatch {
         &self.dispatch
     }
+}
+
+/// Floats in the im2col buffer: every image's (c r s) x (p q) block.
+pub fn im2col_len(s: &ConvShape) -> usize {
+    s.n as usize * (s.c * s.r * s.s) as usize * (s.p() * s.q()) as usize
+}
+
+/// How a convolution's forward pass runs. Which is faster depends on the adapter and the
+/// layer (see BENCHMARKS.md), so [`choose_forward`] measures both.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardAlgorithm {
+    /// One register-blocked kernel reading x directly.
+    ImplicitGemm,
+    /// im2col into a workspace, then one batched matmul (and a bias add if any).
+    Im2colMatmul,
+}
+
+/// A prepared forward pass by either algorithm; im2col's workspace is owned here.
+#[derive(Debug)]
+pub struct ConvForward {
+    algorithm: ForwardAlgorithm,
+    dispatches: Vec<Dispatch>,
+    _workspace: Option<wgpu::Buffer>,
+}
+
+impl ConvForward {
+    /// y = conv(x, w) (+ bias) by `algorithm`. im2col + matmul supports a bias only when y
+    /// holds exactly this layer's channels.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        gpu: &Gpu,
+        algorithm: ForwardAlgorithm,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        x: Operand<'_>,
+        w: Operand<'_>,
+        bias: Option<Operand<'_>>,
+        y: Operand<'_>,
+    ) -> Result<ConvForward, GpuError> {
+        if algorithm == ForwardAlgorithm::ImplicitGemm {
+            let conv = Conv::forward(gpu, shape, slices, x, w, bias, y)?;
+            return Ok(ConvForward {
+                algorithm,
+                dispatches: vec![conv.dispatch],
+                _workspace: None,
+            });
+        }
+        validate(IM2COL, &shape, &slices)?;
+        check_fits(FORWARD, "y", y, slices.y_len(&shape))?;
+        let workspace = gpu.storage("im2col workspace", im2col_len(&shape) as u64 * 4)?;
+        let col = Operand::whole(&workspace);
+        let im2col = Conv::im2col(gpu, shape, slices, x, col)?;
+        let (crs, pq) = (shape.c * shape.r * shape.s, shape.p() * shape.q());
+        // y[n] (k x pq, starting at the layer's first channel) = w (k x crs) * col[n] (crs x pq).
+        let batch = super::matmul::Batch {
+            count: shape.n,
+            a: 0,
+            b: crs * pq,
+            c: slices.y_channels * pq,
+        };
+        let y_first = Operand {
+            buffer: y.buffer,
+            offset: y.offset + slices.y_first * pq,
+        };
+        let product = super::matmul::Matmul::batched(
+            gpu,
+            super::matmul::MatmulShape::new(shape.k, pq, crs),
+            batch,
+            w,
+            col,
+            y_first,
+        )?;
+        let mut dispatches = vec![im2col.dispatch, product.dispatch().clone()];
+        if let Some(b) = bias {
+            if slices != ChannelSlices::dense(&shape) {
+                return Err(GpuError::launch(
+                    FORWARD,
+                    "im2col + matmul adds a bias only to a dense output",
+                ));
+            }
+            let len = shape.y_len() as u32;
+            dispatches.push(super::elementwise::bias_add(gpu, len, shape.k, pq, b, y)?);
+        }
+        Ok(ConvForward {
+            algorithm,
+            dispatches,
+            _workspace: Some(workspace),
+        })
+    }
+
+    /// The algorithm in use.
+    pub fn algorithm(&self) -> ForwardAlgorithm {
+        self.algorithm
+    }
+
+    /// The launches to record, in order.
+    pub fn dispatches(&self) -> Vec<&Dispatch> {
+        self.dispatches.iter().collect()
+    }
+}
+
+/// Times both forward algorithms once on scratch buffers of this shape and returns the
+/// faster on this adapter: the start-up choice the training plan makes per layer.
+pub async fn choose_forward(gpu: &Gpu, shape: ConvShape) -> Result<ForwardAlgorithm, GpuError> {
+    let slices = ChannelSlices::dense(&shape);
+    let x = gpu.storage("choose x", shape.x_len() as u64 * 4)?;
+    let w = gpu.storage("choose w", shape.w_len() as u64 * 4)?;
+    let y = gpu.storage("choose y", shape.y_len() as u64 * 4)?;
+    let mut best = (f64::INFINITY, ForwardAlgorithm::ImplicitGemm);
+    for algorithm in [
+        ForwardAlgorithm::ImplicitGemm,
+        ForwardAlgorithm::Im2colMatmul,
+    ] {
+        let whole = Operand::whole;
+        let op = match ConvForward::new(
+            gpu,
+            algorithm,
+            shape,
+            slices,
+            whole(&x),
+            whole(&w),
+            None,
+            whole(&y),
+        ) {
+            Ok(op) => op,
+            // im2col's workspace may not fit this adapter; the implicit GEMM always can.
+            Err(GpuError::BufferTooLarge { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        let (ms, _) = crate::gpu::timing::ms_per_run(gpu, &op.dispatches(), 0.0).await?;
+        if ms < best.0 {
+            best = (ms, algorithm);
+        }
+    }
+    Ok(best.1)
 }
 
 /// Calls `f(y index, x index, w index)` for every multiply-add of the convolution, skipping

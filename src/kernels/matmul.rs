@@ -102,11 +102,38 @@ struct Params {
     b_offset: u32,
     b_col_stride: u32,
     b_step: u32,
-    _pad: [u32; 2],
+    a_batch: u32,
+    b_batch: u32,
+    c_batch: u32,
+    _pad: [u32; 3],
+}
+
+/// A batch of equally shaped products: `count` of them, each operand `a`, `b`, `c`
+/// elements after the previous one (a stride of 0 shares the operand).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Batch {
+    /// Products.
+    pub count: u32,
+    /// Stride of A between products.
+    pub a: u32,
+    /// Stride of B.
+    pub b: u32,
+    /// Stride of C.
+    pub c: u32,
+}
+
+impl Batch {
+    /// A single product.
+    pub const ONE: Batch = Batch {
+        count: 1,
+        a: 0,
+        b: 0,
+        c: 0,
+    };
 }
 
 impl Params {
-    fn new(s: &MatmulShape, a_offset: u32, b_offset: u32, c_offset: u32) -> Self {
+    fn new(s: &MatmulShape, batch: &Batch, a_offset: u32, b_offset: u32, c_offset: u32) -> Self {
         // op(A)[row, p] = a[a_offset + row * a_row_stride + p * a_step], likewise B by column.
         let (a_row_stride, a_step) = if s.trans_a { (1, s.m) } else { (s.k, 1) };
         let (b_col_stride, b_step) = if s.trans_b { (s.k, 1) } else { (1, s.n) };
@@ -121,7 +148,10 @@ impl Params {
             b_offset,
             b_col_stride,
             b_step,
-            _pad: [0; 2],
+            a_batch: batch.a,
+            b_batch: batch.b,
+            c_batch: batch.c,
+            _pad: [0; 3],
         }
     }
 }
@@ -142,7 +172,19 @@ impl Matmul {
         b: Operand<'_>,
         c: Operand<'_>,
     ) -> Result<Matmul, GpuError> {
-        Self::build(gpu, shape, a, b, c, false)
+        Self::build(gpu, shape, Batch::ONE, a, b, c, false)
+    }
+
+    /// `batch.count` products in one dispatch (workgroup z picks the product).
+    pub fn batched(
+        gpu: &Gpu,
+        shape: MatmulShape,
+        batch: Batch,
+        a: Operand<'_>,
+        b: Operand<'_>,
+        c: Operand<'_>,
+    ) -> Result<Matmul, GpuError> {
+        Self::build(gpu, shape, batch, a, b, c, false)
     }
 
     /// The one-thread-per-output baseline, for the benchmark only.
@@ -153,12 +195,13 @@ impl Matmul {
         b: Operand<'_>,
         c: Operand<'_>,
     ) -> Result<Matmul, GpuError> {
-        Self::build(gpu, shape, a, b, c, true)
+        Self::build(gpu, shape, Batch::ONE, a, b, c, true)
     }
 
     fn build(
         gpu: &Gpu,
         shape: MatmulShape,
+        batch: Batch,
         a: Operand<'_>,
         b: Operand<'_>,
         c: Operand<'_>,
@@ -170,17 +213,29 @@ impl Matmul {
                 format!("every dimension must be at least 1: {}", shape.describe()),
             ));
         }
-        check_fits(KERNEL, "A", a, shape.a_len())?;
-        check_fits(KERNEL, "B", b, shape.b_len())?;
-        check_fits(KERNEL, "C", c, shape.c_len())?;
+        if batch.count == 0 {
+            return Err(GpuError::launch(
+                KERNEL,
+                "a batch needs at least one product",
+            ));
+        }
+        // Extent of each operand over the batch: the last product's start plus one product.
+        let extent = |stride: u32, len: usize| (batch.count as usize - 1) * stride as usize + len;
+        check_fits(KERNEL, "A", a, extent(batch.a, shape.a_len()))?;
+        check_fits(KERNEL, "B", b, extent(batch.b, shape.b_len()))?;
+        check_fits(KERNEL, "C", c, extent(batch.c, shape.c_len()))?;
         check_distinct(KERNEL, c.buffer, &[a.buffer, b.buffer])?;
-        let params = Params::new(&shape, a.offset, b.offset, c.offset);
+        let params = Params::new(&shape, &batch, a.offset, b.offset, c.offset);
         let (kernel, entry, block) = if naive {
             (NAIVE, "naive", 8)
         } else {
             (KERNEL, "main", BLOCK)
         };
-        let grid = [shape.n.div_ceil(block), shape.m.div_ceil(block), 1];
+        let grid = [
+            shape.n.div_ceil(block),
+            shape.m.div_ceil(block),
+            batch.count,
+        ];
         let dispatch = Dispatch::new(
             gpu,
             kernel,

@@ -121,7 +121,25 @@ pub struct Running<'a> {
     pub var: u32,
 }
 
+/// Parameters common to every kernel, after checking the shape; training kernels also need
+/// more than one value per channel (PyTorch refuses the same).
 fn base(
+    kernel: &'static str,
+    s: &NormShape,
+    x: Operand<'_>,
+    set: &NormSettings,
+) -> Result<Params, GpuError> {
+    let p = shape_params(kernel, s, x, set)?;
+    if (s.n as u64) * (s.hw as u64) < 2 {
+        return Err(GpuError::launch(
+            kernel,
+            "batch normalisation in training needs more than one value per channel (batch size 1 with 1x1 maps)",
+        ));
+    }
+    Ok(p)
+}
+
+fn shape_params(
     kernel: &'static str,
     s: &NormShape,
     x: Operand<'_>,
@@ -131,12 +149,6 @@ fn base(
         return Err(GpuError::launch(
             kernel,
             format!("bad batch-norm shape {s:?}"),
-        ));
-    }
-    if (s.n as u64) * (s.hw as u64) < 2 {
-        return Err(GpuError::launch(
-            kernel,
-            "batch normalisation in training needs more than one value per channel (batch size 1 with 1x1 maps)",
         ));
     }
     check_fits(kernel, "x", x, s.x_len())?;
@@ -274,34 +286,14 @@ pub fn inference(
     y: Operand<'_>,
 ) -> Result<Dispatch, GpuError> {
     let kernel = INFERENCE;
-    if shape.n == 0 || shape.c == 0 || shape.hw == 0 || shape.x_channels < shape.c {
-        return Err(GpuError::launch(
-            kernel,
-            format!("bad batch-norm shape {shape:?}"),
-        ));
-    }
-    check_fits(kernel, "x", x, shape.x_len())?;
+    let mut p = shape_params(kernel, &shape, x, &settings)?;
     check_affine(kernel, &affine, shape.c)?;
     check_running(kernel, &running, shape.c)?;
     check_fits(kernel, "y", y, shape.len())?;
     check_distinct(kernel, y.buffer, &[x.buffer, affine.buffer, running.buffer])?;
     check_distinct(kernel, running.buffer, &[x.buffer, affine.buffer])?;
-    let p = Params {
-        n: shape.n,
-        c: shape.c,
-        hw: shape.hw,
-        x_channels: shape.x_channels,
-        x_offset: x.offset,
-        y_offset: y.offset,
-        gamma_offset: affine.gamma,
-        beta_offset: affine.beta,
-        mean_offset: running.mean,
-        var_offset: running.var,
-        flags: if settings.relu { RELU } else { 0 },
-        momentum: settings.momentum,
-        eps: settings.eps,
-        ..Params::default()
-    };
+    (p.y_offset, p.gamma_offset, p.beta_offset) = (y.offset, affine.gamma, affine.beta);
+    (p.mean_offset, p.var_offset) = (running.mean, running.var);
     let bindings = [
         (1, x.buffer),
         (2, affine.buffer),

@@ -99,7 +99,12 @@ describe("with WebGPU", () => {
     for (const cells of rows) assert.ok(Number(cells[2]) > 0, `no time for ${cells[0]}`);
     const matmul = rows.find((cells) => cells[0] === "matmul");
     assert.ok(Number(matmul[3]) > 0 && matmul[6].endsWith("×"), `matmul row: ${matmul}`);
-    assert.ok(rows.some((cells) => cells[0].startsWith("conv forward") && cells[6].endsWith("×")));
+    const convForward = rows.filter((cells) => cells[0].startsWith("conv forward"));
+    assert.ok(convForward.length >= 7);
+    for (const cells of convForward) {
+      assert.ok(cells[6].endsWith("×") && Number(cells[7]) > 0, `conv row: ${cells}`);
+      assert.match(cells[8], /^(implicit GEMM|im2col \+ matmul)$/);
+    }
   });
 });
 

@@ -13,6 +13,7 @@ function rowOf(r) {
     fixed(r.naive_ms, 3),
     r.speedup_vs_naive == null ? "" : `${r.speedup_vs_naive.toFixed(1)}×`,
     fixed(r.im2col_matmul_ms, 3),
+    { implicit_gemm: "implicit GEMM", im2col_matmul: "im2col + matmul" }[r.picked] ?? "",
   ]) {
     const td = document.createElement("td");
     td.textContent = text;

@@ -1,0 +1,45 @@
+//! Wall-clock timing of prepared dispatches, for the benchmarks and for choosing between
+//! kernel variants at start-up. The clock stops only once the GPU has finished.
+
+use web_time::Instant;
+
+use super::context::Gpu;
+use super::dispatch::{Commands, Dispatch};
+use super::error::GpuError;
+
+/// Most repetitions recorded into one submit.
+const MAX_REPS_PER_SUBMIT: u32 = 200;
+
+/// Seconds for `reps` runs of `op` (its dispatches in order), recorded into as few submits
+/// as possible, until the GPU has finished them.
+pub async fn time_runs(gpu: &Gpu, op: &[&Dispatch], reps: u32) -> Result<f64, GpuError> {
+    let start = Instant::now();
+    let mut left = reps;
+    while left > 0 {
+        let now = left.min(MAX_REPS_PER_SUBMIT);
+        let mut commands = Commands::new(gpu, "timing");
+        let recorded: Vec<&Dispatch> = (0..now).flat_map(|_| op.iter().copied()).collect();
+        commands.run(&recorded);
+        commands.submit();
+        left -= now;
+    }
+    gpu.finish().await?;
+    Ok(start.elapsed().as_secs_f64())
+}
+
+/// Milliseconds per run of `op` and the runs timed: one warm-up, one timed run to size the
+/// measurement, then enough runs to last at least `min_seconds`.
+pub async fn ms_per_run(
+    gpu: &Gpu,
+    op: &[&Dispatch],
+    min_seconds: f64,
+) -> Result<(f64, u32), GpuError> {
+    time_runs(gpu, op, 1).await?;
+    let once = time_runs(gpu, op, 1).await?;
+    if once >= min_seconds {
+        return Ok((once * 1e3, 1));
+    }
+    let reps = ((min_seconds / once.max(1e-6)).ceil() as u32).clamp(1, 10_000);
+    let seconds = time_runs(gpu, op, reps).await?;
+    Ok((seconds * 1e3 / reps as f64, reps))
+}
