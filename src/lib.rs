@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod checks;
+pub mod data;
 pub mod gpu;
 pub mod kernels;
 pub mod shaders;
