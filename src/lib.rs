@@ -3,6 +3,7 @@
 //! with a typed launcher in [`kernels`] and a CPU reference beside it.
 
 pub mod bench;
+pub mod checkpoint;
 pub mod checks;
 pub mod data;
 pub mod gpu;

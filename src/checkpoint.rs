@@ -1,0 +1,160 @@
+//! Checkpoints as safetensors, with PyTorch's tensor names and shapes (conv weight
+//! [out, in, kh, kw], linear weight [out, in], batch-norm weight, bias, running_mean,
+//! running_var), so other tools can read our snapshots and we can start from theirs.
+
+use std::collections::HashMap;
+
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use thiserror::Error;
+
+/// One tensor of a checkpoint: name, shape and f32 values in row-major order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NamedTensor {
+    /// PyTorch's name, like `layer1.0.conv1.weight`.
+    pub name: String,
+    /// Dimensions.
+    pub shape: Vec<usize>,
+    /// Values, row-major.
+    pub values: Vec<f32>,
+}
+
+/// What was wrong with a checkpoint.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CheckpointError {
+    /// Not a readable safetensors file.
+    #[error("not a valid safetensors file ({0}); was it truncated or is it another format?")]
+    Format(String),
+    /// A tensor holds something other than 32-bit floats.
+    #[error(
+        "tensor '{name}' is {dtype}, but only F32 is supported; convert the checkpoint to float32"
+    )]
+    DType {
+        /// Tensor.
+        name: String,
+        /// Its type.
+        dtype: String,
+    },
+    /// A tensor the model needs is absent.
+    #[error("tensor '{name}' is missing; the checkpoint is for another model")]
+    Missing {
+        /// Tensor.
+        name: String,
+    },
+    /// A tensor has the wrong shape.
+    #[error("tensor '{name}' has shape {found:?} but the model needs {expected:?}; the checkpoint is for another model or width")]
+    Shape {
+        /// Tensor.
+        name: String,
+        /// Shape the model needs.
+        expected: Vec<usize>,
+        /// Shape in the file.
+        found: Vec<usize>,
+    },
+    /// Tensors the model does not have.
+    #[error("the checkpoint has tensors this model does not: {names:?}; it is for another model")]
+    Unexpected {
+        /// Their names.
+        names: Vec<String>,
+    },
+    /// A tensor's values do not match its shape (a bug in the caller, not a bad file).
+    #[error("tensor '{name}' has {len} values for shape {shape:?}")]
+    Inconsistent {
+        /// Tensor.
+        name: String,
+        /// Values given.
+        len: usize,
+        /// Shape given.
+        shape: Vec<usize>,
+    },
+}
+
+/// BatchNorm's step counter: PyTorch writes it (as int64), we have no use for it.
+const IGNORED_SUFFIX: &str = ".num_batches_tracked";
+
+/// The checkpoint file's bytes, with `metadata` in its header.
+pub fn save(
+    tensors: &[NamedTensor],
+    metadata: &[(String, String)],
+) -> Result<Vec<u8>, CheckpointError> {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|t| bytemuck::cast_slice(&t.values).to_vec())
+        .collect();
+    let mut views = Vec::with_capacity(tensors.len());
+    for (t, data) in tensors.iter().zip(&bytes) {
+        let view = TensorView::new(Dtype::F32, t.shape.clone(), data).map_err(|_| {
+            CheckpointError::Inconsistent {
+                name: t.name.clone(),
+                len: t.values.len(),
+                shape: t.shape.clone(),
+            }
+        })?;
+        views.push((t.name.clone(), view));
+    }
+    let metadata: HashMap<String, String> = metadata.iter().cloned().collect();
+    let metadata = (!metadata.is_empty()).then_some(metadata);
+    safetensors::serialize(views, metadata).map_err(|e| CheckpointError::Format(e.to_string()))
+}
+
+/// Every f32 tensor in the file, sorted by name (BatchNorm step counters skipped).
+pub fn load(bytes: &[u8]) -> Result<Vec<NamedTensor>, CheckpointError> {
+    let file =
+        SafeTensors::deserialize(bytes).map_err(|e| CheckpointError::Format(e.to_string()))?;
+    let mut out = Vec::new();
+    for (name, view) in file.tensors() {
+        if name.ends_with(IGNORED_SUFFIX) {
+            continue;
+        }
+        if view.dtype() != Dtype::F32 {
+            return Err(CheckpointError::DType {
+                name,
+                dtype: format!("{:?}", view.dtype()),
+            });
+        }
+        // The data may not be 4-byte aligned inside the file, so copy rather than cast.
+        let values = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        out.push(NamedTensor {
+            name,
+            shape: view.shape().to_vec(),
+            values,
+        });
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// The tensors a model expects, in its order, each checked for presence and shape; extra
+/// tensors are an error too (as PyTorch's strict loading).
+pub fn load_expected(
+    bytes: &[u8],
+    expected: &[(String, Vec<usize>)],
+) -> Result<Vec<NamedTensor>, CheckpointError> {
+    let mut found: HashMap<String, NamedTensor> = load(bytes)?
+        .into_iter()
+        .map(|t| (t.name.clone(), t))
+        .collect();
+    let mut out = Vec::with_capacity(expected.len());
+    for (name, shape) in expected {
+        let tensor = found
+            .remove(name)
+            .ok_or_else(|| CheckpointError::Missing { name: name.clone() })?;
+        if &tensor.shape != shape {
+            return Err(CheckpointError::Shape {
+                name: name.clone(),
+                expected: shape.clone(),
+                found: tensor.shape,
+            });
+        }
+        out.push(tensor);
+    }
+    if !found.is_empty() {
+        let mut names: Vec<String> = found.into_keys().collect();
+        names.sort();
+        return Err(CheckpointError::Unexpected { names });
+    }
+    Ok(out)
+}
