@@ -106,14 +106,9 @@ pub async fn check(gpu: &Gpu, case: &DataCase, seed: u64) -> Result<CheckResult,
     let batch_indices = &order[first as usize..(first + case.batch) as usize];
     let (want, want_labels) =
         data::gather_reference(&bytes, &labels, shape, &settings, case.epoch, batch_indices);
-    // Labels are u32; read back as f32 bit patterns they compare exactly.
-    let labels_as_f32 = want_labels
-        .iter()
-        .map(|&l| f32::from_bits(l) as f64)
-        .collect();
     let e = [
         Expected::whole("batch", want, TOLERANCE),
-        Expected::whole("labels", labels_as_f32, 0.0),
+        Expected::whole_u32("labels", &want_labels),
     ];
     let inputs = [
         Input::U32(data::pack_bytes(&bytes)),

@@ -59,11 +59,6 @@ pub fn cases() -> Vec<EnsembleCase> {
     out
 }
 
-fn as_bits(v: &[u32]) -> Vec<f64> {
-    // u32 outputs read back as f32 bit patterns compare exactly.
-    v.iter().map(|&u| f32::from_bits(u) as f64).collect()
-}
-
 /// Runs one case and compares with the reference.
 pub async fn check(gpu: &Gpu, case: &EnsembleCase, seed: u64) -> Result<CheckResult, GpuError> {
     let (n, classes) = (case.n, case.classes);
@@ -90,7 +85,7 @@ pub async fn check(gpu: &Gpu, case: &EnsembleCase, seed: u64) -> Result<CheckRes
             .chunks(classes as usize)
             .map(ensemble::argmax)
             .collect();
-        let e = [Expected::whole("predictions", as_bits(&preds), 0.0)];
+        let e = [Expected::whole_u32("predictions", &preds)];
         let o = harness::run(gpu, name, &[Input::F32(sum32)], &e, |i, o| {
             ensemble::predict(gpu, n, classes, i[0], o[0])
         })
@@ -117,7 +112,7 @@ pub async fn check(gpu: &Gpu, case: &EnsembleCase, seed: u64) -> Result<CheckRes
             want,
             tolerance: TOLERANCE,
         },
-        Expected::whole("votes", as_bits(&votes), 0.0),
+        Expected::whole_u32("votes", &votes),
     ];
     let o = harness::run(gpu, name, &[Input::F32(logits)], &e, |i, o| {
         ensemble::softmax_accumulate(gpu, n, classes, i[0], o[0], o[1])

@@ -34,6 +34,13 @@ pub struct Expected {
 }
 
 impl Expected {
+    /// A u32 output (labels, votes, predictions) the kernel overwrites and that must match
+    /// exactly: read back as f32 bit patterns, equal words compare with zero error.
+    pub fn whole_u32(name: &'static str, want: &[u32]) -> Self {
+        let bits = want.iter().map(|&u| f32::from_bits(u) as f64).collect();
+        Expected::whole(name, bits, 0.0)
+    }
+
     /// An output the kernel overwrites entirely, starting from sentinels.
     pub fn whole(name: &'static str, want: Vec<f64>, tolerance: f64) -> Self {
         Expected {
