@@ -76,6 +76,16 @@ pub fn save(
     tensors: &[NamedTensor],
     metadata: &[(String, String)],
 ) -> Result<Vec<u8>, CheckpointError> {
+    save_with_counters(tensors, &[], metadata)
+}
+
+/// [`save`] plus int64 scalars such as BatchNorm's `num_batches_tracked`, which PyTorch's
+/// strict loading expects beside each norm's statistics.
+pub fn save_with_counters(
+    tensors: &[NamedTensor],
+    counters: &[(String, i64)],
+    metadata: &[(String, String)],
+) -> Result<Vec<u8>, CheckpointError> {
     let bytes: Vec<Vec<u8>> = tensors
         .iter()
         .map(|t| bytemuck::cast_slice(&t.values).to_vec())
@@ -90,6 +100,12 @@ pub fn save(
             }
         })?;
         views.push((t.name.clone(), view));
+    }
+    let counter_bytes: Vec<[u8; 8]> = counters.iter().map(|(_, v)| v.to_le_bytes()).collect();
+    for ((name, _), data) in counters.iter().zip(&counter_bytes) {
+        let view = TensorView::new(Dtype::I64, Vec::new(), data)
+            .map_err(|e| CheckpointError::Format(e.to_string()))?;
+        views.push((name.clone(), view));
     }
     let metadata: HashMap<String, String> = metadata.iter().cloned().collect();
     let metadata = (!metadata.is_empty()).then_some(metadata);

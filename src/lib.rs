@@ -8,6 +8,9 @@ pub mod checks;
 pub mod data;
 pub mod gpu;
 pub mod kernels;
+pub mod nn;
+pub mod schedule;
+pub mod train;
 pub mod shaders;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,4 +1,8 @@
-//! Native command-line program: adapter information, kernel self-tests and benchmarks.
+//! Native command-line program: training, adapter information, kernel self-tests and
+//! benchmarks.
+
+#[cfg(not(target_arch = "wasm32"))]
+mod train_command;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
@@ -18,6 +22,8 @@ mod cli {
 
     #[derive(Subcommand)]
     enum Command {
+        /// Train a model on MNIST, Fashion-MNIST or CIFAR-10 and report test accuracy.
+        Train(Box<super::train_command::TrainArgs>),
         /// Show the GPU adapter wgpu picks (choose with WGPU_BACKEND) and its limits.
         Info {
             /// Print JSON instead of text.
@@ -55,6 +61,15 @@ mod cli {
 
     pub fn main() -> ExitCode {
         let cli = Cli::parse();
+        if let Command::Train(args) = cli.command {
+            return match pollster::block_on(super::train_command::train(*args)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         match pollster::block_on(run(cli.command)) {
             Ok(code) => code,
             Err(e) => {
@@ -67,6 +82,7 @@ mod cli {
     async fn run(command: Command) -> Result<ExitCode, GpuError> {
         let gpu = Gpu::new().await?;
         match command {
+            Command::Train(_) => unreachable!("handled in main"),
             Command::Info { json } => {
                 let report = gpu.adapter();
                 if json {

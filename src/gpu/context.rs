@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use super::counters::DispatchCounters;
+use super::counters::{DispatchCounters, ResourceCounters};
 use super::error::GpuError;
 use super::pipelines::PipelineCache;
 
@@ -120,6 +120,7 @@ pub struct Gpu {
     pub(crate) pipelines: PipelineCache,
     pub(crate) faults: Arc<Faults>,
     counters: DispatchCounters,
+    pub(crate) resources: ResourceCounters,
     report: AdapterReport,
 }
 
@@ -180,6 +181,7 @@ impl Gpu {
             pipelines: PipelineCache::default(),
             faults,
             counters: DispatchCounters::default(),
+            resources: ResourceCounters::default(),
             report,
         })
     }
@@ -207,6 +209,11 @@ impl Gpu {
     /// Dispatches recorded per kernel.
     pub fn counters(&self) -> &DispatchCounters {
         &self.counters
+    }
+
+    /// Buffers and bind groups created on this device so far.
+    pub fn resource_counts(&self) -> super::counters::ResourceCounts {
+        self.resources.get()
     }
 
     /// Shader modules compiled and pipelines created on this device so far.

@@ -3,6 +3,7 @@
 //! Later work uses these to prove that frozen blocks dispatch no backward kernels.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Counts dispatches per kernel name; cheap enough to stay on in production.
@@ -38,5 +39,39 @@ impl DispatchCounters {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+}
+
+/// GPU objects created on a device: a training run must create none after its first step.
+#[derive(Debug, Default)]
+pub struct ResourceCounters {
+    buffers: AtomicU64,
+    bind_groups: AtomicU64,
+}
+
+/// How many buffers and bind groups a device has created so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ResourceCounts {
+    /// Buffers of any kind (storage, uniform, staging).
+    pub buffers: u64,
+    /// Bind groups.
+    pub bind_groups: u64,
+}
+
+impl ResourceCounters {
+    pub(crate) fn buffer(&self) {
+        self.buffers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn bind_group(&self) {
+        self.bind_groups.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The counts so far.
+    pub fn get(&self) -> ResourceCounts {
+        ResourceCounts {
+            buffers: self.buffers.load(Ordering::Relaxed),
+            bind_groups: self.bind_groups.load(Ordering::Relaxed),
+        }
     }
 }

@@ -53,6 +53,7 @@ impl Dispatch {
                     resource: buffer.as_entire_binding(),
                 }),
         );
+        gpu.resources.bind_group();
         let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
             label: Some(kernel),
             layout: &pipeline.get_bind_group_layout(0),
@@ -124,6 +125,11 @@ impl<'g> Commands<'g> {
     ) {
         self.encoder
             .copy_buffer_to_buffer(src, src_offset, dst, dst_offset, bytes);
+    }
+
+    /// Records zero-filling of `bytes` bytes of `buffer` from byte `offset`.
+    pub fn clear(&mut self, buffer: &wgpu::Buffer, offset: u64, bytes: u64) {
+        self.encoder.clear_buffer(buffer, offset, Some(bytes));
     }
 
     /// Submits everything recorded.

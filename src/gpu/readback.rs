@@ -5,7 +5,45 @@ use super::context::Gpu;
 use super::dispatch::Commands;
 use super::error::GpuError;
 
+/// A mappable buffer kept for repeated readbacks, so a training loop that reads its metrics
+/// every few steps creates no buffers while it runs.
+#[derive(Debug)]
+pub struct Staging {
+    buffer: wgpu::Buffer,
+}
+
+impl Staging {
+    /// Its capacity in bytes.
+    pub fn size(&self) -> u64 {
+        self.buffer.size()
+    }
+}
+
+fn check_range(buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<(), GpuError> {
+    if !offset.is_multiple_of(4) || !bytes.is_multiple_of(4) || offset + bytes > buffer.size() {
+        return Err(GpuError::Readback(format!(
+            "range {offset}..{} of a {}-byte buffer is out of bounds or not 4-byte aligned",
+            offset + bytes,
+            buffer.size()
+        )));
+    }
+    Ok(())
+}
+
 impl Gpu {
+    /// A staging buffer for [`Gpu::read_into`] of up to `bytes` bytes.
+    pub fn staging(&self, label: &str, bytes: u64) -> Staging {
+        self.resources.buffer();
+        Staging {
+            buffer: self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes.max(4).next_multiple_of(4),
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        }
+    }
+
     /// Copies `bytes` bytes of `buffer` from byte `offset` (both multiples of 4) and returns
     /// them once the GPU has finished all work submitted before.
     pub async fn read_bytes(
@@ -14,29 +52,43 @@ impl Gpu {
         offset: u64,
         bytes: u64,
     ) -> Result<Vec<u8>, GpuError> {
-        if !offset.is_multiple_of(4) || !bytes.is_multiple_of(4) || offset + bytes > buffer.size() {
+        check_range(buffer, offset, bytes)?;
+        self.check_faults()?;
+        if bytes == 0 {
+            return Ok(Vec::new());
+        }
+        let staging = self.staging("readback", bytes);
+        let data = self.read_into(&staging, buffer, offset, bytes).await;
+        staging.buffer.destroy();
+        data
+    }
+
+    /// [`Gpu::read_bytes`] through a staging buffer kept by the caller.
+    pub async fn read_into(
+        &self,
+        staging: &Staging,
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        bytes: u64,
+    ) -> Result<Vec<u8>, GpuError> {
+        check_range(buffer, offset, bytes)?;
+        if bytes > staging.size() {
             return Err(GpuError::Readback(format!(
-                "range {offset}..{} of a {}-byte buffer is out of bounds or not 4-byte aligned",
-                offset + bytes,
-                buffer.size()
+                "{bytes} bytes do not fit a {}-byte staging buffer",
+                staging.size()
             )));
         }
         self.check_faults()?;
         if bytes == 0 {
             return Ok(Vec::new());
         }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let staging = &staging.buffer;
         let mut commands = Commands::new(self, "readback");
-        commands.copy(buffer, offset, &staging, 0, bytes);
+        commands.copy(buffer, offset, staging, 0, bytes);
         commands.submit();
 
         let (sender, receiver) = futures_channel::oneshot::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |result| {
+        staging.map_async(wgpu::MapMode::Read, ..bytes, move |result| {
             // The receiver only disappears if the caller dropped the future; nothing to do then.
             let _ = sender.send(result);
         });
@@ -51,11 +103,10 @@ impl Gpu {
         self.check_faults()?;
         mapped.map_err(|e| GpuError::Readback(e.to_string()))?;
         let data = staging
-            .get_mapped_range(..)
+            .get_mapped_range(..bytes)
             .map_err(|e| GpuError::Readback(e.to_string()))?
             .to_vec();
         staging.unmap();
-        staging.destroy();
         Ok(data)
     }
 

@@ -30,7 +30,7 @@ const BLOCK_COLS: u32 = 64;
 
 /// Sizes of one convolution: input n x c x h x w, k filters of c x r x s, stride, zero padding
 /// on all four sides.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct ConvShape {
     /// Batch size.
     pub n: u32,
@@ -543,6 +543,37 @@ impl ConvForward {
         bias: Option<Operand<'_>>,
         y: Operand<'_>,
     ) -> Result<ConvForward, GpuError> {
+        Self::build(gpu, algorithm, shape, slices, x, w, bias, y, None)
+    }
+
+    /// The same, with im2col's columns in a workspace shared with other layers (at least
+    /// [`im2col_len`] floats): layers run one after another, so one workspace serves all.
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_workspace(
+        gpu: &Gpu,
+        algorithm: ForwardAlgorithm,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        x: Operand<'_>,
+        w: Operand<'_>,
+        y: Operand<'_>,
+        workspace: &wgpu::Buffer,
+    ) -> Result<ConvForward, GpuError> {
+        Self::build(gpu, algorithm, shape, slices, x, w, None, y, Some(workspace))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        gpu: &Gpu,
+        algorithm: ForwardAlgorithm,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        x: Operand<'_>,
+        w: Operand<'_>,
+        bias: Option<Operand<'_>>,
+        y: Operand<'_>,
+        shared: Option<&wgpu::Buffer>,
+    ) -> Result<ConvForward, GpuError> {
         if algorithm == ForwardAlgorithm::ImplicitGemm {
             let conv = Conv::forward(gpu, shape, slices, x, w, bias, y)?;
             return Ok(ConvForward {
@@ -553,8 +584,11 @@ impl ConvForward {
         }
         validate(IM2COL, &shape, &slices)?;
         check_fits(FORWARD, "y", y, slices.y_len(&shape))?;
-        let workspace = gpu.storage("im2col workspace", im2col_len(&shape) as u64 * 4)?;
-        let col = Operand::whole(&workspace);
+        let owned = match shared {
+            Some(_) => None,
+            None => Some(gpu.storage("im2col workspace", im2col_len(&shape) as u64 * 4)?),
+        };
+        let col = Operand::whole(shared.or(owned.as_ref()).expect("one of the two is set"));
         let im2col = Conv::im2col(gpu, shape, slices, x, col)?;
         let (crs, pq) = (shape.c * shape.r * shape.s, shape.p() * shape.q());
         // y[n] (k x pq, starting at the layer's first channel) = w (k x crs) * col[n] (crs x pq).
@@ -590,7 +624,7 @@ impl ConvForward {
         Ok(ConvForward {
             algorithm,
             dispatches,
-            _workspace: Some(workspace),
+            _workspace: owned,
         })
     }
 

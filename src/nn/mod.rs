@@ -1,0 +1,13 @@
+//! Networks as sequences of freezable blocks: the families ([`spec`]), their blocks
+//! ([`arch`]), layer sizes ([`geometry`]), where their tensors live ([`params`]) and the
+//! static GPU plan that trains them ([`plan`]).
+
+pub mod arch;
+pub mod geometry;
+pub mod params;
+pub mod plan;
+pub mod spec;
+
+pub use arch::Architecture;
+pub use plan::{ForwardChoice, Plan};
+pub use spec::{ModelSpec, SpecError};

@@ -1,0 +1,822 @@
+//! The static training plan (DESIGN 3.2): for one model and batch size, every buffer and
+//! bind group is made here, once. A training step then only records the prepared dispatches
+//! of each block; nothing is allocated while training runs.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use super::arch::{ActShape, Architecture, BlockKind, HeadPool};
+use super::geometry::BlockGeometry;
+use super::params::Layouts;
+use crate::gpu::{Dispatch, Gpu, GpuError};
+use crate::kernels::conv::{self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm};
+use crate::kernels::linear::{self, LinearShape};
+use crate::kernels::norm::{self, Affine, NormSettings, NormShape, Running};
+use crate::kernels::pool::{self, PoolKind, PoolShape};
+use crate::kernels::{elementwise, Operand};
+
+/// How each convolution's forward algorithm is picked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardChoice {
+    /// Time both algorithms per layer shape on this adapter and keep the faster (the
+    /// default; two runs can then differ in the last bits if the timings flip).
+    #[default]
+    Measure,
+    /// Always the implicit GEMM: bit-for-bit repeatable runs on one platform.
+    Implicit,
+    /// Always im2col + matmul.
+    Im2col,
+}
+
+/// A block's prepared work, in the order to record it.
+#[derive(Debug, Default)]
+pub struct BlockPlan {
+    /// Forward in training mode (batch statistics, running statistics updated).
+    pub train: Vec<Dispatch>,
+    /// Forward in inference mode (running statistics): evaluation, and frozen blocks.
+    pub infer: Vec<Dispatch>,
+    /// Backward inside the block: parameter gradients and internal gradients.
+    pub backward: Vec<Dispatch>,
+    /// The gradient of the block's input, run after `backward`; skipped when nothing
+    /// before the block trains (the input is data, or FreezeOut froze the blocks before).
+    pub input_grad: Vec<Dispatch>,
+    /// FLOPs of the forward pass; the weight gradients and the input gradient each cost
+    /// about as much again.
+    pub forward_flops: f64,
+}
+
+/// One model at one batch size on the GPU.
+pub struct Plan {
+    /// The network.
+    pub arch: Architecture,
+    /// Where its tensors live.
+    pub layouts: Layouts,
+    /// Batch size.
+    pub batch: u32,
+    /// Parameters, block after block.
+    pub params: wgpu::Buffer,
+    /// Gradients, laid out as the parameters.
+    pub grads: wgpu::Buffer,
+    /// Batch-norm running statistics.
+    pub state: wgpu::Buffer,
+    /// Activations between blocks: 0 is the input batch, the last the logits.
+    pub acts: Vec<wgpu::Buffer>,
+    /// Their gradients (none for the input).
+    pub act_grads: Vec<Option<wgpu::Buffer>>,
+    /// The blocks' prepared work.
+    pub blocks: Vec<BlockPlan>,
+    /// The forward algorithm chosen for each distinct convolution shape.
+    pub algorithms: Vec<(ConvShape, ForwardAlgorithm)>,
+    // Buffers only the prepared dispatches refer to; kept alive here.
+    _owned: Vec<wgpu::Buffer>,
+    _convs: Vec<ConvForward>,
+}
+
+impl Plan {
+    /// Builds everything for `arch` at batch size `batch`; `choice` says how to pick the
+    /// convolutions' forward algorithm.
+    pub async fn new(
+        gpu: &Gpu,
+        arch: Architecture,
+        batch: u32,
+        choice: ForwardChoice,
+    ) -> Result<Plan, GpuError> {
+        let geometry: Vec<BlockGeometry> = (0..arch.blocks.len())
+            .map(|b| BlockGeometry::new(&arch, b, batch))
+            .collect();
+        let algorithms = choose_algorithms(gpu, &geometry, choice).await?;
+        let layouts = Layouts::new(&arch);
+        let bytes = |elements: usize| elements as u64 * 4;
+        let params = gpu.storage("parameters", bytes(layouts.params.len as usize))?;
+        let grads = gpu.storage("gradients", bytes(layouts.params.len as usize))?;
+        let state = gpu.storage("running statistics", bytes(layouts.state.len as usize))?;
+        // Two floats per channel per norm, like the running statistics.
+        let saved_len = layouts.state.len;
+        let saved = gpu.storage("batch statistics", bytes(saved_len as usize))?;
+        let mut acts = Vec::new();
+        let mut act_grads = Vec::new();
+        for (i, a) in arch.activations.iter().enumerate() {
+            let len = bytes(batch as usize * a.per_image());
+            acts.push(gpu.storage(&format!("activation {i}"), len)?);
+            act_grads.push(if i == 0 {
+                None
+            } else {
+                Some(gpu.storage(&format!("activation {i} gradient"), len)?)
+            });
+        }
+        let workspace_len = geometry
+            .iter()
+            .flat_map(|g| g.convs.iter())
+            .filter(|s| algorithms.get(*s) == Some(&ForwardAlgorithm::Im2colMatmul))
+            .map(conv::im2col_len)
+            .max();
+        let workspace = match workspace_len {
+            Some(len) => Some(gpu.storage("im2col workspace", bytes(len))?),
+            None => None,
+        };
+        let mut ctx = Ctx {
+            gpu,
+            n: batch,
+            layouts: &layouts,
+            params: &params,
+            grads: &grads,
+            state: &state,
+            saved: &saved,
+            saved_next: 0,
+            saved_at: HashMap::new(),
+            workspace: workspace.as_ref(),
+            algorithms: &algorithms,
+            convs: Vec::new(),
+            owned: Vec::new(),
+            pool: HashMap::new(),
+        };
+        let mut blocks = Vec::new();
+        for (b, g) in geometry.iter().enumerate() {
+            let spec = &arch.blocks[b];
+            let io = Io {
+                x: &acts[spec.input],
+                dx: act_grads[spec.input].as_ref(),
+                x_shape: arch.activations[spec.input],
+                y: &acts[spec.output],
+                dy: act_grads[spec.output]
+                    .as_ref()
+                    .expect("only the input has no gradient"),
+                y_shape: arch.activations[spec.output],
+            };
+            let mut plan = ctx.block(&spec.kind, g, &io)?;
+            plan.forward_flops = g.forward_flops(batch);
+            blocks.push(plan);
+        }
+        let (owned, convs) = (ctx.owned, ctx.convs);
+        let mut owned = owned;
+        owned.extend(ctx.pool.into_values());
+        owned.push(saved);
+        owned.extend(workspace);
+        let mut algorithms: Vec<_> = algorithms.into_iter().collect();
+        algorithms.sort_by_key(|(s, _)| (s.c, s.h, s.k, s.r, s.stride));
+        Ok(Plan {
+            arch,
+            layouts,
+            batch,
+            params,
+            grads,
+            state,
+            acts,
+            act_grads,
+            blocks,
+            algorithms,
+            _owned: owned,
+            _convs: convs,
+        })
+    }
+
+    /// The logits of the last forward pass: [batch, classes].
+    pub fn logits(&self) -> &wgpu::Buffer {
+        self.acts.last().expect("a model has activations")
+    }
+
+    /// Where the loss writes the gradient of the logits.
+    pub fn logits_grad(&self) -> &wgpu::Buffer {
+        self.act_grads
+            .last()
+            .and_then(|g| g.as_ref())
+            .expect("the logits have a gradient")
+    }
+
+    /// The input batch, [batch, c, h, w].
+    pub fn input(&self) -> &wgpu::Buffer {
+        &self.acts[0]
+    }
+
+    /// Input image shape.
+    pub fn input_shape(&self) -> ActShape {
+        self.arch.activations[0]
+    }
+}
+
+async fn choose_algorithms(
+    gpu: &Gpu,
+    geometry: &[BlockGeometry],
+    choice: ForwardChoice,
+) -> Result<HashMap<ConvShape, ForwardAlgorithm>, GpuError> {
+    let mut chosen = HashMap::new();
+    for shape in geometry.iter().flat_map(|g| g.convs.iter()) {
+        if chosen.contains_key(shape) {
+            continue;
+        }
+        let algorithm = match choice {
+            ForwardChoice::Implicit => ForwardAlgorithm::ImplicitGemm,
+            ForwardChoice::Im2col => ForwardAlgorithm::Im2colMatmul,
+            ForwardChoice::Measure => conv::choose_forward(gpu, *shape).await?,
+        };
+        chosen.insert(*shape, algorithm);
+    }
+    Ok(chosen)
+}
+
+/// A block's input and output tensors and their gradients.
+struct Io<'a> {
+    x: &'a wgpu::Buffer,
+    dx: Option<&'a wgpu::Buffer>,
+    x_shape: ActShape,
+    y: &'a wgpu::Buffer,
+    dy: &'a wgpu::Buffer,
+    y_shape: ActShape,
+}
+
+/// Everything the layer helpers share while the plan is built.
+struct Ctx<'a> {
+    gpu: &'a Gpu,
+    n: u32,
+    layouts: &'a Layouts,
+    params: &'a wgpu::Buffer,
+    grads: &'a wgpu::Buffer,
+    state: &'a wgpu::Buffer,
+    saved: &'a wgpu::Buffer,
+    saved_next: u32,
+    saved_at: HashMap<String, u32>,
+    workspace: Option<&'a wgpu::Buffer>,
+    algorithms: &'a HashMap<ConvShape, ForwardAlgorithm>,
+    convs: Vec<ConvForward>,
+    owned: Vec<wgpu::Buffer>,
+    pool: HashMap<(u64, usize), wgpu::Buffer>,
+}
+
+fn whole(buffer: &wgpu::Buffer) -> Operand<'_> {
+    Operand::whole(buffer)
+}
+
+impl<'a> Ctx<'a> {
+    /// A buffer of `elements` floats owned by one block (values kept for the backward pass).
+    fn kept(&mut self, label: &str, elements: usize) -> Result<wgpu::Buffer, GpuError> {
+        let buffer = self.gpu.storage(label, elements as u64 * 4)?;
+        self.owned.push(buffer.clone());
+        Ok(buffer)
+    }
+
+    /// A buffer of `elements` floats that only lives within one block's forward or backward
+    /// pass, shared between blocks: slot `slot` of that size.
+    fn shared(&mut self, elements: usize, slot: usize) -> Result<wgpu::Buffer, GpuError> {
+        let key = (elements as u64 * 4, slot);
+        if let Some(b) = self.pool.get(&key) {
+            return Ok(b.clone());
+        }
+        let buffer = self.gpu.storage("block scratch", key.0)?;
+        self.pool.insert(key, buffer.clone());
+        Ok(buffer)
+    }
+
+    fn param(&self, name: &str) -> Operand<'a> {
+        Operand {
+            buffer: self.params,
+            offset: self.layouts.params.offset(name),
+        }
+    }
+
+    fn grad(&self, name: &str) -> Operand<'a> {
+        Operand {
+            buffer: self.grads,
+            offset: self.layouts.params.offset(name),
+        }
+    }
+
+    fn conv_forward(
+        &mut self,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        x: &wgpu::Buffer,
+        w: Operand<'_>,
+        y: &wgpu::Buffer,
+    ) -> Result<Vec<Dispatch>, GpuError> {
+        let algorithm = self
+            .algorithms
+            .get(&shape)
+            .copied()
+            .unwrap_or(ForwardAlgorithm::ImplicitGemm);
+        let op = match (algorithm, self.workspace) {
+            (ForwardAlgorithm::Im2colMatmul, Some(ws)) => ConvForward::with_workspace(
+                self.gpu,
+                algorithm,
+                shape,
+                slices,
+                whole(x),
+                w,
+                whole(y),
+                ws,
+            )?,
+            _ => ConvForward::new(
+                self.gpu,
+                ForwardAlgorithm::ImplicitGemm,
+                shape,
+                slices,
+                whole(x),
+                w,
+                None,
+                whole(y),
+            )?,
+        };
+        let dispatches = op.dispatches().into_iter().cloned().collect();
+        self.convs.push(op);
+        Ok(dispatches)
+    }
+
+    fn conv_weight_grad(
+        &self,
+        name: &str,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        x: &wgpu::Buffer,
+        dy: &wgpu::Buffer,
+    ) -> Result<Dispatch, GpuError> {
+        let dw = self.grad(&format!("{name}.weight"));
+        let op = Conv::weight_grad(self.gpu, shape, slices, whole(x), whole(dy), dw)?;
+        Ok(op.dispatch().clone())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn conv_input_grad(
+        &self,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        dy: &wgpu::Buffer,
+        w: Operand<'_>,
+        dx: &wgpu::Buffer,
+        accumulate: bool,
+    ) -> Result<Dispatch, GpuError> {
+        let op = Conv::input_grad(self.gpu, shape, slices, whole(dy), w, whole(dx), accumulate)?;
+        Ok(op.dispatch().clone())
+    }
+
+    fn affine(&self, name: &str, grads: bool) -> Affine<'a> {
+        let e = |suffix: &str| self.layouts.params.offset(&format!("{name}.{suffix}"));
+        Affine {
+            buffer: if grads { self.grads } else { self.params },
+            gamma: e("weight"),
+            beta: e("bias"),
+        }
+    }
+
+    fn running(&self, name: &str) -> Running<'a> {
+        let e = |suffix: &str| self.layouts.state.offset(&format!("{name}.{suffix}"));
+        Running {
+            buffer: self.state,
+            mean: e("running_mean"),
+            var: e("running_var"),
+        }
+    }
+
+    fn saved_for(&mut self, name: &str, c: u32) -> Operand<'a> {
+        let offset = match self.saved_at.get(name) {
+            Some(&o) => o,
+            None => {
+                let o = self.saved_next;
+                self.saved_next += 2 * c;
+                self.saved_at.insert(name.to_string(), o);
+                o
+            }
+        };
+        Operand {
+            buffer: self.saved,
+            offset,
+        }
+    }
+
+    /// Batch norm (+ ReLU) of `x` into dense `y`: (training forward, inference forward).
+    fn norm_forward(
+        &mut self,
+        name: &str,
+        shape: NormShape,
+        relu: bool,
+        x: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+    ) -> Result<(Vec<Dispatch>, Dispatch), GpuError> {
+        let set = NormSettings {
+            relu,
+            ..NormSettings::default()
+        };
+        let saved = self.saved_for(name, shape.c);
+        let (gpu, affine, running) = (self.gpu, self.affine(name, false), self.running(name));
+        let stats = norm::stats(gpu, shape, set, whole(x), saved, running)?;
+        let apply = norm::apply(gpu, shape, set, whole(x), affine, saved, whole(y))?;
+        let infer = norm::inference(gpu, shape, set, whole(x), affine, running, whole(y))?;
+        Ok((vec![stats, apply], infer))
+    }
+
+    /// Batch norm's backward: (dgamma and dbeta, then dx written or accumulated).
+    #[allow(clippy::too_many_arguments)]
+    fn norm_backward(
+        &mut self,
+        name: &str,
+        shape: NormShape,
+        relu: bool,
+        x: &wgpu::Buffer,
+        dy: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+        accumulate: bool,
+    ) -> Result<(Dispatch, Dispatch), GpuError> {
+        let set = NormSettings {
+            relu,
+            ..NormSettings::default()
+        };
+        let saved = self.saved_for(name, shape.c);
+        let (gpu, affine, grads) = (self.gpu, self.affine(name, false), self.affine(name, true));
+        let (x, dy) = (whole(x), whole(dy));
+        let reduce = norm::grad_reduce(gpu, shape, set, x, dy, affine, saved, grads)?;
+        let dx = whole(dx);
+        let apply = norm::grad_apply(gpu, shape, set, x, dy, affine, saved, grads, dx, accumulate)?;
+        Ok((reduce, apply))
+    }
+
+    fn block(
+        &mut self,
+        kind: &BlockKind,
+        g: &BlockGeometry,
+        io: &Io<'_>,
+    ) -> Result<BlockPlan, GpuError> {
+        match kind {
+            BlockKind::ConvUnit { conv, bn, pool, .. } => self.conv_unit(conv, bn, *pool, g, io),
+            BlockKind::Residual { prefix, .. } => self.residual(prefix, g, io),
+            BlockKind::StemConv { conv, .. } => self.stem_conv(conv, g, io),
+            BlockKind::DenseLayer { prefix, .. } => self.dense_layer(prefix, g, io),
+            BlockKind::Transition { prefix, .. } => self.transition(prefix, g, io),
+            BlockKind::Head { norm, pool, linear, .. } => {
+                self.head(norm.as_deref(), *pool, linear, g, io)
+            }
+        }
+    }
+
+    fn conv_unit(
+        &mut self,
+        conv: &str,
+        bn: &str,
+        pool: bool,
+        g: &BlockGeometry,
+        io: &Io<'_>,
+    ) -> Result<BlockPlan, GpuError> {
+        let s = g.convs[0];
+        let slices = ChannelSlices::dense(&s);
+        let len = s.y_len();
+        let a = self.kept(&format!("{conv} output"), len)?;
+        let da = self.shared(len, 0)?;
+        let (b, db) = if pool {
+            (self.kept(&format!("{bn} output"), len)?, self.shared(len, 1)?)
+        } else {
+            (io.y.clone(), io.dy.clone())
+        };
+        let ns = NormShape {
+            n: s.n,
+            c: s.k,
+            hw: s.p() * s.q(),
+            x_channels: s.k,
+        };
+        let w = self.param(&format!("{conv}.weight"));
+        let fwd = self.conv_forward(s, slices, io.x, w, &a)?;
+        let (bn_train, bn_infer) = self.norm_forward(bn, ns, true, &a, &b)?;
+        let mut p = BlockPlan {
+            train: [fwd.clone(), bn_train].concat(),
+            infer: [fwd, vec![bn_infer]].concat(),
+            ..BlockPlan::default()
+        };
+        if pool {
+            let ps = PoolShape {
+                n: s.n,
+                c: s.k,
+                h: s.p(),
+                w: s.q(),
+            };
+            let fwd = pool::forward(self.gpu, PoolKind::Max, ps, whole(&b), whole(io.y))?;
+            p.train.push(fwd.clone());
+            p.infer.push(fwd);
+            let back =
+                pool::backward(self.gpu, PoolKind::Max, ps, whole(io.dy), Some(whole(&b)), whole(&db))?;
+            p.backward.push(back);
+        }
+        let (reduce, apply) = self.norm_backward(bn, ns, true, &a, &db, &da, false)?;
+        p.backward.extend([reduce, apply]);
+        p.backward.push(self.conv_weight_grad(conv, s, slices, io.x, &da)?);
+        if let Some(dx) = io.dx {
+            p.input_grad.push(self.conv_input_grad(s, slices, &da, w, dx, false)?);
+        }
+        Ok(p)
+    }
+
+    fn residual(
+        &mut self,
+        prefix: &str,
+        g: &BlockGeometry,
+        io: &Io<'_>,
+    ) -> Result<BlockPlan, GpuError> {
+        let (s1, s2) = (g.convs[0], g.convs[1]);
+        let len = s1.y_len();
+        let (conv1, conv2) = (format!("{prefix}.conv1"), format!("{prefix}.conv2"));
+        let (bn1, bn2) = (format!("{prefix}.bn1"), format!("{prefix}.bn2"));
+        // Kept for the backward pass: conv1's output a, bn1's b, conv2's c.
+        let a = self.kept(&format!("{conv1} output"), len)?;
+        let b = self.kept(&format!("{bn1} output"), len)?;
+        let c = self.kept(&format!("{conv2} output"), len)?;
+        // Forward-only: bn2's output d, the sum e, the shortcut's output.
+        let d = self.shared(len, 0)?;
+        let e = self.shared(len, 1)?;
+        // Gradients: of a, of b (also reused for c's), of e.
+        let (da, db, de) = (self.shared(len, 2)?, self.shared(len, 3)?, self.shared(len, 4)?);
+        let dc = self.shared(len, 5)?;
+        let ns = NormShape {
+            n: s1.n,
+            c: s1.k,
+            hw: s1.p() * s1.q(),
+            x_channels: s1.k,
+        };
+        let (w1, w2) = (
+            self.param(&format!("{conv1}.weight")),
+            self.param(&format!("{conv2}.weight")),
+        );
+        let dense = ChannelSlices::dense;
+        let f1 = self.conv_forward(s1, dense(&s1), io.x, w1, &a)?;
+        let (n1_train, n1_infer) = self.norm_forward(&bn1, ns, true, &a, &b)?;
+        let f2 = self.conv_forward(s2, dense(&s2), &b, w2, &c)?;
+        let (n2_train, n2_infer) = self.norm_forward(&bn2, ns, false, &c, &d)?;
+        // The shortcut: x itself, or x subsampled with its channels zero-padded, computed as
+        // a 1x1 strided convolution by a fixed 0/1 matrix.
+        let shortcut = match g.convs.get(2) {
+            None => None,
+            Some(&ss) => {
+                let (c_in, c_out) = (ss.c, ss.k);
+                let shift = (c_out - c_in) / 2;
+                let mut eye = vec![0f32; (c_out * c_in) as usize];
+                for ch in 0..c_in {
+                    eye[((ch + shift) * c_in + ch) as usize] = 1.0;
+                }
+                let weights = self.gpu.storage_from("shortcut weights", &eye)?;
+                self.owned.push(weights.clone());
+                let out = self.shared(len, 6)?;
+                Some((ss, weights, out))
+            }
+        };
+        let mut tail = Vec::new();
+        let skip = match &shortcut {
+            None => io.x.clone(),
+            Some((ss, weights, out)) => {
+                tail.extend(self.conv_forward(*ss, dense(ss), io.x, whole(weights), out)?);
+                out.clone()
+            }
+        };
+        let len32 = len as u32;
+        tail.push(elementwise::add(self.gpu, len32, whole(&d), whole(&skip), whole(&e))?);
+        tail.push(elementwise::relu(self.gpu, len32, whole(&e), whole(io.y))?);
+        let mut p = BlockPlan {
+            train: [f1.clone(), n1_train, f2.clone(), n2_train, tail.clone()].concat(),
+            infer: [f1, vec![n1_infer], f2, vec![n2_infer], tail].concat(),
+            ..BlockPlan::default()
+        };
+        // Backward: the ReLU, then bn2 (its dy is de: the sum passes dy to both inputs).
+        p.backward
+            .push(elementwise::relu_grad(self.gpu, len32, whole(io.dy), whole(io.y), whole(&de))?);
+        let (r2, a2) = self.norm_backward(&bn2, ns, false, &c, &de, &dc, false)?;
+        p.backward.extend([r2, a2]);
+        p.backward.push(self.conv_weight_grad(&conv2, s2, dense(&s2), &b, &dc)?);
+        p.backward.push(self.conv_input_grad(s2, dense(&s2), &dc, w2, &db, false)?);
+        let (r1, a1) = self.norm_backward(&bn1, ns, true, &a, &db, &da, false)?;
+        p.backward.extend([r1, a1]);
+        p.backward.push(self.conv_weight_grad(&conv1, s1, dense(&s1), io.x, &da)?);
+        if let Some(dx) = io.dx {
+            p.input_grad.push(self.conv_input_grad(s1, dense(&s1), &da, w1, dx, false)?);
+            p.input_grad.push(match &shortcut {
+                None => elementwise::accumulate(self.gpu, len32, whole(&de), whole(dx))?,
+                Some((ss, weights, _)) => {
+                    self.conv_input_grad(*ss, dense(ss), &de, whole(weights), dx, true)?
+                }
+            });
+        }
+        Ok(p)
+    }
+
+    fn stem_conv(
+        &mut self,
+        conv: &str,
+        g: &BlockGeometry,
+        io: &Io<'_>,
+    ) -> Result<BlockPlan, GpuError> {
+        let s = g.convs[0];
+        let slices = ChannelSlices {
+            x_channels: io.x_shape.channels,
+            y_channels: io.y_shape.channels,
+            y_first: 0,
+        };
+        let w = self.param(&format!("{conv}.weight"));
+        let fwd = self.conv_forward(s, slices, io.x, w, io.y)?;
+        let mut p = BlockPlan {
+            train: fwd.clone(),
+            infer: fwd,
+            ..BlockPlan::default()
+        };
+        p.backward.push(self.conv_weight_grad(conv, s, slices, io.x, io.dy)?);
+        if let Some(dx) = io.dx {
+            p.input_grad.push(self.conv_input_grad(s, slices, io.dy, w, dx, false)?);
+        }
+        Ok(p)
+    }
+
+    fn dense_layer(
+        &mut self,
+        prefix: &str,
+        g: &BlockGeometry,
+        io: &Io<'_>,
+    ) -> Result<BlockPlan, GpuError> {
+        let (s1, s2) = (g.convs[0], g.convs[1]);
+        let total = io.x_shape.channels;
+        let hw = s1.h * s1.w;
+        let (norm1, norm2) = (format!("{prefix}.norm1"), format!("{prefix}.norm2"));
+        let (conv1, conv2) = (format!("{prefix}.conv1"), format!("{prefix}.conv2"));
+        // t1 = relu(norm1(x)) (c_in channels), t2 = conv1(t1), t3 = relu(norm2(t2)).
+        let t1 = self.kept(&format!("{norm1} output"), s1.x_len())?;
+        let t2 = self.kept(&format!("{conv1} output"), s1.y_len())?;
+        let t3 = self.kept(&format!("{norm2} output"), s1.y_len())?;
+        let (dt1, dt2, dt3) = (
+            self.shared(s1.x_len(), 0)?,
+            self.shared(s1.y_len(), 1)?,
+            self.shared(s1.y_len(), 2)?,
+        );
+        let ns1 = NormShape {
+            n: s1.n,
+            c: s1.c,
+            hw,
+            x_channels: total,
+        };
+        let ns2 = NormShape {
+            n: s1.n,
+            c: s1.k,
+            hw,
+            x_channels: s1.k,
+        };
+        let out = ChannelSlices {
+            x_channels: s2.c,
+            y_channels: total,
+            y_first: s1.c,
+        };
+        let dense = ChannelSlices::dense;
+        let (w1, w2) = (
+            self.param(&format!("{conv1}.weight")),
+            self.param(&format!("{conv2}.weight")),
+        );
+        let (n1_train, n1_infer) = self.norm_forward(&norm1, ns1, true, io.x, &t1)?;
+        let f1 = self.conv_forward(s1, dense(&s1), &t1, w1, &t2)?;
+        let (n2_train, n2_infer) = self.norm_forward(&norm2, ns2, true, &t2, &t3)?;
+        let f2 = self.conv_forward(s2, out, &t3, w2, io.y)?;
+        let mut p = BlockPlan {
+            train: [n1_train, f1.clone(), n2_train, f2.clone()].concat(),
+            infer: [vec![n1_infer], f1, vec![n2_infer], f2].concat(),
+            ..BlockPlan::default()
+        };
+        p.backward.push(self.conv_weight_grad(&conv2, s2, out, &t3, io.dy)?);
+        p.backward.push(self.conv_input_grad(s2, out, io.dy, w2, &dt3, false)?);
+        let (r2, a2) = self.norm_backward(&norm2, ns2, true, &t2, &dt3, &dt2, false)?;
+        p.backward.extend([r2, a2]);
+        p.backward.push(self.conv_weight_grad(&conv1, s1, dense(&s1), &t1, &dt2)?);
+        p.backward.push(self.conv_input_grad(s1, dense(&s1), &dt2, w1, &dt1, false)?);
+        // dx: the shared tensor's gradient, to which every later layer adds its share.
+        let dx = io.dx.expect("a dense layer reads a tensor with a gradient");
+        let (r1, a1) = self.norm_backward(&norm1, ns1, true, io.x, &dt1, dx, true)?;
+        p.backward.push(r1);
+        p.input_grad.push(a1);
+        Ok(p)
+    }
+
+    fn transition(
+        &mut self,
+        prefix: &str,
+        g: &BlockGeometry,
+        io: &Io<'_>,
+    ) -> Result<BlockPlan, GpuError> {
+        let s = g.convs[0];
+        let (h, w) = (io.x_shape.h, io.x_shape.w);
+        let c_in = io.x_shape.channels;
+        let (name_norm, name_conv) = (format!("{prefix}.norm"), format!("{prefix}.conv"));
+        let full = (s.n * c_in * h * w) as usize;
+        let t1 = self.kept(&format!("{name_norm} output"), full)?;
+        let t2 = self.kept(&format!("{prefix} pooled"), s.x_len())?;
+        let (dt1, dt2) = (self.shared(full, 0)?, self.shared(s.x_len(), 1)?);
+        let ns = NormShape {
+            n: s.n,
+            c: c_in,
+            hw: h * w,
+            x_channels: c_in,
+        };
+        let ps = PoolShape {
+            n: s.n,
+            c: c_in,
+            h,
+            w,
+        };
+        let out = ChannelSlices {
+            x_channels: s.c,
+            y_channels: io.y_shape.channels,
+            y_first: 0,
+        };
+        let wt = self.param(&format!("{name_conv}.weight"));
+        let (n_train, n_infer) = self.norm_forward(&name_norm, ns, true, io.x, &t1)?;
+        let pooled = pool::forward(self.gpu, PoolKind::Avg, ps, whole(&t1), whole(&t2))?;
+        let mut tail = vec![pooled];
+        tail.extend(self.conv_forward(s, out, &t2, wt, io.y)?);
+        let mut p = BlockPlan {
+            train: [n_train, tail.clone()].concat(),
+            infer: [vec![n_infer], tail].concat(),
+            ..BlockPlan::default()
+        };
+        p.backward.push(self.conv_weight_grad(&name_conv, s, out, &t2, io.dy)?);
+        p.backward.push(self.conv_input_grad(s, out, io.dy, wt, &dt2, false)?);
+        p.backward.push(pool::backward(self.gpu, PoolKind::Avg, ps, whole(&dt2), None, whole(&dt1))?);
+        let dx = io.dx.expect("a transition reads a tensor with a gradient");
+        let (r, a) = self.norm_backward(&name_norm, ns, true, io.x, &dt1, dx, false)?;
+        p.backward.push(r);
+        p.input_grad.push(a);
+        Ok(p)
+    }
+
+    fn head(
+        &mut self,
+        norm: Option<&str>,
+        pool_kind: HeadPool,
+        linear_name: &str,
+        g: &BlockGeometry,
+        io: &Io<'_>,
+    ) -> Result<BlockPlan, GpuError> {
+        let (inputs, outputs) = g.linear.expect("a head has a linear layer");
+        let n = self.n;
+        let x = io.x_shape;
+        let ls = LinearShape {
+            batch: n,
+            inputs,
+            outputs,
+        };
+        let mut p = BlockPlan::default();
+        // src: what the pooling reads, x or relu(norm(x)); dsrc its gradient.
+        let ns = NormShape {
+            n,
+            c: x.channels,
+            hw: x.h * x.w,
+            x_channels: x.channels,
+        };
+        let (src, dsrc) = match norm {
+            None => (io.x.clone(), io.dx.cloned()),
+            Some(name) => {
+                let len = n as usize * x.per_image();
+                let t = self.kept(&format!("{name} output"), len)?;
+                let (train, infer) = self.norm_forward(name, ns, true, io.x, &t)?;
+                p.train.extend(train);
+                p.infer.push(infer);
+                (t, Some(self.shared(len, 0)?))
+            }
+        };
+        let ps = PoolShape {
+            n,
+            c: x.channels,
+            h: x.h,
+            w: x.w,
+        };
+        let (features, dfeatures) = match pool_kind {
+            HeadPool::Flatten => (src.clone(), dsrc.clone()),
+            HeadPool::Global => {
+                let len = (n * x.channels) as usize;
+                let pooled = self.kept("pooled features", len)?;
+                let f = pool::forward(self.gpu, PoolKind::Global, ps, whole(&src), whole(&pooled))?;
+                p.train.push(f.clone());
+                p.infer.push(f);
+                (pooled, Some(self.shared(len, 1)?))
+            }
+        };
+        let w = self.param(&format!("{linear_name}.weight"));
+        let b = self.param(&format!("{linear_name}.bias"));
+        let fwd = linear::forward(self.gpu, ls, whole(&features), w, b, whole(io.y))?;
+        p.train.extend(fwd.iter().cloned());
+        p.infer.extend(fwd);
+
+        let dw = self.grad(&format!("{linear_name}.weight"));
+        let db = self.grad(&format!("{linear_name}.bias"));
+        p.backward.push(linear::weight_grad(self.gpu, ls, whole(io.dy), whole(&features), dw)?);
+        p.backward.push(linear::bias_grad(self.gpu, ls, whole(io.dy), db)?);
+        // The gradient down to src: the linear layer's input gradient, then the pooling's.
+        let mut chain = Vec::new();
+        if let (Some(df), Some(ds)) = (&dfeatures, &dsrc) {
+            chain.push(linear::input_grad(self.gpu, ls, whole(io.dy), w, whole(df))?);
+            if pool_kind == HeadPool::Global {
+                let back = pool::backward(self.gpu, PoolKind::Global, ps, whole(df), None, whole(ds))?;
+                chain.push(back);
+            }
+        }
+        match (norm, &dsrc) {
+            (Some(name), Some(dt)) => {
+                // The norm's parameters need the chain; only its dx is the input gradient.
+                let dx = io.dx.expect("the head's norm reads a tensor with a gradient");
+                let (r, a) = self.norm_backward(name, ns, true, io.x, dt, dx, false)?;
+                p.backward.extend(chain);
+                p.backward.push(r);
+                p.input_grad.push(a);
+            }
+            // Without a norm the chain only serves the input gradient.
+            _ => p.input_grad.extend(chain),
+        }
+        Ok(p)
+    }
+}

@@ -1,0 +1,165 @@
+//! Training settings and the checks that reject absurd ones before anything runs.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use crate::nn::{ForwardChoice, ModelSpec};
+use crate::schedule::Schedule;
+
+/// Everything that defines a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The network.
+    pub model: ModelSpec,
+    /// Passes over the training images.
+    pub epochs: u32,
+    /// Images per step.
+    pub batch: u32,
+    /// Base learning rate.
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// Nesterov momentum (the papers' choice).
+    pub nesterov: bool,
+    /// L2 weight decay, applied to every parameter as PyTorch's SGD does.
+    pub weight_decay: f64,
+    /// Seed of the initial weights, the shuffles and the augmentation.
+    pub seed: u64,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Random crops (zero padding of 2 pixels for 28x28 images, 4 otherwise).
+    pub augment: bool,
+    /// Random horizontal flips (for natural images and clothes, not digits).
+    pub flip: bool,
+    /// A new random order of the training images every epoch.
+    pub shuffle: bool,
+    /// Training images held out (the last ones of the training file) to validate on.
+    pub validation: u32,
+    /// Use only the first this-many training images (0: all).
+    pub train_limit: u32,
+    /// Use only the first this-many test images (0: all).
+    pub test_limit: u32,
+    /// Read loss and accuracy back every this-many steps (1 to 64).
+    pub readback_every: u32,
+    /// Evaluate on the test set (and validation split) after every epoch.
+    pub eval_every_epoch: bool,
+    /// How the convolutions' forward algorithm is picked.
+    pub forward: ForwardChoice,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            model: ModelSpec::Small { width: 32 },
+            epochs: 2,
+            batch: 64,
+            lr: 0.1,
+            momentum: 0.9,
+            nesterov: true,
+            weight_decay: 5e-4,
+            seed: 1,
+            schedule: Schedule::Cosine,
+            augment: false,
+            flip: false,
+            shuffle: true,
+            validation: 0,
+            train_limit: 0,
+            test_limit: 0,
+            readback_every: 16,
+            eval_every_epoch: true,
+            forward: ForwardChoice::Measure,
+        }
+    }
+}
+
+/// The most steps between readbacks (metric slots on the GPU).
+pub const MAX_READBACK_EVERY: u32 = 64;
+
+/// A setting that cannot work, and what to do instead.
+#[derive(Debug, Error, PartialEq)]
+pub enum ConfigError {
+    /// A setting out of its range.
+    #[error("{setting} = {value} is not allowed: {fix}")]
+    Bad {
+        /// The setting's name as the CLI spells it.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+        /// What to use instead.
+        fix: String,
+    },
+}
+
+fn bad(setting: &'static str, value: impl ToString, fix: impl Into<String>) -> ConfigError {
+    ConfigError::Bad {
+        setting,
+        value: value.to_string(),
+        fix: fix.into(),
+    }
+}
+
+impl TrainConfig {
+    /// Checks the settings that do not depend on the data.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.epochs == 0 || self.epochs > 10_000 {
+            return Err(bad("epochs", self.epochs, "use 1 to 10000"));
+        }
+        if self.batch < 2 || self.batch > 4096 {
+            return Err(bad(
+                "batch",
+                self.batch,
+                "use 2 to 4096 (batch norm needs at least 2 images per batch)",
+            ));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
+            return Err(bad("lr", self.lr, "use a positive learning rate up to 10"));
+        }
+        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
+            return Err(bad("momentum", self.momentum, "use 0 <= momentum < 1"));
+        }
+        if self.nesterov && self.momentum == 0.0 {
+            return Err(bad(
+                "momentum",
+                self.momentum,
+                "Nesterov momentum needs momentum > 0; set momentum or turn Nesterov off",
+            ));
+        }
+        if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
+            return Err(bad("weight-decay", self.weight_decay, "use 0 <= weight decay < 1"));
+        }
+        if !(1..=MAX_READBACK_EVERY).contains(&self.readback_every) {
+            return Err(bad(
+                "readback-every",
+                self.readback_every,
+                format!("use 1 to {MAX_READBACK_EVERY}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the settings against a training set of `images` images (before the
+    /// validation split and limit); returns the number of images trained on.
+    pub fn training_images(&self, images: usize) -> Result<u32, ConfigError> {
+        let available = if self.train_limit > 0 {
+            images.min(self.train_limit as usize)
+        } else {
+            images
+        };
+        if self.validation as usize >= available {
+            return Err(bad(
+                "validation",
+                self.validation,
+                format!("hold out fewer than the {available} training images"),
+            ));
+        }
+        let train = available - self.validation as usize;
+        if (self.batch as usize) > train {
+            return Err(bad(
+                "batch",
+                self.batch,
+                format!("the batch is larger than the {train} training images; lower it"),
+            ));
+        }
+        Ok(train as u32)
+    }
+}

@@ -1,0 +1,210 @@
+//! The dataset on the GPU: uploaded once as bytes, batches gathered and augmented there.
+
+use crate::data::Dataset;
+use crate::gpu::{Gpu, GpuError};
+use crate::kernels::data::{pack_bytes, DatasetBuffers, Gather, GatherSettings, ImageShape};
+use crate::kernels::loss::{self, METRICS_LEN};
+use crate::kernels::Operand;
+use crate::gpu::Dispatch;
+
+/// Images and labels of one file, on the GPU.
+pub struct GpuImages {
+    images: wgpu::Buffer,
+    labels: wgpu::Buffer,
+    count: u32,
+}
+
+impl GpuImages {
+    /// Uploads the first `count` images of `data`.
+    pub fn upload(gpu: &Gpu, what: &str, data: &Dataset, count: usize) -> Result<Self, GpuError> {
+        let count = count.min(data.len());
+        let bytes = &data.images[..count * data.image_len()];
+        let images = gpu.storage_from(&format!("{what} images"), &pack_bytes(bytes))?;
+        let labels: Vec<u32> = data.labels[..count].iter().map(|&l| l as u32).collect();
+        let labels = gpu.storage_from(&format!("{what} labels"), &labels)?;
+        Ok(GpuImages {
+            images,
+            labels,
+            count: count as u32,
+        })
+    }
+
+    fn buffers(&self) -> DatasetBuffers<'_> {
+        DatasetBuffers {
+            images: Operand::whole(&self.images),
+            labels: Operand::whole(&self.labels),
+            count: self.count,
+        }
+    }
+}
+
+/// Per-channel mean and standard deviation of `count` images' pixels on the 0..1 scale, to
+/// normalise the inputs with.
+pub fn channel_statistics(data: &Dataset, count: usize) -> ([f32; 4], [f32; 4]) {
+    let plane = (data.height * data.width) as usize;
+    let c = data.channels as usize;
+    let mut sums = [0f64; 4];
+    let mut squares = [0f64; 4];
+    for image in data.images[..count * data.image_len()].chunks_exact(data.image_len()) {
+        for (ch, pixels) in image.chunks_exact(plane).enumerate().take(c.min(4)) {
+            for &p in pixels {
+                let v = p as f64 / 255.0;
+                sums[ch] += v;
+                squares[ch] += v * v;
+            }
+        }
+    }
+    let m = (count * plane).max(1) as f64;
+    let (mut mean, mut std) = ([0f32; 4], [1f32; 4]);
+    for ch in 0..c.min(4) {
+        let mu = sums[ch] / m;
+        mean[ch] = mu as f32;
+        let var = (squares[ch] / m - mu * mu).max(0.0);
+        // A constant channel would divide by zero; leave it unscaled.
+        std[ch] = if var > 1e-12 { var.sqrt() as f32 } else { 1.0 };
+    }
+    (mean, std)
+}
+
+/// A fixed list of images evaluated batch by batch (the test set or the validation split):
+/// its index list, its gather, and the loss and metric launches for the last, partial batch.
+pub struct EvalSet {
+    /// Images in the set.
+    pub images: u32,
+    /// Batches to run.
+    pub batches: u32,
+    /// The gather into the model's input.
+    pub gather: Gather,
+    /// Loss and metric accumulation for a full batch and for the last one.
+    pub full: [Dispatch; 2],
+    /// The same for the last batch's real images, when it is partial.
+    pub last: Option<[Dispatch; 2]>,
+    _indices: wgpu::Buffer,
+}
+
+/// Where the model's batch goes and where losses and metrics are written.
+pub struct BatchTargets<'a> {
+    /// The model's input buffer.
+    pub input: &'a wgpu::Buffer,
+    /// Labels of the batch (u32).
+    pub labels: &'a wgpu::Buffer,
+    /// The logits.
+    pub logits: &'a wgpu::Buffer,
+    /// Where the loss writes the logits' gradient.
+    pub logits_grad: &'a wgpu::Buffer,
+    /// Per-sample loss and correctness.
+    pub stats: &'a wgpu::Buffer,
+    /// The metric record to accumulate into.
+    pub metrics: Operand<'a>,
+}
+
+/// Loss and metric accumulation over the first `n` images of the batch.
+pub fn loss_and_metrics(
+    gpu: &Gpu,
+    n: u32,
+    classes: u32,
+    t: &BatchTargets<'_>,
+) -> Result<[Dispatch; 2], GpuError> {
+    let whole = Operand::whole;
+    let loss = loss::softmax_cross_entropy(
+        gpu,
+        n,
+        classes,
+        whole(t.logits),
+        whole(t.labels),
+        whole(t.logits_grad),
+        whole(t.stats),
+    )?;
+    let metrics = loss::accumulate_metrics(gpu, n, whole(t.stats), t.metrics)?;
+    Ok([loss, metrics])
+}
+
+impl EvalSet {
+    /// Prepares evaluation of `indices` of `source` in batches of `batch`.
+    pub fn new(
+        gpu: &Gpu,
+        source: &GpuImages,
+        shape: ImageShape,
+        indices: &[u32],
+        batch: u32,
+        settings: &GatherSettings,
+        classes: u32,
+        targets: &BatchTargets<'_>,
+    ) -> Result<EvalSet, GpuError> {
+        let images = indices.len() as u32;
+        let batches = images.div_ceil(batch);
+        // Pad the list to whole batches; the padding is computed but not counted.
+        let mut padded = indices.to_vec();
+        padded.resize((batches * batch) as usize, indices.first().copied().unwrap_or(0));
+        let list = gpu.storage_from("evaluation indices", &padded)?;
+        let gather = Gather::new(
+            gpu,
+            &source.buffers(),
+            shape,
+            batch,
+            settings,
+            Operand::whole(&list),
+            Operand::whole(targets.input),
+            Operand::whole(targets.labels),
+        )?;
+        let full = loss_and_metrics(gpu, batch, classes, targets)?;
+        let rest = images % batch;
+        let last = if rest > 0 {
+            Some(loss_and_metrics(gpu, rest, classes, targets)?)
+        } else {
+            None
+        };
+        Ok(EvalSet {
+            images,
+            batches,
+            gather,
+            full,
+            last,
+            _indices: list,
+        })
+    }
+}
+
+/// The training set's gather over a per-epoch index list.
+pub struct TrainSet {
+    /// Images trained on.
+    pub images: u32,
+    /// The index list, rewritten every epoch.
+    pub indices: wgpu::Buffer,
+    /// The gather into the model's input.
+    pub gather: Gather,
+}
+
+impl TrainSet {
+    /// Prepares gathering batches of `batch` from the first `images` of `source`.
+    pub fn new(
+        gpu: &Gpu,
+        source: &GpuImages,
+        shape: ImageShape,
+        images: u32,
+        batch: u32,
+        settings: &GatherSettings,
+        targets: &BatchTargets<'_>,
+    ) -> Result<TrainSet, GpuError> {
+        let indices = gpu.storage("training order", images as u64 * 4)?;
+        let gather = Gather::new(
+            gpu,
+            &source.buffers(),
+            shape,
+            batch,
+            settings,
+            Operand::whole(&indices),
+            Operand::whole(targets.input),
+            Operand::whole(targets.labels),
+        )?;
+        Ok(TrainSet {
+            images,
+            indices,
+            gather,
+        })
+    }
+}
+
+/// Floats per metric record slot (a record is [`METRICS_LEN`] floats, padded).
+pub const SLOT: usize = 4;
+const _: () = assert!(METRICS_LEN <= SLOT);

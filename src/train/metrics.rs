@@ -1,0 +1,67 @@
+//! What a training run reports: metrics per step and per epoch, and evaluations.
+
+use serde::Serialize;
+
+/// One training step, as read back from the GPU.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct StepMetrics {
+    /// 0-based iteration.
+    pub iteration: u64,
+    /// 0-based epoch.
+    pub epoch: u32,
+    /// Mean cross-entropy over the batch.
+    pub loss: f64,
+    /// Fraction of the batch classified correctly.
+    pub accuracy: f64,
+    /// Learning rate used.
+    pub lr: f64,
+}
+
+/// Loss and accuracy over a whole evaluation set, in inference mode.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    /// Fraction correct.
+    pub accuracy: f64,
+    /// Images evaluated.
+    pub images: u32,
+}
+
+/// A finished epoch.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EpochMetrics {
+    /// 0-based epoch.
+    pub epoch: u32,
+    /// Mean training loss over its steps.
+    pub train_loss: f64,
+    /// Mean training accuracy over its steps.
+    pub train_accuracy: f64,
+    /// Test set, when evaluated.
+    pub test: Option<Evaluation>,
+    /// Validation split, when there is one and it was evaluated.
+    pub validation: Option<Evaluation>,
+    /// Seconds spent training in this epoch (evaluation excluded).
+    pub seconds: f64,
+    /// Training images per second in this epoch.
+    pub images_per_second: f64,
+}
+
+/// Something the page or the CLI should show.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// Steps were read back (their metrics are in the step history from `first`).
+    Steps {
+        /// Index of the first new step in the history.
+        first: usize,
+        /// How many.
+        count: usize,
+        /// Training images per second over these steps.
+        images_per_second: f64,
+    },
+    /// An epoch ended (and was evaluated if configured).
+    Epoch(EpochMetrics),
+    /// All iterations are done.
+    Finished,
+}

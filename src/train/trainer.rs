@@ -1,0 +1,574 @@
+//! The trainer: one static plan, one submit per step, metrics read back every few steps.
+//! It runs the same in the browser and natively; every wait on the GPU is async.
+
+use std::rc::Rc;
+
+use thiserror::Error;
+use web_time::Instant;
+
+use super::config::{ConfigError, TrainConfig};
+use super::data::{
+    channel_statistics, loss_and_metrics, BatchTargets, EvalSet, GpuImages, TrainSet, SLOT,
+};
+use super::metrics::{EpochMetrics, Evaluation, Event, StepMetrics};
+use crate::checkpoint::{self, CheckpointError, NamedTensor};
+use crate::data::Dataset;
+use crate::gpu::{Commands, Dispatch, Gpu, GpuError, Staging};
+use crate::kernels::data::{GatherSettings, ImageShape};
+use crate::kernels::optim::{Sgd, SgdBuffers, SgdSettings};
+use crate::kernels::Operand;
+use crate::nn::{Architecture, Plan, SpecError};
+
+/// Why training could not start or go on.
+#[derive(Debug, Error)]
+pub enum TrainError {
+    /// A setting is out of range.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The model cannot be built for this data.
+    #[error(transparent)]
+    Model(#[from] SpecError),
+    /// The initial weights do not fit the model.
+    #[error("initial weights: {0}")]
+    Checkpoint(#[from] CheckpointError),
+    /// The GPU failed or refused.
+    #[error(transparent)]
+    Gpu(#[from] GpuError),
+    /// The training and test sets do not match.
+    #[error("the test images are {test} but the training images are {train}; use files of the same dataset")]
+    DataMismatch {
+        /// Training images' shape.
+        train: String,
+        /// Test images' shape.
+        test: String,
+    },
+    /// The loss stopped being a number.
+    #[error("training diverged at iteration {iteration} (loss {loss}); the weights before it are kept: lower the learning rate")]
+    Diverged {
+        /// The iteration whose loss was not finite.
+        iteration: u64,
+        /// The loss read.
+        loss: f64,
+    },
+}
+
+/// A training step waiting for its metrics to be read back.
+#[derive(Clone, Copy)]
+struct Pending {
+    iteration: u64,
+    epoch: u32,
+    lr: f64,
+}
+
+/// Trains one model on one dataset; see the module documentation.
+pub struct Trainer {
+    gpu: Rc<Gpu>,
+    config: TrainConfig,
+    plan: Plan,
+    train: TrainSet,
+    test: Option<EvalSet>,
+    validation: Option<EvalSet>,
+    step_metrics: Vec<[Dispatch; 2]>,
+    eval_metrics_at: u64,
+    sgd: Sgd,
+    lrs: wgpu::Buffer,
+    metrics: wgpu::Buffer,
+    staging: Staging,
+    steps_per_epoch: u64,
+    total: u64,
+    iteration: u64,
+    pending: Vec<Pending>,
+    window_start: Option<Instant>,
+    epoch_seconds: f64,
+    steps: Vec<StepMetrics>,
+    epochs: Vec<EpochMetrics>,
+    events: Vec<Event>,
+    _sources: Vec<GpuImages>,
+    _scratch: Vec<wgpu::Buffer>,
+}
+
+fn image_shape(d: &Dataset) -> String {
+    format!("{}x{}x{} with {} classes", d.channels, d.height, d.width, d.classes)
+}
+
+impl Trainer {
+    /// Checks the settings, builds the model's plan and uploads the data. `init` (tensors
+    /// by PyTorch name, as from a safetensors file) replaces the seeded initial weights.
+    pub async fn new(
+        gpu: Rc<Gpu>,
+        train: &Dataset,
+        test: &Dataset,
+        config: TrainConfig,
+        init: Option<&[u8]>,
+    ) -> Result<Trainer, TrainError> {
+        config.validate()?;
+        let train_images = config.training_images(train.len())?;
+        if (train.channels, train.height, train.width) != (test.channels, test.height, test.width)
+            || train.classes != test.classes
+        {
+            return Err(TrainError::DataMismatch {
+                train: image_shape(train),
+                test: image_shape(test),
+            });
+        }
+        let arch = Architecture::new(
+            &config.model,
+            train.channels,
+            train.height,
+            train.width,
+            train.classes,
+        )?;
+        let gpu_ref: &Gpu = &gpu;
+        let plan = Plan::new(gpu_ref, arch, config.batch, config.forward).await?;
+        let layouts = &plan.layouts;
+        let (params, state) = match init {
+            Some(bytes) => {
+                let mut expected = layouts.params.expected();
+                expected.extend(layouts.state.expected());
+                let tensors = checkpoint::load_expected(bytes, &expected)?;
+                let (p, s) = tensors.split_at(layouts.params.entries.len());
+                (flatten(p), flatten(s))
+            }
+            None => (
+                layouts.params.initial_values(config.seed),
+                layouts.state.initial_values(config.seed),
+            ),
+        };
+        gpu.write(&plan.params, 0, &params);
+        gpu.write(&plan.state, 0, &state);
+
+        let stats = gpu.storage("per-sample loss", config.batch as u64 * 2 * 4)?;
+        let slots = super::config::MAX_READBACK_EVERY as usize + 1;
+        let metrics = gpu.storage("metrics", (slots * SLOT * 4) as u64)?;
+        let staging = gpu.staging("metrics readback", (slots * SLOT * 4) as u64);
+        let labels = gpu.storage("batch labels", config.batch as u64 * 4)?;
+        let slot = |i: usize| Operand {
+            buffer: &metrics,
+            offset: (i * SLOT) as u32,
+        };
+        let targets = |metrics| BatchTargets {
+            input: plan.input(),
+            labels: &labels,
+            logits: plan.logits(),
+            logits_grad: plan.logits_grad(),
+            stats: &stats,
+            metrics,
+        };
+        let classes = train.classes;
+        let mut step_metrics = Vec::new();
+        for i in 0..slots - 1 {
+            step_metrics.push(loss_and_metrics(gpu_ref, config.batch, classes, &targets(slot(i)))?);
+        }
+
+        // Data: uploaded once. The training images come first in the file, the validation
+        // split after them.
+        let available = train_images + config.validation;
+        let (mean, std) = channel_statistics(train, train_images as usize);
+        let shape = ImageShape {
+            channels: train.channels,
+            h: train.height,
+            w: train.width,
+        };
+        let plain = GatherSettings {
+            pad: 0,
+            flip: false,
+            seed: config.seed as u32,
+            mean,
+            std,
+        };
+        let augmented = GatherSettings {
+            pad: if config.augment {
+                if train.height.min(train.width) <= 28 { 2 } else { 4 }
+            } else {
+                0
+            },
+            flip: config.flip,
+            ..plain
+        };
+        let train_source = GpuImages::upload(gpu_ref, "training", train, available as usize)?;
+        let test_count = match config.test_limit {
+            0 => test.len(),
+            n => test.len().min(n as usize),
+        };
+        let test_source = GpuImages::upload(gpu_ref, "test", test, test_count)?;
+        let eval_slot = slot(slots - 1);
+        let train_set = TrainSet::new(
+            gpu_ref,
+            &train_source,
+            shape,
+            train_images,
+            config.batch,
+            &augmented,
+            &targets(slot(0)),
+        )?;
+        let all_test: Vec<u32> = (0..test_count as u32).collect();
+        let test_set = EvalSet::new(
+            gpu_ref,
+            &test_source,
+            shape,
+            &all_test,
+            config.batch,
+            &plain,
+            classes,
+            &targets(eval_slot),
+        )?;
+        let validation = if config.validation > 0 {
+            let held_out: Vec<u32> = (train_images..available).collect();
+            Some(EvalSet::new(
+                gpu_ref,
+                &train_source,
+                shape,
+                &held_out,
+                config.batch,
+                &plain,
+                classes,
+                &targets(eval_slot),
+            )?)
+        } else {
+            None
+        };
+
+        // The optimizer: one learning rate per block, over the whole parameter buffer.
+        let blocks = plan.blocks.len();
+        let momentum = gpu.storage("momentum", plan.params.size())?;
+        let starts = plan.layouts.params.block_starts(blocks);
+        let block_starts = gpu.storage_from("block starts", &starts)?;
+        let lrs = gpu.storage("learning rates", blocks as u64 * 4)?;
+        let sgd = Sgd::new(
+            gpu_ref,
+            &SgdBuffers {
+                params: &plan.params,
+                grads: &plan.grads,
+                momentum: &momentum,
+                block_starts: Operand::whole(&block_starts),
+                lrs: Operand::whole(&lrs),
+            },
+            blocks as u32,
+            0..plan.layouts.params.len,
+            SgdSettings {
+                momentum: config.momentum as f32,
+                weight_decay: config.weight_decay as f32,
+                nesterov: config.nesterov,
+                first_step: false,
+            },
+        )?;
+        let steps_per_epoch = (train_images / config.batch) as u64;
+        let total = steps_per_epoch * config.epochs as u64;
+        Ok(Trainer {
+            gpu,
+            plan,
+            train: train_set,
+            test: Some(test_set),
+            validation,
+            step_metrics,
+            eval_metrics_at: ((slots - 1) * SLOT * 4) as u64,
+            sgd,
+            lrs,
+            metrics,
+            staging,
+            steps_per_epoch,
+            total,
+            iteration: 0,
+            pending: Vec::new(),
+            window_start: None,
+            epoch_seconds: 0.0,
+            steps: Vec::new(),
+            epochs: Vec::new(),
+            events: Vec::new(),
+            config,
+            _sources: vec![train_source, test_source],
+            _scratch: vec![stats, labels, momentum, block_starts],
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// The model's plan (architecture, layouts, chosen algorithms).
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Iterations done.
+    pub fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    /// Iterations in the whole run (T).
+    pub fn total_iterations(&self) -> u64 {
+        self.total
+    }
+
+    /// Iterations per epoch (the last partial batch of each epoch is dropped).
+    pub fn steps_per_epoch(&self) -> u64 {
+        self.steps_per_epoch
+    }
+
+    /// Whether every iteration has run.
+    pub fn is_finished(&self) -> bool {
+        self.iteration >= self.total
+    }
+
+    /// Every step's metrics read back so far.
+    pub fn steps(&self) -> &[StepMetrics] {
+        &self.steps
+    }
+
+    /// Every finished epoch.
+    pub fn epochs(&self) -> &[EpochMetrics] {
+        &self.epochs
+    }
+
+    /// Events since the last call.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Runs up to `iterations` more steps (fewer at the end of the run), reading metrics
+    /// back every `readback_every` steps and evaluating at the end of each epoch.
+    pub async fn run(&mut self, iterations: u64) -> Result<(), TrainError> {
+        let end = (self.iteration + iterations).min(self.total);
+        while self.iteration < end {
+            self.step()?;
+            let epoch_done = self.iteration.is_multiple_of(self.steps_per_epoch);
+            if self.pending.len() as u32 >= self.config.readback_every || epoch_done {
+                self.flush().await?;
+            }
+            if epoch_done {
+                self.finish_epoch().await?;
+            }
+        }
+        self.flush().await?;
+        Ok(())
+    }
+
+    /// Records and submits one training step.
+    fn step(&mut self) -> Result<(), TrainError> {
+        let gpu: &Gpu = &self.gpu;
+        let j = self.iteration;
+        let epoch = (j / self.steps_per_epoch) as u32;
+        let within = j % self.steps_per_epoch;
+        if within == 0 {
+            let order = self.order(epoch);
+            gpu.write(&self.train.indices, 0, &order);
+        }
+        if self.window_start.is_none() {
+            self.window_start = Some(Instant::now());
+        }
+        self.train
+            .gather
+            .set_position(gpu, epoch, (within * self.config.batch as u64) as u32);
+        let lr = self.config.schedule.lr(self.config.lr, j, self.total);
+        let lrs = vec![lr as f32; self.plan.blocks.len()];
+        gpu.write(&self.lrs, 0, &lrs);
+
+        let slot = self.pending.len();
+        let mut work: Vec<&Dispatch> = vec![self.train.gather.dispatch()];
+        for block in &self.plan.blocks {
+            work.extend(block.train.iter());
+        }
+        work.extend(self.step_metrics[slot].iter());
+        for (b, block) in self.plan.blocks.iter().enumerate().rev() {
+            work.extend(block.backward.iter());
+            if b > 0 {
+                work.extend(block.input_grad.iter());
+            }
+        }
+        work.push(self.sgd.dispatch());
+        let mut commands = Commands::new(gpu, "training step");
+        commands.clear(&self.metrics, (slot * SLOT * 4) as u64, (SLOT * 4) as u64);
+        commands.run(&work);
+        commands.submit();
+        self.pending.push(Pending {
+            iteration: j,
+            epoch,
+            lr,
+        });
+        self.iteration += 1;
+        Ok(())
+    }
+
+    /// The order of the training images in `epoch`: a seeded shuffle, or file order.
+    fn order(&self, epoch: u32) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.train.images).collect();
+        if self.config.shuffle {
+            let key = self.config.seed ^ (epoch as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            fastrand::Rng::with_seed(key).shuffle(&mut order);
+        }
+        order
+    }
+
+    /// Reads back the metrics of the steps submitted since the last flush.
+    async fn flush(&mut self) -> Result<(), TrainError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let bytes = (self.pending.len() * SLOT * 4) as u64;
+        let data = self
+            .gpu
+            .read_into(&self.staging, &self.metrics, 0, bytes)
+            .await?;
+        let values: Vec<f32> = bytemuck::pod_collect_to_vec(&data);
+        let seconds = self
+            .window_start
+            .take()
+            .map_or(0.0, |t| t.elapsed().as_secs_f64());
+        self.epoch_seconds += seconds;
+        let first = self.steps.len();
+        let pending = std::mem::take(&mut self.pending);
+        for (i, p) in pending.iter().enumerate() {
+            let r = &values[i * SLOT..i * SLOT + 3];
+            let count = r[2].max(1.0) as f64;
+            let loss = r[0] as f64 / count;
+            if !loss.is_finite() {
+                return Err(TrainError::Diverged {
+                    iteration: p.iteration,
+                    loss,
+                });
+            }
+            self.steps.push(StepMetrics {
+                iteration: p.iteration,
+                epoch: p.epoch,
+                loss,
+                accuracy: r[1] as f64 / count,
+                lr: p.lr,
+            });
+        }
+        let images = (pending.len() as u64 * self.config.batch as u64) as f64;
+        self.events.push(Event::Steps {
+            first,
+            count: pending.len(),
+            images_per_second: if seconds > 0.0 { images / seconds } else { 0.0 },
+        });
+        Ok(())
+    }
+
+    async fn finish_epoch(&mut self) -> Result<(), TrainError> {
+        let epoch = (self.iteration / self.steps_per_epoch - 1) as u32;
+        let of_epoch: Vec<&StepMetrics> =
+            self.steps.iter().filter(|s| s.epoch == epoch).collect();
+        let n = of_epoch.len().max(1) as f64;
+        let train_loss = of_epoch.iter().map(|s| s.loss).sum::<f64>() / n;
+        let train_accuracy = of_epoch.iter().map(|s| s.accuracy).sum::<f64>() / n;
+        let seconds = std::mem::take(&mut self.epoch_seconds);
+        let images = (self.steps_per_epoch * self.config.batch as u64) as f64;
+        let (test, validation) = if self.config.eval_every_epoch || self.is_finished() {
+            let test = Some(self.evaluate_test().await?);
+            let validation = match self.validation.is_some() {
+                true => Some(self.evaluate_validation().await?),
+                false => None,
+            };
+            (test, validation)
+        } else {
+            (None, None)
+        };
+        let metrics = EpochMetrics {
+            epoch,
+            train_loss,
+            train_accuracy,
+            test,
+            validation,
+            seconds,
+            images_per_second: if seconds > 0.0 { images / seconds } else { 0.0 },
+        };
+        self.epochs.push(metrics.clone());
+        self.events.push(Event::Epoch(metrics));
+        if self.is_finished() {
+            self.events.push(Event::Finished);
+        }
+        Ok(())
+    }
+
+    /// Loss and accuracy on the test set in inference mode.
+    pub async fn evaluate_test(&mut self) -> Result<Evaluation, TrainError> {
+        let mut set = self.test.take();
+        let result = self.evaluate(set.as_mut()).await;
+        self.test = set;
+        result
+    }
+
+    /// Loss and accuracy on the validation split, if there is one.
+    pub async fn evaluate_validation(&mut self) -> Result<Evaluation, TrainError> {
+        let mut set = self.validation.take();
+        let result = self.evaluate(set.as_mut()).await;
+        self.validation = set;
+        result
+    }
+
+    /// Runs `set` through the model in inference mode, batch by batch, and reads back the
+    /// accumulated loss and accuracy.
+    async fn evaluate(&self, set: Option<&mut EvalSet>) -> Result<Evaluation, TrainError> {
+        let Some(set) = set else {
+            return Err(TrainError::Config(ConfigError::Bad {
+                setting: "validation",
+                value: "0".into(),
+                fix: "hold out some training images to evaluate on".into(),
+            }));
+        };
+        let gpu: &Gpu = &self.gpu;
+        for b in 0..set.batches {
+            set.gather.set_position(gpu, 0, b * self.config.batch);
+            let last = b + 1 == set.batches;
+            let head = match (&set.last, last) {
+                (Some(partial), true) => partial,
+                _ => &set.full,
+            };
+            let mut work: Vec<&Dispatch> = vec![set.gather.dispatch()];
+            for block in &self.plan.blocks {
+                work.extend(block.infer.iter());
+            }
+            work.extend(head.iter());
+            let mut commands = Commands::new(gpu, "evaluation batch");
+            if b == 0 {
+                commands.clear(&self.metrics, self.eval_metrics_at, (SLOT * 4) as u64);
+            }
+            commands.run(&work);
+            commands.submit();
+        }
+        let data = gpu
+            .read_into(&self.staging, &self.metrics, self.eval_metrics_at, (SLOT * 4) as u64)
+            .await?;
+        let r: Vec<f32> = bytemuck::pod_collect_to_vec(&data);
+        let count = r[2].max(1.0) as f64;
+        Ok(Evaluation {
+            loss: r[0] as f64 / count,
+            accuracy: r[1] as f64 / count,
+            images: r[2] as u32,
+        })
+    }
+
+    /// The weights and running statistics as named tensors, with PyTorch's names.
+    pub async fn tensors(&self) -> Result<Vec<NamedTensor>, TrainError> {
+        let gpu: &Gpu = &self.gpu;
+        let l = &self.plan.layouts;
+        let params = gpu.read_f32(&self.plan.params, 0, l.params.len as usize).await?;
+        let state = gpu.read_f32(&self.plan.state, 0, l.state.len as usize).await?;
+        let mut tensors = l.params.tensors(&params);
+        tensors.extend(l.state.tensors(&state));
+        Ok(tensors)
+    }
+
+    /// A safetensors checkpoint of the current weights (with BatchNorm's step counters, so
+    /// PyTorch's strict loading accepts it) and the run's settings as metadata.
+    pub async fn checkpoint(&self) -> Result<Vec<u8>, TrainError> {
+        let tensors = self.tensors().await?;
+        let counters: Vec<(String, i64)> = self
+            .plan
+            .layouts
+            .norms
+            .iter()
+            .map(|(name, _)| (format!("{name}.num_batches_tracked"), self.iteration as i64))
+            .collect();
+        let metadata = vec![
+            ("model".to_string(), self.config.model.name()),
+            ("iteration".to_string(), self.iteration.to_string()),
+        ];
+        Ok(checkpoint::save_with_counters(&tensors, &counters, &metadata)?)
+    }
+}
+
+fn flatten(tensors: &[NamedTensor]) -> Vec<f32> {
+    tensors.iter().flat_map(|t| t.values.iter().copied()).collect()
+}
