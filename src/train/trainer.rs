@@ -329,7 +329,7 @@ impl Trainer {
     /// Runs up to `iterations` more steps (fewer at the end of the run), reading metrics
     /// back every `readback_every` steps and evaluating at the end of each epoch.
     pub async fn run(&mut self, iterations: u64) -> Result<(), TrainError> {
-        let end = (self.iteration + iterations).min(self.total);
+        let end = self.iteration.saturating_add(iterations).min(self.total);
         while self.iteration < end {
             self.step()?;
             let epoch_done = self.iteration.is_multiple_of(self.steps_per_epoch);

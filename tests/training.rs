@@ -1,0 +1,190 @@
+//! The trainer on small synthetic data: every model family learns, runs repeat to the bit,
+//! nothing is allocated after the first step, checkpoints round-trip, and the architectures
+//! have the published sizes.
+
+mod common;
+
+use std::rc::Rc;
+
+use snapfreeze::checkpoint;
+use snapfreeze::data::Dataset;
+use snapfreeze::gpu::Gpu;
+use snapfreeze::nn::params::Layouts;
+use snapfreeze::nn::{Architecture, ForwardChoice, ModelSpec};
+use snapfreeze::schedule::Schedule;
+use snapfreeze::train::{TrainConfig, Trainer};
+
+/// `count` random c x side x side images whose label depends on their brightness.
+fn synthetic(count: usize, c: u32, side: u32, seed: u64) -> Dataset {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let per = (c * side * side) as usize;
+    let mut images = Vec::with_capacity(count * per);
+    let mut labels = Vec::with_capacity(count);
+    for _ in 0..count {
+        let label = rng.u8(..4);
+        for _ in 0..per {
+            images.push((label as u32 * 50 + rng.u32(..80)) as u8);
+        }
+        labels.push(label);
+    }
+    Dataset {
+        channels: c,
+        height: side,
+        width: side,
+        classes: 4,
+        images,
+        labels,
+    }
+}
+
+fn config(model: ModelSpec) -> TrainConfig {
+    TrainConfig {
+        model,
+        epochs: 3,
+        batch: 8,
+        lr: 0.05,
+        schedule: Schedule::Cosine,
+        augment: true,
+        flip: true,
+        readback_every: 3,
+        forward: ForwardChoice::Implicit,
+        ..TrainConfig::default()
+    }
+}
+
+fn trainer(gpu: &Rc<Gpu>, data: &Dataset, test: &Dataset, config: TrainConfig) -> Trainer {
+    pollster::block_on(Trainer::new(Rc::clone(gpu), data, test, config, None))
+        .unwrap_or_else(|e| panic!("trainer: {e}"))
+}
+
+#[test]
+fn every_family_learns_a_simple_task() {
+    let gpu = Rc::new(common::gpu());
+    let data = synthetic(64, 3, 8, 1);
+    let test = synthetic(40, 3, 8, 2);
+    let models = [
+        ModelSpec::Small { width: 4 },
+        ModelSpec::Vgg { depth: 11, width: 2 },
+        ModelSpec::Resnet { depth: 8, width: 4 },
+        ModelSpec::Densenet { depth: 10, growth: 4 },
+    ];
+    for model in models {
+        let name = model.name();
+        let mut c = config(model);
+        c.epochs = 6;
+        c.augment = false;
+        let mut t = trainer(&gpu, &data, &test, c);
+        pollster::block_on(t.run(u64::MAX)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let epochs = t.epochs();
+        let first = &epochs[0];
+        let last = epochs.last().unwrap();
+        let acc = last.test.unwrap().accuracy;
+        eprintln!(
+            "{name}: train loss {:.3} -> {:.3}, test accuracy {acc:.3}",
+            first.train_loss, last.train_loss
+        );
+        assert!(last.train_loss < 0.7 * first.train_loss, "{name} does not learn");
+        assert!(acc > 0.6, "{name}: test accuracy {acc}");
+        assert_eq!(last.test.unwrap().images, 40);
+    }
+}
+
+#[test]
+fn same_seed_same_bits_and_no_allocation_after_the_first_step() {
+    let gpu = Rc::new(common::gpu());
+    let data = synthetic(72, 1, 12, 3);
+    let test = synthetic(20, 1, 12, 4);
+    let mut c = config(ModelSpec::Resnet { depth: 8, width: 4 });
+    c.validation = 12;
+    let run = |c: &TrainConfig, check_resources: bool| {
+        let mut t = trainer(&gpu, &data, &test, c.clone());
+        pollster::block_on(t.run(1)).unwrap();
+        let after_first = gpu.resource_counts();
+        pollster::block_on(t.run(u64::MAX)).unwrap();
+        if check_resources {
+            assert_eq!(
+                gpu.resource_counts(),
+                after_first,
+                "buffers or bind groups were created after the first step"
+            );
+        }
+        let weights = pollster::block_on(t.tensors()).unwrap();
+        let losses: Vec<f64> = t.steps().iter().map(|s| s.loss).collect();
+        (losses, weights, t.epochs().to_vec())
+    };
+    let (losses_a, weights_a, epochs_a) = run(&c, true);
+    assert_eq!(epochs_a.len(), 3, "three epochs, each evaluated");
+    assert!(epochs_a.iter().all(|e| e.validation.is_some() && e.test.is_some()));
+    assert_eq!(losses_a.len(), 3 * (60 / 8));
+    let (losses_b, weights_b, _) = run(&c, false);
+    assert_eq!(losses_a, losses_b, "same seed, different losses");
+    assert_eq!(weights_a, weights_b, "same seed, different weights");
+    c.seed = 2;
+    let (losses_c, _, _) = run(&c, false);
+    assert_ne!(losses_a, losses_c, "the seed changes the run");
+}
+
+#[test]
+fn checkpoints_round_trip_through_safetensors_with_pytorch_counters() {
+    let gpu = Rc::new(common::gpu());
+    let data = synthetic(32, 1, 8, 5);
+    let mut c = config(ModelSpec::Small { width: 4 });
+    c.epochs = 1;
+    let mut t = trainer(&gpu, &data, &data, c.clone());
+    pollster::block_on(t.run(u64::MAX)).unwrap();
+    let before = pollster::block_on(t.evaluate_test()).unwrap();
+    let file = pollster::block_on(t.checkpoint()).unwrap();
+    // PyTorch's layout: every norm has its int64 step counter beside its statistics.
+    let raw = safetensors::SafeTensors::deserialize(&file).unwrap();
+    let counter = raw.tensor("bn1.num_batches_tracked").unwrap();
+    assert_eq!(counter.dtype(), safetensors::Dtype::I64);
+    assert_eq!(counter.data(), &4i64.to_le_bytes());
+    assert_eq!(raw.tensor("conv2.weight").unwrap().shape(), &[8, 4, 3, 3]);
+    assert_eq!(raw.tensor("fc.weight").unwrap().shape(), &[4, 16]);
+    // A fresh trainer started from the file evaluates identically.
+    let mut c2 = c.clone();
+    c2.seed = 99;
+    let mut u = pollster::block_on(Trainer::new(Rc::clone(&gpu), &data, &data, c2, Some(&file)))
+        .unwrap();
+    let after = pollster::block_on(u.evaluate_test()).unwrap();
+    assert_eq!(before, after);
+    // A checkpoint of another model is refused with the tensor's name.
+    let other = config(ModelSpec::Small { width: 8 });
+    let err = pollster::block_on(Trainer::new(Rc::clone(&gpu), &data, &data, other, Some(&file)))
+        .err()
+        .expect("a width-4 checkpoint cannot start a width-8 model");
+    assert!(err.to_string().contains("conv1.weight"), "{err}");
+    assert!(checkpoint::load(&file).is_ok());
+}
+
+#[test]
+fn architectures_have_the_published_sizes_and_pytorch_names() {
+    let arch = |spec: ModelSpec, c, side| Architecture::new(&spec, c, side, side, 10).unwrap();
+    // ResNet-20 on CIFAR: 0.27M parameters (He et al. 2016, table 6), counted by hand:
+    // convs 432 + 6x2304 + 4608 + 5x9216 + 18432 + 5x36864, norms 2x(16 + 6x16 + 6x32 +
+    // 6x64), fc 650.
+    let resnet = arch(ModelSpec::Resnet { depth: 20, width: 16 }, 3, 32);
+    let l = Layouts::new(&resnet);
+    assert_eq!(l.params.len, 269_722);
+    assert_eq!(resnet.blocks.len(), 1 + 9 + 1, "stem, 9 residual blocks, head");
+    assert!(l.params.get("layer3.2.bn2.weight").is_some());
+    assert_eq!(l.params.get("layer2.0.conv1.weight").unwrap().shape, vec![32, 16, 3, 3]);
+    // ResNet-110: 1.7M (He et al.).
+    let r110 = Layouts::new(&arch(ModelSpec::Resnet { depth: 110, width: 16 }, 3, 32));
+    assert!((1_700_000..1_740_000).contains(&r110.params.len), "{}", r110.params.len);
+    // DenseNet-BC-40 (k = 12): stem, 3 x 6 dense layers, 2 transitions, head.
+    let dense = arch(ModelSpec::Densenet { depth: 40, growth: 12 }, 3, 32);
+    assert_eq!(dense.blocks.len(), 1 + 18 + 2 + 1);
+    let dl = Layouts::new(&dense);
+    let conv2 = dl.params.get("features.denseblock3.denselayer6.conv2.weight").unwrap();
+    assert_eq!(conv2.shape, vec![12, 48, 3, 3]);
+    assert_eq!(dl.params.get("classifier.weight").unwrap().shape, vec![10, 132]);
+    // VGG-11: 8 conv units and the head; on 28x28 inputs the last pool is dropped.
+    let vgg = arch(ModelSpec::Vgg { depth: 11, width: 64 }, 1, 28);
+    assert_eq!(vgg.blocks.len(), 9);
+    assert_eq!(vgg.activations[vgg.blocks[7].output].h, 1);
+    // Block starts are increasing and cover the buffer: frozen blocks are a prefix.
+    let starts = l.params.block_starts(resnet.blocks.len());
+    assert!(starts.windows(2).all(|w| w[0] <= w[1]));
+    assert_eq!((starts[0], *starts.last().unwrap()), (0, l.params.len));
+}
