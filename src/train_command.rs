@@ -262,6 +262,9 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| args.dataset.default_dir());
     let (train_set, test_set) = load(args.dataset, &dir)?;
+    config
+        .training_images(train_set.len())
+        .map_err(|e| e.to_string())?;
     let init = match &args.init {
         Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?),
         None => None,
