@@ -10,8 +10,8 @@ pub mod gpu;
 pub mod kernels;
 pub mod nn;
 pub mod schedule;
-pub mod train;
 pub mod shaders;
+pub mod train;
 
 #[cfg(target_arch = "wasm32")]
 pub mod web;

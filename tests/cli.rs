@@ -72,28 +72,50 @@ fn train_rejects_bad_settings_and_files_with_one_line_saying_what_to_fix() {
     let dir = std::env::temp_dir().join(format!("snapfreeze-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // An IDX image file whose magic number is wrong, beside a valid label file.
-    std::fs::write(dir.join("train-images-idx3-ubyte"), [0u8, 0, 8, 1, 0, 0, 0, 0]).unwrap();
-    std::fs::write(dir.join("train-labels-idx1-ubyte"), [0u8, 0, 8, 1, 0, 0, 0, 0]).unwrap();
+    std::fs::write(
+        dir.join("train-images-idx3-ubyte"),
+        [0u8, 0, 8, 1, 0, 0, 0, 0],
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("train-labels-idx1-ubyte"),
+        [0u8, 0, 8, 1, 0, 0, 0, 0],
+    )
+    .unwrap();
     let bad_dir = dir.to_str().unwrap();
     let cases: [(&[&str], &str); 10] = [
         (&["--batch", "0"], "batch = 0 is not allowed"),
         (&["--lr", "-0.1"], "lr = -0.1 is not allowed"),
         (&["--lr", "NaN"], "lr = NaN is not allowed"),
         (&["--model", "resnet", "--depth", "21"], "6n + 2"),
-        (&["--model", "densenet", "--depth", "41"], "depth - 4 divisible by 6"),
+        (
+            &["--model", "densenet", "--depth", "41"],
+            "depth - 4 divisible by 6",
+        ),
         (&["--model", "alexnet"], "unknown model 'alexnet'"),
         (&["--epochs", "0"], "epochs = 0 is not allowed"),
         (&["--data-dir", "/nonexistent/mnist"], "make setup"),
         (&["--data-dir", bad_dir], "not an IDX images file"),
-        (&["--train-limit", "10", "--batch", "64"], "larger than the 10 training images"),
+        (
+            &["--train-limit", "10", "--batch", "64"],
+            "larger than the 10 training images",
+        ),
     ];
     for (args, expected) in cases {
         let mut all = vec!["train", "--quiet"];
         all.extend_from_slice(args);
         let out = snapfreeze(&all, None);
         let stderr = message(&out);
-        assert_eq!(out.status.code(), Some(1), "{args:?} was accepted: {stderr}");
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: not one line: {stderr}");
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{args:?} was accepted: {stderr}"
+        );
+        assert_eq!(
+            stderr.lines().count(),
+            1,
+            "{args:?}: not one line: {stderr}"
+        );
         assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
@@ -132,12 +154,26 @@ fn train_runs_end_to_end_and_saves_weights_and_results() {
     assert_eq!(results["iterations"], 8);
     assert_eq!(results["epochs"][0]["test"]["images"], 100);
     let saved = snapfreeze::checkpoint::load(&std::fs::read(&weights).unwrap()).unwrap();
-    assert!(saved.iter().any(|t| t.name == "conv1.weight" && t.shape == [4, 1, 3, 3]));
+    assert!(saved
+        .iter()
+        .any(|t| t.name == "conv1.weight" && t.shape == [4, 1, 3, 3]));
     // The saved weights start a new run.
     let again = snapfreeze(
         &[
-            "train", "--quiet", "--width", "4", "--train-limit", "64", "--test-limit", "50",
-            "--epochs", "1", "--batch", "32", "--init", weights.to_str().unwrap(),
+            "train",
+            "--quiet",
+            "--width",
+            "4",
+            "--train-limit",
+            "64",
+            "--test-limit",
+            "50",
+            "--epochs",
+            "1",
+            "--batch",
+            "32",
+            "--init",
+            weights.to_str().unwrap(),
         ],
         None,
     );

@@ -64,9 +64,15 @@ fn every_family_learns_a_simple_task() {
     let test = synthetic(40, 3, 8, 2);
     let models = [
         ModelSpec::Small { width: 4 },
-        ModelSpec::Vgg { depth: 11, width: 2 },
+        ModelSpec::Vgg {
+            depth: 11,
+            width: 2,
+        },
         ModelSpec::Resnet { depth: 8, width: 4 },
-        ModelSpec::Densenet { depth: 10, growth: 4 },
+        ModelSpec::Densenet {
+            depth: 10,
+            growth: 4,
+        },
     ];
     for model in models {
         let name = model.name();
@@ -83,7 +89,10 @@ fn every_family_learns_a_simple_task() {
             "{name}: train loss {:.3} -> {:.3}, test accuracy {acc:.3}",
             first.train_loss, last.train_loss
         );
-        assert!(last.train_loss < 0.7 * first.train_loss, "{name} does not learn");
+        assert!(
+            last.train_loss < 0.7 * first.train_loss,
+            "{name} does not learn"
+        );
         assert!(acc > 0.6, "{name}: test accuracy {acc}");
         assert_eq!(last.test.unwrap().images, 40);
     }
@@ -114,7 +123,9 @@ fn same_seed_same_bits_and_no_allocation_after_the_first_step() {
     };
     let (losses_a, weights_a, epochs_a) = run(&c, true);
     assert_eq!(epochs_a.len(), 3, "three epochs, each evaluated");
-    assert!(epochs_a.iter().all(|e| e.validation.is_some() && e.test.is_some()));
+    assert!(epochs_a
+        .iter()
+        .all(|e| e.validation.is_some() && e.test.is_some()));
     assert_eq!(losses_a.len(), 3 * (60 / 8));
     let (losses_b, weights_b, _) = run(&c, false);
     assert_eq!(losses_a, losses_b, "same seed, different losses");
@@ -144,15 +155,21 @@ fn checkpoints_round_trip_through_safetensors_with_pytorch_counters() {
     // A fresh trainer started from the file evaluates identically.
     let mut c2 = c.clone();
     c2.seed = 99;
-    let mut u = pollster::block_on(Trainer::new(Rc::clone(&gpu), &data, &data, c2, Some(&file)))
-        .unwrap();
+    let mut u =
+        pollster::block_on(Trainer::new(Rc::clone(&gpu), &data, &data, c2, Some(&file))).unwrap();
     let after = pollster::block_on(u.evaluate_test()).unwrap();
     assert_eq!(before, after);
     // A checkpoint of another model is refused with the tensor's name.
     let other = config(ModelSpec::Small { width: 8 });
-    let err = pollster::block_on(Trainer::new(Rc::clone(&gpu), &data, &data, other, Some(&file)))
-        .err()
-        .expect("a width-4 checkpoint cannot start a width-8 model");
+    let err = pollster::block_on(Trainer::new(
+        Rc::clone(&gpu),
+        &data,
+        &data,
+        other,
+        Some(&file),
+    ))
+    .err()
+    .expect("a width-4 checkpoint cannot start a width-8 model");
     assert!(err.to_string().contains("conv1.weight"), "{err}");
     assert!(checkpoint::load(&file).is_ok());
 }
@@ -163,24 +180,69 @@ fn architectures_have_the_published_sizes_and_pytorch_names() {
     // ResNet-20 on CIFAR: 0.27M parameters (He et al. 2016, table 6), counted by hand:
     // convs 432 + 6x2304 + 4608 + 5x9216 + 18432 + 5x36864, norms 2x(16 + 6x16 + 6x32 +
     // 6x64), fc 650.
-    let resnet = arch(ModelSpec::Resnet { depth: 20, width: 16 }, 3, 32);
+    let resnet = arch(
+        ModelSpec::Resnet {
+            depth: 20,
+            width: 16,
+        },
+        3,
+        32,
+    );
     let l = Layouts::new(&resnet);
     assert_eq!(l.params.len, 269_722);
-    assert_eq!(resnet.blocks.len(), 1 + 9 + 1, "stem, 9 residual blocks, head");
+    assert_eq!(
+        resnet.blocks.len(),
+        1 + 9 + 1,
+        "stem, 9 residual blocks, head"
+    );
     assert!(l.params.get("layer3.2.bn2.weight").is_some());
-    assert_eq!(l.params.get("layer2.0.conv1.weight").unwrap().shape, vec![32, 16, 3, 3]);
+    assert_eq!(
+        l.params.get("layer2.0.conv1.weight").unwrap().shape,
+        vec![32, 16, 3, 3]
+    );
     // ResNet-110: 1.7M (He et al.).
-    let r110 = Layouts::new(&arch(ModelSpec::Resnet { depth: 110, width: 16 }, 3, 32));
-    assert!((1_700_000..1_740_000).contains(&r110.params.len), "{}", r110.params.len);
+    let r110 = Layouts::new(&arch(
+        ModelSpec::Resnet {
+            depth: 110,
+            width: 16,
+        },
+        3,
+        32,
+    ));
+    assert!(
+        (1_700_000..1_740_000).contains(&r110.params.len),
+        "{}",
+        r110.params.len
+    );
     // DenseNet-BC-40 (k = 12): stem, 3 x 6 dense layers, 2 transitions, head.
-    let dense = arch(ModelSpec::Densenet { depth: 40, growth: 12 }, 3, 32);
+    let dense = arch(
+        ModelSpec::Densenet {
+            depth: 40,
+            growth: 12,
+        },
+        3,
+        32,
+    );
     assert_eq!(dense.blocks.len(), 1 + 18 + 2 + 1);
     let dl = Layouts::new(&dense);
-    let conv2 = dl.params.get("features.denseblock3.denselayer6.conv2.weight").unwrap();
+    let conv2 = dl
+        .params
+        .get("features.denseblock3.denselayer6.conv2.weight")
+        .unwrap();
     assert_eq!(conv2.shape, vec![12, 48, 3, 3]);
-    assert_eq!(dl.params.get("classifier.weight").unwrap().shape, vec![10, 132]);
+    assert_eq!(
+        dl.params.get("classifier.weight").unwrap().shape,
+        vec![10, 132]
+    );
     // VGG-11: 8 conv units and the head; on 28x28 inputs the last pool is dropped.
-    let vgg = arch(ModelSpec::Vgg { depth: 11, width: 64 }, 1, 28);
+    let vgg = arch(
+        ModelSpec::Vgg {
+            depth: 11,
+            width: 64,
+        },
+        1,
+        28,
+    );
     assert_eq!(vgg.blocks.len(), 9);
     assert_eq!(vgg.activations[vgg.blocks[7].output].h, 1);
     // Block starts are increasing and cover the buffer: frozen blocks are a prefix.

@@ -212,8 +212,10 @@ fn cpu_step(
     let mut pooled = vec![0.0; x.n * features];
     for s in 0..x.n {
         for f in 0..features {
-            pooled[s * features + f] =
-                (0..b3.h * b3.w).map(|q| b3.v[(s * features + f) * b3.h * b3.w + q]).sum::<f64>() / plane;
+            pooled[s * features + f] = (0..b3.h * b3.w)
+                .map(|q| b3.v[(s * features + f) * b3.h * b3.w + q])
+                .sum::<f64>()
+                / plane;
         }
     }
     let (fw, fb) = (p.get("fc.weight"), p.get("fc.bias"));
@@ -222,7 +224,12 @@ fn cpu_step(
     let mut dlogits = vec![0.0; n * CLASSES];
     for s in 0..n {
         let z: Vec<f64> = (0..CLASSES)
-            .map(|k| fb[k] + (0..features).map(|f| fw[k * features + f] * pooled[s * features + f]).sum::<f64>())
+            .map(|k| {
+                fb[k]
+                    + (0..features)
+                        .map(|f| fw[k * features + f] * pooled[s * features + f])
+                        .sum::<f64>()
+            })
             .collect();
         let top = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let sum: f64 = z.iter().map(|v| (v - top).exp()).sum();
@@ -380,9 +387,14 @@ fn twenty_sgd_steps_match_a_float64_implementation() {
         eval_every_epoch: false,
         forward: ForwardChoice::Implicit,
     };
-    let mut trainer =
-        pollster::block_on(Trainer::new(Rc::clone(&gpu), &data, &data, config, Some(&file)))
-            .unwrap_or_else(|e| panic!("trainer: {e}"));
+    let mut trainer = pollster::block_on(Trainer::new(
+        Rc::clone(&gpu),
+        &data,
+        &data,
+        config,
+        Some(&file),
+    ))
+    .unwrap_or_else(|e| panic!("trainer: {e}"));
     assert_eq!(trainer.total_iterations(), STEPS as u64);
     pollster::block_on(trainer.run(STEPS as u64)).unwrap();
     let gpu_losses: Vec<f64> = trainer.steps().iter().map(|s| s.loss).collect();
@@ -456,6 +468,10 @@ fn twenty_sgd_steps_match_a_float64_implementation() {
     for (k, (m, v)) in running.iter().enumerate() {
         let e = rel(&by_name(&format!("bn{}.running_mean", k + 1)), m);
         let f = rel(&by_name(&format!("bn{}.running_var", k + 1)), v);
-        assert!(e < 1e-4 && f < 1e-4, "bn{} running statistics: {e:.2e} {f:.2e}", k + 1);
+        assert!(
+            e < 1e-4 && f < 1e-4,
+            "bn{} running statistics: {e:.2e} {f:.2e}",
+            k + 1
+        );
     }
 }

@@ -13,6 +13,6 @@ pub mod timing;
 pub use context::{AdapterReport, Gpu, NO_NATIVE_ADAPTER_HELP, NO_WEBGPU_HELP};
 pub use counters::{DispatchCounters, ResourceCounters, ResourceCounts};
 pub use dispatch::{Commands, Dispatch};
-pub use readback::Staging;
 pub use error::GpuError;
 pub use pipelines::CacheStats;
+pub use readback::Staging;

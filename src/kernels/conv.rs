@@ -559,7 +559,17 @@ impl ConvForward {
         y: Operand<'_>,
         workspace: &wgpu::Buffer,
     ) -> Result<ConvForward, GpuError> {
-        Self::build(gpu, algorithm, shape, slices, x, w, None, y, Some(workspace))
+        Self::build(
+            gpu,
+            algorithm,
+            shape,
+            slices,
+            x,
+            w,
+            None,
+            y,
+            Some(workspace),
+        )
     }
 
     #[allow(clippy::too_many_arguments)]

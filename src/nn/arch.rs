@@ -226,7 +226,9 @@ impl Architecture {
         match *spec {
             ModelSpec::Small { width } => {
                 if h < 4 || w < 4 {
-                    return Err(bad("the small CNN pools twice and needs at least 4x4".into()));
+                    return Err(bad(
+                        "the small CNN pools twice and needs at least 4x4".into()
+                    ));
                 }
                 // Global pooling rather than flattening: a linear layer over thousands of
                 // unnormalised features takes huge first SGD steps.
@@ -270,15 +272,11 @@ impl Architecture {
             ModelSpec::Resnet { depth, width } => {
                 let n = (depth - 2) / 6;
                 if h < 4 || w < 4 {
-                    return Err(bad("ResNet halves the maps twice and needs at least 4x4".into()));
+                    return Err(bad(
+                        "ResNet halves the maps twice and needs at least 4x4".into()
+                    ));
                 }
-                b.conv_unit(
-                    "stem".into(),
-                    "conv1".into(),
-                    "bn1".into(),
-                    width,
-                    false,
-                );
+                b.conv_unit("stem".into(), "conv1".into(), "bn1".into(), width, false);
                 for stage in 0..3u32 {
                     for i in 0..n {
                         let input = b.last();

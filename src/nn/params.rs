@@ -176,10 +176,25 @@ impl Layouts {
     fn norm(&mut self, name: &str, block: usize, c: u32) {
         let c = vec![c as usize];
         let p = &mut self.params;
-        p.push(format!("{name}.weight"), c.clone(), block, Init::Constant(1.0));
-        p.push(format!("{name}.bias"), c.clone(), block, Init::Constant(0.0));
+        p.push(
+            format!("{name}.weight"),
+            c.clone(),
+            block,
+            Init::Constant(1.0),
+        );
+        p.push(
+            format!("{name}.bias"),
+            c.clone(),
+            block,
+            Init::Constant(0.0),
+        );
         let s = &mut self.state;
-        s.push(format!("{name}.running_mean"), c.clone(), block, Init::Constant(0.0));
+        s.push(
+            format!("{name}.running_mean"),
+            c.clone(),
+            block,
+            Init::Constant(0.0),
+        );
         s.push(format!("{name}.running_var"), c, block, Init::Constant(1.0));
         self.norms.push((name.to_string(), block));
     }
@@ -187,8 +202,10 @@ impl Layouts {
     fn linear(&mut self, name: &str, block: usize, inputs: u32, outputs: u32) {
         let init = Init::Uniform { fan_in: inputs };
         let shape = vec![outputs as usize, inputs as usize];
-        self.params.push(format!("{name}.weight"), shape, block, init);
-        self.params.push(format!("{name}.bias"), vec![outputs as usize], block, init);
+        self.params
+            .push(format!("{name}.weight"), shape, block, init);
+        self.params
+            .push(format!("{name}.bias"), vec![outputs as usize], block, init);
     }
 
     /// The layouts of `arch`.

@@ -441,9 +441,9 @@ impl<'a> Ctx<'a> {
             BlockKind::StemConv { conv, .. } => self.stem_conv(conv, g, io),
             BlockKind::DenseLayer { prefix, .. } => self.dense_layer(prefix, g, io),
             BlockKind::Transition { prefix, .. } => self.transition(prefix, g, io),
-            BlockKind::Head { norm, pool, linear, .. } => {
-                self.head(norm.as_deref(), *pool, linear, g, io)
-            }
+            BlockKind::Head {
+                norm, pool, linear, ..
+            } => self.head(norm.as_deref(), *pool, linear, g, io),
         }
     }
 
@@ -461,7 +461,10 @@ impl<'a> Ctx<'a> {
         let a = self.kept(&format!("{conv} output"), len)?;
         let da = self.shared(len, 0)?;
         let (b, db) = if pool {
-            (self.kept(&format!("{bn} output"), len)?, self.shared(len, 1)?)
+            (
+                self.kept(&format!("{bn} output"), len)?,
+                self.shared(len, 1)?,
+            )
         } else {
             (io.y.clone(), io.dy.clone())
         };
@@ -489,15 +492,23 @@ impl<'a> Ctx<'a> {
             let fwd = pool::forward(self.gpu, PoolKind::Max, ps, whole(&b), whole(io.y))?;
             p.train.push(fwd.clone());
             p.infer.push(fwd);
-            let back =
-                pool::backward(self.gpu, PoolKind::Max, ps, whole(io.dy), Some(whole(&b)), whole(&db))?;
+            let back = pool::backward(
+                self.gpu,
+                PoolKind::Max,
+                ps,
+                whole(io.dy),
+                Some(whole(&b)),
+                whole(&db),
+            )?;
             p.backward.push(back);
         }
         let (reduce, apply) = self.norm_backward(bn, ns, true, &a, &db, &da, false)?;
         p.backward.extend([reduce, apply]);
-        p.backward.push(self.conv_weight_grad(conv, s, slices, io.x, &da)?);
+        p.backward
+            .push(self.conv_weight_grad(conv, s, slices, io.x, &da)?);
         if let Some(dx) = io.dx {
-            p.input_grad.push(self.conv_input_grad(s, slices, &da, w, dx, false)?);
+            p.input_grad
+                .push(self.conv_input_grad(s, slices, &da, w, dx, false)?);
         }
         Ok(p)
     }
@@ -520,7 +531,11 @@ impl<'a> Ctx<'a> {
         let d = self.shared(len, 0)?;
         let e = self.shared(len, 1)?;
         // Gradients: of a, of b (also reused for c's), of e.
-        let (da, db, de) = (self.shared(len, 2)?, self.shared(len, 3)?, self.shared(len, 4)?);
+        let (da, db, de) = (
+            self.shared(len, 2)?,
+            self.shared(len, 3)?,
+            self.shared(len, 4)?,
+        );
         let dc = self.shared(len, 5)?;
         let ns = NormShape {
             n: s1.n,
@@ -563,7 +578,13 @@ impl<'a> Ctx<'a> {
             }
         };
         let len32 = len as u32;
-        tail.push(elementwise::add(self.gpu, len32, whole(&d), whole(&skip), whole(&e))?);
+        tail.push(elementwise::add(
+            self.gpu,
+            len32,
+            whole(&d),
+            whole(&skip),
+            whole(&e),
+        )?);
         tail.push(elementwise::relu(self.gpu, len32, whole(&e), whole(io.y))?);
         let mut p = BlockPlan {
             train: [f1.clone(), n1_train, f2.clone(), n2_train, tail.clone()].concat(),
@@ -571,17 +592,26 @@ impl<'a> Ctx<'a> {
             ..BlockPlan::default()
         };
         // Backward: the ReLU, then bn2 (its dy is de: the sum passes dy to both inputs).
-        p.backward
-            .push(elementwise::relu_grad(self.gpu, len32, whole(io.dy), whole(io.y), whole(&de))?);
+        p.backward.push(elementwise::relu_grad(
+            self.gpu,
+            len32,
+            whole(io.dy),
+            whole(io.y),
+            whole(&de),
+        )?);
         let (r2, a2) = self.norm_backward(&bn2, ns, false, &c, &de, &dc, false)?;
         p.backward.extend([r2, a2]);
-        p.backward.push(self.conv_weight_grad(&conv2, s2, dense(&s2), &b, &dc)?);
-        p.backward.push(self.conv_input_grad(s2, dense(&s2), &dc, w2, &db, false)?);
+        p.backward
+            .push(self.conv_weight_grad(&conv2, s2, dense(&s2), &b, &dc)?);
+        p.backward
+            .push(self.conv_input_grad(s2, dense(&s2), &dc, w2, &db, false)?);
         let (r1, a1) = self.norm_backward(&bn1, ns, true, &a, &db, &da, false)?;
         p.backward.extend([r1, a1]);
-        p.backward.push(self.conv_weight_grad(&conv1, s1, dense(&s1), io.x, &da)?);
+        p.backward
+            .push(self.conv_weight_grad(&conv1, s1, dense(&s1), io.x, &da)?);
         if let Some(dx) = io.dx {
-            p.input_grad.push(self.conv_input_grad(s1, dense(&s1), &da, w1, dx, false)?);
+            p.input_grad
+                .push(self.conv_input_grad(s1, dense(&s1), &da, w1, dx, false)?);
             p.input_grad.push(match &shortcut {
                 None => elementwise::accumulate(self.gpu, len32, whole(&de), whole(dx))?,
                 Some((ss, weights, _)) => {
@@ -611,9 +641,11 @@ impl<'a> Ctx<'a> {
             infer: fwd,
             ..BlockPlan::default()
         };
-        p.backward.push(self.conv_weight_grad(conv, s, slices, io.x, io.dy)?);
+        p.backward
+            .push(self.conv_weight_grad(conv, s, slices, io.x, io.dy)?);
         if let Some(dx) = io.dx {
-            p.input_grad.push(self.conv_input_grad(s, slices, io.dy, w, dx, false)?);
+            p.input_grad
+                .push(self.conv_input_grad(s, slices, io.dy, w, dx, false)?);
         }
         Ok(p)
     }
@@ -669,12 +701,16 @@ impl<'a> Ctx<'a> {
             infer: [vec![n1_infer], f1, vec![n2_infer], f2].concat(),
             ..BlockPlan::default()
         };
-        p.backward.push(self.conv_weight_grad(&conv2, s2, out, &t3, io.dy)?);
-        p.backward.push(self.conv_input_grad(s2, out, io.dy, w2, &dt3, false)?);
+        p.backward
+            .push(self.conv_weight_grad(&conv2, s2, out, &t3, io.dy)?);
+        p.backward
+            .push(self.conv_input_grad(s2, out, io.dy, w2, &dt3, false)?);
         let (r2, a2) = self.norm_backward(&norm2, ns2, true, &t2, &dt3, &dt2, false)?;
         p.backward.extend([r2, a2]);
-        p.backward.push(self.conv_weight_grad(&conv1, s1, dense(&s1), &t1, &dt2)?);
-        p.backward.push(self.conv_input_grad(s1, dense(&s1), &dt2, w1, &dt1, false)?);
+        p.backward
+            .push(self.conv_weight_grad(&conv1, s1, dense(&s1), &t1, &dt2)?);
+        p.backward
+            .push(self.conv_input_grad(s1, dense(&s1), &dt2, w1, &dt1, false)?);
         // dx: the shared tensor's gradient, to which every later layer adds its share.
         let dx = io.dx.expect("a dense layer reads a tensor with a gradient");
         let (r1, a1) = self.norm_backward(&norm1, ns1, true, io.x, &dt1, dx, true)?;
@@ -724,9 +760,18 @@ impl<'a> Ctx<'a> {
             infer: [vec![n_infer], tail].concat(),
             ..BlockPlan::default()
         };
-        p.backward.push(self.conv_weight_grad(&name_conv, s, out, &t2, io.dy)?);
-        p.backward.push(self.conv_input_grad(s, out, io.dy, wt, &dt2, false)?);
-        p.backward.push(pool::backward(self.gpu, PoolKind::Avg, ps, whole(&dt2), None, whole(&dt1))?);
+        p.backward
+            .push(self.conv_weight_grad(&name_conv, s, out, &t2, io.dy)?);
+        p.backward
+            .push(self.conv_input_grad(s, out, io.dy, wt, &dt2, false)?);
+        p.backward.push(pool::backward(
+            self.gpu,
+            PoolKind::Avg,
+            ps,
+            whole(&dt2),
+            None,
+            whole(&dt1),
+        )?);
         let dx = io.dx.expect("a transition reads a tensor with a gradient");
         let (r, a) = self.norm_backward(&name_norm, ns, true, io.x, &dt1, dx, false)?;
         p.backward.push(r);
@@ -794,21 +839,37 @@ impl<'a> Ctx<'a> {
 
         let dw = self.grad(&format!("{linear_name}.weight"));
         let db = self.grad(&format!("{linear_name}.bias"));
-        p.backward.push(linear::weight_grad(self.gpu, ls, whole(io.dy), whole(&features), dw)?);
-        p.backward.push(linear::bias_grad(self.gpu, ls, whole(io.dy), db)?);
+        p.backward.push(linear::weight_grad(
+            self.gpu,
+            ls,
+            whole(io.dy),
+            whole(&features),
+            dw,
+        )?);
+        p.backward
+            .push(linear::bias_grad(self.gpu, ls, whole(io.dy), db)?);
         // The gradient down to src: the linear layer's input gradient, then the pooling's.
         let mut chain = Vec::new();
         if let (Some(df), Some(ds)) = (&dfeatures, &dsrc) {
-            chain.push(linear::input_grad(self.gpu, ls, whole(io.dy), w, whole(df))?);
+            chain.push(linear::input_grad(
+                self.gpu,
+                ls,
+                whole(io.dy),
+                w,
+                whole(df),
+            )?);
             if pool_kind == HeadPool::Global {
-                let back = pool::backward(self.gpu, PoolKind::Global, ps, whole(df), None, whole(ds))?;
+                let back =
+                    pool::backward(self.gpu, PoolKind::Global, ps, whole(df), None, whole(ds))?;
                 chain.push(back);
             }
         }
         match (norm, &dsrc) {
             (Some(name), Some(dt)) => {
                 // The norm's parameters need the chain; only its dx is the input gradient.
-                let dx = io.dx.expect("the head's norm reads a tensor with a gradient");
+                let dx = io
+                    .dx
+                    .expect("the head's norm reads a tensor with a gradient");
                 let (r, a) = self.norm_backward(name, ns, true, io.x, dt, dx, false)?;
                 p.backward.extend(chain);
                 p.backward.push(r);

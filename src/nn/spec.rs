@@ -85,7 +85,9 @@ pub(crate) fn vgg_config(depth: u32) -> Option<&'static [u32]> {
         11 => &[1, 0, 2, 0, 4, 4, 0, 8, 8, 0, 8, 8, 0],
         13 => &[1, 1, 0, 2, 2, 0, 4, 4, 0, 8, 8, 0, 8, 8, 0],
         16 => &[1, 1, 0, 2, 2, 0, 4, 4, 4, 0, 8, 8, 8, 0, 8, 8, 8, 0],
-        19 => &[1, 1, 0, 2, 2, 0, 4, 4, 4, 4, 0, 8, 8, 8, 8, 0, 8, 8, 8, 8, 0],
+        19 => &[
+            1, 1, 0, 2, 2, 0, 4, 4, 4, 4, 0, 8, 8, 8, 8, 0, 8, 8, 8, 8, 0,
+        ],
         _ => return None,
     })
 }
@@ -185,7 +187,8 @@ impl ModelSpec {
                     return Err(SpecError::Depth {
                         family: "densenet",
                         depth,
-                        rule: "DenseNet-BC needs depth - 4 divisible by 6, at least 10 (40, 100, 190)",
+                        rule:
+                            "DenseNet-BC needs depth - 4 divisible by 6, at least 10 (40, 100, 190)",
                     });
                 }
                 check_width("growth rate", growth)
@@ -198,7 +201,7 @@ impl ModelSpec {
         match *self {
             ModelSpec::Small { width } => format!("small-w{width}"),
             ModelSpec::Vgg { depth, width } => format!("vgg-{depth}-w{width}"),
-            ModelSpec::Resnet { depth, width } if width == 16 => format!("resnet-{depth}"),
+            ModelSpec::Resnet { depth, width: 16 } => format!("resnet-{depth}"),
             ModelSpec::Resnet { depth, width } => format!("resnet-{depth}-w{width}"),
             ModelSpec::Densenet { depth, growth } => format!("densenet-bc-{depth}-k{growth}"),
         }

@@ -3,11 +3,13 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::nn::{ForwardChoice, ModelSpec};
+use crate::nn::{ForwardChoice, ModelSpec, SpecError};
 use crate::schedule::Schedule;
 
-/// Everything that defines a training run.
+/// Everything that defines a training run. Missing fields take their defaults when read
+/// from JSON (the page sends only what the user changed).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TrainConfig {
     /// The network.
     pub model: ModelSpec,
@@ -88,6 +90,9 @@ pub enum ConfigError {
         /// What to use instead.
         fix: String,
     },
+    /// The model's depth or width is not allowed.
+    #[error(transparent)]
+    Model(#[from] SpecError),
 }
 
 fn bad(setting: &'static str, value: impl ToString, fix: impl Into<String>) -> ConfigError {
@@ -101,6 +106,7 @@ fn bad(setting: &'static str, value: impl ToString, fix: impl Into<String>) -> C
 impl TrainConfig {
     /// Checks the settings that do not depend on the data.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.model.validate()?;
         if self.epochs == 0 || self.epochs > 10_000 {
             return Err(bad("epochs", self.epochs, "use 1 to 10000"));
         }
@@ -125,7 +131,11 @@ impl TrainConfig {
             ));
         }
         if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
-            return Err(bad("weight-decay", self.weight_decay, "use 0 <= weight decay < 1"));
+            return Err(bad(
+                "weight-decay",
+                self.weight_decay,
+                "use 0 <= weight decay < 1",
+            ));
         }
         if !(1..=MAX_READBACK_EVERY).contains(&self.readback_every) {
             return Err(bad(

@@ -1,11 +1,11 @@
 //! The dataset on the GPU: uploaded once as bytes, batches gathered and augmented there.
 
 use crate::data::Dataset;
+use crate::gpu::Dispatch;
 use crate::gpu::{Gpu, GpuError};
 use crate::kernels::data::{pack_bytes, DatasetBuffers, Gather, GatherSettings, ImageShape};
 use crate::kernels::loss::{self, METRICS_LEN};
 use crate::kernels::Operand;
-use crate::gpu::Dispatch;
 
 /// Images and labels of one file, on the GPU.
 pub struct GpuImages {
@@ -121,6 +121,7 @@ pub fn loss_and_metrics(
 
 impl EvalSet {
     /// Prepares evaluation of `indices` of `source` in batches of `batch`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,
         source: &GpuImages,
@@ -135,7 +136,10 @@ impl EvalSet {
         let batches = images.div_ceil(batch);
         // Pad the list to whole batches; the padding is computed but not counted.
         let mut padded = indices.to_vec();
-        padded.resize((batches * batch) as usize, indices.first().copied().unwrap_or(0));
+        padded.resize(
+            (batches * batch) as usize,
+            indices.first().copied().unwrap_or(0),
+        );
         let list = gpu.storage_from("evaluation indices", &padded)?;
         let gather = Gather::new(
             gpu,

@@ -88,7 +88,10 @@ pub struct Trainer {
 }
 
 fn image_shape(d: &Dataset) -> String {
-    format!("{}x{}x{} with {} classes", d.channels, d.height, d.width, d.classes)
+    format!(
+        "{}x{}x{} with {} classes",
+        d.channels, d.height, d.width, d.classes
+    )
 }
 
 impl Trainer {
@@ -157,7 +160,12 @@ impl Trainer {
         let classes = train.classes;
         let mut step_metrics = Vec::new();
         for i in 0..slots - 1 {
-            step_metrics.push(loss_and_metrics(gpu_ref, config.batch, classes, &targets(slot(i)))?);
+            step_metrics.push(loss_and_metrics(
+                gpu_ref,
+                config.batch,
+                classes,
+                &targets(slot(i)),
+            )?);
         }
 
         // Data: uploaded once. The training images come first in the file, the validation
@@ -178,7 +186,11 @@ impl Trainer {
         };
         let augmented = GatherSettings {
             pad: if config.augment {
-                if train.height.min(train.width) <= 28 { 2 } else { 4 }
+                if train.height.min(train.width) <= 28 {
+                    2
+                } else {
+                    4
+                }
             } else {
                 0
             },
@@ -447,8 +459,7 @@ impl Trainer {
 
     async fn finish_epoch(&mut self) -> Result<(), TrainError> {
         let epoch = (self.iteration / self.steps_per_epoch - 1) as u32;
-        let of_epoch: Vec<&StepMetrics> =
-            self.steps.iter().filter(|s| s.epoch == epoch).collect();
+        let of_epoch: Vec<&StepMetrics> = self.steps.iter().filter(|s| s.epoch == epoch).collect();
         let n = of_epoch.len().max(1) as f64;
         let train_loss = of_epoch.iter().map(|s| s.loss).sum::<f64>() / n;
         let train_accuracy = of_epoch.iter().map(|s| s.accuracy).sum::<f64>() / n;
@@ -528,7 +539,12 @@ impl Trainer {
             commands.submit();
         }
         let data = gpu
-            .read_into(&self.staging, &self.metrics, self.eval_metrics_at, (SLOT * 4) as u64)
+            .read_into(
+                &self.staging,
+                &self.metrics,
+                self.eval_metrics_at,
+                (SLOT * 4) as u64,
+            )
             .await?;
         let r: Vec<f32> = bytemuck::pod_collect_to_vec(&data);
         let count = r[2].max(1.0) as f64;
@@ -543,8 +559,12 @@ impl Trainer {
     pub async fn tensors(&self) -> Result<Vec<NamedTensor>, TrainError> {
         let gpu: &Gpu = &self.gpu;
         let l = &self.plan.layouts;
-        let params = gpu.read_f32(&self.plan.params, 0, l.params.len as usize).await?;
-        let state = gpu.read_f32(&self.plan.state, 0, l.state.len as usize).await?;
+        let params = gpu
+            .read_f32(&self.plan.params, 0, l.params.len as usize)
+            .await?;
+        let state = gpu
+            .read_f32(&self.plan.state, 0, l.state.len as usize)
+            .await?;
         let mut tensors = l.params.tensors(&params);
         tensors.extend(l.state.tensors(&state));
         Ok(tensors)
@@ -565,10 +585,15 @@ impl Trainer {
             ("model".to_string(), self.config.model.name()),
             ("iteration".to_string(), self.iteration.to_string()),
         ];
-        Ok(checkpoint::save_with_counters(&tensors, &counters, &metadata)?)
+        Ok(checkpoint::save_with_counters(
+            &tensors, &counters, &metadata,
+        )?)
     }
 }
 
 fn flatten(tensors: &[NamedTensor]) -> Vec<f32> {
-    tensors.iter().flat_map(|t| t.values.iter().copied()).collect()
+    tensors
+        .iter()
+        .flat_map(|t| t.values.iter().copied())
+        .collect()
 }

@@ -11,6 +11,9 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::gpu::{Gpu, GpuError};
 use crate::{bench, checks};
 
+mod training;
+pub use training::{TrainingRun, WebDataset};
+
 /// Installs the panic hook so a bug shows its message in the console instead of
 /// "unreachable executed".
 #[wasm_bindgen(start)]

@@ -1,0 +1,237 @@
+//! The trainer for the page: datasets from file bytes, a training run driven step by step
+//! from JavaScript, metrics, events and checkpoints. Thin over [`crate::train`].
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use super::{to_js, GpuSession};
+use crate::data::{maybe_gunzip, parse_cifar10, parse_idx, Dataset};
+use crate::train::{TrainConfig, Trainer};
+
+fn js_error(message: impl std::fmt::Display) -> JsValue {
+    JsError::new(&message.to_string()).into()
+}
+
+/// A dataset parsed in the page.
+#[wasm_bindgen]
+pub struct WebDataset {
+    data: Rc<Dataset>,
+}
+
+#[wasm_bindgen]
+impl WebDataset {
+    /// Parses IDX image and label files (raw or gzip). Throws a message naming what is
+    /// wrong with a bad file.
+    #[wasm_bindgen(js_name = fromIdx)]
+    pub fn from_idx(images: &[u8], labels: &[u8]) -> Result<WebDataset, JsValue> {
+        let images = maybe_gunzip("images", images).map_err(js_error)?;
+        let labels = maybe_gunzip("labels", labels).map_err(js_error)?;
+        let data = parse_idx(&images, &labels).map_err(js_error)?;
+        Ok(WebDataset {
+            data: Rc::new(data),
+        })
+    }
+
+    /// Parses CIFAR-10 binary batches (an array of byte arrays).
+    #[wasm_bindgen(js_name = fromCifar10)]
+    pub fn from_cifar10(batches: Vec<js_sys::Uint8Array>) -> Result<WebDataset, JsValue> {
+        let bytes: Vec<Vec<u8>> = batches.iter().map(|b| b.to_vec()).collect();
+        let slices: Vec<&[u8]> = bytes.iter().map(|b| b.as_slice()).collect();
+        let data = parse_cifar10(&slices).map_err(js_error)?;
+        Ok(WebDataset {
+            data: Rc::new(data),
+        })
+    }
+
+    /// `{channels, height, width, classes}` and the image count.
+    pub fn describe(&self) -> Result<JsValue, JsValue> {
+        #[derive(serde::Serialize)]
+        struct Description<'a> {
+            #[serde(flatten)]
+            shape: &'a Dataset,
+            images: usize,
+        }
+        to_js(&Description {
+            shape: &self.data,
+            images: self.data.len(),
+        })
+    }
+}
+
+/// A training run in the page. Methods that touch the GPU return Promises; call one at a
+/// time (a second call while one runs is rejected, not queued).
+#[wasm_bindgen]
+pub struct TrainingRun {
+    // Empty while an async call has the trainer out: a concurrent call finds it missing and
+    // is refused with a message.
+    trainer: Rc<RefCell<Option<Trainer>>>,
+}
+
+#[wasm_bindgen]
+impl GpuSession {
+    /// Builds a run: `config` holds any [`TrainConfig`] fields (the rest take defaults),
+    /// `init` optional safetensors weights. Resolves to a [`TrainingRun`].
+    #[wasm_bindgen(js_name = startTraining)]
+    pub fn start_training(
+        &self,
+        config: JsValue,
+        train: &WebDataset,
+        test: &WebDataset,
+        init: Option<Vec<u8>>,
+    ) -> Promise {
+        let gpu = Rc::clone(&self.gpu);
+        let (train, test) = (Rc::clone(&train.data), Rc::clone(&test.data));
+        future_to_promise(async move {
+            let config: TrainConfig = if config.is_undefined() || config.is_null() {
+                TrainConfig::default()
+            } else {
+                // Through JSON text: serde-wasm-bindgen only looks up the fields it knows,
+                // so a misspelt setting would be silently ignored.
+                let text = js_sys::JSON::stringify(&config)
+                    .map(String::from)
+                    .map_err(|_| js_error("the training settings are not a plain object"))?;
+                serde_json::from_str(&text)
+                    .map_err(|e| js_error(format!("bad training settings: {e}")))?
+            };
+            let trainer = Trainer::new(gpu, &train, &test, config, init.as_deref())
+                .await
+                .map_err(js_error)?;
+            Ok(TrainingRun {
+                trainer: Rc::new(RefCell::new(Some(trainer))),
+            }
+            .into())
+        })
+    }
+
+    /// Buffers and bind groups created on this device so far.
+    #[wasm_bindgen(js_name = resourceCounts)]
+    pub fn resource_counts(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.gpu.resource_counts())
+    }
+}
+
+const BUSY: &str = "the training run is busy with another call; wait for it to finish";
+
+impl TrainingRun {
+    /// Runs `f` on the trainer unless an async call has it.
+    fn with<T>(&self, f: impl FnOnce(&mut Trainer) -> T) -> Result<T, JsValue> {
+        let mut slot = self.trainer.borrow_mut();
+        let trainer = slot.as_mut().ok_or_else(|| js_error(BUSY))?;
+        Ok(f(trainer))
+    }
+}
+
+/// Takes the trainer out for an async call; [`put_back`] returns it.
+fn take(cell: &RefCell<Option<Trainer>>) -> Result<Trainer, JsValue> {
+    cell.borrow_mut().take().ok_or_else(|| js_error(BUSY))
+}
+
+fn put_back(cell: &RefCell<Option<Trainer>>, trainer: Trainer) {
+    *cell.borrow_mut() = Some(trainer);
+}
+
+#[wasm_bindgen]
+impl TrainingRun {
+    /// Runs up to `iterations` more steps; resolves when their metrics are read back.
+    pub fn run(&self, iterations: u32) -> Promise {
+        let trainer = Rc::clone(&self.trainer);
+        future_to_promise(async move {
+            let mut t = take(&trainer)?;
+            let result = t.run(iterations as u64).await;
+            put_back(&trainer, t);
+            result.map_err(js_error)?;
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Evaluates the test set now; resolves to `{loss, accuracy, images}`.
+    #[wasm_bindgen(js_name = evaluateTest)]
+    pub fn evaluate_test(&self) -> Promise {
+        let trainer = Rc::clone(&self.trainer);
+        future_to_promise(async move {
+            let mut t = take(&trainer)?;
+            let result = t.evaluate_test().await;
+            put_back(&trainer, t);
+            to_js(&result.map_err(js_error)?)
+        })
+    }
+
+    /// `{iteration, total, stepsPerEpoch, finished}`.
+    pub fn progress(&self) -> Result<JsValue, JsValue> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Progress {
+            iteration: u64,
+            total: u64,
+            steps_per_epoch: u64,
+            finished: bool,
+        }
+        let p = self.with(|t| Progress {
+            iteration: t.iteration(),
+            total: t.total_iterations(),
+            steps_per_epoch: t.steps_per_epoch(),
+            finished: t.is_finished(),
+        })?;
+        to_js(&p)
+    }
+
+    /// Step metrics from index `from` on.
+    pub fn steps(&self, from: usize) -> Result<JsValue, JsValue> {
+        let steps = self.with(|t| t.steps().get(from..).unwrap_or(&[]).to_vec())?;
+        to_js(&steps)
+    }
+
+    /// Every finished epoch's metrics.
+    pub fn epochs(&self) -> Result<JsValue, JsValue> {
+        let epochs = self.with(|t| t.epochs().to_vec())?;
+        to_js(&epochs)
+    }
+
+    /// Events since the last call.
+    #[wasm_bindgen(js_name = takeEvents)]
+    pub fn take_events(&self) -> Result<JsValue, JsValue> {
+        let events = self.with(|t| t.take_events())?;
+        to_js(&events)
+    }
+
+    /// The model: name, parameter count, blocks and the forward algorithm per conv shape.
+    pub fn model(&self) -> Result<JsValue, JsValue> {
+        #[derive(serde::Serialize)]
+        struct Model {
+            name: String,
+            parameters: u32,
+            blocks: Vec<String>,
+            forward_algorithms: Vec<String>,
+        }
+        let m = self.with(|t| {
+            let plan = t.plan();
+            Model {
+                name: t.config().model.name(),
+                parameters: plan.layouts.params.len,
+                blocks: plan.arch.blocks.iter().map(|b| b.name.clone()).collect(),
+                forward_algorithms: plan
+                    .algorithms
+                    .iter()
+                    .map(|(s, a)| format!("{}: {a:?}", s.describe()))
+                    .collect(),
+            }
+        })?;
+        to_js(&m)
+    }
+
+    /// The current weights as a safetensors file (Uint8Array).
+    pub fn checkpoint(&self) -> Promise {
+        let trainer = Rc::clone(&self.trainer);
+        future_to_promise(async move {
+            let t = take(&trainer)?;
+            let result = t.checkpoint().await;
+            put_back(&trainer, t);
+            let bytes = result.map_err(js_error)?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+}

@@ -1,0 +1,116 @@
+// The trainer API from the page's WebAssembly module, in headless Chromium on its WebGPU
+// adapter: parse MNIST from the files the site serves, train a small CNN for an epoch on a
+// subset, read metrics, evaluate, export a checkpoint; bad files and overlapping calls are
+// refused with messages.
+
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { launchChromium, openPage, serveSite } from "./harness.mjs";
+
+let site;
+let browser;
+let page;
+let problems;
+before(async () => {
+  site = await serveSite();
+  browser = await launchChromium();
+  ({ page, problems } = await openPage(browser, `${site.url}?selftest=off`));
+  await page.waitForFunction(() => document.body.dataset.state !== "loading", null, { timeout: 60_000 });
+  const banner = await page.textContent("#fatal");
+  assert.equal(await page.evaluate(() => document.body.dataset.state), "ready", banner);
+});
+after(async () => {
+  await browser?.close();
+  await site?.close();
+});
+
+test("a small CNN trains on an MNIST subset through the trainer API", { timeout: 300_000 }, async () => {
+  const r = await page.evaluate(async () => {
+    const w = window.wasmBindings;
+    const bytes = async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer());
+    const dir = "data/mnist";
+    const train = w.WebDataset.fromIdx(
+      await bytes(`${dir}/train-images-idx3-ubyte.gz`), await bytes(`${dir}/train-labels-idx1-ubyte.gz`));
+    const test = w.WebDataset.fromIdx(
+      await bytes(`${dir}/t10k-images-idx3-ubyte.gz`), await bytes(`${dir}/t10k-labels-idx1-ubyte.gz`));
+    const session = await w.GpuSession.open();
+    const config = {
+      model: { family: "small", width: 8 },
+      epochs: 2, batch: 32, lr: 0.1, train_limit: 512, test_limit: 300, readback_every: 4,
+      forward: "measure",
+    };
+    const run = await session.startTraining(config, train, test);
+    await run.run(1);
+    const resourcesAfterFirstStep = session.resourceCounts();
+    // A second call while one runs is refused, not queued.
+    const first = run.run(7);
+    let busy = null;
+    try { await run.run(1); } catch (e) { busy = e.message; }
+    await first;
+    while (!run.progress().finished) await run.run(8);
+    const resourcesAtEnd = session.resourceCounts();
+    const checkpoint = await run.checkpoint();
+    return {
+      describe: train.describe(),
+      model: run.model(),
+      progress: run.progress(),
+      steps: run.steps(0),
+      epochs: run.epochs(),
+      events: run.takeEvents().map((e) => e.kind),
+      busy,
+      resourcesAfterFirstStep,
+      resourcesAtEnd,
+      checkpointBytes: checkpoint.length,
+      headerLength: Number(new DataView(checkpoint.buffer).getBigUint64(0, true)),
+      header: new TextDecoder().decode(checkpoint.slice(8, 8 + Number(new DataView(checkpoint.buffer).getBigUint64(0, true)))),
+    };
+  });
+  assert.deepEqual(r.describe, { channels: 1, height: 28, width: 28, classes: 10, images: 60000 });
+  assert.equal(r.model.name, "small-w8");
+  assert.equal(r.model.blocks.length, 4);
+  assert.deepEqual({ ...r.progress }, { iteration: 32, total: 32, stepsPerEpoch: 16, finished: true });
+  assert.equal(r.steps.length, 32);
+  assert.ok(r.steps.every((s) => Number.isFinite(s.loss)), "every loss is a number");
+  assert.equal(r.epochs.length, 2);
+  const last = r.epochs[1];
+  assert.equal(last.test.images, 300);
+  assert.ok(last.train_loss < r.epochs[0].train_loss, `training loss falls: ${JSON.stringify(r.epochs)}`);
+  // 64 steps of a width-8 network with global pooling: well above chance (10%), not yet good.
+  assert.ok(last.test.accuracy > 0.15, `test accuracy ${last.test.accuracy} after 2 short epochs`);
+  assert.ok(r.events.includes("epoch") && r.events.includes("finished"), r.events.join(","));
+  assert.match(r.busy ?? "", /busy/);
+  assert.deepEqual(r.resourcesAtEnd, r.resourcesAfterFirstStep, "no GPU buffers or bind groups after the first step");
+  const header = JSON.parse(r.header);
+  assert.deepEqual(header["conv3.weight"].shape, [32, 16, 3, 3]);
+  assert.equal(header["bn1.num_batches_tracked"].dtype, "I64");
+  assert.ok(r.checkpointBytes > 8 + r.headerLength);
+  assert.deepEqual(problems, []);
+});
+
+test("bad dataset files and settings are refused with messages", async () => {
+  const r = await page.evaluate(async () => {
+    const w = window.wasmBindings;
+    const message = async (f) => { try { await f(); return null; } catch (e) { return e.message ?? String(e); } };
+    const junk = new Uint8Array([0, 0, 8, 1, 0, 0, 0, 0]);
+    const images = new Uint8Array([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4]);
+    const labels = new Uint8Array([0, 0, 8, 1, 0, 0, 0, 1, 7]);
+    const tiny = w.WebDataset.fromIdx(images, labels);
+    const session = await w.GpuSession.open();
+    return {
+      magic: await message(() => w.WebDataset.fromIdx(junk, junk)),
+      truncated: await message(() => w.WebDataset.fromIdx(images.slice(0, 18), labels)),
+      cifar: await message(() => w.WebDataset.fromCifar10([new Uint8Array(100)])),
+      batch: await message(() => session.startTraining({ batch: 0 }, tiny, tiny)),
+      lr: await message(() => session.startTraining({ lr: -1 }, tiny, tiny)),
+      unknown: await message(() => session.startTraining({ learning_rate: 1 }, tiny, tiny)),
+      depth: await message(() => session.startTraining({ model: { family: "resnet", depth: 21, width: 16 } }, tiny, tiny)),
+    };
+  });
+  assert.match(r.magic, /not an IDX images file/);
+  assert.match(r.truncated, /truncated/);
+  assert.match(r.cifar, /CIFAR|3073/);
+  assert.match(r.batch, /batch = 0 is not allowed/);
+  assert.match(r.lr, /lr = -1 is not allowed/);
+  assert.match(r.unknown, /learning_rate/);
+  assert.match(r.depth, /6n \+ 2/);
+});
