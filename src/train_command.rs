@@ -107,6 +107,9 @@ pub struct TrainArgs {
     /// Save the final weights here (safetensors).
     #[arg(long)]
     save: Option<PathBuf>,
+    /// Also save to --save after every N epochs (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    save_every: u32,
     /// Write the results here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -293,8 +296,12 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
         bar.set_style(style);
         bar
     };
+    if args.save_every > 0 && args.save.is_none() {
+        return Err("--save-every needs --save FILE to write to".into());
+    }
     while !trainer.is_finished() {
         let result = trainer.run(config.readback_every as u64).await;
+        let mut save_now = false;
         for event in trainer.take_events() {
             match event {
                 Event::Steps {
@@ -303,23 +310,43 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
                     images_per_second,
                 } => {
                     if let Some(s) = trainer.steps()[first..first + count].last() {
-                        bar.set_message(format!(
+                        let status = format!(
                             "loss {:.4}  acc {:.1}%  {:.0} img/s",
                             s.loss,
                             100.0 * s.accuracy,
                             images_per_second
-                        ));
+                        );
+                        // Quiet runs (logs, background jobs) get a line every 5% instead.
+                        let every = (trainer.total_iterations() / 20).max(1);
+                        let before = trainer.iteration() - count as u64;
+                        if args.quiet && trainer.iteration() / every != before / every {
+                            eprintln!(
+                                "step {}/{}: {status}",
+                                trainer.iteration(),
+                                trainer.total_iterations()
+                            );
+                        }
+                        bar.set_message(status);
                     }
                     bar.set_position(trainer.iteration());
                 }
-                Event::Epoch(e) if args.quiet => eprintln!("{}", epoch_line(&e)),
-                Event::Epoch(e) => bar.println(epoch_line(&e)),
+                Event::Epoch(e) => {
+                    save_now |= args.save_every > 0 && (e.epoch + 1) % args.save_every == 0;
+                    if args.quiet {
+                        eprintln!("{}", epoch_line(&e));
+                    } else {
+                        bar.println(epoch_line(&e));
+                    }
+                }
                 Event::Finished => {}
             }
         }
         if let Err(e) = result {
             bar.abandon();
             return Err(e.to_string());
+        }
+        if let (true, Some(path)) = (save_now, &args.save) {
+            save(&trainer, path).await?;
         }
     }
     bar.finish_and_clear();
@@ -335,8 +362,7 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
         images / training_seconds.max(1e-9)
     );
     if let Some(path) = &args.save {
-        let bytes = trainer.checkpoint().await.map_err(|e| e.to_string())?;
-        std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        save(&trainer, path).await?;
         println!("weights saved to {}", path.display());
     }
     if let Some(path) = &args.json {
@@ -364,4 +390,9 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
         std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+async fn save(trainer: &Trainer, path: &Path) -> Result<(), String> {
+    let bytes = trainer.checkpoint().await.map_err(|e| e.to_string())?;
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
