@@ -198,6 +198,10 @@ struct Results<'a> {
     wall_seconds: f64,
     training_seconds: f64,
     images_per_second: f64,
+    /// Convolution and linear FLOPs of one image's forward pass (training is about 3x).
+    forward_mflop_per_image: f64,
+    /// 3 x forward FLOPs x images per second: the rate the kernels sustained.
+    training_gflop_per_second: f64,
     final_test_accuracy: Option<f64>,
     forward_algorithms: Vec<String>,
     epochs: &'a [EpochMetrics],
@@ -354,12 +358,22 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
     let training_seconds: f64 = epochs.iter().map(|e| e.seconds).sum();
     let images = trainer.iteration() as f64 * config.batch as f64;
     let final_test = epochs.last().and_then(|e| e.test).map(|t| t.accuracy);
+    let per_second = images / training_seconds.max(1e-9);
+    let forward_flop: f64 = trainer
+        .plan()
+        .blocks
+        .iter()
+        .map(|b| b.forward_flops)
+        .sum::<f64>()
+        / config.batch as f64;
+    let gflops = 3.0 * forward_flop * per_second / 1e9;
     println!(
-        "{model}: test accuracy {} after {} epochs; {:.1} s training, {:.0} img/s",
+        "{model}: test accuracy {} after {} epochs; {:.1} s training, {per_second:.0} img/s \
+         ({:.1} MFLOP forward per image, about {gflops:.2} GFLOP/s)",
         final_test.map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a)),
         epochs.len(),
         training_seconds,
-        images / training_seconds.max(1e-9)
+        forward_flop / 1e6,
     );
     if let Some(path) = &args.save {
         save(&trainer, path).await?;
@@ -375,7 +389,9 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
             iterations: trainer.iteration(),
             wall_seconds: started.elapsed().as_secs_f64(),
             training_seconds,
-            images_per_second: images / training_seconds.max(1e-9),
+            images_per_second: per_second,
+            forward_mflop_per_image: forward_flop / 1e6,
+            training_gflop_per_second: gflops,
             final_test_accuracy: final_test,
             forward_algorithms: trainer
                 .plan()
