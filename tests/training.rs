@@ -66,7 +66,7 @@ fn every_family_learns_a_simple_task() {
         ModelSpec::Small { width: 4 },
         ModelSpec::Vgg {
             depth: 11,
-            width: 2,
+            width: 4,
         },
         ModelSpec::Resnet { depth: 8, width: 4 },
         ModelSpec::Densenet {
@@ -76,9 +76,14 @@ fn every_family_learns_a_simple_task() {
     ];
     for model in models {
         let name = model.name();
+        // im2col + matmul for two of them: its shared workspace and DenseNet's channel slices.
+        let im2col = matches!(model, ModelSpec::Vgg { .. } | ModelSpec::Densenet { .. });
         let mut c = config(model);
         c.epochs = 6;
         c.augment = false;
+        if im2col {
+            c.forward = ForwardChoice::Im2col;
+        }
         let mut t = trainer(&gpu, &data, &test, c);
         pollster::block_on(t.run(u64::MAX)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let epochs = t.epochs();
