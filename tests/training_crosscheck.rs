@@ -193,7 +193,7 @@ impl Params {
 fn cpu_step(
     p: &mut Params,
     momentum: &mut [Vec<f64>],
-    running: &mut [(Vec<f64>, Vec<f64>); 3],
+    running: &mut [(Vec<f64>, Vec<f64>); 2],
     x: &T,
     labels: &[usize],
 ) -> f64 {
@@ -204,20 +204,7 @@ fn cpu_step(
     let a2 = conv(&c1, p.get("conv2.weight"), w2c);
     let (b2, xh2, inv2, m2, v2) = bn_relu(&a2, p.get("bn2.weight"), p.get("bn2.bias"));
     let (c2, arg2) = maxpool(&b2);
-    let a3 = conv(&c2, p.get("conv3.weight"), 4 * W);
-    let (b3, xh3, inv3, m3, v3) = bn_relu(&a3, p.get("bn3.weight"), p.get("bn3.bias"));
-    // Global average pooling to 4W features.
-    let features = b3.c;
-    let plane = (b3.h * b3.w) as f64;
-    let mut pooled = vec![0.0; x.n * features];
-    for s in 0..x.n {
-        for f in 0..features {
-            pooled[s * features + f] = (0..b3.h * b3.w)
-                .map(|q| b3.v[(s * features + f) * b3.h * b3.w + q])
-                .sum::<f64>()
-                / plane;
-        }
-    }
+    let features = c2.c * c2.h * c2.w;
     let (fw, fb) = (p.get("fc.weight"), p.get("fc.bias"));
     let n = x.n;
     let mut loss = 0.0;
@@ -227,7 +214,7 @@ fn cpu_step(
             .map(|k| {
                 fb[k]
                     + (0..features)
-                        .map(|f| fw[k * features + f] * pooled[s * features + f])
+                        .map(|f| fw[k * features + f] * c2.v[s * features + f])
                         .sum::<f64>()
             })
             .collect();
@@ -242,21 +229,17 @@ fn cpu_step(
     // Backward.
     let mut dfw = vec![0.0; fw.len()];
     let mut dfb = vec![0.0; CLASSES];
-    let mut db3 = T::zeros(b3.n, b3.c, b3.h, b3.w);
+    let mut dc2 = T::zeros(c2.n, c2.c, c2.h, c2.w);
     for s in 0..n {
         for k in 0..CLASSES {
             let g = dlogits[s * CLASSES + k];
             dfb[k] += g;
             for f in 0..features {
-                dfw[k * features + f] += g * pooled[s * features + f];
-                for q in 0..b3.h * b3.w {
-                    db3.v[(s * features + f) * b3.h * b3.w + q] += g * fw[k * features + f] / plane;
-                }
+                dfw[k * features + f] += g * c2.v[s * features + f];
+                dc2.v[s * features + f] += g * fw[k * features + f];
             }
         }
     }
-    let (da3, dg3, dbeta3) = bn_relu_back(&b3, &xh3, &inv3, p.get("bn3.weight"), &db3);
-    let (dc2, dw3) = conv_back(&c2, p.get("conv3.weight"), &da3);
     let mut db2 = T::zeros(b2.n, b2.c, b2.h, b2.w);
     for (yi, &xi) in arg2.iter().enumerate() {
         db2.v[xi] += dc2.v[yi];
@@ -276,9 +259,6 @@ fn cpu_step(
         ("conv2.weight", dw2),
         ("bn2.weight", dg2),
         ("bn2.bias", dbeta2),
-        ("conv3.weight", dw3),
-        ("bn3.weight", dg3),
-        ("bn3.bias", dbeta3),
         ("fc.weight", dfw),
         ("fc.bias", dfb),
     ];
@@ -292,7 +272,7 @@ fn cpu_step(
             p.values[i][j] = pj - LR * step;
         }
     }
-    for (r, (m, v)) in running.iter_mut().zip([(m1, v1), (m2, v2), (m3, v3)]) {
+    for (r, (m, v)) in running.iter_mut().zip([(m1, v1), (m2, v2)]) {
         for c in 0..m.len() {
             r.0[c] = 0.9 * r.0[c] + 0.1 * m[c];
             r.1[c] = 0.9 * r.1[c] + 0.1 * v[c];
@@ -328,6 +308,7 @@ fn twenty_sgd_steps_match_a_float64_implementation() {
     // Fixed starting weights, written to and loaded from a safetensors file.
     let mut names = Vec::new();
     let mut tensors = Vec::new();
+    let features = 2 * W * (H / 4) * (H / 4);
     let shapes: Vec<(&str, Vec<usize>)> = vec![
         ("conv1.weight", vec![W, 1, 3, 3]),
         ("bn1.weight", vec![W]),
@@ -335,17 +316,12 @@ fn twenty_sgd_steps_match_a_float64_implementation() {
         ("conv2.weight", vec![2 * W, W, 3, 3]),
         ("bn2.weight", vec![2 * W]),
         ("bn2.bias", vec![2 * W]),
-        ("conv3.weight", vec![4 * W, 2 * W, 3, 3]),
-        ("bn3.weight", vec![4 * W]),
-        ("bn3.bias", vec![4 * W]),
-        ("fc.weight", vec![CLASSES, 4 * W]),
+        ("fc.weight", vec![CLASSES, features]),
         ("fc.bias", vec![CLASSES]),
         ("bn1.running_mean", vec![W]),
         ("bn1.running_var", vec![W]),
         ("bn2.running_mean", vec![2 * W]),
         ("bn2.running_var", vec![2 * W]),
-        ("bn3.running_mean", vec![4 * W]),
-        ("bn3.running_var", vec![4 * W]),
     ];
     for (name, shape) in &shapes {
         let len: usize = shape.iter().product();
@@ -412,8 +388,8 @@ fn twenty_sgd_steps_match_a_float64_implementation() {
         - mean * mean;
     let (mean32, std32) = (mean as f32, var.sqrt() as f32);
     let mut params = Params {
-        names: names[..11].to_vec(),
-        values: tensors[..11]
+        names: names[..8].to_vec(),
+        values: tensors[..8]
             .iter()
             .map(|t| t.values.iter().map(|&v| v as f64).collect())
             .collect(),
@@ -422,7 +398,6 @@ fn twenty_sgd_steps_match_a_float64_implementation() {
     let mut running = [
         (vec![0.0; W], vec![1.0; W]),
         (vec![0.0; 2 * W], vec![1.0; 2 * W]),
-        (vec![0.0; 4 * W], vec![1.0; 4 * W]),
     ];
     let mut cpu_losses = Vec::new();
     for step in 0..STEPS {

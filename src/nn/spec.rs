@@ -7,10 +7,10 @@ use thiserror::Error;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "snake_case")]
 pub enum ModelSpec {
-    /// Three conv-BN-ReLU units (max pooling after the first two), global average pooling
-    /// and a linear classifier: the quick demo model.
+    /// Two conv-BN-ReLU-maxpool units and a linear classifier on the flattened maps: the
+    /// quick demo model.
     Small {
-        /// Channels of the first unit (the second has twice as many, the third four times).
+        /// Channels of the first unit (the second has twice as many).
         width: u32,
     },
     /// VGG (Simonyan and Zisserman) with batch norm: conv-BN-ReLU units and max pooling,

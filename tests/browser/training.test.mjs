@@ -36,7 +36,7 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
     const session = await w.GpuSession.open();
     const config = {
       model: { family: "small", width: 8 },
-      epochs: 2, batch: 32, lr: 0.1, train_limit: 512, test_limit: 300, readback_every: 4,
+      epochs: 2, batch: 32, lr: 0.02, train_limit: 512, test_limit: 300, readback_every: 4,
       forward: "measure",
     };
     const run = await session.startTraining(config, train, test);
@@ -67,7 +67,7 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
   });
   assert.deepEqual(r.describe, { channels: 1, height: 28, width: 28, classes: 10, images: 60000 });
   assert.equal(r.model.name, "small-w8");
-  assert.equal(r.model.blocks.length, 4);
+  assert.equal(r.model.blocks.length, 3);
   assert.deepEqual({ ...r.progress }, { iteration: 32, total: 32, stepsPerEpoch: 16, finished: true });
   assert.equal(r.steps.length, 32);
   assert.ok(r.steps.every((s) => Number.isFinite(s.loss)), "every loss is a number");
@@ -75,13 +75,13 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
   const last = r.epochs[1];
   assert.equal(last.test.images, 300);
   assert.ok(last.train_loss < r.epochs[0].train_loss, `training loss falls: ${JSON.stringify(r.epochs)}`);
-  // 64 steps of a width-8 network with global pooling: well above chance (10%), not yet good.
-  assert.ok(last.test.accuracy > 0.15, `test accuracy ${last.test.accuracy} after 2 short epochs`);
+  assert.ok(last.test.accuracy > 0.6, `test accuracy ${last.test.accuracy} after 2 short epochs`);
   assert.ok(r.events.includes("epoch") && r.events.includes("finished"), r.events.join(","));
   assert.match(r.busy ?? "", /busy/);
   assert.deepEqual(r.resourcesAtEnd, r.resourcesAfterFirstStep, "no GPU buffers or bind groups after the first step");
   const header = JSON.parse(r.header);
-  assert.deepEqual(header["conv3.weight"].shape, [32, 16, 3, 3]);
+  assert.deepEqual(header["conv2.weight"].shape, [16, 8, 3, 3]);
+  assert.deepEqual(header["fc.weight"].shape, [10, 16 * 7 * 7]);
   assert.equal(header["bn1.num_batches_tracked"].dtype, "I64");
   assert.ok(r.checkpointBytes > 8 + r.headerLength);
   assert.deepEqual(problems, []);
