@@ -1,5 +1,5 @@
 # Task runner. `make serve` and `make test` run setup first, so a fresh clone needs nothing else.
-.PHONY: setup serve test bench clean
+.PHONY: setup serve test bench bench-train clean
 
 setup:
 	scripts/setup.sh
@@ -12,6 +12,9 @@ test:
 
 bench:
 	scripts/bench.sh
+
+bench-train:
+	scripts/bench-train.sh all
 
 clean:
 	cargo clean

@@ -59,9 +59,9 @@ pub struct TrainArgs {
     /// Batch size.
     #[arg(long, default_value_t = 64)]
     batch: u32,
-    /// Base learning rate.
-    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
-    lr: f64,
+    /// Base learning rate (default: 0.01 for small, 0.1 for the others).
+    #[arg(long, allow_negative_numbers = true)]
+    lr: Option<f64>,
     /// Momentum.
     #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
     momentum: f64,
@@ -212,10 +212,10 @@ fn config_from(args: &TrainArgs) -> Result<TrainConfig, String> {
     let model = ModelSpec::new(&args.model, args.depth, args.width).map_err(|e| e.to_string())?;
     let natural = args.dataset != DatasetKind::Mnist;
     let config = TrainConfig {
+        lr: args.lr.unwrap_or(model.default_lr()),
         model,
         epochs: args.epochs,
         batch: args.batch,
-        lr: args.lr,
         momentum: args.momentum,
         nesterov: !args.no_nesterov,
         weight_decay: args.weight_decay,

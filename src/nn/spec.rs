@@ -196,6 +196,16 @@ impl ModelSpec {
         }
     }
 
+    /// The base learning rate the family trains well with at batch 64: 0.1 (the papers')
+    /// for the deep families; 0.01 for the small CNN, whose linear layer over thousands of
+    /// flattened features takes steps too large at 0.1 (measured in BENCHMARKS.md).
+    pub fn default_lr(&self) -> f64 {
+        match self {
+            ModelSpec::Small { .. } => 0.01,
+            _ => 0.1,
+        }
+    }
+
     /// A short name such as `resnet-20`.
     pub fn name(&self) -> String {
         match *self {

@@ -17,7 +17,7 @@ pub struct TrainConfig {
     pub epochs: u32,
     /// Images per step.
     pub batch: u32,
-    /// Base learning rate.
+    /// Base learning rate (default 0.01, the small CNN's; see `ModelSpec::default_lr`).
     pub lr: f64,
     /// SGD momentum.
     pub momentum: f64,
@@ -55,7 +55,7 @@ impl Default for TrainConfig {
             model: ModelSpec::Small { width: 32 },
             epochs: 2,
             batch: 64,
-            lr: 0.1,
+            lr: 0.01,
             momentum: 0.9,
             nesterov: true,
             weight_decay: 5e-4,
