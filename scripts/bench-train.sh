@@ -26,7 +26,7 @@ if [[ $what == throughput || $what == all ]]; then
 fi
 if [[ $what == mnist || $what == all ]]; then
   printf '==> small CNN, MNIST, 2 epochs (target: 99.0%% test accuracy)\n'
-  train --dataset mnist --model small --epochs 2 --batch 64 --lr 0.01 \
+  train --dataset mnist --model small --epochs 2 --batch 16 --lr 0.005 \
     --json bench-results/train-small-mnist.json
 fi
 if [[ $what == fashion || $what == all ]]; then
