@@ -43,7 +43,7 @@ pub enum TrainError {
         test: String,
     },
     /// The loss stopped being a number.
-    #[error("training diverged at iteration {iteration} (loss {loss}); the weights before it are kept: lower the learning rate")]
+    #[error("training diverged at iteration {iteration} (loss {loss}); lower the learning rate and start again (checkpoints saved before this point are intact)")]
     Diverged {
         /// The iteration whose loss was not finite.
         iteration: u64,
