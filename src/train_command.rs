@@ -8,7 +8,7 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
-use snapfreeze::data::{maybe_gunzip, parse_cifar10, parse_idx, Dataset};
+use snapfreeze::data::{parse_cifar10, parse_idx, Dataset};
 use snapfreeze::gpu::Gpu;
 use snapfreeze::nn::{ForwardChoice, ModelSpec};
 use snapfreeze::schedule::Schedule;
@@ -161,8 +161,6 @@ fn load_idx(dir: &Path, prefix: &str) -> Result<Dataset, String> {
     };
     let images = read(&file("images-idx3-ubyte"))?;
     let labels = read(&file("labels-idx1-ubyte"))?;
-    let images = maybe_gunzip("images", &images).map_err(|e| e.to_string())?;
-    let labels = maybe_gunzip("labels", &labels).map_err(|e| e.to_string())?;
     parse_idx(&images, &labels).map_err(|e| format!("{prefix} set in {}: {e}", dir.display()))
 }
 

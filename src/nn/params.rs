@@ -157,8 +157,6 @@ pub struct Layouts {
     pub params: Layout,
     /// Running means and variances.
     pub state: Layout,
-    /// Names of the batch norms, with the block that owns each (for num_batches_tracked).
-    pub norms: Vec<(String, usize)>,
 }
 
 impl Layouts {
@@ -196,7 +194,6 @@ impl Layouts {
             Init::Constant(0.0),
         );
         s.push(format!("{name}.running_var"), c, block, Init::Constant(1.0));
-        self.norms.push((name.to_string(), block));
     }
 
     fn linear(&mut self, name: &str, block: usize, inputs: u32, outputs: u32) {
@@ -206,6 +203,14 @@ impl Layouts {
             .push(format!("{name}.weight"), shape, block, init);
         self.params
             .push(format!("{name}.bias"), vec![outputs as usize], block, init);
+    }
+
+    /// The batch norms' names with the block that owns each, from their running means.
+    pub fn norms(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.state
+            .entries
+            .iter()
+            .filter_map(|e| Some((e.name.strip_suffix(".running_mean")?, e.block)))
     }
 
     /// The layouts of `arch`.

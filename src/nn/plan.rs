@@ -149,8 +149,7 @@ impl Plan {
             plan.forward_flops = g.forward_flops(batch);
             blocks.push(plan);
         }
-        let (owned, convs) = (ctx.owned, ctx.convs);
-        let mut owned = owned;
+        let (mut owned, convs) = (ctx.owned, ctx.convs);
         owned.extend(ctx.pool.into_values());
         owned.push(saved);
         owned.extend(workspace);
@@ -530,7 +529,7 @@ impl<'a> Ctx<'a> {
         // Forward-only: bn2's output d, the sum e, the shortcut's output.
         let d = self.shared(len, 0)?;
         let e = self.shared(len, 1)?;
-        // Gradients: of a, of b (also reused for c's), of e.
+        // Gradients of a, b, e (the sum's, which bn2 and the shortcut both receive) and c.
         let (da, db, de) = (
             self.shared(len, 2)?,
             self.shared(len, 3)?,

@@ -16,7 +16,7 @@ use crate::data::Dataset;
 use crate::gpu::{Commands, Dispatch, Gpu, GpuError, Staging};
 use crate::kernels::data::{GatherSettings, ImageShape};
 use crate::kernels::optim::{Sgd, SgdBuffers, SgdSettings};
-use crate::kernels::Operand;
+use crate::kernels::{loss, Operand};
 use crate::nn::{Architecture, Plan, SpecError};
 
 /// Why training could not start or go on.
@@ -68,7 +68,8 @@ pub struct Trainer {
     train: TrainSet,
     test: Option<EvalSet>,
     validation: Option<EvalSet>,
-    step_metrics: Vec<[Dispatch; 2]>,
+    train_loss: Dispatch,
+    step_metrics: Vec<Dispatch>,
     eval_metrics_at: u64,
     sgd: Sgd,
     lrs: wgpu::Buffer,
@@ -158,13 +159,17 @@ impl Trainer {
             metrics,
         };
         let classes = train.classes;
-        let mut step_metrics = Vec::new();
-        for i in 0..slots - 1 {
-            step_metrics.push(loss_and_metrics(
+        // One loss launch; the per-sample results go to the step's own metric slot.
+        let [train_loss, first_slot] =
+            loss_and_metrics(gpu_ref, config.batch, classes, &targets(slot(0)))?;
+        let mut step_metrics = vec![first_slot];
+        for i in 1..slots - 1 {
+            let stats = Operand::whole(&stats);
+            step_metrics.push(loss::accumulate_metrics(
                 gpu_ref,
                 config.batch,
-                classes,
-                &targets(slot(i)),
+                stats,
+                slot(i),
             )?);
         }
 
@@ -272,6 +277,7 @@ impl Trainer {
             train: train_set,
             test: Some(test_set),
             validation,
+            train_loss,
             step_metrics,
             eval_metrics_at: ((slots - 1) * SLOT * 4) as u64,
             sgd,
@@ -381,7 +387,7 @@ impl Trainer {
         for block in &self.plan.blocks {
             work.extend(block.train.iter());
         }
-        work.extend(self.step_metrics[slot].iter());
+        work.extend([&self.train_loss, &self.step_metrics[slot]]);
         for (b, block) in self.plan.blocks.iter().enumerate().rev() {
             work.extend(block.backward.iter());
             if b > 0 {
@@ -577,8 +583,7 @@ impl Trainer {
         let counters: Vec<(String, i64)> = self
             .plan
             .layouts
-            .norms
-            .iter()
+            .norms()
             .map(|(name, _)| (format!("{name}.num_batches_tracked"), self.iteration as i64))
             .collect();
         let metadata = vec![

@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::{to_js, GpuSession};
-use crate::data::{maybe_gunzip, parse_cifar10, parse_idx, Dataset};
+use crate::data::{parse_cifar10, parse_idx, Dataset};
 use crate::train::{TrainConfig, Trainer};
 
 fn js_error(message: impl std::fmt::Display) -> JsValue {
@@ -28,9 +28,7 @@ impl WebDataset {
     /// wrong with a bad file.
     #[wasm_bindgen(js_name = fromIdx)]
     pub fn from_idx(images: &[u8], labels: &[u8]) -> Result<WebDataset, JsValue> {
-        let images = maybe_gunzip("images", images).map_err(js_error)?;
-        let labels = maybe_gunzip("labels", labels).map_err(js_error)?;
-        let data = parse_idx(&images, &labels).map_err(js_error)?;
+        let data = parse_idx(images, labels).map_err(js_error)?;
         Ok(WebDataset {
             data: Rc::new(data),
         })
