@@ -6,6 +6,7 @@ pub mod bench;
 pub mod checkpoint;
 pub mod checks;
 pub mod data;
+pub mod ensemble;
 pub mod gpu;
 pub mod kernels;
 pub mod nn;

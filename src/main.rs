@@ -2,7 +2,7 @@
 //! benchmarks.
 
 #[cfg(not(target_arch = "wasm32"))]
-mod train_command;
+mod commands;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod cli {
@@ -23,7 +23,12 @@ mod cli {
     #[derive(Subcommand)]
     enum Command {
         /// Train a model on MNIST, Fashion-MNIST or CIFAR-10 and report test accuracy.
-        Train(Box<super::train_command::TrainArgs>),
+        Train(Box<super::commands::train::TrainArgs>),
+        /// Run several methods on the same model, data, budget and seeds and tabulate them.
+        Compare(Box<super::commands::compare::CompareArgs>),
+        /// Print every block's learning rate at every iteration, and whether it is frozen,
+        /// as CSV (iteration, block, lr, frozen).
+        Schedule(Box<super::commands::schedule::ScheduleArgs>),
         /// Show the GPU adapter wgpu picks (choose with WGPU_BACKEND) and its limits.
         Info {
             /// Print JSON instead of text.
@@ -61,17 +66,23 @@ mod cli {
 
     pub fn main() -> ExitCode {
         let cli = Cli::parse();
-        if let Command::Train(args) = cli.command {
-            return match pollster::block_on(super::train_command::train(*args)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
+        use super::commands;
+        let done = match cli.command {
+            Command::Train(args) => pollster::block_on(commands::train::train(*args)),
+            Command::Compare(args) => pollster::block_on(commands::compare::compare(*args)),
+            Command::Schedule(args) => commands::schedule::schedule(*args),
+            other => {
+                return match pollster::block_on(run(other)) {
+                    Ok(code) => code,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        ExitCode::FAILURE
+                    }
                 }
-            };
-        }
-        match pollster::block_on(run(cli.command)) {
-            Ok(code) => code,
+            }
+        };
+        match done {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
                 ExitCode::FAILURE
@@ -82,7 +93,9 @@ mod cli {
     async fn run(command: Command) -> Result<ExitCode, GpuError> {
         let gpu = Gpu::new().await?;
         match command {
-            Command::Train(_) => unreachable!("handled in main"),
+            Command::Train(_) | Command::Compare(_) | Command::Schedule(_) => {
+                unreachable!("handled in main")
+            }
             Command::Info { json } => {
                 let report = gpu.adapter();
                 if json {

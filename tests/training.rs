@@ -6,36 +6,14 @@ mod common;
 
 use std::rc::Rc;
 
+use common::synthetic;
 use snapfreeze::checkpoint;
 use snapfreeze::data::Dataset;
 use snapfreeze::gpu::Gpu;
 use snapfreeze::nn::params::Layouts;
 use snapfreeze::nn::{Architecture, ForwardChoice, ModelSpec};
-use snapfreeze::schedule::Schedule;
+use snapfreeze::schedule::{Method, Schedule};
 use snapfreeze::train::{TrainConfig, Trainer};
-
-/// `count` random c x side x side images whose label depends on their brightness.
-fn synthetic(count: usize, c: u32, side: u32, seed: u64) -> Dataset {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    let per = (c * side * side) as usize;
-    let mut images = Vec::with_capacity(count * per);
-    let mut labels = Vec::with_capacity(count);
-    for _ in 0..count {
-        let label = rng.u8(..4);
-        for _ in 0..per {
-            images.push((label as u32 * 50 + rng.u32(..80)) as u8);
-        }
-        labels.push(label);
-    }
-    Dataset {
-        channels: c,
-        height: side,
-        width: side,
-        classes: 4,
-        images,
-        labels,
-    }
-}
 
 fn config(model: ModelSpec) -> TrainConfig {
     TrainConfig {
@@ -43,7 +21,9 @@ fn config(model: ModelSpec) -> TrainConfig {
         epochs: 3,
         batch: 8,
         lr: 0.05,
-        schedule: Schedule::Cosine,
+        method: Method::Baseline {
+            schedule: Schedule::Cosine,
+        },
         augment: true,
         flip: true,
         readback_every: 3,

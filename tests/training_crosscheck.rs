@@ -10,7 +10,7 @@ use std::rc::Rc;
 use snapfreeze::checkpoint::{self, NamedTensor};
 use snapfreeze::data::Dataset;
 use snapfreeze::nn::{ForwardChoice, ModelSpec};
-use snapfreeze::schedule::Schedule;
+use snapfreeze::schedule::{Method, Schedule};
 use snapfreeze::train::{TrainConfig, Trainer};
 
 const W: usize = 4; // first conv's channels
@@ -352,7 +352,9 @@ fn twenty_sgd_steps_match_a_float64_implementation() {
         nesterov: true,
         weight_decay: DECAY,
         seed: 3,
-        schedule: Schedule::Constant,
+        method: Method::Baseline {
+            schedule: Schedule::Constant,
+        },
         augment: false,
         flip: false,
         shuffle: false,

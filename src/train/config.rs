@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::nn::{ForwardChoice, ModelSpec, SpecError};
-use crate::schedule::Schedule;
+use crate::schedule::Method;
 
 /// Everything that defines a training run. Missing fields take their defaults when read
 /// from JSON (the page sends only what the user changed).
@@ -27,8 +27,8 @@ pub struct TrainConfig {
     pub weight_decay: f64,
     /// Seed of the initial weights, the shuffles and the augmentation.
     pub seed: u64,
-    /// Learning-rate schedule.
-    pub schedule: Schedule,
+    /// The method: baseline schedule, Snapshot Ensembles or FreezeOut.
+    pub method: Method,
     /// Random crops (zero padding of 2 pixels for 28x28 images, 4 otherwise).
     pub augment: bool,
     /// Random horizontal flips (for natural images and clothes, not digits).
@@ -60,7 +60,7 @@ impl Default for TrainConfig {
             nesterov: true,
             weight_decay: 5e-4,
             seed: 1,
-            schedule: Schedule::Cosine,
+            method: Method::default(),
             augment: false,
             flip: false,
             shuffle: true,
@@ -137,12 +137,51 @@ impl TrainConfig {
                 "use 0 <= weight decay < 1",
             ));
         }
+        self.validate_method()?;
         if !(1..=MAX_READBACK_EVERY).contains(&self.readback_every) {
             return Err(bad(
                 "readback-every",
                 self.readback_every,
                 format!("use 1 to {MAX_READBACK_EVERY}"),
             ));
+        }
+        Ok(())
+    }
+
+    fn validate_method(&self) -> Result<(), ConfigError> {
+        match self.method {
+            Method::Baseline { .. } => Ok(()),
+            Method::Snapshot { cycles, alpha0 } => {
+                if cycles == 0 || cycles > 1000 {
+                    return Err(bad("cycles", cycles, "use 1 to 1000 snapshot cycles"));
+                }
+                match alpha0 {
+                    Some(a) if !(a.is_finite() && a > 0.0 && a <= 10.0) => {
+                        Err(bad("alpha0", a, "use a positive learning rate up to 10"))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Method::Freezeout(f) => {
+                if !(f.t0.is_finite() && f.t0 > 0.0 && f.t0 <= 1.0) {
+                    return Err(bad("t0", f.t0, "use 0 < t0 <= 1"));
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks the settings that need the run's length: `total` iterations of `images`
+    /// training images.
+    pub fn check_budget(&self, total: u64) -> Result<(), ConfigError> {
+        if let Method::Snapshot { cycles, .. } = self.method {
+            if cycles as u64 > total {
+                return Err(bad(
+                    "cycles",
+                    cycles,
+                    format!("the run has only {total} iterations; use at most that many cycles or train longer"),
+                ));
+            }
         }
         Ok(())
     }

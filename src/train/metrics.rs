@@ -13,8 +13,10 @@ pub struct StepMetrics {
     pub loss: f64,
     /// Fraction of the batch classified correctly.
     pub accuracy: f64,
-    /// Learning rate used.
+    /// Learning rate used (the head's, for methods with a rate per block).
     pub lr: f64,
+    /// Blocks frozen during the step (FreezeOut).
+    pub frozen_blocks: u32,
 }
 
 /// Loss and accuracy over a whole evaluation set, in inference mode.
@@ -62,6 +64,24 @@ pub enum Event {
     },
     /// An epoch ended (and was evaluated if configured).
     Epoch(EpochMetrics),
+    /// A snapshot was taken and evaluated (Snapshot Ensembles).
+    Snapshot {
+        /// 0-based snapshot number.
+        index: usize,
+        /// The iteration after which it was taken.
+        iteration: u64,
+        /// Its test loss and accuracy alone.
+        test: Evaluation,
+        /// The ensembles of the last m snapshots so far, m = 1, 2, ...
+        ensemble: Vec<crate::ensemble::EnsemblePoint>,
+    },
+    /// Blocks froze (FreezeOut): from `iteration` on, the first `blocks` blocks are frozen.
+    Frozen {
+        /// Blocks frozen from now on.
+        blocks: usize,
+        /// The first iteration they are frozen at.
+        iteration: u64,
+    },
     /// All iterations are done.
     Finished,
 }

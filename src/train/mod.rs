@@ -4,8 +4,11 @@
 pub mod config;
 pub mod data;
 pub mod metrics;
+pub mod probabilities;
 pub mod trainer;
+pub mod work;
 
 pub use config::{ConfigError, TrainConfig};
 pub use metrics::{EpochMetrics, Evaluation, Event, StepMetrics};
-pub use trainer::{TrainError, Trainer};
+pub use trainer::{RunSummary, TrainError, Trainer};
+pub use work::{StepProfile, WorkDone};

@@ -11,13 +11,17 @@ use super::data::{
     channel_statistics, loss_and_metrics, BatchTargets, EvalSet, GpuImages, TrainSet, SLOT,
 };
 use super::metrics::{EpochMetrics, Evaluation, Event, StepMetrics};
+use super::probabilities::TestProbabilities;
+use super::work::{step_work, StepParts, StepProfile, WorkDone};
 use crate::checkpoint::{self, CheckpointError, NamedTensor};
 use crate::data::Dataset;
+use crate::ensemble::{ensemble_curve, EnsemblePoint, Snapshot, SnapshotStore};
 use crate::gpu::{Commands, Dispatch, Gpu, GpuError, Staging};
 use crate::kernels::data::{GatherSettings, ImageShape};
 use crate::kernels::optim::{Sgd, SgdBuffers, SgdSettings};
 use crate::kernels::{loss, Operand};
 use crate::nn::{Architecture, Plan, SpecError};
+use crate::schedule::{Method, RunSchedule};
 
 /// Why training could not start or go on.
 #[derive(Debug, Error)]
@@ -58,6 +62,7 @@ struct Pending {
     iteration: u64,
     epoch: u32,
     lr: f64,
+    frozen: u32,
 }
 
 /// Trains one model on one dataset; see the module documentation.
@@ -71,8 +76,23 @@ pub struct Trainer {
     train_loss: Dispatch,
     step_metrics: Vec<Dispatch>,
     eval_metrics_at: u64,
-    sgd: Sgd,
+    schedule: RunSchedule,
+    /// The optimizer for each possible number of frozen blocks (one, for methods that do
+    /// not freeze): prebuilt so that freezing allocates nothing.
+    sgds: Vec<Option<Sgd>>,
+    /// What a step runs for each number of frozen blocks with an optimizer.
+    profiles: Vec<Option<StepProfile>>,
+    work: WorkDone,
+    frozen: usize,
+    lrs_host: Vec<f32>,
     lrs: wgpu::Buffer,
+    store: SnapshotStore,
+    snapshots: Vec<Snapshot>,
+    test_probabilities: TestProbabilities,
+    test_labels: Vec<u32>,
+    /// The last test evaluation and the iteration count it was made at.
+    last_test: Option<(u64, Evaluation)>,
+    train_seconds: f64,
     metrics: wgpu::Buffer,
     staging: Staging,
     steps_per_epoch: u64,
@@ -245,32 +265,76 @@ impl Trainer {
             None
         };
 
-        // The optimizer: one learning rate per block, over the whole parameter buffer.
+        let steps_per_epoch = (train_images / config.batch) as u64;
+        let total = steps_per_epoch * config.epochs as u64;
+        config.check_budget(total)?;
         let blocks = plan.blocks.len();
+        let schedule = RunSchedule {
+            method: config.method,
+            alpha: config.lr,
+            blocks,
+            total,
+        };
+
+        // The optimizer: one learning rate per block. FreezeOut needs one launch per
+        // possible frozen prefix, each over the trainable suffix only.
         let momentum = gpu.storage("momentum", plan.params.size())?;
         let starts = plan.layouts.params.block_starts(blocks);
         let block_starts = gpu.storage_from("block starts", &starts)?;
         let lrs = gpu.storage("learning rates", blocks as u64 * 4)?;
-        let sgd = Sgd::new(
+        let mut sgds = Vec::with_capacity(blocks);
+        for (frozen, &first) in starts.iter().take(blocks).enumerate() {
+            let needed = frozen == 0 || matches!(config.method, Method::Freezeout(_));
+            if !needed || first >= plan.layouts.params.len {
+                sgds.push(None);
+                continue;
+            }
+            sgds.push(Some(Sgd::new(
+                gpu_ref,
+                &SgdBuffers {
+                    params: &plan.params,
+                    grads: &plan.grads,
+                    momentum: &momentum,
+                    block_starts: Operand::whole(&block_starts),
+                    lrs: Operand::whole(&lrs),
+                },
+                blocks as u32,
+                first..plan.layouts.params.len,
+                SgdSettings {
+                    momentum: config.momentum as f32,
+                    weight_decay: config.weight_decay as f32,
+                    nesterov: config.nesterov,
+                    first_step: false,
+                },
+            )?));
+        }
+        let profiles = sgds
+            .iter()
+            .enumerate()
+            .map(|(frozen, sgd)| {
+                let parts = StepParts {
+                    gather: train_set.gather.dispatch(),
+                    loss: [&train_loss, &step_metrics[0]],
+                    optimizer: sgd.as_ref()?.dispatch(),
+                };
+                Some(StepProfile::new(&plan, frozen, &parts))
+            })
+            .collect();
+
+        // Snapshots: room for all of them now, so taking one is only a copy.
+        let cycles = schedule.snapshot_iterations().len();
+        let store = SnapshotStore::new(gpu_ref, cycles, &plan.params, &plan.state)?;
+        let test_probabilities = TestProbabilities::new(
             gpu_ref,
-            &SgdBuffers {
-                params: &plan.params,
-                grads: &plan.grads,
-                momentum: &momentum,
-                block_starts: Operand::whole(&block_starts),
-                lrs: Operand::whole(&lrs),
-            },
-            blocks as u32,
-            0..plan.layouts.params.len,
-            SgdSettings {
-                momentum: config.momentum as f32,
-                weight_decay: config.weight_decay as f32,
-                nesterov: config.nesterov,
-                first_step: false,
-            },
+            plan.logits(),
+            test_count as u32,
+            config.batch,
+            classes,
         )?;
-        let steps_per_epoch = (train_images / config.batch) as u64;
-        let total = steps_per_epoch * config.epochs as u64;
+        let test_labels = test.labels[..test_count]
+            .iter()
+            .map(|&l| l as u32)
+            .collect();
         Ok(Trainer {
             gpu,
             plan,
@@ -280,8 +344,19 @@ impl Trainer {
             train_loss,
             step_metrics,
             eval_metrics_at: ((slots - 1) * SLOT * 4) as u64,
-            sgd,
+            schedule,
+            sgds,
+            profiles,
+            work: WorkDone::default(),
+            frozen: 0,
+            lrs_host: vec![0.0; blocks],
             lrs,
+            store,
+            snapshots: Vec::new(),
+            test_probabilities,
+            test_labels,
+            last_test: None,
+            train_seconds: 0.0,
             metrics,
             staging,
             steps_per_epoch,
@@ -297,6 +372,11 @@ impl Trainer {
             _sources: vec![train_source, test_source],
             _scratch: vec![stats, labels, momentum, block_starts],
         })
+    }
+
+    /// The adapter the run trains on, in words.
+    pub fn adapter_summary(&self) -> String {
+        self.gpu.adapter().summary()
     }
 
     /// The settings.
@@ -349,10 +429,14 @@ impl Trainer {
     pub async fn run(&mut self, iterations: u64) -> Result<(), TrainError> {
         let end = self.iteration.saturating_add(iterations).min(self.total);
         while self.iteration < end {
-            self.step()?;
+            let snapshot = self.step()?;
             let epoch_done = self.iteration.is_multiple_of(self.steps_per_epoch);
-            if self.pending.len() as u32 >= self.config.readback_every || epoch_done {
+            let due = self.pending.len() as u32 >= self.config.readback_every;
+            if due || epoch_done || snapshot.is_some() {
                 self.flush().await?;
+            }
+            if let Some(index) = snapshot {
+                self.evaluate_snapshot(index).await?;
             }
             if epoch_done {
                 self.finish_epoch().await?;
@@ -362,8 +446,9 @@ impl Trainer {
         Ok(())
     }
 
-    /// Records and submits one training step.
-    fn step(&mut self) -> Result<(), TrainError> {
+    /// Records and submits one training step; returns the index of the snapshot taken
+    /// after it, if one was.
+    fn step(&mut self) -> Result<Option<usize>, TrainError> {
         let gpu: &Gpu = &self.gpu;
         let j = self.iteration;
         let epoch = (j / self.steps_per_epoch) as u32;
@@ -378,34 +463,54 @@ impl Trainer {
         self.train
             .gather
             .set_position(gpu, epoch, (within * self.config.batch as u64) as u32);
-        let lr = self.config.schedule.lr(self.config.lr, j, self.total);
-        let lrs = vec![lr as f32; self.plan.blocks.len()];
-        gpu.write(&self.lrs, 0, &lrs);
+        let frozen = self.schedule.frozen_blocks(j);
+        if frozen != self.frozen {
+            self.frozen = frozen;
+            self.events.push(Event::Frozen {
+                blocks: frozen,
+                iteration: j,
+            });
+        }
+        self.schedule.fill_lrs(j, &mut self.lrs_host);
+        gpu.write(&self.lrs, 0, &self.lrs_host);
 
+        let (Some(sgd), Some(profile), Some(full)) = (
+            self.sgds[frozen].as_ref(),
+            self.profiles[frozen].as_ref(),
+            self.profiles[0].as_ref(),
+        ) else {
+            return Err(GpuError::launch(
+                "sgd",
+                format!("no optimizer prepared for {frozen} frozen blocks"),
+            )
+            .into());
+        };
         let slot = self.pending.len();
-        let mut work: Vec<&Dispatch> = vec![self.train.gather.dispatch()];
-        for block in &self.plan.blocks {
-            work.extend(block.train.iter());
-        }
-        work.extend([&self.train_loss, &self.step_metrics[slot]]);
-        for (b, block) in self.plan.blocks.iter().enumerate().rev() {
-            work.extend(block.backward.iter());
-            if b > 0 {
-                work.extend(block.input_grad.iter());
-            }
-        }
-        work.push(self.sgd.dispatch());
+        let parts = StepParts {
+            gather: self.train.gather.dispatch(),
+            loss: [&self.train_loss, &self.step_metrics[slot]],
+            optimizer: sgd.dispatch(),
+        };
+        let work = step_work(&self.plan, frozen, &parts);
         let mut commands = Commands::new(gpu, "training step");
         commands.clear(&self.metrics, (slot * SLOT * 4) as u64, (SLOT * 4) as u64);
         commands.run(&work);
+        let snapshot = match self.schedule.snapshot_after(j) {
+            true => self
+                .store
+                .take(&mut commands, &self.plan.params, &self.plan.state),
+            false => None,
+        };
         commands.submit();
+        self.work.add(profile, full);
         self.pending.push(Pending {
             iteration: j,
             epoch,
-            lr,
+            lr: self.schedule.head_lr(j),
+            frozen: frozen as u32,
         });
         self.iteration += 1;
-        Ok(())
+        Ok(snapshot)
     }
 
     /// The order of the training images in `epoch`: a seeded shuffle, or file order.
@@ -434,6 +539,7 @@ impl Trainer {
             .take()
             .map_or(0.0, |t| t.elapsed().as_secs_f64());
         self.epoch_seconds += seconds;
+        self.train_seconds += seconds;
         let first = self.steps.len();
         let pending = std::mem::take(&mut self.pending);
         for (i, p) in pending.iter().enumerate() {
@@ -452,6 +558,7 @@ impl Trainer {
                 loss,
                 accuracy: r[1] as f64 / count,
                 lr: p.lr,
+                frozen_blocks: p.frozen,
             });
         }
         let images = (pending.len() as u64 * self.config.batch as u64) as f64;
@@ -472,7 +579,12 @@ impl Trainer {
         let seconds = std::mem::take(&mut self.epoch_seconds);
         let images = (self.steps_per_epoch * self.config.batch as u64) as f64;
         let (test, validation) = if self.config.eval_every_epoch || self.is_finished() {
-            let test = Some(self.evaluate_test().await?);
+            // A snapshot taken at this very iteration has just been evaluated.
+            let test = match self.last_test {
+                Some((at, test)) if at == self.iteration => test,
+                _ => self.evaluate_test().await?,
+            };
+            let test = Some(test);
             let validation = match self.validation.is_some() {
                 true => Some(self.evaluate_validation().await?),
                 false => None,
@@ -501,22 +613,117 @@ impl Trainer {
     /// Loss and accuracy on the test set in inference mode.
     pub async fn evaluate_test(&mut self) -> Result<Evaluation, TrainError> {
         let mut set = self.test.take();
-        let result = self.evaluate(set.as_mut()).await;
+        let result = self.evaluate(set.as_mut(), false).await;
         self.test = set;
-        result
+        let test = result?;
+        self.last_test = Some((self.iteration, test));
+        Ok(test)
+    }
+
+    /// The current model's softmax outputs on the test set (images x classes) with its
+    /// loss and accuracy.
+    pub async fn test_probabilities(&mut self) -> Result<(Evaluation, Vec<f32>), TrainError> {
+        let mut set = self.test.take();
+        let result = self.evaluate(set.as_mut(), true).await;
+        self.test = set;
+        let test = result?;
+        self.last_test = Some((self.iteration, test));
+        Ok((test, self.test_probabilities.read(&self.gpu).await?))
+    }
+
+    /// Evaluates the snapshot just taken (the live weights are its weights) and records it.
+    async fn evaluate_snapshot(&mut self, index: usize) -> Result<(), TrainError> {
+        let (test, probabilities) = self.test_probabilities().await?;
+        let iteration = self.iteration - 1;
+        self.snapshots.push(Snapshot {
+            index,
+            iteration,
+            test,
+            probabilities,
+        });
+        self.events.push(Event::Snapshot {
+            index,
+            iteration,
+            test,
+            ensemble: self.ensemble(),
+        });
+        Ok(())
+    }
+
+    /// The snapshots taken so far, with their test-set probabilities.
+    pub fn snapshots(&self) -> &[Snapshot] {
+        &self.snapshots
+    }
+
+    /// The test labels the probabilities are in the order of.
+    pub fn test_labels(&self) -> &[u32] {
+        &self.test_labels
+    }
+
+    /// The ensembles of the last m snapshots, m = 1..=M so far (empty before the first).
+    pub fn ensemble(&self) -> Vec<EnsemblePoint> {
+        let classes = self.plan.arch.classes as usize;
+        ensemble_curve(&self.snapshots, &self.test_labels, classes)
+    }
+
+    /// The run's schedule (per-block rates, freezing, snapshot iterations).
+    pub fn schedule(&self) -> &RunSchedule {
+        &self.schedule
+    }
+
+    /// The work done so far: FLOPs executed and launches by kernel.
+    pub fn work(&self) -> &WorkDone {
+        &self.work
+    }
+
+    /// What a step runs with `frozen` blocks frozen, if such a step can occur.
+    pub fn profile(&self, frozen: usize) -> Option<&StepProfile> {
+        self.profiles.get(frozen)?.as_ref()
+    }
+
+    /// Seconds spent in training steps (evaluations excluded).
+    pub fn train_seconds(&self) -> f64 {
+        self.train_seconds
+    }
+
+    /// The run's results so far, for reports and comparisons.
+    pub fn summary(&self) -> RunSummary {
+        let costs: Vec<f64> = self.plan.blocks.iter().map(|b| b.forward_flops).collect();
+        let images = (self.iteration * self.config.batch as u64) as f64;
+        RunSummary {
+            method: self.config.method.label(),
+            iterations: self.iteration,
+            train_seconds: self.train_seconds,
+            images_per_second: match self.train_seconds {
+                t if t > 0.0 => images / t,
+                _ => 0.0,
+            },
+            final_test: self
+                .last_test
+                .filter(|(at, _)| *at == self.iteration)
+                .map(|(_, t)| t),
+            snapshots: self.snapshots.clone(),
+            ensemble: self.ensemble(),
+            theoretical_backward_saving: self.schedule.theoretical_backward_saving(&costs),
+            work: self.work.clone(),
+        }
     }
 
     /// Loss and accuracy on the validation split, if there is one.
     pub async fn evaluate_validation(&mut self) -> Result<Evaluation, TrainError> {
         let mut set = self.validation.take();
-        let result = self.evaluate(set.as_mut()).await;
+        let result = self.evaluate(set.as_mut(), false).await;
         self.validation = set;
         result
     }
 
     /// Runs `set` through the model in inference mode, batch by batch, and reads back the
     /// accumulated loss and accuracy.
-    async fn evaluate(&self, set: Option<&mut EvalSet>) -> Result<Evaluation, TrainError> {
+    async fn evaluate(
+        &self,
+        set: Option<&mut EvalSet>,
+        probabilities: bool,
+    ) -> Result<Evaluation, TrainError> {
         let Some(set) = set else {
             return Err(TrainError::Config(ConfigError::Bad {
                 setting: "validation",
@@ -537,9 +744,15 @@ impl Trainer {
                 work.extend(block.infer.iter());
             }
             work.extend(head.iter());
+            if probabilities {
+                work.push(self.test_probabilities.batch(b));
+            }
             let mut commands = Commands::new(gpu, "evaluation batch");
             if b == 0 {
                 commands.clear(&self.metrics, self.eval_metrics_at, (SLOT * 4) as u64);
+                if probabilities {
+                    self.test_probabilities.clear(&mut commands);
+                }
             }
             commands.run(&work);
             commands.submit();
@@ -571,29 +784,87 @@ impl Trainer {
         let state = gpu
             .read_f32(&self.plan.state, 0, l.state.len as usize)
             .await?;
-        let mut tensors = l.params.tensors(&params);
-        tensors.extend(l.state.tensors(&state));
-        Ok(tensors)
+        Ok(self.named(&params, &state))
+    }
+
+    fn named(&self, params: &[f32], state: &[f32]) -> Vec<NamedTensor> {
+        let l = &self.plan.layouts;
+        let mut tensors = l.params.tensors(params);
+        tensors.extend(l.state.tensors(state));
+        tensors
+    }
+
+    /// Each batch norm's `num_batches_tracked` after `done` iterations: the steps its block
+    /// trained for (a frozen block's norms stop counting).
+    fn counters(&self, done: u64) -> Vec<(String, i64)> {
+        self.plan
+            .layouts
+            .norms()
+            .map(|(name, block)| {
+                let steps = self.schedule.trained_iterations(block, done);
+                (format!("{name}.num_batches_tracked"), steps as i64)
+            })
+            .collect()
+    }
+
+    fn metadata(&self, iteration: u64) -> Vec<(String, String)> {
+        vec![
+            ("model".to_string(), self.config.model.name()),
+            ("method".to_string(), self.config.method.label()),
+            ("iteration".to_string(), iteration.to_string()),
+        ]
     }
 
     /// A safetensors checkpoint of the current weights (with BatchNorm's step counters, so
     /// PyTorch's strict loading accepts it) and the run's settings as metadata.
     pub async fn checkpoint(&self) -> Result<Vec<u8>, TrainError> {
         let tensors = self.tensors().await?;
-        let counters: Vec<(String, i64)> = self
-            .plan
-            .layouts
-            .norms()
-            .map(|(name, _)| (format!("{name}.num_batches_tracked"), self.iteration as i64))
-            .collect();
-        let metadata = vec![
-            ("model".to_string(), self.config.model.name()),
-            ("iteration".to_string(), self.iteration.to_string()),
-        ];
+        let counters = self.counters(self.iteration);
+        let metadata = self.metadata(self.iteration);
         Ok(checkpoint::save_with_counters(
             &tensors, &counters, &metadata,
         )?)
     }
+
+    /// Snapshot `k` as a safetensors checkpoint, like [`Trainer::checkpoint`].
+    pub async fn snapshot_checkpoint(&self, k: usize) -> Result<Vec<u8>, TrainError> {
+        let l = &self.plan.layouts;
+        let (params, state) = self
+            .store
+            .read(&self.gpu, k, l.params.len as usize, l.state.len as usize)
+            .await?;
+        let done = self.snapshots.get(k).map_or(0, |s| s.iteration + 1);
+        let mut metadata = self.metadata(done);
+        metadata.push(("snapshot".to_string(), k.to_string()));
+        Ok(checkpoint::save_with_counters(
+            &self.named(&params, &state),
+            &self.counters(done),
+            &metadata,
+        )?)
+    }
+}
+
+/// A run's results: what `compare` tabulates.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunSummary {
+    /// The method's label.
+    pub method: String,
+    /// Iterations run.
+    pub iterations: u64,
+    /// Seconds in training steps (evaluations excluded).
+    pub train_seconds: f64,
+    /// Training images per second.
+    pub images_per_second: f64,
+    /// The final model's test result, if it was evaluated at the end.
+    pub final_test: Option<Evaluation>,
+    /// Snapshots with their own test results.
+    pub snapshots: Vec<Snapshot>,
+    /// The ensembles of the last m snapshots.
+    pub ensemble: Vec<EnsemblePoint>,
+    /// DESIGN 2's expected backward saving from the freeze fractions.
+    pub theoretical_backward_saving: f64,
+    /// FLOPs executed and launches by kernel.
+    pub work: WorkDone,
 }
 
 fn flatten(tensors: &[NamedTensor]) -> Vec<f32> {

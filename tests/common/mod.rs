@@ -1,5 +1,6 @@
 //! Shared setup for the native GPU tests.
 
+use snapfreeze::data::Dataset;
 use snapfreeze::gpu::Gpu;
 
 /// Opens whatever adapter wgpu finds (the software Vulkan driver on a machine without a GPU)
@@ -41,4 +42,28 @@ pub fn run_family(
     assert!(!results.is_empty(), "no cases for {family:?}");
     assert!(failures.is_empty(), "failed: {failures:#?}");
     results
+}
+
+/// `count` random c x side x side images whose label depends on their brightness.
+#[allow(dead_code)] // not every test file uses it
+pub fn synthetic(count: usize, c: u32, side: u32, seed: u64) -> Dataset {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let per = (c * side * side) as usize;
+    let mut images = Vec::with_capacity(count * per);
+    let mut labels = Vec::with_capacity(count);
+    for _ in 0..count {
+        let label = rng.u8(..4);
+        for _ in 0..per {
+            images.push((label as u32 * 50 + rng.u32(..80)) as u8);
+        }
+        labels.push(label);
+    }
+    Dataset {
+        channels: c,
+        height: side,
+        width: side,
+        classes: 4,
+        images,
+        labels,
+    }
 }

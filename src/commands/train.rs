@@ -1,0 +1,371 @@
+//! `snapfreeze train`: load a dataset, train a model with a progress bar, print and save
+//! the results.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::Instant;
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use snapfreeze::data::Dataset;
+use snapfreeze::gpu::Gpu;
+use snapfreeze::train::{EpochMetrics, Event, RunSummary, TrainConfig, Trainer};
+
+use super::{write, DatasetKind, MethodArgs, RunArgs};
+
+/// `train`'s arguments.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    method: MethodArgs,
+    /// Seed of weights, shuffles and augmentation.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Start from these weights (safetensors with PyTorch names).
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// Save the final weights here (safetensors).
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Also save to --save after every N epochs (0: only at the end).
+    #[arg(long, default_value_t = 0)]
+    save_every: u32,
+    /// Save every snapshot (Snapshot Ensembles) into this directory as
+    /// snapshot-K.safetensors.
+    #[arg(long)]
+    save_snapshots: Option<PathBuf>,
+    /// Write the results here as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// No progress bar, one line per epoch.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// What `--json` writes.
+#[derive(Serialize)]
+struct Results<'a> {
+    dataset: DatasetKind,
+    model: String,
+    adapter: String,
+    parameters: u32,
+    config: &'a TrainConfig,
+    iterations: u64,
+    wall_seconds: f64,
+    training_seconds: f64,
+    images_per_second: f64,
+    /// Convolution and linear FLOPs of one image's forward pass (training is about 3x).
+    forward_mflop_per_image: f64,
+    /// 3 x forward FLOPs x images per second: the rate the kernels sustained.
+    training_gflop_per_second: f64,
+    final_test_accuracy: Option<f64>,
+    forward_algorithms: Vec<String>,
+    epochs: &'a [EpochMetrics],
+    /// Snapshots, ensemble curve, FLOPs executed and launches by kernel.
+    summary: &'a RunSummary,
+    step_losses: Vec<f64>,
+}
+
+fn epoch_line(e: &EpochMetrics) -> String {
+    let pct = |v: f64| format!("{:.2}%", 100.0 * v);
+    let mut line = format!(
+        "epoch {:>3}: train loss {:.4} acc {}",
+        e.epoch + 1,
+        e.train_loss,
+        pct(e.train_accuracy)
+    );
+    if let Some(v) = &e.validation {
+        line += &format!(" | validation loss {:.4} acc {}", v.loss, pct(v.accuracy));
+    }
+    if let Some(t) = &e.test {
+        line += &format!(" | test loss {:.4} acc {}", t.loss, pct(t.accuracy));
+    }
+    line + &format!(" | {:.1} s, {:.0} img/s", e.seconds, e.images_per_second)
+}
+
+/// Opens the GPU and builds a trainer for `config`; errors are one line.
+pub async fn start(
+    train_set: &Dataset,
+    test_set: &Dataset,
+    config: TrainConfig,
+    init: Option<&[u8]>,
+) -> Result<Trainer, String> {
+    let gpu = Rc::new(Gpu::new().await.map_err(|e| e.to_string())?);
+    let adapter = gpu.adapter().summary();
+    let trainer = Trainer::new(gpu, train_set, test_set, config.clone(), init)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "{} with {} ({} parameters, {} blocks) on {adapter}: {} epochs of {} steps, batch {}",
+        config.model.name(),
+        config.method.label(),
+        trainer.plan().layouts.params.len,
+        trainer.plan().blocks.len(),
+        config.epochs,
+        trainer.steps_per_epoch(),
+        config.batch
+    );
+    Ok(trainer)
+}
+
+/// Where and how often to save while training.
+pub struct Saving<'a> {
+    /// The checkpoint file.
+    pub path: &'a Path,
+    /// Every this many epochs.
+    pub every: u32,
+}
+
+fn say(bar: &ProgressBar, quiet: bool, line: String) {
+    if quiet {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+/// Trains to the end with a progress bar (or, with `quiet`, a line every 5%), printing
+/// epochs, snapshots and freezes as they happen.
+pub async fn drive(
+    trainer: &mut Trainer,
+    quiet: bool,
+    saving: Option<Saving<'_>>,
+) -> Result<(), String> {
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        let bar = ProgressBar::new(trainer.total_iterations());
+        let style = ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
+        )
+        .map_err(|e| e.to_string())?;
+        bar.set_style(style);
+        bar
+    };
+    let names: Vec<String> = trainer
+        .plan()
+        .arch
+        .blocks
+        .iter()
+        .map(|b| b.name.clone())
+        .collect();
+    while !trainer.is_finished() {
+        let result = trainer.run(trainer.config().readback_every as u64).await;
+        let mut save_now = false;
+        for event in trainer.take_events() {
+            match event {
+                Event::Steps {
+                    first,
+                    count,
+                    images_per_second,
+                } => {
+                    if let Some(s) = trainer.steps()[first..first + count].last() {
+                        let status = format!(
+                            "loss {:.4}  acc {:.1}%  {:.0} img/s",
+                            s.loss,
+                            100.0 * s.accuracy,
+                            images_per_second
+                        );
+                        // Quiet runs (logs, background jobs) get a line every 5% instead.
+                        let every = (trainer.total_iterations() / 20).max(1);
+                        let before = trainer.iteration() - count as u64;
+                        if quiet && trainer.iteration() / every != before / every {
+                            eprintln!(
+                                "step {}/{}: {status}",
+                                trainer.iteration(),
+                                trainer.total_iterations()
+                            );
+                        }
+                        bar.set_message(status);
+                    }
+                    bar.set_position(trainer.iteration());
+                }
+                Event::Epoch(e) => {
+                    if let Some(s) = &saving {
+                        save_now |= s.every > 0 && (e.epoch + 1) % s.every == 0;
+                    }
+                    say(&bar, quiet, epoch_line(&e));
+                }
+                Event::Snapshot {
+                    index,
+                    iteration,
+                    test,
+                    ensemble,
+                } => {
+                    let all = ensemble.last().map_or(0.0, |p| p.accuracy);
+                    say(
+                        &bar,
+                        quiet,
+                        format!(
+                            "snapshot {} after iteration {}: test acc {:.2}% alone, ensemble of {} {:.2}%",
+                            index + 1,
+                            iteration + 1,
+                            100.0 * test.accuracy,
+                            ensemble.len(),
+                            100.0 * all
+                        ),
+                    );
+                }
+                Event::Frozen { blocks, iteration } => {
+                    let last = names.get(blocks - 1).map_or("", |n| n.as_str());
+                    say(
+                        &bar,
+                        quiet,
+                        format!("iteration {iteration}: {blocks} blocks frozen (up to {last})"),
+                    );
+                }
+                Event::Finished => {}
+            }
+        }
+        if let Err(e) = result {
+            bar.abandon();
+            return Err(e.to_string());
+        }
+        if let (true, Some(s)) = (save_now, &saving) {
+            save(trainer, s.path).await?;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Convolution and linear FLOPs of one image's forward pass.
+pub fn forward_flop_per_image(trainer: &Trainer) -> f64 {
+    let batch = trainer.config().batch as f64;
+    trainer
+        .plan()
+        .blocks
+        .iter()
+        .map(|b| b.forward_flops)
+        .sum::<f64>()
+        / batch
+}
+
+/// Runs `train`; errors are one line saying what to fix.
+pub async fn train(args: TrainArgs) -> Result<(), String> {
+    let started = Instant::now();
+    let config = args.run.config(args.method.method(), args.seed)?;
+    if args.save_every > 0 && args.save.is_none() {
+        return Err("--save-every needs --save FILE to write to".into());
+    }
+    let (train_set, test_set) = args.run.load()?;
+    config
+        .training_images(train_set.len())
+        .map_err(|e| e.to_string())?;
+    let init = match &args.init {
+        Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?),
+        None => None,
+    };
+    if let Some(dir) = &args.save_snapshots {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let mut trainer = start(&train_set, &test_set, config.clone(), init.as_deref()).await?;
+    let adapter = trainer.adapter_summary();
+    let saving = args.save.as_deref().map(|path| Saving {
+        path,
+        every: args.save_every,
+    });
+    drive(&mut trainer, args.quiet, saving).await?;
+
+    let model = config.model.name();
+    let summary = trainer.summary();
+    let epochs = trainer.epochs();
+    let training_seconds = summary.train_seconds;
+    let final_test = summary.final_test.map(|t| t.accuracy);
+    let per_second = summary.images_per_second;
+    let forward_flop = forward_flop_per_image(&trainer);
+    let gflops = 3.0 * forward_flop * per_second / 1e9;
+    println!(
+        "{model}, {}: test accuracy {} after {} epochs; {:.1} s training, {per_second:.0} img/s \
+         ({:.1} MFLOP forward per image, about {gflops:.2} GFLOP/s)",
+        summary.method,
+        final_test.map_or("n/a".into(), |a| format!("{:.2}%", 100.0 * a)),
+        epochs.len(),
+        training_seconds,
+        forward_flop / 1e6,
+    );
+    print_method_results(&summary);
+    if let Some(path) = &args.save {
+        save(&trainer, path).await?;
+        println!("weights saved to {}", path.display());
+    }
+    if let Some(dir) = &args.save_snapshots {
+        for k in 0..trainer.snapshots().len() {
+            let bytes = trainer
+                .snapshot_checkpoint(k)
+                .await
+                .map_err(|e| e.to_string())?;
+            write(&dir.join(format!("snapshot-{}.safetensors", k + 1)), bytes)?;
+        }
+        println!(
+            "{} snapshots saved to {}",
+            trainer.snapshots().len(),
+            dir.display()
+        );
+    }
+    if let Some(path) = &args.json {
+        let results = Results {
+            dataset: args.run.dataset,
+            model,
+            adapter,
+            parameters: trainer.plan().layouts.params.len,
+            config: &config,
+            iterations: trainer.iteration(),
+            wall_seconds: started.elapsed().as_secs_f64(),
+            training_seconds,
+            images_per_second: per_second,
+            forward_mflop_per_image: forward_flop / 1e6,
+            training_gflop_per_second: gflops,
+            final_test_accuracy: final_test,
+            forward_algorithms: trainer
+                .plan()
+                .algorithms
+                .iter()
+                .map(|(s, a)| format!("{}: {a:?}", s.describe()))
+                .collect(),
+            epochs,
+            summary: &summary,
+            step_losses: trainer.steps().iter().map(|s| s.loss).collect(),
+        };
+        let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
+        write(path, text)?;
+    }
+    Ok(())
+}
+
+/// The snapshot ensemble's curve and FreezeOut's savings, when the method has them.
+pub fn print_method_results(summary: &RunSummary) {
+    if !summary.ensemble.is_empty() {
+        let curve: Vec<String> = summary
+            .ensemble
+            .iter()
+            .map(|p| {
+                format!(
+                    "m={} {:.2}% (vote {:.2}%)",
+                    p.m,
+                    100.0 * p.accuracy,
+                    100.0 * p.vote_accuracy
+                )
+            })
+            .collect();
+        println!("ensemble of the last m snapshots: {}", curve.join(", "));
+    }
+    let work = &summary.work;
+    if work.backward_saving() > 0.0 {
+        println!(
+            "FreezeOut: backward FLOPs saved {:.1}% (theory, sum c_i t_i: {:.1}%); whole-step FLOPs saved {:.1}%",
+            100.0 * work.backward_saving(),
+            100.0 * summary.theoretical_backward_saving,
+            100.0 * work.step_saving()
+        );
+    }
+}
+
+async fn save(trainer: &Trainer, path: &Path) -> Result<(), String> {
+    let bytes = trainer.checkpoint().await.map_err(|e| e.to_string())?;
+    write(path, bytes)
+}
