@@ -1,5 +1,5 @@
 # Task runner. `make serve` and `make test` run setup first, so a fresh clone needs nothing else.
-.PHONY: setup serve test bench bench-train clean
+.PHONY: setup serve test bench bench-train bench-methods clean
 
 setup:
 	scripts/setup.sh
@@ -15,6 +15,9 @@ bench:
 
 bench-train:
 	scripts/bench-train.sh all
+
+bench-methods:
+	scripts/bench-methods.sh all
 
 clean:
 	cargo clean

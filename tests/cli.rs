@@ -83,7 +83,7 @@ fn train_rejects_bad_settings_and_files_with_one_line_saying_what_to_fix() {
     )
     .unwrap();
     let bad_dir = dir.to_str().unwrap();
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 15] = [
         (&["--batch", "0"], "batch = 0 is not allowed"),
         (&["--lr", "-0.1"], "lr = -0.1 is not allowed"),
         (&["--lr", "NaN"], "lr = NaN is not allowed"),
@@ -99,6 +99,33 @@ fn train_rejects_bad_settings_and_files_with_one_line_saying_what_to_fix() {
         (
             &["--train-limit", "10", "--batch", "64"],
             "larger than the 10 training images",
+        ),
+        (
+            &["--method", "freezeout", "--t0", "0"],
+            "t0 = 0 is not allowed",
+        ),
+        (
+            &["--method", "freezeout", "--t0", "1.5"],
+            "t0 = 1.5 is not allowed",
+        ),
+        (
+            &["--method", "snapshot", "--cycles", "0"],
+            "cycles = 0 is not allowed",
+        ),
+        (
+            &["--method", "snapshot", "--alpha0", "-1"],
+            "alpha0 = -1 is not allowed",
+        ),
+        (
+            &[
+                "--method",
+                "snapshot",
+                "--cycles",
+                "500",
+                "--train-limit",
+                "640",
+            ],
+            "only 20 iterations",
         ),
     ];
     for (args, expected) in cases {
@@ -178,5 +205,146 @@ fn train_runs_end_to_end_and_saves_weights_and_results() {
         None,
     );
     assert!(again.status.success(), "{}", message(&again));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn schedule_prints_every_block_rate_as_csv() {
+    let out = snapfreeze(
+        &[
+            "schedule",
+            "--model",
+            "resnet",
+            "--depth",
+            "8",
+            "--method",
+            "freezeout",
+            "--t0",
+            "0.5",
+            "--scaling",
+            "linear",
+            "--iterations",
+            "24",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", message(&out));
+    let csv = text(&out.stdout);
+    let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows[0], ["iteration", "block", "lr", "frozen"]);
+    // ResNet-8: 5 blocks, 24 iterations.
+    assert_eq!(rows.len(), 1 + 24 * 5);
+    let at = |j: usize, b: usize| &rows[1 + j * 5 + b];
+    // Block 0 (t = 0.5): scaled start 0.1 / 0.5 = 0.2, trains up to j = 12, frozen from 13.
+    assert_eq!(at(0, 0)[2], "0.2");
+    assert_eq!(at(12, 0)[3], "false");
+    assert_eq!(at(13, 0)[3], "true");
+    assert_eq!(at(13, 0)[2], "0");
+    assert_eq!(at(23, 4)[3], "false");
+    // The stem's freeze shows in the summary on stderr.
+    assert!(
+        message(&out).contains("freezes at iteration 13"),
+        "{}",
+        message(&out)
+    );
+
+    let snapshot = snapfreeze(
+        &[
+            "schedule",
+            "--method",
+            "snapshot",
+            "--cycles",
+            "3",
+            "--iterations",
+            "12",
+            "--lr",
+            "0.1",
+        ],
+        None,
+    );
+    assert!(snapshot.status.success(), "{}", message(&snapshot));
+    let csv = text(&snapshot.stdout);
+    // Small CNN: 3 blocks; every cycle of 4 restarts at 0.1.
+    let lrs: Vec<&str> = csv
+        .lines()
+        .skip(1)
+        .step_by(3)
+        .map(|l| l.split(',').nth(2).unwrap())
+        .collect();
+    assert_eq!((lrs[0], lrs[4], lrs[8]), ("0.1", "0.1", "0.1"));
+    assert!(message(&snapshot).contains("snapshots after iterations [3, 7, 11]"));
+
+    let bad = snapfreeze(
+        &[
+            "schedule",
+            "--method",
+            "snapshot",
+            "--cycles",
+            "30",
+            "--iterations",
+            "12",
+        ],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        message(&bad).contains("only 12 iterations"),
+        "{}",
+        message(&bad)
+    );
+}
+
+#[test]
+fn compare_tabulates_methods_over_seeds() {
+    let dir = std::env::temp_dir().join(format!("snapfreeze-compare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("c.json");
+    let out = snapfreeze(
+        &[
+            "compare",
+            "--quiet",
+            "--width",
+            "4",
+            "--train-limit",
+            "256",
+            "--test-limit",
+            "64",
+            "--epochs",
+            "1",
+            "--batch",
+            "32",
+            "--methods",
+            "step,snapshot,freezeout",
+            "--cycles",
+            "2",
+            "--t0",
+            "0.5",
+            "--scaling",
+            "linear",
+            "--seeds",
+            "1,2",
+            "--json",
+            json.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", message(&out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("single err %") && stdout.contains("ensemble err %"),
+        "{stdout}"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(report["runs"].as_array().unwrap().len(), 6);
+    assert_eq!(rows[0]["method"], "baseline-step");
+    assert_eq!(rows[0]["runs"], 2);
+    assert!(rows[0]["ensemble_error"].is_null());
+    assert_eq!(rows[1]["ensemble_curve"].as_array().unwrap().len(), 2);
+    assert!(rows[1]["ensemble_error"]["mean"].as_f64().unwrap() <= 100.0);
+    assert!(rows[2]["step_flop_saving"].as_f64().unwrap() > 0.0);
+    assert!(rows[2]["theoretical_backward_saving"].as_f64().unwrap() > 0.0);
+    assert!(rows[2]["measured_saving"].is_number());
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -121,12 +121,12 @@ fn frozen_blocks_never_change_and_get_no_backward_launch() {
         }
 
         // A block's parameters, statistics and gradients are fixed from its freeze on.
-        for b in 0..blocks {
+        for (b, kept) in at_freeze.iter_mut().enumerate() {
             match schedule.freeze_iteration(b) {
-                Some(f) if j + 1 == f => at_freeze[b] = Some(read_block(&t, b)),
+                Some(f) if j + 1 == f => *kept = Some(read_block(&t, b)),
                 Some(f) if j + 1 > f => {
                     let now = read_block(&t, b);
-                    let then = at_freeze[b].as_ref().unwrap();
+                    let then = kept.as_ref().unwrap();
                     assert!(now.0 == then.0, "block {b} parameters changed at {j}");
                     assert!(now.1 == then.1, "block {b} statistics changed at {j}");
                     assert!(now.2 == then.2, "block {b} gradients written at {j}");

@@ -10,7 +10,7 @@ use snapfreeze::schedule::{Method, Schedule};
 use snapfreeze::train::RunSummary;
 
 use super::train::{drive, print_method_results, start};
-use super::{write, MethodArgs, MethodKind, RunArgs};
+use super::{check_data, write, MethodArgs, MethodKind, RunArgs};
 
 /// A method to compare.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -61,6 +61,9 @@ impl CompareArgs {
     }
 }
 
+/// Steps timed to measure the forward half of a baseline step.
+const FORWARD_TIMING_STEPS: u32 = 8;
+
 /// One run.
 #[derive(Serialize)]
 struct Run {
@@ -106,6 +109,12 @@ struct Row {
     images_per_second: Option<Spread>,
     /// 1 - this method's training time / the reference baseline's, from the mean times.
     measured_saving: Option<f64>,
+    /// FreezeOut's saving (%) measured inside each run against its own unfrozen steps.
+    in_run_saving: Option<Spread>,
+    /// The time saved against the reference baseline as a fraction of the baseline's
+    /// backward time (its training time less its steps' forward time): the measured
+    /// counterpart of `theoretical_backward_saving`.
+    measured_backward_saving: Option<f64>,
     /// 1 - FLOPs executed / FLOPs with nothing frozen, forward and backward.
     step_flop_saving: f64,
     /// DESIGN 2's expected backward saving, 1 - sum c_i t_i / sum c_i.
@@ -114,7 +123,17 @@ struct Row {
     measured_over_expected: Option<f64>,
 }
 
-fn row(runs: &[&Run], reference_seconds: Option<f64>) -> Row {
+/// The reference baseline's mean training time and its backward part.
+#[derive(Clone, Copy, Serialize)]
+struct Reference {
+    seconds: f64,
+    iterations: u64,
+    forward_seconds_per_step: f64,
+    backward_seconds: f64,
+}
+
+fn row(runs: &[&Run], reference: Option<Reference>) -> Row {
+    let reference_seconds = reference.map(|r| r.seconds);
     let error = |a: f64| 100.0 * (1.0 - a);
     let single: Vec<f64> = runs
         .iter()
@@ -147,7 +166,18 @@ fn row(runs: &[&Run], reference_seconds: Option<f64>) -> Row {
         _ => None,
     };
     let step_flop_saving = first.work.step_saving();
+    let measured_backward_saving = match (reference, seconds) {
+        (Some(r), Some(s)) if r.backward_seconds > 0.0 && step_flop_saving > 0.0 => {
+            Some((r.seconds - s.mean) / r.backward_seconds)
+        }
+        _ => None,
+    };
+    let in_run: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| r.summary.measured_saving.map(|m| 100.0 * m))
+        .collect();
     Row {
+        in_run_saving: spread(&in_run),
         method: first.method.clone(),
         runs: runs.len(),
         single_error: spread(&single),
@@ -157,6 +187,7 @@ fn row(runs: &[&Run], reference_seconds: Option<f64>) -> Row {
         images_per_second: spread(&speed),
         measured_saving,
         step_flop_saving,
+        measured_backward_saving,
         theoretical_backward_saving: first.theoretical_backward_saving,
         measured_over_expected: match (measured_saving, step_flop_saving) {
             (Some(m), e) if e > 0.0 => Some(m / e),
@@ -188,9 +219,9 @@ pub async fn compare(args: CompareArgs) -> Result<(), String> {
         }
     }
     let (train_set, test_set) = args.run.load()?;
-    configs[0]
-        .training_images(train_set.len())
-        .map_err(|e| e.to_string())?;
+    for config in &configs {
+        check_data(config, train_set.len())?;
+    }
 
     let mut runs: Vec<Run> = Vec::new();
     for config in configs {
@@ -218,19 +249,34 @@ pub async fn compare(args: CompareArgs) -> Result<(), String> {
         .collect();
     let of =
         |label: &str| -> Vec<&Run> { runs.iter().filter(|r| r.summary.method == label).collect() };
-    let reference = args
+    let baseline = args
         .methods
         .iter()
-        .position(|c| matches!(c, Choice::Step | Choice::Cosine))
-        .and_then(|i| {
-            spread(
-                &of(&labels[i])
-                    .iter()
-                    .map(|r| r.summary.train_seconds)
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .map(|s| s.mean);
+        .position(|c| matches!(c, Choice::Step | Choice::Cosine));
+    let reference = match baseline {
+        Some(i) => {
+            let runs = of(&labels[i]);
+            let seconds: Vec<f64> = runs.iter().map(|r| r.summary.train_seconds).collect();
+            let seconds = spread(&seconds).map_or(0.0, |s| s.mean);
+            let iterations = runs[0].summary.iterations;
+            // The forward half of a baseline step, timed on a throwaway trainer.
+            let config = args
+                .run
+                .config(args.method(args.methods[i]), args.seeds[0])?;
+            let mut probe = start(&train_set, &test_set, config, None).await?;
+            let forward = probe
+                .time_forward_pass(FORWARD_TIMING_STEPS)
+                .await
+                .map_err(|e| e.to_string())?;
+            Some(Reference {
+                seconds,
+                iterations,
+                forward_seconds_per_step: forward,
+                backward_seconds: seconds - forward * iterations as f64,
+            })
+        }
+        None => None,
+    };
     let mut rows: Vec<Row> = Vec::new();
     for label in &labels {
         if rows.iter().any(|r| &r.method == label) {
@@ -240,8 +286,15 @@ pub async fn compare(args: CompareArgs) -> Result<(), String> {
     }
 
     println!();
-    println!(
-        "{:<34} {:>4} {:>16} {:>16} {:>16} {:>14} {:>9} {:>9} {:>9} {:>9}",
+    let widths = [34, 4, 16, 16, 16, 14, 9, 13, 9, 9, 9, 9, 9];
+    let line = |cells: [String; 13]| -> String {
+        let mut text = format!("{:<w$}", cells[0], w = widths[0]);
+        for (cell, w) in cells.iter().zip(widths).skip(1) {
+            text += &format!(" {cell:>w$}");
+        }
+        text
+    };
+    let header = [
         "method",
         "runs",
         "single err %",
@@ -249,30 +302,53 @@ pub async fn compare(args: CompareArgs) -> Result<(), String> {
         "train s",
         "img/s",
         "saved",
+        "in-run %",
         "FLOPs",
+        "ratio",
+        "bwd meas.",
         "bwd th.",
-        "ratio"
-    );
+        "ratio",
+    ];
+    println!("{}", line(header.map(String::from)));
     for r in &rows {
         println!(
-            "{:<34} {:>4} {:>16} {:>16} {:>16} {:>14} {:>9} {:>9} {:>9} {:>9}",
-            r.method,
-            r.runs,
-            show(r.single_error, 2),
-            show(r.ensemble_error, 2),
-            show(r.train_seconds, 1),
-            show(r.images_per_second, 1),
-            percent(r.measured_saving),
-            percent(Some(r.step_flop_saving)),
-            percent(Some(r.theoretical_backward_saving)),
-            r.measured_over_expected
-                .map_or("-".into(), |v| format!("{v:.2}")),
+            "{}",
+            line([
+                r.method.clone(),
+                r.runs.to_string(),
+                show(r.single_error, 2),
+                show(r.ensemble_error, 2),
+                show(r.train_seconds, 1),
+                show(r.images_per_second, 1),
+                percent(r.measured_saving),
+                show(r.in_run_saving, 1),
+                percent(Some(r.step_flop_saving)),
+                r.measured_over_expected
+                    .map_or("-".into(), |v| format!("{v:.2}")),
+                percent(r.measured_backward_saving),
+                percent(Some(r.theoretical_backward_saving)),
+                match (r.measured_backward_saving, r.theoretical_backward_saving) {
+                    (Some(m), t) if t > 0.0 => format!("{:.2}", m / t),
+                    _ => "-".into(),
+                },
+            ])
         );
     }
     println!(
-        "saved: training time saved against the first baseline; FLOPs: forward+backward FLOPs \
-         saved by freezing; bwd th.: DESIGN's 1 - sum c_i t_i / sum c_i; ratio: saved / FLOPs"
+        "saved: training time saved against the first baseline; in-run: the same measured \
+         inside each run against its own steps with nothing frozen; FLOPs: forward+backward \
+         FLOPs saved by freezing (ratio: saved / FLOPs); bwd meas.: the time saved as a share \
+         of the baseline's backward time (its time less its steps x the mean of \
+         {FORWARD_TIMING_STEPS} timed forward halves); bwd th.: DESIGN's 1 - sum c_i t_i / \
+         sum c_i (ratio: bwd meas. / bwd th.)"
     );
+    if let Some(r) = reference {
+        println!(
+            "baseline step: {:.3} s forward, {:.3} s backward and update",
+            r.forward_seconds_per_step,
+            r.backward_seconds / r.iterations.max(1) as f64
+        );
+    }
     for r in rows.iter().filter(|r| r.ensemble_curve.len() > 1) {
         let curve: Vec<String> = r
             .ensemble_curve
@@ -292,12 +368,14 @@ pub async fn compare(args: CompareArgs) -> Result<(), String> {
         struct Report<'a> {
             dataset: super::DatasetKind,
             seeds: &'a [u64],
+            reference: Option<Reference>,
             rows: &'a [Row],
             runs: &'a [Run],
         }
         let report = Report {
             dataset: args.run.dataset,
             seeds: &args.seeds,
+            reference,
             rows: &rows,
             runs: &runs,
         };

@@ -314,6 +314,14 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<(Dataset, Dataset), String>
     }
 }
 
+/// Checks `config` against a training set of `images` images before the GPU opens: the
+/// batch and split fit, and the method fits the run's length.
+fn check_data(config: &TrainConfig, images: usize) -> Result<(), String> {
+    let train = config.training_images(images).map_err(|e| e.to_string())?;
+    let total = (train / config.batch) as u64 * config.epochs as u64;
+    config.check_budget(total).map_err(|e| e.to_string())
+}
+
 /// Writes `text` to `path`, or says why not.
 fn write(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))

@@ -91,10 +91,18 @@ pub fn schedule(args: ScheduleArgs) -> Result<(), String> {
         ),
         None => Box::new(std::io::stdout().lock()),
     };
+    match write_csv(sink, &run) {
+        // A reader that stops early (`| head`) is not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(format!("cannot write the CSV: {e}")),
+        Ok(()) => Ok(()),
+    }
+}
+
+/// One row per iteration and block: iteration, block, lr (0 once frozen), frozen.
+fn write_csv(sink: Box<dyn Write>, run: &RunSchedule) -> std::io::Result<()> {
     let mut out = csv::Writer::from_writer(std::io::BufWriter::new(sink));
-    let failed = |e: csv::Error| format!("cannot write the CSV: {e}");
-    out.write_record(["iteration", "block", "lr", "frozen"])
-        .map_err(failed)?;
+    out.write_record(["iteration", "block", "lr", "frozen"])?;
     for j in 0..run.total {
         for i in 0..run.blocks {
             let lr = run.block_lr(i, j);
@@ -103,11 +111,8 @@ pub fn schedule(args: ScheduleArgs) -> Result<(), String> {
                 i.to_string(),
                 lr.unwrap_or(0.0).to_string(),
                 lr.is_none().to_string(),
-            ])
-            .map_err(failed)?;
+            ])?;
         }
     }
     out.flush()
-        .map_err(|e| format!("cannot write the CSV: {e}"))?;
-    Ok(())
 }

@@ -12,7 +12,7 @@ use snapfreeze::data::Dataset;
 use snapfreeze::gpu::Gpu;
 use snapfreeze::train::{EpochMetrics, Event, RunSummary, TrainConfig, Trainer};
 
-use super::{write, DatasetKind, MethodArgs, RunArgs};
+use super::{check_data, write, DatasetKind, MethodArgs, RunArgs};
 
 /// `train`'s arguments.
 #[derive(Args, Debug)]
@@ -214,7 +214,10 @@ pub async fn drive(
                     say(
                         &bar,
                         quiet,
-                        format!("iteration {iteration}: {blocks} blocks frozen (up to {last})"),
+                        format!(
+                            "iteration {iteration}: {blocks} block{} frozen (up to {last})",
+                            if blocks == 1 { "" } else { "s" }
+                        ),
                     );
                 }
                 Event::Finished => {}
@@ -252,9 +255,7 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
         return Err("--save-every needs --save FILE to write to".into());
     }
     let (train_set, test_set) = args.run.load()?;
-    config
-        .training_images(train_set.len())
-        .map_err(|e| e.to_string())?;
+    check_data(&config, train_set.len())?;
     let init = match &args.init {
         Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?),
         None => None,

@@ -17,6 +17,10 @@ pub struct StepMetrics {
     pub lr: f64,
     /// Blocks frozen during the step (FreezeOut).
     pub frozen_blocks: u32,
+    /// Forward FLOPs the step executed (convolutions and linear layers).
+    pub forward_flops: f64,
+    /// Backward FLOPs the step executed.
+    pub backward_flops: f64,
 }
 
 /// Loss and accuracy over a whole evaluation set, in inference mode.

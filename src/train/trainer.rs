@@ -90,6 +90,8 @@ pub struct Trainer {
     snapshots: Vec<Snapshot>,
     test_probabilities: TestProbabilities,
     test_labels: Vec<u32>,
+    /// Training time and steps by number of frozen blocks.
+    phases: Vec<PhaseTime>,
     /// The last test evaluation and the iteration count it was made at.
     last_test: Option<(u64, Evaluation)>,
     train_seconds: f64,
@@ -357,6 +359,13 @@ impl Trainer {
             test_labels,
             last_test: None,
             train_seconds: 0.0,
+            phases: (0..blocks)
+                .map(|frozen| PhaseTime {
+                    frozen,
+                    steps: 0,
+                    seconds: 0.0,
+                })
+                .collect(),
             metrics,
             staging,
             steps_per_epoch,
@@ -432,7 +441,9 @@ impl Trainer {
             let snapshot = self.step()?;
             let epoch_done = self.iteration.is_multiple_of(self.steps_per_epoch);
             let due = self.pending.len() as u32 >= self.config.readback_every;
-            if due || epoch_done || snapshot.is_some() {
+            // A freeze ends the timing window, so each phase's step time is measured.
+            let freezing = self.schedule.frozen_blocks(self.iteration) != self.frozen;
+            if due || epoch_done || snapshot.is_some() || freezing {
                 self.flush().await?;
             }
             if let Some(index) = snapshot {
@@ -542,7 +553,12 @@ impl Trainer {
         self.train_seconds += seconds;
         let first = self.steps.len();
         let pending = std::mem::take(&mut self.pending);
+        // Windows never span a freeze (see `run`), so the time belongs to one phase.
+        let phase = &mut self.phases[pending[0].frozen as usize];
+        phase.steps += pending.len() as u64;
+        phase.seconds += seconds;
         for (i, p) in pending.iter().enumerate() {
+            let profile = self.profiles[p.frozen as usize].as_ref();
             let r = &values[i * SLOT..i * SLOT + 3];
             let count = r[2].max(1.0) as f64;
             let loss = r[0] as f64 / count;
@@ -559,6 +575,8 @@ impl Trainer {
                 accuracy: r[1] as f64 / count,
                 lr: p.lr,
                 frozen_blocks: p.frozen,
+                forward_flops: profile.map_or(0.0, |f| f.forward_flops),
+                backward_flops: profile.map_or(0.0, |f| f.backward_flops),
             });
         }
         let images = (pending.len() as u64 * self.config.batch as u64) as f64;
@@ -686,6 +704,35 @@ impl Trainer {
         self.train_seconds
     }
 
+    /// Seconds per step of the training step's forward half alone (gather, every block's
+    /// training-mode forward, loss), timed over `steps` steps after one warm-up step. It
+    /// moves the running statistics, so it is for throwaway trainers: `compare` uses one to
+    /// split the baseline's step time into forward and backward.
+    pub async fn time_forward_pass(&mut self, steps: u32) -> Result<f64, TrainError> {
+        let gpu: &Gpu = &self.gpu;
+        gpu.write(&self.train.indices, 0, &self.order(0));
+        let mut started = None;
+        for k in 0..=steps {
+            if k == 1 {
+                gpu.finish().await?;
+                started = Some(Instant::now());
+            }
+            let position = (k % self.steps_per_epoch as u32) * self.config.batch;
+            self.train.gather.set_position(gpu, 0, position);
+            let mut work: Vec<&Dispatch> = vec![self.train.gather.dispatch()];
+            for block in &self.plan.blocks {
+                work.extend(block.train.iter());
+            }
+            work.extend([&self.train_loss, &self.step_metrics[0]]);
+            let mut commands = Commands::new(gpu, "forward pass timing");
+            commands.run(&work);
+            commands.submit();
+        }
+        gpu.finish().await?;
+        let seconds = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
+        Ok(seconds / steps.max(1) as f64)
+    }
+
     /// The run's results so far, for reports and comparisons.
     pub fn summary(&self) -> RunSummary {
         let costs: Vec<f64> = self.plan.blocks.iter().map(|b| b.forward_flops).collect();
@@ -705,8 +752,29 @@ impl Trainer {
             snapshots: self.snapshots.clone(),
             ensemble: self.ensemble(),
             theoretical_backward_saving: self.schedule.theoretical_backward_saving(&costs),
+            measured_saving: self.measured_saving(),
+            phases: self
+                .phases
+                .iter()
+                .filter(|p| p.steps > 0)
+                .cloned()
+                .collect(),
             work: self.work.clone(),
         }
+    }
+
+    /// FreezeOut's wall-clock saving measured within the run: 1 - the training time / the
+    /// time the same steps take at the speed of the steps with nothing frozen. `None` until
+    /// a block has frozen.
+    pub fn measured_saving(&self) -> Option<f64> {
+        let unfrozen = &self.phases[0];
+        let later: u64 = self.phases[1..].iter().map(|p| p.steps).sum();
+        if unfrozen.steps == 0 || later == 0 || unfrozen.seconds <= 0.0 {
+            return None;
+        }
+        let per_step = unfrozen.seconds / unfrozen.steps as f64;
+        let steps = unfrozen.steps + later;
+        Some(1.0 - self.train_seconds / (per_step * steps as f64))
     }
 
     /// Loss and accuracy on the validation split, if there is one.
@@ -844,6 +912,17 @@ impl Trainer {
     }
 }
 
+/// Training time spent with a given number of blocks frozen.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct PhaseTime {
+    /// Blocks frozen.
+    pub frozen: usize,
+    /// Steps run so.
+    pub steps: u64,
+    /// Seconds they took.
+    pub seconds: f64,
+}
+
 /// A run's results: what `compare` tabulates.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct RunSummary {
@@ -863,6 +942,11 @@ pub struct RunSummary {
     pub ensemble: Vec<EnsemblePoint>,
     /// DESIGN 2's expected backward saving from the freeze fractions.
     pub theoretical_backward_saving: f64,
+    /// FreezeOut's wall-clock saving measured within the run (see
+    /// [`Trainer::measured_saving`]).
+    pub measured_saving: Option<f64>,
+    /// Training time by number of frozen blocks.
+    pub phases: Vec<PhaseTime>,
     /// FLOPs executed and launches by kernel.
     pub work: WorkDone,
 }

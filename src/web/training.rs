@@ -232,4 +232,89 @@ impl TrainingRun {
             Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
         })
     }
+
+    /// The run so far: method, training time and speed, snapshots with their test results,
+    /// the ensemble curve (m = 1..M), FLOPs executed, launches by kernel and FreezeOut's
+    /// expected saving.
+    pub fn summary(&self) -> Result<JsValue, JsValue> {
+        let summary = self.with(|t| t.summary())?;
+        to_js(&summary)
+    }
+
+    /// The schedule sampled at `samples` evenly spaced iterations (at least 2):
+    /// `{total, iterations, blocks: [{name, fraction, freezeIteration, lrs}], snapshotIterations}`,
+    /// with `lrs[k]` the block's rate at `iterations[k]` (null once frozen).
+    #[wasm_bindgen(js_name = scheduleTable)]
+    pub fn schedule_table(&self, samples: u32) -> Result<JsValue, JsValue> {
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Block {
+            name: String,
+            fraction: f64,
+            freeze_iteration: Option<u64>,
+            lrs: Vec<Option<f64>>,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Table {
+            total: u64,
+            iterations: Vec<u64>,
+            blocks: Vec<Block>,
+            snapshot_iterations: Vec<u64>,
+        }
+        let table = self.with(|t| {
+            let run = *t.schedule();
+            let samples = samples.clamp(2, 10_000) as u64;
+            let last = run.total.saturating_sub(1);
+            let iterations: Vec<u64> = (0..samples).map(|k| k * last / (samples - 1)).collect();
+            let blocks = t
+                .plan()
+                .arch
+                .blocks
+                .iter()
+                .enumerate()
+                .map(|(i, b)| Block {
+                    name: b.name.clone(),
+                    fraction: run.fraction(i),
+                    freeze_iteration: run.freeze_iteration(i),
+                    lrs: iterations.iter().map(|&j| run.block_lr(i, j)).collect(),
+                })
+                .collect();
+            Table {
+                total: run.total,
+                iterations,
+                blocks,
+                snapshot_iterations: run.snapshot_iterations(),
+            }
+        })?;
+        to_js(&table)
+    }
+
+    /// Snapshot `k`'s softmax outputs on the test set (Float32Array, images x classes).
+    #[wasm_bindgen(js_name = snapshotProbabilities)]
+    pub fn snapshot_probabilities(&self, k: usize) -> Result<js_sys::Float32Array, JsValue> {
+        let probs = self.with(|t| t.snapshots().get(k).map(|s| s.probabilities.clone()))?;
+        let probs = probs.ok_or_else(|| js_error(format!("there is no snapshot {k}")))?;
+        Ok(js_sys::Float32Array::from(probs.as_slice()))
+    }
+
+    /// The test labels, in the order of the probabilities (Uint32Array).
+    #[wasm_bindgen(js_name = testLabels)]
+    pub fn test_labels(&self) -> Result<js_sys::Uint32Array, JsValue> {
+        let labels = self.with(|t| t.test_labels().to_vec())?;
+        Ok(js_sys::Uint32Array::from(labels.as_slice()))
+    }
+
+    /// Snapshot `k` as a safetensors file (Uint8Array).
+    #[wasm_bindgen(js_name = snapshotCheckpoint)]
+    pub fn snapshot_checkpoint(&self, k: usize) -> Promise {
+        let trainer = Rc::clone(&self.trainer);
+        future_to_promise(async move {
+            let t = take(&trainer)?;
+            let result = t.snapshot_checkpoint(k).await;
+            put_back(&trainer, t);
+            let bytes = result.map_err(js_error)?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
 }

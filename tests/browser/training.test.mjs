@@ -87,6 +87,67 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
   assert.deepEqual(problems, []);
 });
 
+test("snapshots and FreezeOut through the trainer API", { timeout: 300_000 }, async () => {
+  const r = await page.evaluate(async () => {
+    const w = window.wasmBindings;
+    const bytes = async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer());
+    const dir = "data/mnist";
+    const train = w.WebDataset.fromIdx(
+      await bytes(`${dir}/train-images-idx3-ubyte.gz`), await bytes(`${dir}/train-labels-idx1-ubyte.gz`));
+    const test = w.WebDataset.fromIdx(
+      await bytes(`${dir}/t10k-images-idx3-ubyte.gz`), await bytes(`${dir}/t10k-labels-idx1-ubyte.gz`));
+    const session = await w.GpuSession.open();
+    const base = {
+      model: { family: "small", width: 8 }, epochs: 2, batch: 32, lr: 0.02,
+      train_limit: 256, test_limit: 100, readback_every: 4, forward: "implicit",
+    };
+    const snap = await session.startTraining({ ...base, method: { kind: "snapshot", cycles: 2 } }, train, test);
+    while (!snap.progress().finished) await snap.run(8);
+    const snapEvents = snap.takeEvents().filter((e) => e.kind === "snapshot");
+    const file = await snap.snapshotCheckpoint(0);
+    const headerLength = Number(new DataView(file.buffer).getBigUint64(0, true));
+    let missing = null;
+    try { await snap.snapshotCheckpoint(5); } catch (e) { missing = e.message; }
+    const freeze = await session.startTraining(
+      { ...base, method: { kind: "freezeout", t0: 0.5, scaling: "linear", scaled_lr: true } }, train, test);
+    while (!freeze.progress().finished) await freeze.run(8);
+    return {
+      snapSummary: snap.summary(),
+      snapEvents,
+      probabilities: snap.snapshotProbabilities(1).length,
+      labels: snap.testLabels().length,
+      header: JSON.parse(new TextDecoder().decode(file.slice(8, 8 + headerLength))),
+      missing,
+      table: snap.scheduleTable(5),
+      freezeSummary: freeze.summary(),
+      frozenEvents: freeze.takeEvents().filter((e) => e.kind === "frozen"),
+      freezeTable: freeze.scheduleTable(16),
+    };
+  });
+  // 8 steps per epoch, 16 in all, 2 cycles: snapshots after iterations 7 and 15.
+  assert.deepEqual(r.snapSummary.snapshots.map((s) => s.iteration), [7, 15]);
+  assert.deepEqual(r.snapEvents.map((e) => e.ensemble.length), [1, 2]);
+  assert.equal(r.snapSummary.ensemble.length, 2);
+  assert.ok(r.snapSummary.ensemble.every((p) => p.accuracy > 0.3 && p.accuracy <= 1), JSON.stringify(r.snapSummary.ensemble));
+  assert.equal(r.probabilities, 100 * 10);
+  assert.equal(r.labels, 100);
+  assert.equal(r.header.__metadata__.snapshot, "0");
+  assert.equal(r.header.__metadata__.iteration, "8");
+  assert.match(r.missing ?? "", /snapshot 5 does not exist/);
+  assert.deepEqual(r.table.snapshotIterations, [7, 15]);
+  assert.equal(r.table.blocks[0].lrs[0], 0.02);
+  // Small CNN: 3 blocks, t = 0.5, 0.75, 1 of 16 iterations -> frozen from 9 and 13.
+  assert.deepEqual(r.frozenEvents.map((e) => [e.blocks, e.iteration]), [[1, 9], [2, 13]]);
+  const work = r.freezeSummary.work;
+  assert.ok(work.backward_flops < work.full_backward_flops, JSON.stringify(work));
+  assert.ok(r.freezeSummary.theoretical_backward_saving > 0);
+  assert.equal(r.freezeTable.blocks[0].freezeIteration, 9);
+  assert.equal(r.freezeTable.blocks[2].freezeIteration, null);
+  assert.equal(r.freezeTable.blocks[0].lrs.at(-1), null);
+  assert.ok(r.freezeSummary.work.dispatches.sgd > 0);
+  assert.deepEqual(problems, []);
+});
+
 test("bad dataset files and settings are refused with messages", async () => {
   const r = await page.evaluate(async () => {
     const w = window.wasmBindings;
@@ -104,6 +165,8 @@ test("bad dataset files and settings are refused with messages", async () => {
       lr: await message(() => session.startTraining({ lr: -1 }, tiny, tiny)),
       unknown: await message(() => session.startTraining({ learning_rate: 1 }, tiny, tiny)),
       depth: await message(() => session.startTraining({ model: { family: "resnet", depth: 21, width: 16 } }, tiny, tiny)),
+      t0: await message(() => session.startTraining({ method: { kind: "freezeout", t0: 0, scaling: "cubic", scaled_lr: true } }, tiny, tiny)),
+      method: await message(() => session.startTraining({ method: { kind: "dropout" } }, tiny, tiny)),
     };
   });
   assert.match(r.magic, /not an IDX images file/);
@@ -113,4 +176,6 @@ test("bad dataset files and settings are refused with messages", async () => {
   assert.match(r.lr, /lr = -1 is not allowed/);
   assert.match(r.unknown, /learning_rate/);
   assert.match(r.depth, /6n \+ 2/);
+  assert.match(r.t0, /t0 = 0 is not allowed/);
+  assert.match(r.method, /dropout/);
 });
