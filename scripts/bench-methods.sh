@@ -24,18 +24,18 @@ compare() {
 }
 
 if [[ $what == freezeout || $what == all ]]; then
-  # One epoch of 80 steps of 64 images (5120 Fashion-MNIST images); implicit GEMM for every
-  # convolution so both runs use the same kernels.
+  # One epoch of 80 steps of 64 images (5120 Fashion-MNIST images; 40 steps for DenseNet);
+  # implicit GEMM for every convolution so both runs use the same kernels.
   freeze=(--dataset fashion --methods cosine,freezeout --t0 0.5 --scaling linear --epochs 1
-    --train-limit 5120 --test-limit 2000 --batch 64 --conv-forward implicit --seeds 1)
+    --test-limit 2000 --batch 64 --conv-forward implicit --seeds 1)
   printf '==> FreezeOut vs cosine: ResNet-20\n'
-  compare freezeout-resnet20 "${freeze[@]}" --model resnet --depth 20
+  compare freezeout-resnet20 "${freeze[@]}" --train-limit 5120 --model resnet --depth 20
   printf '==> FreezeOut vs cosine: VGG-11 (width 32)\n'
-  compare freezeout-vgg11 "${freeze[@]}" --model vgg --depth 11 --width 32
-  # DenseNet-BC-40 trains at 6 images/s here: half the steps (the later --train-limit wins).
+  compare freezeout-vgg11 "${freeze[@]}" --train-limit 5120 --model vgg --depth 11 --width 32
+  # DenseNet-BC-40 trains at 6 images/s here: half the steps.
   printf '==> FreezeOut vs cosine: DenseNet-BC-40 (k = 12), 40 steps\n'
-  compare freezeout-densenet40 "${freeze[@]}" --model densenet --depth 40 --width 12 \
-    --train-limit 2560
+  compare freezeout-densenet40 "${freeze[@]}" --train-limit 2560 --model densenet --depth 40 \
+    --width 12
 fi
 if [[ $what == snapshot || $what == all ]]; then
   printf '==> Snapshot Ensembles (M = 3) vs step decay, small CNN, Fashion-MNIST, 3 seeds\n'
