@@ -11,6 +11,11 @@ fn snapfreeze(args: &[&str], backend: Option<&str>) -> Output {
     command.output().expect("the snapfreeze binary runs")
 }
 
+/// Runs the command line `line` (words separated by spaces).
+fn snapfreeze_line(line: &str) -> Output {
+    snapfreeze(&line.split_whitespace().collect::<Vec<_>>(), None)
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -210,23 +215,9 @@ fn train_runs_end_to_end_and_saves_weights_and_results() {
 
 #[test]
 fn schedule_prints_every_block_rate_as_csv() {
-    let out = snapfreeze(
-        &[
-            "schedule",
-            "--model",
-            "resnet",
-            "--depth",
-            "8",
-            "--method",
-            "freezeout",
-            "--t0",
-            "0.5",
-            "--scaling",
-            "linear",
-            "--iterations",
-            "24",
-        ],
-        None,
+    let out = snapfreeze_line(
+        "schedule --model resnet --depth 8 --method freezeout --t0 0.5 --scaling linear \
+         --iterations 24",
     );
     assert!(out.status.success(), "{}", message(&out));
     let csv = text(&out.stdout);
@@ -248,20 +239,8 @@ fn schedule_prints_every_block_rate_as_csv() {
         message(&out)
     );
 
-    let snapshot = snapfreeze(
-        &[
-            "schedule",
-            "--method",
-            "snapshot",
-            "--cycles",
-            "3",
-            "--iterations",
-            "12",
-            "--lr",
-            "0.1",
-        ],
-        None,
-    );
+    let snapshot =
+        snapfreeze_line("schedule --method snapshot --cycles 3 --iterations 12 --lr 0.1");
     assert!(snapshot.status.success(), "{}", message(&snapshot));
     let csv = text(&snapshot.stdout);
     // Small CNN: 3 blocks; every cycle of 4 restarts at 0.1.
@@ -299,35 +278,12 @@ fn compare_tabulates_methods_over_seeds() {
     let dir = std::env::temp_dir().join(format!("snapfreeze-compare-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("c.json");
-    let out = snapfreeze(
-        &[
-            "compare",
-            "--quiet",
-            "--width",
-            "4",
-            "--train-limit",
-            "256",
-            "--test-limit",
-            "64",
-            "--epochs",
-            "1",
-            "--batch",
-            "32",
-            "--methods",
-            "step,snapshot,freezeout",
-            "--cycles",
-            "2",
-            "--t0",
-            "0.5",
-            "--scaling",
-            "linear",
-            "--seeds",
-            "1,2",
-            "--json",
-            json.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = snapfreeze_line(&format!(
+        "compare --quiet --width 4 --train-limit 256 --test-limit 64 --epochs 1 --batch 32 \
+         --methods step,snapshot,freezeout --cycles 2 --t0 0.5 --scaling linear --seeds 1,2 \
+         --json {}",
+        json.display()
+    ));
     assert!(out.status.success(), "{}", message(&out));
     let stdout = text(&out.stdout);
     assert!(

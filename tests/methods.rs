@@ -258,4 +258,19 @@ fn snapshot_cycles_beyond_the_budget_are_refused() {
     let refused = pollster::block_on(Trainer::new(gpu, &data, &data, c, None));
     let message = refused.err().expect("refused").to_string();
     assert!(message.contains("only 24 iterations"), "{message}");
+
+    // 1000 snapshots of a 1.2M-parameter model would need 4.6 GiB beside it.
+    let method = Method::Snapshot {
+        cycles: 1000,
+        alpha0: None,
+    };
+    let mut c = config(ModelSpec::Small { width: 256 }, method);
+    c.epochs = 200;
+    let refused = pollster::block_on(Trainer::new(Rc::new(common::gpu()), &data, &data, c, None));
+    let message = refused.err().expect("refused").to_string();
+    assert!(message.contains("MiB of GPU memory"), "{message}");
+    assert!(
+        message.starts_with("cycles = 1000 is not allowed"),
+        "{message}"
+    );
 }

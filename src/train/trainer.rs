@@ -56,6 +56,10 @@ pub enum TrainError {
     },
 }
 
+/// The most GPU memory all snapshots together may take: they are kept on the GPU for the
+/// whole run, beside the model.
+pub const SNAPSHOT_MEMORY: u64 = 1 << 30;
+
 /// A training step waiting for its metrics to be read back.
 #[derive(Clone, Copy)]
 struct Pending {
@@ -325,6 +329,18 @@ impl Trainer {
 
         // Snapshots: room for all of them now, so taking one is only a copy.
         let cycles = schedule.snapshot_iterations().len();
+        let bytes = cycles as u64 * (plan.params.size() + plan.state.size());
+        if bytes > SNAPSHOT_MEMORY {
+            return Err(TrainError::Config(ConfigError::Bad {
+                setting: "cycles",
+                value: cycles.to_string(),
+                fix: format!(
+                    "{cycles} snapshots of this model need {} MiB of GPU memory, more than the {} MiB allowed; use fewer cycles",
+                    bytes >> 20,
+                    SNAPSHOT_MEMORY >> 20
+                ),
+            }));
+        }
         let store = SnapshotStore::new(gpu_ref, cycles, &plan.params, &plan.state)?;
         let test_probabilities = TestProbabilities::new(
             gpu_ref,

@@ -18,6 +18,17 @@ before(async () => {
   await page.waitForFunction(() => document.body.dataset.state !== "loading", null, { timeout: 60_000 });
   const banner = await page.textContent("#fatal");
   assert.equal(await page.evaluate(() => document.body.dataset.state), "ready", banner);
+  // MNIST parsed from the files the site serves, for every test below.
+  await page.evaluate(() => {
+    window.loadMnist = async () => {
+      const w = window.wasmBindings;
+      const bytes = async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer());
+      const set = async (prefix) => w.WebDataset.fromIdx(
+        await bytes(`data/mnist/${prefix}-images-idx3-ubyte.gz`),
+        await bytes(`data/mnist/${prefix}-labels-idx1-ubyte.gz`));
+      return { train: await set("train"), test: await set("t10k") };
+    };
+  });
 });
 after(async () => {
   await browser?.close();
@@ -27,12 +38,7 @@ after(async () => {
 test("a small CNN trains on an MNIST subset through the trainer API", { timeout: 300_000 }, async () => {
   const r = await page.evaluate(async () => {
     const w = window.wasmBindings;
-    const bytes = async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer());
-    const dir = "data/mnist";
-    const train = w.WebDataset.fromIdx(
-      await bytes(`${dir}/train-images-idx3-ubyte.gz`), await bytes(`${dir}/train-labels-idx1-ubyte.gz`));
-    const test = w.WebDataset.fromIdx(
-      await bytes(`${dir}/t10k-images-idx3-ubyte.gz`), await bytes(`${dir}/t10k-labels-idx1-ubyte.gz`));
+    const { train, test } = await window.loadMnist();
     const session = await w.GpuSession.open();
     const config = {
       model: { family: "small", width: 8 },
@@ -90,12 +96,7 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
 test("snapshots and FreezeOut through the trainer API", { timeout: 300_000 }, async () => {
   const r = await page.evaluate(async () => {
     const w = window.wasmBindings;
-    const bytes = async (path) => new Uint8Array(await (await fetch(path)).arrayBuffer());
-    const dir = "data/mnist";
-    const train = w.WebDataset.fromIdx(
-      await bytes(`${dir}/train-images-idx3-ubyte.gz`), await bytes(`${dir}/train-labels-idx1-ubyte.gz`));
-    const test = w.WebDataset.fromIdx(
-      await bytes(`${dir}/t10k-images-idx3-ubyte.gz`), await bytes(`${dir}/t10k-labels-idx1-ubyte.gz`));
+    const { train, test } = await window.loadMnist();
     const session = await w.GpuSession.open();
     const base = {
       model: { family: "small", width: 8 }, epochs: 2, batch: 32, lr: 0.02,
