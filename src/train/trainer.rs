@@ -331,9 +331,13 @@ impl Trainer {
         let cycles = schedule.snapshot_iterations().len();
         let bytes = cycles as u64 * (plan.params.size() + plan.state.size());
         if bytes > SNAPSHOT_MEMORY {
+            let asked = match config.method {
+                Method::Snapshot { cycles, .. } => cycles as usize,
+                _ => cycles,
+            };
             return Err(TrainError::Config(ConfigError::Bad {
                 setting: "cycles",
-                value: cycles.to_string(),
+                value: asked.to_string(),
                 fix: format!(
                     "{cycles} snapshots of this model need {} MiB of GPU memory, more than the {} MiB allowed; use fewer cycles",
                     bytes >> 20,
