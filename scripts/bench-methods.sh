@@ -5,10 +5,10 @@
 #              saving beside the FLOP saving and DESIGN's expected backward saving.
 #   snapshot:  Snapshot Ensembles (M = 3) against the step-decay baseline on Fashion-MNIST,
 #              3 seeds: test error of the baseline, the final snapshot and the ensemble, and
-#              the ensemble-size curve.
+#              the ensemble-size curve (3 epochs; snapshot-long: 6 epochs, alpha0 0.02).
 # Run it alone on the machine: the savings are wall-clock measurements.
 # Results go to bench-results/methods-*.json and .log.
-# Usage: scripts/bench-methods.sh [freezeout|snapshot|all]   (default: all)
+# Usage: scripts/bench-methods.sh [freezeout|snapshot|snapshot-long|all]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -41,4 +41,10 @@ if [[ $what == snapshot || $what == all ]]; then
   printf '==> Snapshot Ensembles (M = 3) vs step decay, small CNN, Fashion-MNIST, 3 seeds\n'
   compare snapshot-fashion --dataset fashion --model small --width 16 --methods step,snapshot \
     --cycles 3 --epochs 3 --train-limit 20000 --batch 64 --seeds 1,2,3
+fi
+if [[ $what == snapshot-long || $what == all ]]; then
+  printf '==> the same with two epochs per cycle and cycles restarting at twice the rate\n'
+  compare snapshot-fashion-long --dataset fashion --model small --width 16 \
+    --methods step,snapshot --cycles 3 --alpha0 0.02 --epochs 6 --train-limit 20000 --batch 64 \
+    --seeds 1,2,3
 fi
