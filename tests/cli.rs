@@ -304,3 +304,23 @@ fn compare_tabulates_methods_over_seeds() {
     assert!(rows[2]["measured_saving"].is_number());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn train_saves_every_snapshot() {
+    let dir = std::env::temp_dir().join(format!("snapfreeze-snapshots-{}", std::process::id()));
+    let out = snapfreeze_line(&format!(
+        "train --quiet --width 4 --train-limit 128 --test-limit 32 --epochs 1 --batch 32 \
+         --method snapshot --cycles 2 --save-snapshots {}",
+        dir.display()
+    ));
+    assert!(out.status.success(), "{}", message(&out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("ensemble of the last m snapshots: m=1"), "{stdout}");
+    assert!(stdout.contains("2 snapshots saved"), "{stdout}");
+    for k in 1..=2 {
+        let bytes = std::fs::read(dir.join(format!("snapshot-{k}.safetensors"))).unwrap();
+        let tensors = snapfreeze::checkpoint::load(&bytes).unwrap();
+        assert!(tensors.iter().any(|t| t.name == "fc.weight"));
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
