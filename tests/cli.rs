@@ -315,7 +315,10 @@ fn train_saves_every_snapshot() {
     ));
     assert!(out.status.success(), "{}", message(&out));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("ensemble of the last m snapshots: m=1"), "{stdout}");
+    assert!(
+        stdout.contains("ensemble of the last m snapshots: m=1"),
+        "{stdout}"
+    );
     assert!(stdout.contains("2 snapshots saved"), "{stdout}");
     for k in 1..=2 {
         let bytes = std::fs::read(dir.join(format!("snapshot-{k}.safetensors"))).unwrap();
