@@ -8,7 +8,8 @@
 #              the ensemble-size curve (3 epochs; snapshot-long: 6 epochs, alpha0 0.02).
 # Run it alone on the machine: the savings are wall-clock measurements.
 # Results go to bench-results/methods-*.json and .log.
-# Usage: scripts/bench-methods.sh [freezeout|snapshot|snapshot-long|all]   (default: all)
+# Usage: scripts/bench-methods.sh [freezeout|freezeout-defaults|snapshot|snapshot-long|all]
+#        (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -36,6 +37,13 @@ if [[ $what == freezeout || $what == all ]]; then
   printf '==> FreezeOut vs cosine: DenseNet-BC-40 (k = 12), 40 steps\n'
   compare freezeout-densenet40 "${freeze[@]}" --train-limit 2560 --model densenet --depth 40 \
     --width 12
+fi
+if [[ $what == freezeout-defaults || $what == all ]]; then
+  # The original code's defaults: t0 0.8, cubic, scaled.
+  printf '==> FreezeOut (t0 0.8, cubic, scaled) vs cosine: ResNet-20\n'
+  compare freezeout-defaults-resnet20 --dataset fashion --methods cosine,freezeout --t0 0.8 \
+    --scaling cubic --epochs 1 --test-limit 2000 --batch 64 --conv-forward implicit --seeds 1 \
+    --train-limit 5120 --model resnet --depth 20
 fi
 if [[ $what == snapshot || $what == all ]]; then
   printf '==> Snapshot Ensembles (M = 3) vs step decay, small CNN, Fashion-MNIST, 3 seeds\n'
