@@ -89,11 +89,6 @@ impl FreezeOut {
         (first < total).then_some(first)
     }
 
-    /// Iterations block `i` trains for in a run of `total`.
-    pub fn trained_iterations(&self, i: usize, blocks: usize, total: u64) -> u64 {
-        self.freeze_iteration(i, blocks, total).unwrap_or(total)
-    }
-
     /// alpha_i(j) = alpha_i(0) / 2 * (1 + cos(pi * j / max_j(i))), with alpha_i(0) =
     /// alpha / t_i when scaled; `None` once the block is frozen.
     pub fn lr(&self, alpha: f64, i: usize, blocks: usize, j: u64, total: u64) -> Option<f64> {
@@ -145,8 +140,6 @@ mod tests {
         assert_eq!(firsts, vec![Some(41), Some(51), Some(61), Some(71), None]);
         assert!(!f.is_frozen(0, 5, 40, 80));
         assert!(f.is_frozen(0, 5, 41, 80));
-        assert_eq!(f.trained_iterations(0, 5, 80), 41);
-        assert_eq!(f.trained_iterations(4, 5, 80), 80);
         // A fractional max_j: T = 10, cubic t0 0.8 -> 5.12, so the last trained j is 5.
         let c = freezeout(0.8, Scaling::Cubic, true);
         assert_eq!(c.freeze_iteration(0, 5, 10), Some(6));

@@ -95,11 +95,8 @@ impl RunSchedule {
     pub fn block_lr(&self, i: usize, j: u64) -> Option<f64> {
         match self.method {
             Method::Baseline { schedule } => Some(schedule.lr(self.alpha, j, self.total)),
-            Method::Snapshot { cycles, alpha0 } => {
-                let cyclic = CyclicCosine {
-                    cycles,
-                    total: self.total,
-                };
+            Method::Snapshot { alpha0, .. } => {
+                let cyclic = self.cyclic()?;
                 Some(cyclic.lr(alpha0.unwrap_or(self.alpha), j))
             }
             Method::Freezeout(f) => f.lr(self.alpha, i, self.blocks, j, self.total),

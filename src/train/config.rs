@@ -95,7 +95,12 @@ pub enum ConfigError {
     Model(#[from] SpecError),
 }
 
-fn bad(setting: &'static str, value: impl ToString, fix: impl Into<String>) -> ConfigError {
+/// A [`ConfigError::Bad`] for `setting`.
+pub(crate) fn bad(
+    setting: &'static str,
+    value: impl ToString,
+    fix: impl Into<String>,
+) -> ConfigError {
     ConfigError::Bad {
         setting,
         value: value.to_string(),

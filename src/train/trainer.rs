@@ -6,13 +6,13 @@ use std::rc::Rc;
 use thiserror::Error;
 use web_time::Instant;
 
-use super::config::{ConfigError, TrainConfig};
+use super::config::{bad, ConfigError, TrainConfig};
 use super::data::{
     channel_statistics, loss_and_metrics, BatchTargets, EvalSet, GpuImages, TrainSet, SLOT,
 };
 use super::metrics::{EpochMetrics, Evaluation, Event, StepMetrics};
 use super::probabilities::TestProbabilities;
-use super::work::{step_work, StepParts, StepProfile, WorkDone};
+use super::work::{forward_work, step_work, StepParts, StepProfile, WorkDone};
 use crate::checkpoint::{self, CheckpointError, NamedTensor};
 use crate::data::Dataset;
 use crate::ensemble::{ensemble_curve, EnsemblePoint, Snapshot, SnapshotStore};
@@ -86,7 +86,6 @@ pub struct Trainer {
     sgds: Vec<Option<Sgd>>,
     /// What a step runs for each number of frozen blocks with an optimizer.
     profiles: Vec<Option<StepProfile>>,
-    work: WorkDone,
     frozen: usize,
     lrs_host: Vec<f32>,
     lrs: wgpu::Buffer,
@@ -94,11 +93,11 @@ pub struct Trainer {
     snapshots: Vec<Snapshot>,
     test_probabilities: TestProbabilities,
     test_labels: Vec<u32>,
-    /// Training time and steps by number of frozen blocks.
+    /// Training time and steps read back, by number of frozen blocks: the source of the
+    /// run's training time, FLOPs and launches.
     phases: Vec<PhaseTime>,
     /// The last test evaluation and the iteration count it was made at.
     last_test: Option<(u64, Evaluation)>,
-    train_seconds: f64,
     metrics: wgpu::Buffer,
     staging: Staging,
     steps_per_epoch: u64,
@@ -335,15 +334,12 @@ impl Trainer {
                 Method::Snapshot { cycles, .. } => cycles as usize,
                 _ => cycles,
             };
-            return Err(TrainError::Config(ConfigError::Bad {
-                setting: "cycles",
-                value: asked.to_string(),
-                fix: format!(
-                    "{cycles} snapshots of this model need {} MiB of GPU memory, more than the {} MiB allowed; use fewer cycles",
-                    bytes >> 20,
-                    SNAPSHOT_MEMORY >> 20
-                ),
-            }));
+            let fix = format!(
+                "{cycles} snapshots of this model need {} MiB of GPU memory, more than the {} MiB allowed; use fewer cycles",
+                bytes >> 20,
+                SNAPSHOT_MEMORY >> 20
+            );
+            return Err(bad("cycles", asked, fix).into());
         }
         let store = SnapshotStore::new(gpu_ref, cycles, &plan.params, &plan.state)?;
         let test_probabilities = TestProbabilities::new(
@@ -369,7 +365,6 @@ impl Trainer {
             schedule,
             sgds,
             profiles,
-            work: WorkDone::default(),
             frozen: 0,
             lrs_host: vec![0.0; blocks],
             lrs,
@@ -378,7 +373,6 @@ impl Trainer {
             test_probabilities,
             test_labels,
             last_test: None,
-            train_seconds: 0.0,
             phases: (0..blocks)
                 .map(|frozen| PhaseTime {
                     frozen,
@@ -505,11 +499,7 @@ impl Trainer {
         self.schedule.fill_lrs(j, &mut self.lrs_host);
         gpu.write(&self.lrs, 0, &self.lrs_host);
 
-        let (Some(sgd), Some(profile), Some(full)) = (
-            self.sgds[frozen].as_ref(),
-            self.profiles[frozen].as_ref(),
-            self.profiles[0].as_ref(),
-        ) else {
+        let Some(sgd) = self.sgds[frozen].as_ref() else {
             return Err(GpuError::launch(
                 "sgd",
                 format!("no optimizer prepared for {frozen} frozen blocks"),
@@ -533,7 +523,6 @@ impl Trainer {
             false => None,
         };
         commands.submit();
-        self.work.add(profile, full);
         self.pending.push(Pending {
             iteration: j,
             epoch,
@@ -570,7 +559,6 @@ impl Trainer {
             .take()
             .map_or(0.0, |t| t.elapsed().as_secs_f64());
         self.epoch_seconds += seconds;
-        self.train_seconds += seconds;
         let first = self.steps.len();
         let pending = std::mem::take(&mut self.pending);
         // Windows never span a freeze (see `run`), so the time belongs to one phase.
@@ -650,23 +638,25 @@ impl Trainer {
 
     /// Loss and accuracy on the test set in inference mode.
     pub async fn evaluate_test(&mut self) -> Result<Evaluation, TrainError> {
-        let mut set = self.test.take();
-        let result = self.evaluate(set.as_mut(), false).await;
-        self.test = set;
-        let test = result?;
-        self.last_test = Some((self.iteration, test));
-        Ok(test)
+        self.evaluate_test_set(false).await
     }
 
     /// The current model's softmax outputs on the test set (images x classes) with its
     /// loss and accuracy.
     pub async fn test_probabilities(&mut self) -> Result<(Evaluation, Vec<f32>), TrainError> {
+        let test = self.evaluate_test_set(true).await?;
+        Ok((test, self.test_probabilities.read(&self.gpu).await?))
+    }
+
+    /// Evaluates the test set (writing its probabilities too, if asked) and remembers the
+    /// result with the iteration it belongs to.
+    async fn evaluate_test_set(&mut self, probabilities: bool) -> Result<Evaluation, TrainError> {
         let mut set = self.test.take();
-        let result = self.evaluate(set.as_mut(), true).await;
+        let result = self.evaluate(set.as_mut(), probabilities).await;
         self.test = set;
         let test = result?;
         self.last_test = Some((self.iteration, test));
-        Ok((test, self.test_probabilities.read(&self.gpu).await?))
+        Ok(test)
     }
 
     /// Evaluates the snapshot just taken (the live weights are its weights) and records it.
@@ -709,9 +699,15 @@ impl Trainer {
         &self.schedule
     }
 
-    /// The work done so far: FLOPs executed and launches by kernel.
-    pub fn work(&self) -> &WorkDone {
-        &self.work
+    /// The work of the steps read back so far: FLOPs executed and launches by kernel.
+    pub fn work(&self) -> WorkDone {
+        let mut work = WorkDone::default();
+        for phase in &self.phases {
+            if let (Some(profile), Some(full)) = (self.profile(phase.frozen), self.profile(0)) {
+                work.add(phase.steps, profile, full);
+            }
+        }
+        work
     }
 
     /// What a step runs with `frozen` blocks frozen, if such a step can occur.
@@ -721,7 +717,7 @@ impl Trainer {
 
     /// Seconds spent in training steps (evaluations excluded).
     pub fn train_seconds(&self) -> f64 {
-        self.train_seconds
+        self.phases.iter().map(|p| p.seconds).sum()
     }
 
     /// Seconds per step of the training step's forward half alone (gather, every block's
@@ -739,11 +735,8 @@ impl Trainer {
             }
             let position = (k % self.steps_per_epoch as u32) * self.config.batch;
             self.train.gather.set_position(gpu, 0, position);
-            let mut work: Vec<&Dispatch> = vec![self.train.gather.dispatch()];
-            for block in &self.plan.blocks {
-                work.extend(block.train.iter());
-            }
-            work.extend([&self.train_loss, &self.step_metrics[0]]);
+            let loss = [&self.train_loss, &self.step_metrics[0]];
+            let work = forward_work(&self.plan, 0, self.train.gather.dispatch(), loss);
             let mut commands = Commands::new(gpu, "forward pass timing");
             commands.run(&work);
             commands.submit();
@@ -757,11 +750,12 @@ impl Trainer {
     pub fn summary(&self) -> RunSummary {
         let costs: Vec<f64> = self.plan.blocks.iter().map(|b| b.forward_flops).collect();
         let images = (self.iteration * self.config.batch as u64) as f64;
+        let train_seconds = self.train_seconds();
         RunSummary {
             method: self.config.method.label(),
             iterations: self.iteration,
-            train_seconds: self.train_seconds,
-            images_per_second: match self.train_seconds {
+            train_seconds,
+            images_per_second: match train_seconds {
                 t if t > 0.0 => images / t,
                 _ => 0.0,
             },
@@ -779,7 +773,7 @@ impl Trainer {
                 .filter(|p| p.steps > 0)
                 .cloned()
                 .collect(),
-            work: self.work.clone(),
+            work: self.work(),
         }
     }
 
@@ -794,7 +788,7 @@ impl Trainer {
         }
         let per_step = unfrozen.seconds / unfrozen.steps as f64;
         let steps = unfrozen.steps + later;
-        Some(1.0 - self.train_seconds / (per_step * steps as f64))
+        Some(1.0 - self.train_seconds() / (per_step * steps as f64))
     }
 
     /// Loss and accuracy on the validation split, if there is one.

@@ -19,12 +19,15 @@ pub struct StepParts<'a> {
     pub optimizer: &'a Dispatch,
 }
 
-/// The step's launches with the first `frozen` blocks frozen (DESIGN 2, FreezeOut): the
-/// frozen prefix runs forward in inference mode, the backward pass stops at the first
-/// trainable block, which computes its weight gradients but not its input's gradient, and
-/// the optimizer covers the trainable suffix only.
-pub fn step_work<'a>(plan: &'a Plan, frozen: usize, parts: &StepParts<'a>) -> Vec<&'a Dispatch> {
-    let mut work = vec![parts.gather];
+/// The forward half of a step: the gather, every block's forward (inference mode for the
+/// first `frozen`, which keep no activations for a backward pass), the loss.
+pub fn forward_work<'a>(
+    plan: &'a Plan,
+    frozen: usize,
+    gather: &'a Dispatch,
+    loss: [&'a Dispatch; 2],
+) -> Vec<&'a Dispatch> {
+    let mut work = vec![gather];
     for (b, block) in plan.blocks.iter().enumerate() {
         let pass = if b < frozen {
             &block.infer
@@ -33,7 +36,16 @@ pub fn step_work<'a>(plan: &'a Plan, frozen: usize, parts: &StepParts<'a>) -> Ve
         };
         work.extend(pass.iter());
     }
-    work.extend(parts.loss);
+    work.extend(loss);
+    work
+}
+
+/// The step's launches with the first `frozen` blocks frozen (DESIGN 2, FreezeOut): the
+/// frozen prefix runs forward in inference mode, the backward pass stops at the first
+/// trainable block, which computes its weight gradients but not its input's gradient, and
+/// the optimizer covers the trainable suffix only.
+pub fn step_work<'a>(plan: &'a Plan, frozen: usize, parts: &StepParts<'a>) -> Vec<&'a Dispatch> {
+    let mut work = forward_work(plan, frozen, parts.gather, parts.loss);
     for (b, block) in plan.blocks.iter().enumerate().skip(frozen).rev() {
         work.extend(block.backward.iter());
         if b > frozen {
@@ -107,14 +119,15 @@ pub struct WorkDone {
 }
 
 impl WorkDone {
-    /// Adds one step of `profile`; `full` is the profile with nothing frozen.
-    pub fn add(&mut self, profile: &StepProfile, full: &StepProfile) {
-        self.steps += 1;
-        self.forward_flops += profile.forward_flops;
-        self.backward_flops += profile.backward_flops;
-        self.full_backward_flops += full.backward_flops;
-        for (&kernel, &n) in &profile.dispatches {
-            *self.dispatches.entry(kernel).or_insert(0) += n as u64;
+    /// Adds `steps` steps of `profile`; `full` is the profile with nothing frozen.
+    pub fn add(&mut self, steps: u64, profile: &StepProfile, full: &StepProfile) {
+        let n = steps as f64;
+        self.steps += steps;
+        self.forward_flops += n * profile.forward_flops;
+        self.backward_flops += n * profile.backward_flops;
+        self.full_backward_flops += n * full.backward_flops;
+        for (&kernel, &count) in &profile.dispatches {
+            *self.dispatches.entry(kernel).or_insert(0) += steps * count as u64;
         }
     }
 
