@@ -721,10 +721,24 @@ impl Trainer {
     }
 
     /// Seconds per step of the training step's forward half alone (gather, every block's
-    /// training-mode forward, loss), timed over `steps` steps after one warm-up step. It
-    /// moves the running statistics, so it is for throwaway trainers: `compare` uses one to
-    /// split the baseline's step time into forward and backward.
+    /// training-mode forward, loss), timed over `steps` steps after one warm-up step:
+    /// `compare` and the page use it to split a baseline's step time into forward and
+    /// backward. The running statistics and the epoch's order are put back afterwards, but
+    /// the step metrics slot is overwritten, so call it on a finished run or a throwaway one.
     pub async fn time_forward_pass(&mut self, steps: u32) -> Result<f64, TrainError> {
+        let gpu: &Gpu = &self.gpu;
+        let state = gpu
+            .read_f32(&self.plan.state, 0, self.plan.layouts.state.len as usize)
+            .await?;
+        let seconds = self.time_forward_steps(steps).await;
+        let gpu: &Gpu = &self.gpu;
+        gpu.write(&self.plan.state, 0, &state);
+        let epoch = (self.iteration / self.steps_per_epoch) as u32;
+        gpu.write(&self.train.indices, 0, &self.order(epoch));
+        seconds
+    }
+
+    async fn time_forward_steps(&mut self, steps: u32) -> Result<f64, TrainError> {
         let gpu: &Gpu = &self.gpu;
         gpu.write(&self.train.indices, 0, &self.order(0));
         let mut started = None;

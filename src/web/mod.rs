@@ -43,6 +43,15 @@ pub fn kernel_bench_items(batch: u32) -> Result<JsValue, JsValue> {
     to_js(&bench::suite::items(batch))
 }
 
+/// The base learning rate the model family trains well with (`model` as in the settings'
+/// `model` field): the page fills its rate box with it.
+#[wasm_bindgen(js_name = defaultLr)]
+pub fn default_lr(model: JsValue) -> Result<f64, JsValue> {
+    let spec: crate::nn::ModelSpec = serde_wasm_bindgen::from_value(model)
+        .map_err(|e| JsValue::from(JsError::new(&format!("bad model: {e}"))))?;
+    Ok(spec.default_lr())
+}
+
 /// An open GPU device in the page.
 #[wasm_bindgen]
 pub struct GpuSession {

@@ -45,6 +45,15 @@ impl WebDataset {
         })
     }
 
+    /// Pixels of images `start..start + count` (clipped to the set), each channels x
+    /// height x width bytes, for drawing them in the page.
+    pub fn pixels(&self, start: usize, count: usize) -> js_sys::Uint8Array {
+        let size = self.data.image_len();
+        let end = start.saturating_add(count).min(self.data.len());
+        let start = start.min(end);
+        js_sys::Uint8Array::from(&self.data.images[start * size..end * size])
+    }
+
     /// `{channels, height, width, classes}` and the image count.
     pub fn describe(&self) -> Result<JsValue, JsValue> {
         #[derive(serde::Serialize)]
@@ -303,6 +312,26 @@ impl TrainingRun {
     pub fn test_labels(&self) -> Result<js_sys::Uint32Array, JsValue> {
         let labels = self.with(|t| t.test_labels().to_vec())?;
         Ok(js_sys::Uint32Array::from(labels.as_slice()))
+    }
+
+    /// Seconds per step of the training step's forward half alone, timed over `steps`
+    /// steps once the run has finished (the page splits a baseline's step time into forward
+    /// and backward with it). Rejects while steps remain.
+    #[wasm_bindgen(js_name = timeForwardPass)]
+    pub fn time_forward_pass(&self, steps: u32) -> Promise {
+        let trainer = Rc::clone(&self.trainer);
+        future_to_promise(async move {
+            let mut t = take(&trainer)?;
+            let result = if t.is_finished() {
+                t.time_forward_pass(steps.clamp(1, 64))
+                    .await
+                    .map_err(js_error)
+            } else {
+                Err(js_error("time the forward pass after the run has finished"))
+            };
+            put_back(&trainer, t);
+            Ok(JsValue::from_f64(result?))
+        })
     }
 
     /// Snapshot `k` as a safetensors file (Uint8Array).

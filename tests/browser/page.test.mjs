@@ -1,5 +1,5 @@
-// Browser tests against the site `trunk build --release` produced: the matmul self-test
-// runs on Chromium's WebGPU adapter, the benchmark reports a figure, and a browser without
+// Browser tests against the site `trunk build --release` produced: the kernel self-test
+// (?selftest=run starts it on opening) runs on Chromium's WebGPU adapter, the benchmark reports a figure, and a browser without
 // WebGPU gets a visible explanation. A missing WebGPU adapter fails these tests; nothing skips.
 
 import assert from "node:assert/strict";
@@ -18,7 +18,7 @@ describe("with WebGPU", () => {
   let problems;
   before(async () => {
     browser = await launchChromium();
-    ({ page, problems } = await openPage(browser, site.url));
+    ({ page, problems } = await openPage(browser, `${site.url}?selftest=run`));
   });
   after(async () => { await browser?.close(); });
 

@@ -1,6 +1,8 @@
 // Shows the adapter: what wgpu reports plus the browser's own adapter info (vendor,
 // architecture), which wgpu does not pass through on the web.
 
+import { bytes } from "./format.js";
+
 const LIMITS = [
   ["max_buffer_size", "max buffer size", bytes],
   ["max_storage_buffer_binding_size", "max storage binding", bytes],
@@ -10,13 +12,6 @@ const LIMITS = [
   ["max_compute_workgroup_size_x", "workgroup size x", String],
   ["max_compute_workgroups_per_dimension", "workgroups per dimension", String],
 ];
-
-function bytes(n) {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) { n /= 1024; i += 1; }
-  return `${Number.isInteger(n) ? n : n.toFixed(1)} ${units[i]}`;
-}
 
 async function browserAdapterInfo() {
   try {

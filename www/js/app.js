@@ -1,45 +1,194 @@
-// Entry point: open the GPU, show the adapter, run the self-test, offer the benchmark.
+// Entry point: open the GPU, fill the settings for this adapter, preload the default
+// dataset, and run comparisons when asked, feeding the live, votes, compare and export
+// views. Training runs on this thread between GPU submissions: each call into the module
+// records and submits a few steps and then awaits the GPU, so the page stays responsive.
 
 import { wasmReady } from "./wasm.js";
 import { showAdapter } from "./adapter.js";
-import { runSelftest } from "./selftest.js";
-import { wireKernelBench } from "./kernelbench.js";
+import { wireDiagnostics } from "./diagnostics.js";
+import { DataFileError, loadBundled, loadFiles } from "./datasets.js";
+import { SettingsError, initSettings, lockSettings, readDataChoice, readRuns } from "./settings.js";
+import { Comparison } from "./runner.js";
+import { LiveViews, showProgress } from "./live.js";
+import { VotesView } from "./votes.js";
+import { CompareView } from "./compare.js";
+import { refreshExports, wireExports } from "./exports.js";
+import { message } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
+/** The views redraw at most this often while training. */
+const RENDER_INTERVAL_MS = 250;
 
-function fatal(message, kind) {
+function fatal(text, kind) {
   const banner = $("fatal");
-  banner.textContent = message;
+  banner.textContent = text;
   banner.hidden = false;
   banner.dataset.kind = kind;
   document.body.dataset.state = "error";
 }
 
-function wireBenchmark(session) {
-  const form = $("bench-form");
-  const button = $("bench-run");
-  const out = $("bench-result");
-  button.disabled = false;
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const size = Number($("bench-size").value);
-    const seconds = Number($("bench-seconds").value);
-    button.disabled = true;
-    out.dataset.result = "running";
-    out.textContent = `Timing ${size}×${size}×${size} products…`;
-    try {
-      const r = await session.benchMatmul(size, seconds);
-      out.textContent = `${r.gflops.toFixed(2)} GFLOP/s — ${r.ms_per_product.toFixed(1)} ms per `
-        + `${r.size}³ product, ${r.reps} timed`;
-      out.dataset.result = "done";
-      out.dataset.gflops = String(r.gflops);
-    } catch (e) {
-      out.textContent = `Benchmark failed: ${e.message ?? e}`;
-      out.dataset.result = "error";
-    } finally {
-      button.disabled = false;
+/** Adds a message under the buttons: kind is bad-file, settings, diverged, device-lost or error. */
+function say(text, kind) {
+  const box = $("run-message");
+  const p = document.createElement("p");
+  p.dataset.kind = kind;
+  p.textContent = text;
+  box.append(p);
+  box.hidden = false;
+  box.dataset.kind = kind;
+}
+
+function clearMessages() {
+  $("run-message").replaceChildren();
+  $("run-message").hidden = true;
+}
+
+class Page {
+  constructor(wasm, session, adapter) {
+    this.wasm = wasm;
+    this.session = session;
+    this.adapter = adapter;
+    this.live = new LiveViews();
+    this.votes = new VotesView();
+    this.compare = new CompareView();
+    this.records = [];
+    this.data = null;
+    this.datasets = new Map();
+    this.comparison = null;
+    this.lastRender = 0;
+    this.renderQueued = false;
+    wireExports(() => ({ adapter: this.adapter, data: this.data, records: this.records }));
+  }
+
+  /** The bundled dataset `key`, loaded once (the default one starts loading at once). */
+  bundled(key) {
+    if (!this.datasets.has(key)) {
+      const loading = loadBundled(this.wasm, key);
+      loading.catch(() => this.datasets.delete(key));
+      this.datasets.set(key, loading);
     }
-  });
+    return this.datasets.get(key);
+  }
+
+  async loadData() {
+    const choice = readDataChoice();
+    $("data-status").textContent = "Loading the dataset…";
+    const data = choice.key === "files" ? await loadFiles(this.wasm, choice.files) : await this.bundled(choice.key);
+    const train = data.train.describe();
+    const test = data.test.describe();
+    $("data-status").textContent = `${data.title}: ${train.images.toLocaleString("en")} training and `
+      + `${test.images.toLocaleString("en")} test images of ${train.channels}x${train.height}x${train.width}, ${train.classes} classes.`;
+    return data;
+  }
+
+  async start() {
+    if (this.starting) return;
+    this.starting = true;
+    $("start").disabled = true;
+    try {
+      await this.compareMethods();
+    } finally {
+      this.starting = false;
+      $("start").disabled = Boolean(this.comparison);
+    }
+  }
+
+  async compareMethods() {
+    clearMessages();
+    let runs;
+    let data;
+    try {
+      runs = readRuns();
+      data = await this.loadData();
+    } catch (e) {
+      const kind = e instanceof DataFileError ? "bad-file" : e instanceof SettingsError ? "settings" : "error";
+      $("data-status").textContent = "";
+      say(kind === "bad-file" ? `That dataset cannot be used: ${message(e)}` : `Cannot start: ${message(e)}`, kind);
+      return;
+    }
+    if (!this.session) {
+      try {
+        this.session = await this.wasm.GpuSession.open();
+      } catch (e) {
+        say(`Could not open the GPU again: ${message(e)}`, "device-lost");
+        return;
+      }
+    }
+    this.data = data;
+    this.comparison = new Comparison(this.session, data, runs, {
+      started: (r) => { this.live.start(r); this.render(true); },
+      progress: () => this.render(false),
+      snapshot: (r) => this.votes.show(r, data),
+      changed: () => this.render(true),
+      failed: (r, how) => this.failed(r, how),
+    });
+    this.records = this.comparison.records;
+    this.votes.reset();
+    this.compare.reset(this.records);
+    lockSettings(true);
+    this.buttons("running");
+    const outcome = await this.comparison.run();
+    if (outcome.deviceLost) this.session = null;
+    this.render(true);
+    lockSettings(false);
+    const stopped = this.comparison.stopping;
+    this.comparison = null;
+    this.buttons(stopped ? "stopped" : "done");
+  }
+
+  failed(record, { lost, diverged }) {
+    if (lost) {
+      say(`The GPU device was lost during ${record.label} (${record.error}). Everything finished before it is kept below `
+        + "and can be exported; press Train and compare to start again on a new device.", "device-lost");
+    } else if (diverged) {
+      say(`${record.label} diverged: ${record.error}. Its curves and snapshots up to that point are kept; `
+        + "lower the base LR (or α₀) and run again.", "diverged");
+    } else {
+      say(`${record.label} failed: ${record.error}`, "error");
+    }
+  }
+
+  buttons(state) {
+    document.body.dataset.run = state;
+    const running = state === "running" || state === "paused";
+    $("start").disabled = running;
+    $("pause").disabled = !running;
+    $("stop").disabled = !running;
+    $("pause").textContent = state === "paused" ? "Resume" : "Pause";
+  }
+
+  togglePause() {
+    if (!this.comparison) return;
+    if (this.comparison.paused) {
+      this.comparison.unpause();
+      this.buttons("running");
+    } else {
+      this.comparison.pause();
+      this.buttons("paused");
+    }
+  }
+
+  /** Redraws the views, at most every RENDER_INTERVAL_MS unless `now`. */
+  render(now) {
+    const due = now || performance.now() - this.lastRender >= RENDER_INTERVAL_MS;
+    if (!due) {
+      if (!this.renderQueued) {
+        this.renderQueued = true;
+        setTimeout(() => { this.renderQueued = false; this.render(true); }, RENDER_INTERVAL_MS);
+      }
+      return;
+    }
+    this.lastRender = performance.now();
+    const current = this.records.find((r) => ["starting", "running", "paused"].includes(r.status))
+      ?? [...this.records].reverse().find((r) => r.steps.length > 0);
+    if (current && current === this.live.record) this.live.update(current);
+    if (current) showProgress(this.records, current);
+    if (!document.body.dataset.firstStepMs && this.records.some((r) => r.steps.length > 0)) {
+      document.body.dataset.firstStepMs = String(Math.round(performance.now()));
+    }
+    this.compare.update();
+    refreshExports(this.records);
+  }
 }
 
 async function main() {
@@ -47,7 +196,7 @@ async function main() {
   try {
     wasm = await wasmReady();
   } catch (e) {
-    fatal(e.message, "load");
+    fatal(message(e), "load");
     return;
   }
   let session;
@@ -55,34 +204,25 @@ async function main() {
     session = await wasm.GpuSession.open();
   } catch (e) {
     $("adapter-status").textContent = "No GPU available.";
-    $("selftest-summary").textContent = "Not run: no GPU.";
-    $("selftest-summary").dataset.result = "error";
-    fatal(e.message ?? String(e), "no-webgpu");
+    $("progress-text").textContent = "Cannot train: no WebGPU adapter.";
+    fatal(message(e), "no-webgpu");
     return;
   }
   $("adapter-status").textContent = "";
-  await showAdapter(session, $("adapter-info"));
+  const adapter = await showAdapter(session, $("adapter-info"));
+  initSettings(wasm, adapter);
+  const page = new Page(wasm, session, adapter);
+  window.snapfreezePage = page;
+  page.bundled("mnist").catch(() => {});
+  $("settings").addEventListener("submit", (event) => {
+    event.preventDefault();
+    page.start();
+  });
+  $("pause").addEventListener("click", () => page.togglePause());
+  $("stop").addEventListener("click", () => page.comparison?.stop());
+  $("start").disabled = false;
   document.body.dataset.state = "ready";
-  wireBenchmark(session);
-  wireKernelBench(wasm, session, {
-    form: $("kernelbench-form"),
-    button: $("kernelbench-run"),
-    batch: $("kernelbench-batch"),
-    seconds: $("kernelbench-seconds"),
-    status: $("kernelbench-status"),
-    table: $("kernelbench-table"),
-  });
-  // ?selftest=off skips the self-test (the browser tests of training use it).
-  if (new URLSearchParams(location.search).get("selftest") === "off") {
-    $("selftest-summary").textContent = "Skipped (selftest=off in the address).";
-    return;
-  }
-  const outcome = await runSelftest(wasm, session, {
-    table: $("selftest-table"),
-    summary: $("selftest-summary"),
-    progress: $("selftest-progress"),
-  });
-  document.body.dataset.selftest = outcome.failed === 0 ? "passed" : "failed";
+  wireDiagnostics(wasm, session);
 }
 
 main();

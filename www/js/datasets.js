@@ -1,0 +1,127 @@
+// Datasets for the page: the bundled MNIST and Fashion-MNIST files the site serves, or the
+// user's own IDX files or CIFAR-10 binary batches. Gzip is undone by the browser's
+// DecompressionStream (off the main thread); the module's parsers check everything else.
+
+import { message } from "./format.js";
+
+const DIGITS = ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"];
+const FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+const CIFAR = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
+
+const BUNDLED = {
+  mnist: { title: "MNIST", classNames: DIGITS },
+  "fashion-mnist": { title: "Fashion-MNIST", classNames: FASHION },
+};
+
+/** A file the page cannot use; `message` says which and why. */
+export class DataFileError extends Error {}
+
+async function gunzipIfNeeded(name, bytes) {
+  if (bytes.length < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
+  try {
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Uint8Array(await new Response(stream).arrayBuffer());
+  } catch (e) {
+    throw new DataFileError(`${name} looks gzip-compressed but does not decompress (${message(e)}); is the download complete?`);
+  }
+}
+
+function parse(label, fn) {
+  try {
+    return fn();
+  } catch (e) {
+    throw new DataFileError(`${label}: ${message(e)}`);
+  }
+}
+
+async function fetchBytes(path) {
+  const response = await fetch(path);
+  if (!response.ok) {
+    throw new DataFileError(`${path} answered ${response.status}: the site was built without it (run 'make setup', then rebuild)`);
+  }
+  return gunzipIfNeeded(path, new Uint8Array(await response.arrayBuffer()));
+}
+
+/** The bundled dataset `key` ("mnist" or "fashion-mnist"). */
+export async function loadBundled(wasm, key) {
+  const info = BUNDLED[key];
+  const set = async (prefix) => {
+    const [images, labels] = await Promise.all([
+      fetchBytes(`data/${key}/${prefix}-images-idx3-ubyte.gz`),
+      fetchBytes(`data/${key}/${prefix}-labels-idx1-ubyte.gz`),
+    ]);
+    return parse(`${info.title} ${prefix} files`, () => wasm.WebDataset.fromIdx(images, labels));
+  };
+  return { title: info.title, classNames: info.classNames, train: await set("train"), test: await set("t10k") };
+}
+
+const IDX_IMAGES = 2051;
+const IDX_LABELS = 2049;
+
+function idxMagic(bytes) {
+  return bytes.length >= 4 ? new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0) : -1;
+}
+
+const isTestName = (name) => /t10k|test/i.test(name);
+
+/**
+ * The user's files: four IDX files (training and test images and labels, told apart by
+ * their magic numbers and by "test"/"t10k" in the test files' names) or CIFAR-10 binary
+ * batches (test_batch.bin is the test set, the others train).
+ */
+export async function loadFiles(wasm, files) {
+  const list = [...files];
+  if (list.length === 0) throw new DataFileError("choose the dataset's files first");
+  const read = await Promise.all(list.map(async (f) => ({
+    name: f.name,
+    bytes: await gunzipIfNeeded(f.name, new Uint8Array(await f.arrayBuffer())),
+  })));
+  if (read.every((f) => f.name.toLowerCase().endsWith(".bin"))) return cifar(wasm, read);
+  const role = (f) => {
+    const magic = idxMagic(f.bytes);
+    const kind = magic === IDX_IMAGES ? "images" : magic === IDX_LABELS ? "labels" : null;
+    if (!kind) {
+      throw new DataFileError(`${f.name} is neither an IDX image file (magic 2051) nor an IDX label file (magic 2049), `
+        + "nor a CIFAR-10 .bin batch; choose MNIST-style IDX files (.gz or raw) or CIFAR-10 binary batches");
+    }
+    return `${isTestName(f.name) ? "test" : "train"} ${kind}`;
+  };
+  const byRole = {};
+  for (const f of read) {
+    const r = role(f);
+    if (byRole[r]) throw new DataFileError(`both ${byRole[r].name} and ${f.name} look like the ${r}; choose one of each`);
+    byRole[r] = f;
+  }
+  const missing = ["train images", "train labels", "test images", "test labels"].filter((r) => !byRole[r]);
+  if (missing.length) {
+    throw new DataFileError(`missing the ${missing.join(", ")} file${missing.length > 1 ? "s" : ""}: choose four IDX files `
+      + "(test files are told apart by 'test' or 't10k' in their names)");
+  }
+  const set = (split) => parse(`${byRole[`${split} images`].name} and ${byRole[`${split} labels`].name}`,
+    () => wasm.WebDataset.fromIdx(byRole[`${split} images`].bytes, byRole[`${split} labels`].bytes));
+  const train = set("train");
+  const test = set("test");
+  checkSameShape(train, test);
+  const classes = train.describe().classes;
+  return { title: "your IDX files", classNames: Array.from({ length: classes }, (_, i) => String(i)), train, test };
+}
+
+function cifar(wasm, read) {
+  const test = read.filter((f) => isTestName(f.name));
+  const train = read.filter((f) => !isTestName(f.name));
+  if (test.length === 0 || train.length === 0) {
+    throw new DataFileError("CIFAR-10: choose the training batches (data_batch_1.bin …) and test_batch.bin together");
+  }
+  const set = (files) => parse(files.map((f) => f.name).join(", "),
+    () => wasm.WebDataset.fromCifar10(files.map((f) => f.bytes)));
+  return { title: "your CIFAR-10 batches", classNames: CIFAR, train: set(train), test: set(test) };
+}
+
+function checkSameShape(train, test) {
+  const a = train.describe();
+  const b = test.describe();
+  if (a.channels !== b.channels || a.height !== b.height || a.width !== b.width) {
+    throw new DataFileError(`the training images are ${a.channels}x${a.height}x${a.width} but the test images are `
+      + `${b.channels}x${b.height}x${b.width}; choose files from one dataset`);
+  }
+}

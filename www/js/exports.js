@@ -1,0 +1,150 @@
+// Exports: results as JSON and CSV, every step as CSV, the charts as one PNG, and each
+// run's final weights and snapshots as safetensors files.
+
+import { chartsWithData } from "./charts.js";
+import { resultRows } from "./compare.js";
+
+const $ = (id) => document.getElementById(id);
+
+function download(name, blob) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement("a");
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+function csvField(value) {
+  if (value == null) return "";
+  const text = String(value);
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** CSV text with a header row from `columns` (keys of each row). */
+export function toCsv(columns, rows) {
+  return [columns, ...rows.map((row) => columns.map((c) => row[c]))]
+    .map((fields) => fields.map(csvField).join(","))
+    .join("\n") + "\n";
+}
+
+/** Everything the comparison measured, without the large arrays (weights, probabilities). */
+export function resultsJson(state) {
+  return {
+    generator: "snapfreeze page",
+    created: new Date().toISOString(),
+    adapter: state.adapter,
+    dataset: state.data && {
+      title: state.data.title,
+      train: state.data.train.describe(),
+      test: state.data.test.describe(),
+    },
+    results: resultRows(state.records),
+    runs: state.records.map((r) => ({
+      label: r.label,
+      kind: r.kind,
+      config: r.config,
+      status: r.status,
+      error: r.error,
+      model: r.model,
+      iterations: r.iteration,
+      total: r.total,
+      steps_per_epoch: r.stepsPerEpoch,
+      forward_seconds_per_step: r.forwardSeconds,
+      summary: r.summary,
+      epochs: r.epochs,
+      freezes: r.freezes,
+      snapshots: r.snapshots.map((s) => ({ index: s.index, iteration: s.iteration, test: s.test, ensemble: s.ensemble })),
+      steps: r.steps,
+    })),
+  };
+}
+
+const STEP_COLUMNS = ["method", "iteration", "epoch", "loss", "accuracy", "lr", "frozen_blocks", "forward_flops", "backward_flops"];
+const RESULT_COLUMNS = ["method", "status", "iterations", "test_error", "ensemble_error", "ensemble_size", "train_seconds",
+  "images_per_second", "time_saved", "backward_saving_measured", "backward_saving_theory"];
+
+/** Draws every chart with data onto one canvas, titled, with its legend. */
+export async function chartsPng() {
+  const charts = chartsWithData();
+  const scale = devicePixelRatio;
+  const pad = 12 * scale;
+  const titleHeight = 26 * scale;
+  const width = Math.max(...charts.map((c) => c.canvas.width)) + 2 * pad;
+  const height = charts.reduce((h, c) => h + titleHeight + c.canvas.height + pad, pad);
+  const sheet = document.createElement("canvas");
+  sheet.width = width;
+  sheet.height = height;
+  const ctx = sheet.getContext("2d");
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, width, height);
+  let y = pad;
+  for (const chart of charts) {
+    ctx.fillStyle = "#1d2430";
+    ctx.font = `600 ${13 * scale}px system-ui, sans-serif`;
+    ctx.textBaseline = "top";
+    ctx.fillText(chart.title, pad, y);
+    let x = pad + ctx.measureText(chart.title).width + 16 * scale;
+    ctx.font = `${12 * scale}px system-ui, sans-serif`;
+    for (const item of chart.legend) {
+      ctx.fillStyle = item.stroke;
+      ctx.fillRect(x, y + 4 * scale, 14 * scale, 4 * scale);
+      ctx.fillStyle = "#1d2430";
+      ctx.fillText(item.label, x + 18 * scale, y);
+      x += 26 * scale + ctx.measureText(item.label).width;
+    }
+    y += titleHeight;
+    ctx.drawImage(chart.canvas, pad, y);
+    y += chart.canvas.height + pad;
+  }
+  return new Promise((resolve) => sheet.toBlob(resolve, "image/png"));
+}
+
+/** Wires the export buttons; `state()` gives {adapter, data, records}. */
+export function wireExports(state) {
+  const stamp = () => new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-");
+  $("export-json").addEventListener("click", () => {
+    download(`snapfreeze-results-${stamp()}.json`, new Blob([JSON.stringify(resultsJson(state()), null, 1)], { type: "application/json" }));
+  });
+  $("export-csv").addEventListener("click", () => {
+    download(`snapfreeze-results-${stamp()}.csv`, new Blob([toCsv(RESULT_COLUMNS, resultRows(state().records))], { type: "text/csv" }));
+  });
+  $("export-curves").addEventListener("click", () => {
+    const rows = state().records.flatMap((r) => r.steps.map((s) => ({ method: r.label, ...s })));
+    download(`snapfreeze-steps-${stamp()}.csv`, new Blob([toCsv(STEP_COLUMNS, rows)], { type: "text/csv" }));
+  });
+  $("export-png").addEventListener("click", async () => {
+    download(`snapfreeze-charts-${stamp()}.png`, await chartsPng());
+  });
+}
+
+/** Enables the exports that have something to export, and lists the weight files. */
+export function refreshExports(records) {
+  const any = records.some((r) => r.steps.length > 0);
+  for (const id of ["export-json", "export-csv", "export-curves", "export-png"]) $(id).disabled = !any;
+  const items = [];
+  const slug = (r) => `${r.kind}-${r.model?.name ?? "model"}`;
+  for (const r of records) {
+    const files = [];
+    if (r.weights) files.push([`final weights`, `${slug(r)}-final.safetensors`, r.weights]);
+    for (const s of r.snapshots) {
+      files.push([`snapshot ${s.index + 1} (after iteration ${s.iteration + 1})`, `${slug(r)}-snapshot-${s.index + 1}.safetensors`, s.weights]);
+    }
+    if (files.length === 0) continue;
+    const li = document.createElement("li");
+    li.append(`${r.label}: `);
+    for (const [label, name, bytes] of files) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "link";
+      button.dataset.file = name;
+      button.textContent = label;
+      button.addEventListener("click", () => download(name, new Blob([bytes], { type: "application/octet-stream" })));
+      li.append(button, " ");
+    }
+    items.push(li);
+  }
+  $("export-weights").replaceChildren(...items);
+}

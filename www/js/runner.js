@@ -1,0 +1,197 @@
+// Trains the chosen methods one after another on one GPU session, with pause, resume and
+// stop between GPU submissions. Everything a run produces (steps, epochs, snapshots with
+// their test probabilities and weights, freezes, the summary) is copied into a plain
+// record as it arrives, so a failure later (divergence, a lost device) loses nothing
+// already finished.
+
+import { message } from "./format.js";
+
+/** Most steps per call into the module (one submission and one readback of metrics). */
+const MAX_CHUNK = 16;
+
+/**
+ * Seconds a call should take: the first call runs one step, later ones as many as fit, so
+ * the first metrics show within seconds even on a software adapter and the views update a
+ * few times a second on a GPU.
+ */
+const CHUNK_SECONDS = 0.4;
+
+/** Steps of forward-only timing after a baseline finishes (splits its step time). */
+const FORWARD_TIMING_STEPS = 8;
+
+function newRecord(run, index) {
+  return {
+    index,
+    label: run.label,
+    kind: run.kind,
+    method: run.method,
+    config: run.config,
+    status: "waiting",
+    error: null,
+    model: null,
+    schedule: null,
+    iteration: 0,
+    total: 0,
+    stepsPerEpoch: 0,
+    steps: [],
+    epochs: [],
+    snapshots: [],
+    freezes: [],
+    imagesPerSecond: null,
+    summary: null,
+    forwardSeconds: null,
+    weights: null,
+    testLabels: null,
+    startedAt: null,
+    wallSeconds: 0,
+  };
+}
+
+const isDeviceLost = (text) => /device was lost|device lost/i.test(text);
+const isDivergence = (text) => /diverged/i.test(text);
+
+/** One comparison: `runs` from the settings, trained in order on `data`. */
+export class Comparison {
+  constructor(session, data, runs, hooks) {
+    this.session = session;
+    this.data = data;
+    this.hooks = hooks;
+    this.records = runs.map(newRecord);
+    this.paused = false;
+    this.stopping = false;
+    this.resume = null;
+  }
+
+  pause() {
+    this.paused = true;
+  }
+
+  unpause() {
+    this.paused = false;
+    this.resume?.();
+  }
+
+  stop() {
+    this.stopping = true;
+    this.unpause();
+  }
+
+  /** Trains every record in turn; resolves when all are done, stopped or failed. */
+  async run() {
+    for (const record of this.records) {
+      if (this.stopping) {
+        record.status = "skipped";
+        this.hooks.changed(record);
+        continue;
+      }
+      const lost = await this.runOne(record);
+      if (lost) {
+        for (const r of this.records) if (r.status === "waiting") r.status = "skipped";
+        return { deviceLost: true };
+      }
+    }
+    return { deviceLost: false };
+  }
+
+  async waitWhilePaused(record) {
+    if (!this.paused) return;
+    record.status = "paused";
+    this.hooks.changed(record);
+    const started = performance.now();
+    await new Promise((resolve) => { this.resume = resolve; });
+    this.resume = null;
+    record.pausedSeconds = (record.pausedSeconds ?? 0) + (performance.now() - started) / 1000;
+    record.status = "running";
+    this.hooks.changed(record);
+  }
+
+  /** Trains one record; resolves to true if the device was lost. */
+  async runOne(record) {
+    record.status = "starting";
+    this.hooks.changed(record);
+    let run;
+    try {
+      run = await this.session.startTraining(record.config, this.data.train, this.data.test);
+    } catch (e) {
+      return this.fail(record, message(e));
+    }
+    try {
+      record.model = run.model();
+      record.schedule = run.scheduleTable(240);
+      record.testLabels = run.testLabels();
+      const p = run.progress();
+      Object.assign(record, { iteration: p.iteration, total: p.total, stepsPerEpoch: p.stepsPerEpoch });
+      record.status = "running";
+      record.startedAt = performance.now();
+      this.hooks.started(record);
+      let chunk = 1;
+      while (!run.progress().finished) {
+        await this.waitWhilePaused(record);
+        if (this.stopping) {
+          record.status = "stopped";
+          break;
+        }
+        const before = performance.now();
+        await run.run(chunk);
+        const perStep = (performance.now() - before) / 1000 / chunk;
+        chunk = Math.max(1, Math.min(MAX_CHUNK, Math.round(CHUNK_SECONDS / perStep)));
+        await this.collect(record, run);
+      }
+      record.summary = run.summary();
+      if (record.status === "running") {
+        if (record.kind === "baseline") record.forwardSeconds = await run.timeForwardPass(FORWARD_TIMING_STEPS);
+        record.weights = await run.checkpoint();
+        record.status = "done";
+      }
+      this.hooks.changed(record);
+      return false;
+    } catch (e) {
+      // The run's own results up to the failure stay: collect what the trainer recorded.
+      try {
+        await this.collect(record, run);
+        record.summary = run.summary();
+      } catch {
+        // The trainer is unusable (device lost); the record keeps what it had.
+      }
+      return this.fail(record, message(e));
+    } finally {
+      run?.free();
+    }
+  }
+
+  fail(record, text) {
+    record.error = text;
+    record.status = isDivergence(text) ? "diverged" : "failed";
+    const lost = isDeviceLost(text);
+    this.hooks.failed(record, { lost, diverged: record.status === "diverged" });
+    return lost;
+  }
+
+  /** Copies new steps, epochs and events from the run into the record. */
+  async collect(record, run) {
+    const steps = run.steps(record.steps.length);
+    for (const s of steps) record.steps.push(s);
+    record.epochs = run.epochs();
+    record.iteration = run.progress().iteration;
+    record.wallSeconds = (performance.now() - record.startedAt) / 1000 - (record.pausedSeconds ?? 0);
+    for (const event of run.takeEvents()) {
+      if (event.kind === "steps") {
+        record.imagesPerSecond = event.images_per_second;
+      } else if (event.kind === "frozen") {
+        record.freezes.push({ blocks: event.blocks, iteration: event.iteration });
+      } else if (event.kind === "snapshot") {
+        record.snapshots.push({
+          index: event.index,
+          iteration: event.iteration,
+          test: event.test,
+          ensemble: event.ensemble,
+          probabilities: run.snapshotProbabilities(event.index),
+          weights: await run.snapshotCheckpoint(event.index),
+        });
+        this.hooks.snapshot(record);
+      }
+    }
+    record.summary = run.summary();
+    this.hooks.progress(record);
+  }
+}

@@ -1,0 +1,185 @@
+// The snapshots vote: test images with every snapshot's predicted class, the ensemble's
+// averaged top-3 probabilities and the true label; filters for the images where the
+// snapshots disagree, where the ensemble fixes (or breaks) the last snapshot's answer, and
+// where it is wrong; and the ensemble's accuracy against the number of snapshots m.
+
+import { Chart } from "./charts.js";
+import { percent } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+const SHOWN = 40;
+
+const FILTERS = [
+  ["all", "all test images", () => true],
+  ["disagree", "snapshots disagree", (c) => c.disagree],
+  ["fixes", "ensemble fixes the last snapshot", (c) => c.fixes],
+  ["breaks", "ensemble breaks the last snapshot", (c) => c.breaks],
+  ["wrong", "ensemble wrong", (c) => !c.ensembleRight],
+];
+
+function argmax(values, offset, length) {
+  let best = 0;
+  for (let c = 1; c < length; c += 1) if (values[offset + c] > values[offset + best]) best = c;
+  return best;
+}
+
+/**
+ * Per test image: each snapshot's prediction, the mean probabilities' top 3, and the
+ * flags the filters use. `probabilities`: one Float32Array (images x classes) per snapshot.
+ */
+export function tally(probabilities, labels, classes) {
+  const m = probabilities.length;
+  const cases = new Array(labels.length);
+  const mean = new Float64Array(classes);
+  for (let i = 0; i < labels.length; i += 1) {
+    mean.fill(0);
+    const votes = probabilities.map((p) => {
+      for (let c = 0; c < classes; c += 1) mean[c] += p[i * classes + c] / m;
+      return argmax(p, i * classes, classes);
+    });
+    const order = [...mean.keys()].sort((a, b) => mean[b] - mean[a]);
+    const ensemble = order[0];
+    const last = votes[m - 1];
+    const label = labels[i];
+    cases[i] = {
+      index: i,
+      label,
+      votes,
+      top: order.slice(0, 3).map((c) => ({ c, p: mean[c] })),
+      ensembleRight: ensemble === label,
+      disagree: votes.some((v) => v !== votes[0]),
+      fixes: ensemble === label && last !== label,
+      breaks: ensemble !== label && last === label,
+    };
+  }
+  return cases;
+}
+
+function drawImage(canvas, pixels, { channels, height, width }) {
+  canvas.width = width;
+  canvas.height = height;
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(width, height);
+  const plane = height * width;
+  for (let p = 0; p < plane; p += 1) {
+    for (let k = 0; k < 3; k += 1) image.data[4 * p + k] = pixels[(channels === 3 ? k * plane : 0) + p];
+    image.data[4 * p + 3] = 255;
+  }
+  ctx.putImageData(image, 0, 0);
+}
+
+export class VotesView {
+  constructor() {
+    this.filter = "all";
+    this.cases = null;
+    this.chart = null;
+  }
+
+  /** Clears the view for a new comparison. */
+  reset() {
+    this.cases = null;
+    $("votes-grid").replaceChildren();
+    $("votes-filters").replaceChildren();
+    $("votes-status").textContent = "The Snapshot Ensemble's test images appear here once it has taken its first snapshot.";
+    this.chart = null;
+    $("chart-ensemble").replaceChildren();
+  }
+
+  /** Shows `record`'s snapshots so far; `data` has the test images and class names. */
+  show(record, data) {
+    const probabilities = record.snapshots.map((s) => s.probabilities);
+    if (probabilities.length === 0) return;
+    const classes = probabilities[0].length / record.testLabels.length;
+    this.record = record;
+    this.data = data;
+    this.cases = tally(probabilities, record.testLabels, classes);
+    const m = probabilities.length;
+    const right = this.cases.filter((c) => c.ensembleRight).length;
+    $("votes-status").textContent = `${record.label}: ${m} snapshot${m > 1 ? "s" : ""} so far, `
+      + `${record.testLabels.length.toLocaleString("en")} test images; the ensemble of all ${m} gets `
+      + `${percent(right / this.cases.length, 2)} right. Each card: the true label, every snapshot's answer `
+      + "(green right, red wrong), and the ensemble's top three averaged probabilities.";
+    this.filters();
+    this.grid();
+    this.curve(record);
+  }
+
+  filters() {
+    const box = $("votes-filters");
+    box.replaceChildren(...FILTERS.map(([key, label, test]) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.filter = key;
+      button.dataset.count = String(this.cases.filter(test).length);
+      button.textContent = `${label} (${button.dataset.count})`;
+      button.setAttribute("aria-pressed", String(key === this.filter));
+      button.addEventListener("click", () => {
+        this.filter = key;
+        this.filters();
+        this.grid();
+      });
+      return button;
+    }));
+  }
+
+  grid() {
+    const test = FILTERS.find(([key]) => key === this.filter)[2];
+    const chosen = this.cases.filter(test).slice(0, SHOWN);
+    const shape = this.data.test.describe();
+    const names = this.data.classNames;
+    const name = (c) => names[c] ?? String(c);
+    $("votes-grid").replaceChildren(...chosen.map((c) => {
+      const card = document.createElement("div");
+      card.className = "vote-card";
+      card.dataset.index = String(c.index);
+      if (c.disagree) card.classList.add("disagree");
+      if (c.fixes) card.classList.add("fixes");
+      if (c.breaks) card.classList.add("breaks");
+      if (!c.ensembleRight) card.classList.add("wrong");
+      const canvas = document.createElement("canvas");
+      drawImage(canvas, this.data.test.pixels(c.index, 1), shape);
+      const truth = document.createElement("div");
+      truth.className = "truth";
+      truth.textContent = `true: ${name(c.label)}`;
+      const votes = document.createElement("ol");
+      votes.className = "votes";
+      votes.append(...c.votes.map((v, k) => {
+        const li = document.createElement("li");
+        li.className = v === c.label ? "right" : "wrong";
+        li.title = `snapshot ${k + 1}`;
+        li.textContent = name(v);
+        return li;
+      }));
+      const bars = document.createElement("div");
+      bars.className = "bars";
+      bars.append(...c.top.map(({ c: k, p }) => {
+        const row = document.createElement("div");
+        row.className = `bar ${k === c.label ? "right" : ""}`;
+        row.innerHTML = "<span class=\"name\"></span><span class=\"track\"><span class=\"fill\"></span></span><span class=\"p\"></span>";
+        row.querySelector(".name").textContent = name(k);
+        row.querySelector(".fill").style.width = `${(100 * p).toFixed(1)}%`;
+        row.querySelector(".p").textContent = p.toFixed(2);
+        return row;
+      }));
+      card.append(canvas, truth, votes, bars);
+      return card;
+    }));
+  }
+
+  curve(record) {
+    const points = record.snapshots.at(-1).ensemble;
+    if (!this.chart) {
+      this.chart = new Chart($("chart-ensemble"), {
+        title: `Ensemble accuracy against m: ${record.label}`,
+        xLabel: "m (last snapshots averaged)",
+        integerX: true,
+        yLabel: "test accuracy",
+        series: [
+          { label: "mean of softmax", stroke: "#3358d4", width: 2, points: { show: true, size: 7 } },
+          { label: "majority vote", stroke: "#d97706", dash: [6, 4], points: { show: true, size: 6 } },
+        ],
+      });
+    }
+    this.chart.set([points.map((p) => p.m), points.map((p) => p.accuracy), points.map((p) => p.vote_accuracy)]);
+  }
+}
