@@ -1,5 +1,5 @@
 # Task runner. `make serve` and `make test` run setup first, so a fresh clone needs nothing else.
-.PHONY: setup serve test bench bench-train bench-methods clean
+.PHONY: setup serve test bench bench-train bench-methods bench-page clean
 
 setup:
 	scripts/setup.sh
@@ -18,6 +18,11 @@ bench-train:
 
 bench-methods:
 	scripts/bench-methods.sh all
+
+# The page's default comparison in headless Chromium; refreshes the README's screenshot.
+bench-page:
+	scripts/setup.sh
+	. scripts/env.sh && trunk build --release && node scripts/page-screenshot.mjs
 
 clean:
 	cargo clean

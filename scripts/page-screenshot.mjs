@@ -1,0 +1,34 @@
+// Runs the page's default comparison (one press of "Train and compare") in headless
+// Chromium on its software WebGPU adapter, saves a screenshot mid-training (FreezeOut
+// running, after the Snapshot Ensemble finished) for the README, and prints the results
+// table and timings. Needs a built site: `trunk build --release` (make test does it).
+// Usage: node scripts/page-screenshot.mjs [output.png]
+
+import { launchChromium, openPage, serveSite } from "../tests/browser/harness.mjs";
+
+const output = process.argv[2] ?? "docs/page-mid-training.png";
+const site = await serveSite();
+const browser = await launchChromium();
+try {
+  const { page } = await openPage(browser, site.url);
+  const opened = Date.now();
+  await page.waitForFunction(() => !document.getElementById("start").disabled, null, { timeout: 60_000 });
+  await page.click("#start");
+  await page.waitForFunction(() => document.body.dataset.firstStepMs, null, { timeout: 60_000 });
+  console.log(`first step shown ${await page.evaluate(() => document.body.dataset.firstStepMs)} ms after opening`);
+  await page.waitForFunction(() => {
+    const r = window.snapfreezePage.records[2];
+    return r?.status === "running" && r.freezes.length >= 1;
+  }, null, { timeout: 30 * 60_000, polling: 1000 });
+  await page.screenshot({ path: output, fullPage: true });
+  console.log(`screenshot: ${output}`);
+  await page.waitForFunction(() => document.body.dataset.run === "done", null, { timeout: 30 * 60_000, polling: 1000 });
+  console.log(`comparison finished ${((Date.now() - opened) / 1000).toFixed(0)} s after opening`);
+  console.log(await page.evaluate(() => document.getElementById("defaults-note").textContent));
+  const rows = await page.$$eval("#compare-table tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent).join(" | ")));
+  console.log(rows.join("\n"));
+  console.log(`adapter: ${await page.evaluate(() => JSON.stringify(window.snapfreezePage.adapter))}`);
+} finally {
+  await browser.close();
+  await site.close();
+}
