@@ -84,7 +84,6 @@ export class LiveViews {
     const xs = s.iterations.map((j) => j / record.stepsPerEpoch);
     this.lr.set([xs, ...s.blocks.map((b) => b.lrs)]);
     this.blocks.set([xs, ...s.blocks.map((b, i) => b.lrs.map((lr) => (lr == null ? null : i)))]);
-    $("stat-theory").textContent = record.kind === "freezeout" ? percent(record.summary?.theoretical_backward_saving) : "–";
     this.update(record);
   }
 
