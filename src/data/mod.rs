@@ -6,7 +6,7 @@ mod cifar;
 mod idx;
 
 pub use cifar::parse_cifar10;
-pub use idx::{parse_idx, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC};
+pub use idx::{idx_images_needed, parse_idx, parse_idx_prefix, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC};
 
 use std::borrow::Cow;
 use std::io::Read;

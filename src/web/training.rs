@@ -9,7 +9,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::{to_js, GpuSession};
-use crate::data::{parse_cifar10, parse_idx, Dataset};
+use crate::data::{idx_images_needed, maybe_gunzip, parse_cifar10, parse_idx_prefix, Dataset};
 use crate::train::{TrainConfig, Trainer};
 
 fn js_error(message: impl std::fmt::Display) -> JsValue {
@@ -20,17 +20,43 @@ fn js_error(message: impl std::fmt::Display) -> JsValue {
 #[wasm_bindgen]
 pub struct WebDataset {
     data: Rc<Dataset>,
+    /// Images in the files it came from (it may keep only the first few).
+    file_images: usize,
 }
 
 #[wasm_bindgen]
 impl WebDataset {
-    /// Parses IDX image and label files (raw or gzip). Throws a message naming what is
-    /// wrong with a bad file.
+    /// Parses IDX image and label files (raw or gzip), keeping the first `limit` images
+    /// (all when 0 or absent). Of raw images only those bytes are copied out of the array,
+    /// so a small subset of a large file costs little. Throws a message naming what is
+    /// wrong with a bad file (the whole file is checked).
     #[wasm_bindgen(js_name = fromIdx)]
-    pub fn from_idx(images: &[u8], labels: &[u8]) -> Result<WebDataset, JsValue> {
-        let data = parse_idx(images, labels).map_err(js_error)?;
+    pub fn from_idx(
+        images: &js_sys::Uint8Array,
+        labels: &[u8],
+        limit: Option<u32>,
+    ) -> Result<WebDataset, JsValue> {
+        let limit = limit.unwrap_or(0) as usize;
+        let total = images.length();
+        let head = images.subarray(0, total.min(16)).to_vec();
+        let (data, file_images) = if head.starts_with(&[0x1f, 0x8b]) {
+            let bytes = maybe_gunzip("image file", &images.to_vec())
+                .map_err(js_error)?
+                .into_owned();
+            parse_idx_prefix(&bytes, bytes.len() as u64, labels, limit)
+        } else {
+            let needed = idx_images_needed(&head, limit).min(total as usize) as u32;
+            parse_idx_prefix(
+                &images.subarray(0, needed).to_vec(),
+                total as u64,
+                labels,
+                limit,
+            )
+        }
+        .map_err(js_error)?;
         Ok(WebDataset {
             data: Rc::new(data),
+            file_images: file_images as usize,
         })
     }
 
@@ -41,6 +67,7 @@ impl WebDataset {
         let slices: Vec<&[u8]> = bytes.iter().map(|b| b.as_slice()).collect();
         let data = parse_cifar10(&slices).map_err(js_error)?;
         Ok(WebDataset {
+            file_images: data.len(),
             data: Rc::new(data),
         })
     }
@@ -54,17 +81,19 @@ impl WebDataset {
         js_sys::Uint8Array::from(&self.data.images[start * size..end * size])
     }
 
-    /// `{channels, height, width, classes}` and the image count.
+    /// `{channels, height, width, classes}`, the image count, and the count in the files.
     pub fn describe(&self) -> Result<JsValue, JsValue> {
         #[derive(serde::Serialize)]
         struct Description<'a> {
             #[serde(flatten)]
             shape: &'a Dataset,
             images: usize,
+            file_images: usize,
         }
         to_js(&Description {
             shape: &self.data,
             images: self.data.len(),
+            file_images: self.file_images,
         })
     }
 }

@@ -71,7 +71,7 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
       header: new TextDecoder().decode(checkpoint.slice(8, 8 + Number(new DataView(checkpoint.buffer).getBigUint64(0, true)))),
     };
   });
-  assert.deepEqual(r.describe, { channels: 1, height: 28, width: 28, classes: 10, images: 60000 });
+  assert.deepEqual(r.describe, { channels: 1, height: 28, width: 28, classes: 10, images: 60000, file_images: 60000 });
   assert.equal(r.model.name, "small-w8");
   assert.equal(r.model.blocks.length, 3);
   assert.deepEqual({ ...r.progress }, { iteration: 32, total: 32, stepsPerEpoch: 16, finished: true });

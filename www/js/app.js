@@ -53,31 +53,36 @@ class Page {
     this.compare = new CompareView();
     this.records = [];
     this.data = null;
-    this.datasets = new Map();
+    this.sources = new Map();
     this.comparison = null;
     this.lastRender = 0;
     this.renderQueued = false;
     wireExports(() => ({ adapter: this.adapter, data: this.data, records: this.records }));
   }
 
-  /** The bundled dataset `key`, loaded once (the default one starts loading at once). */
+  /** The bundled dataset `key`, fetched once (the default one starts loading at once). */
   bundled(key) {
-    if (!this.datasets.has(key)) {
-      const loading = loadBundled(this.wasm, key);
-      loading.catch(() => this.datasets.delete(key));
-      this.datasets.set(key, loading);
+    if (!this.sources.has(key)) {
+      const loading = loadBundled(key);
+      loading.catch(() => this.sources.delete(key));
+      this.sources.set(key, loading);
     }
-    return this.datasets.get(key);
+    return this.sources.get(key);
   }
 
-  async loadData() {
+  /** The chosen dataset opened with the runs' image limits; says what it holds. */
+  async loadData(config) {
     const choice = readDataChoice();
     $("data-status").textContent = "Loading the dataset…";
-    const data = choice.key === "files" ? await loadFiles(this.wasm, choice.files) : await this.bundled(choice.key);
+    const source = choice.key === "files" ? await loadFiles(choice.files) : await this.bundled(choice.key);
+    const data = source.open(this.wasm, config.train_limit, config.test_limit);
     const train = data.train.describe();
     const test = data.test.describe();
-    $("data-status").textContent = `${data.title}: ${train.images.toLocaleString("en")} training and `
-      + `${test.images.toLocaleString("en")} test images of ${train.channels}x${train.height}x${train.width}, ${train.classes} classes.`;
+    const count = (d) => (d.images === d.file_images
+      ? d.images.toLocaleString("en")
+      : `the first ${d.images.toLocaleString("en")} of ${d.file_images.toLocaleString("en")}`);
+    $("data-status").textContent = `${data.title}: ${count(train)} training and ${count(test)} test images of `
+      + `${train.channels}x${train.height}x${train.width}, ${train.classes} classes.`;
     return data;
   }
 
@@ -95,15 +100,17 @@ class Page {
 
   async compareMethods() {
     clearMessages();
+    document.body.dataset.run = "starting";
     let runs;
     let data;
     try {
       runs = readRuns();
-      data = await this.loadData();
+      data = await this.loadData(runs[0].config);
     } catch (e) {
       const kind = e instanceof DataFileError ? "bad-file" : e instanceof SettingsError ? "settings" : "error";
       $("data-status").textContent = "";
       say(kind === "bad-file" ? `That dataset cannot be used: ${message(e)}` : `Cannot start: ${message(e)}`, kind);
+      document.body.dataset.run = "not-started";
       return;
     }
     if (!this.session) {
@@ -111,8 +118,14 @@ class Page {
         this.session = await this.wasm.GpuSession.open();
       } catch (e) {
         say(`Could not open the GPU again: ${message(e)}`, "device-lost");
+        document.body.dataset.run = "not-started";
         return;
       }
+    }
+    // The previous comparison's datasets go now that a new one replaces its views.
+    if (this.data) {
+      this.data.train.free();
+      this.data.test.free();
     }
     this.data = data;
     this.comparison = new Comparison(this.session, data, runs, {

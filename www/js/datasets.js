@@ -1,6 +1,7 @@
 // Datasets for the page: the bundled MNIST and Fashion-MNIST files the site serves, or the
 // user's own IDX files or CIFAR-10 binary batches. Gzip is undone by the browser's
-// DecompressionStream (off the main thread); the module's parsers check everything else.
+// DecompressionStream (off the main thread); a loaded source opens into the module's
+// datasets for a run, whose parsers check everything else.
 
 import { message } from "./format.js";
 
@@ -42,17 +43,45 @@ async function fetchBytes(path) {
   return gunzipIfNeeded(path, new Uint8Array(await response.arrayBuffer()));
 }
 
-/** The bundled dataset `key` ("mnist" or "fashion-mnist"). */
-export async function loadBundled(wasm, key) {
+/**
+ * Four IDX files' bytes (raw), opened into datasets on demand: only the images a run uses
+ * are copied into the module, so a subset of a large file costs little main-thread time.
+ */
+class IdxSource {
+  constructor(title, classNames, files) {
+    this.title = title;
+    this.classNames = classNames;
+    this.files = files;
+  }
+
+  /** `{title, classNames, train, test}` with the first `trainLimit` / `testLimit` images (0: all). */
+  open(wasm, trainLimit, testLimit) {
+    const set = (split, limit) => {
+      const images = this.files[`${split} images`];
+      const labels = this.files[`${split} labels`];
+      return parse(`${images.name} and ${labels.name}`, () => wasm.WebDataset.fromIdx(images.bytes, labels.bytes, limit));
+    };
+    const train = set("train", trainLimit);
+    const test = set("test", testLimit);
+    checkSameShape(train, test);
+    return { title: this.title, classNames: this.classNames, train, test };
+  }
+}
+
+/** The bundled dataset `key` ("mnist" or "fashion-mnist"), fetched and decompressed. */
+export async function loadBundled(key) {
   const info = BUNDLED[key];
-  const set = async (prefix) => {
-    const [images, labels] = await Promise.all([
-      fetchBytes(`data/${key}/${prefix}-images-idx3-ubyte.gz`),
-      fetchBytes(`data/${key}/${prefix}-labels-idx1-ubyte.gz`),
-    ]);
-    return parse(`${info.title} ${prefix} files`, () => wasm.WebDataset.fromIdx(images, labels));
+  const file = async (role, prefix, kind) => {
+    const name = `data/${key}/${prefix}-${kind}-idx${kind === "images" ? 3 : 1}-ubyte.gz`;
+    return [role, { name, bytes: await fetchBytes(name) }];
   };
-  return { title: info.title, classNames: info.classNames, train: await set("train"), test: await set("t10k") };
+  const files = Object.fromEntries(await Promise.all([
+    file("train images", "train", "images"),
+    file("train labels", "train", "labels"),
+    file("test images", "t10k", "images"),
+    file("test labels", "t10k", "labels"),
+  ]));
+  return new IdxSource(info.title, info.classNames, files);
 }
 
 const IDX_IMAGES = 2051;
@@ -69,14 +98,14 @@ const isTestName = (name) => /t10k|test/i.test(name);
  * their magic numbers and by "test"/"t10k" in the test files' names) or CIFAR-10 binary
  * batches (test_batch.bin is the test set, the others train).
  */
-export async function loadFiles(wasm, files) {
+export async function loadFiles(files) {
   const list = [...files];
   if (list.length === 0) throw new DataFileError("choose the dataset's files first");
   const read = await Promise.all(list.map(async (f) => ({
     name: f.name,
     bytes: await gunzipIfNeeded(f.name, new Uint8Array(await f.arrayBuffer())),
   })));
-  if (read.every((f) => f.name.toLowerCase().endsWith(".bin"))) return cifar(wasm, read);
+  if (read.every((f) => f.name.toLowerCase().endsWith(".bin"))) return cifar(read);
   const role = (f) => {
     const magic = idxMagic(f.bytes);
     const kind = magic === IDX_IMAGES ? "images" : magic === IDX_LABELS ? "labels" : null;
@@ -97,24 +126,27 @@ export async function loadFiles(wasm, files) {
     throw new DataFileError(`missing the ${missing.join(", ")} file${missing.length > 1 ? "s" : ""}: choose four IDX files `
       + "(test files are told apart by 'test' or 't10k' in their names)");
   }
-  const set = (split) => parse(`${byRole[`${split} images`].name} and ${byRole[`${split} labels`].name}`,
-    () => wasm.WebDataset.fromIdx(byRole[`${split} images`].bytes, byRole[`${split} labels`].bytes));
-  const train = set("train");
-  const test = set("test");
-  checkSameShape(train, test);
-  const classes = train.describe().classes;
-  return { title: "your IDX files", classNames: Array.from({ length: classes }, (_, i) => String(i)), train, test };
+  return new IdxSource("your IDX files", Array.from({ length: 10 }, (_, i) => String(i)), byRole);
 }
 
-function cifar(wasm, read) {
+function cifar(read) {
   const test = read.filter((f) => isTestName(f.name));
   const train = read.filter((f) => !isTestName(f.name));
   if (test.length === 0 || train.length === 0) {
     throw new DataFileError("CIFAR-10: choose the training batches (data_batch_1.bin …) and test_batch.bin together");
   }
-  const set = (files) => parse(files.map((f) => f.name).join(", "),
+  const set = (wasm, files) => parse(files.map((f) => f.name).join(", "),
     () => wasm.WebDataset.fromCifar10(files.map((f) => f.bytes)));
-  return { title: "your CIFAR-10 batches", classNames: CIFAR, train: set(train), test: set(test) };
+  // The whole batches are parsed; the run's image limits apply in the trainer.
+  return {
+    title: "your CIFAR-10 batches",
+    classNames: CIFAR,
+    open(wasm) {
+      const data = { title: this.title, classNames: CIFAR, train: set(wasm, train), test: set(wasm, test) };
+      checkSameShape(data.train, data.test);
+      return data;
+    },
+  };
 }
 
 function checkSameShape(train, test) {
