@@ -221,6 +221,16 @@ impl Gpu {
         self.pipelines.stats()
     }
 
+    /// Why the device was lost, if it was (the browser reports it shortly after the failure
+    /// it causes, so a failed readback may come first).
+    pub fn lost_reason(&self) -> Option<String> {
+        self.faults
+            .lost
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// Returns the pending GPU fault, if the device reported one since the last check.
     pub fn check_faults(&self) -> Result<(), GpuError> {
         match self.faults.take() {

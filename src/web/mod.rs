@@ -118,6 +118,13 @@ impl GpuSession {
         })
     }
 
+    /// Why the device was lost (a readback fails first, the reason arrives shortly
+    /// after), or undefined while it works.
+    #[wasm_bindgen(js_name = lostReason)]
+    pub fn lost_reason(&self) -> Option<String> {
+        self.gpu.lost_reason()
+    }
+
     /// Dispatches recorded per kernel since the session opened.
     #[wasm_bindgen(js_name = dispatchCounts)]
     pub fn dispatch_counts(&self) -> Result<JsValue, JsValue> {

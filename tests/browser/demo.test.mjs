@@ -15,8 +15,20 @@ import { launchChromium, openPage, screenshot, serveSite } from "./harness.mjs";
 const LONG_TASK_LIMIT_MS = 100;
 const FIRST_STEP_LIMIT_MS = 10_000;
 
-/** Records every long task (over 50 ms) the page's main thread runs, from the start. */
-function observeLongTasks() {
+/**
+ * Records every long task (over 50 ms) the page's main thread runs, from the start, and
+ * keeps the page's GPU devices so a test can destroy them.
+ */
+function instrument() {
+  window.gpuDevices = [];
+  if (globalThis.GPUAdapter) {
+    const requestDevice = GPUAdapter.prototype.requestDevice;
+    GPUAdapter.prototype.requestDevice = async function capture(...args) {
+      const device = await requestDevice.apply(this, args);
+      window.gpuDevices.push(device);
+      return device;
+    };
+  }
   window.longTasks = [];
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) window.longTasks.push({ start: Math.round(e.startTime), ms: Math.round(e.duration) });
@@ -30,7 +42,7 @@ let problems;
 before(async () => {
   site = await serveSite();
   browser = await launchChromium();
-  ({ page, problems } = await openPage(browser, site.url, { initScript: observeLongTasks }));
+  ({ page, problems } = await openPage(browser, site.url, { initScript: instrument }));
 });
 after(async () => {
   await browser?.close();
@@ -313,6 +325,7 @@ test("a diverging run is reported and keeps its snapshots and curve", { timeout:
   await page.evaluate(() => {
     const prototype = window.wasmBindings.TrainingRun.prototype;
     const real = prototype.run;
+    window.realRun = real;
     prototype.run = function run(n) {
       const r = window.snapfreezePage.records[0];
       if (r.snapshots.length === 0) return real.call(this, n);
@@ -339,6 +352,37 @@ test("a diverging run is reported and keeps its snapshots and curve", { timeout:
   assert.equal(await page.isDisabled("#export-json"), false);
   await screenshot(page, "demo-diverged");
   assert.equal(await runState(), "done");
+});
+
+// A lost device, simulated by destroying the page's GPU device mid-run: a message, the
+// finished runs stay, and the next start opens a new device and trains.
+test("a lost device is reported, keeps finished results, and the next start trains again", { timeout: 300_000 }, async () => {
+  await page.evaluate(() => { window.wasmBindings.TrainingRun.prototype.run = window.realRun; });
+  await page.check("#use-baseline");
+  await page.uncheck("#use-snapshot");
+  await page.check("#use-freezeout");
+  await page.fill("#lr", "0.01");
+  await page.click("#start");
+  await page.waitForFunction(() => {
+    const [baseline, freezeout] = window.snapfreezePage.records;
+    return baseline.status === "done" && freezeout.steps.length >= 2;
+  }, null, { timeout: 280_000, polling: 100 });
+  await page.evaluate(() => { for (const device of window.gpuDevices) device.destroy(); });
+  await waitForRun(["done"], 60_000);
+  const text = await page.textContent("#run-message");
+  assert.match(text, /^FreezeOut \(t₀ = 0\.8, cubic, scaled\) stopped: the GPU device was lost \(/);
+  assert.match(text, /Everything finished before it is kept/);
+  assert.equal(await page.getAttribute("#run-message p", "data-kind"), "device-lost");
+  const statuses = await page.$$eval("#compare-table tbody tr", (trs) => trs.map((tr) => tr.dataset.status));
+  assert.deepEqual(statuses, ["done", "failed"]);
+  assert.ok((await page.$$eval("#export-weights button", (bs) => bs.map((b) => b.dataset.file))).includes("baseline-small-w16-final.safetensors"));
+  await screenshot(page, "demo-device-lost");
+  await page.uncheck("#use-freezeout");
+  await page.click("#start");
+  await waitForRun(["done"], 280_000);
+  assert.ok(await page.isHidden("#run-message"), await page.textContent("#run-message"));
+  const again = await page.evaluate(() => window.snapfreezePage.records.map((r) => r.status));
+  assert.deepEqual(again, ["done"]);
 });
 
 // Last, so it covers every run, upload and message above.

@@ -151,8 +151,8 @@ class Page {
 
   failed(record, { lost, diverged }) {
     if (lost) {
-      say(`The GPU device was lost during ${record.label} (${record.error}). Everything finished before it is kept below `
-        + "and can be exported; press Train and compare to start again on a new device.", "device-lost");
+      say(`${record.label} stopped: ${record.error}. Everything finished before it is kept below and can be `
+        + "exported; press Train and compare to start again on a new device.", "device-lost");
     } else if (diverged) {
       say(`${record.label} diverged: ${record.error}. Its curves and snapshots up to that point are kept; `
         + "lower the base LR (or α₀) and run again.", "diverged");

@@ -1,6 +1,6 @@
 // Datasets for the page: the bundled MNIST and Fashion-MNIST files the site serves, or the
-// user's own IDX files or CIFAR-10 binary batches. Gzip is undone by the browser's
-// DecompressionStream (off the main thread); a loaded source opens into the module's
+// user's own IDX files or CIFAR-10 binary batches. Files are fetched and gunzipped in a
+// worker (inflate-worker.js), off the main thread; a loaded source opens into the module's
 // datasets for a run, whose parsers check everything else.
 
 import { message } from "./format.js";
@@ -17,14 +17,27 @@ const BUNDLED = {
 /** A file the page cannot use; `message` says which and why. */
 export class DataFileError extends Error {}
 
-async function gunzipIfNeeded(name, bytes) {
-  if (bytes.length < 2 || bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
-  try {
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-    return new Uint8Array(await new Response(stream).arrayBuffer());
-  } catch (e) {
-    throw new DataFileError(`${name} looks gzip-compressed but does not decompress (${message(e)}); is the download complete?`);
+let worker = null;
+let nextId = 0;
+const pending = new Map();
+
+/** Runs one job on the inflate worker: `{url}` or `{bytes}`, resolving to the raw bytes. */
+function inflate(job, name) {
+  if (!worker) {
+    worker = new Worker(new URL("./inflate-worker.js", import.meta.url), { type: "module" });
+    worker.addEventListener("message", ({ data }) => {
+      const { resolve, reject, name: what } = pending.get(data.id);
+      pending.delete(data.id);
+      if (data.error) reject(new DataFileError(data.error.replace("the file", what)));
+      else resolve(data.bytes);
+    });
   }
+  const id = nextId;
+  nextId += 1;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject, name });
+    worker.postMessage({ id, ...job }, job.bytes ? [job.bytes.buffer] : []);
+  });
 }
 
 function parse(label, fn) {
@@ -33,14 +46,6 @@ function parse(label, fn) {
   } catch (e) {
     throw new DataFileError(`${label}: ${message(e)}`);
   }
-}
-
-async function fetchBytes(path) {
-  const response = await fetch(path);
-  if (!response.ok) {
-    throw new DataFileError(`${path} answered ${response.status}: the site was built without it (run 'make setup', then rebuild)`);
-  }
-  return gunzipIfNeeded(path, new Uint8Array(await response.arrayBuffer()));
 }
 
 /**
@@ -73,7 +78,7 @@ export async function loadBundled(key) {
   const info = BUNDLED[key];
   const file = async (role, prefix, kind) => {
     const name = `data/${key}/${prefix}-${kind}-idx${kind === "images" ? 3 : 1}-ubyte.gz`;
-    return [role, { name, bytes: await fetchBytes(name) }];
+    return [role, { name, bytes: await inflate({ url: new URL(name, document.baseURI).href }, name) }];
   };
   const files = Object.fromEntries(await Promise.all([
     file("train images", "train", "images"),
@@ -103,7 +108,7 @@ export async function loadFiles(files) {
   if (list.length === 0) throw new DataFileError("choose the dataset's files first");
   const read = await Promise.all(list.map(async (f) => ({
     name: f.name,
-    bytes: await gunzipIfNeeded(f.name, new Uint8Array(await f.arrayBuffer())),
+    bytes: await inflate({ bytes: new Uint8Array(await f.arrayBuffer()) }, f.name),
   })));
   if (read.every((f) => f.name.toLowerCase().endsWith(".bin"))) return cifar(read);
   const role = (f) => {

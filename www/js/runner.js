@@ -47,8 +47,21 @@ function newRecord(run, index) {
   };
 }
 
-const isDeviceLost = (text) => /device was lost|device lost/i.test(text);
 const isDivergence = (text) => /diverged/i.test(text);
+
+/** How long a failure waits for the browser to say the device was lost behind it. */
+const LOST_GRACE_MS = 500;
+
+/** The device-lost reason behind a failure, if the device was lost; waits briefly for it. */
+async function lostReason(session) {
+  const started = performance.now();
+  while (performance.now() - started < LOST_GRACE_MS) {
+    const reason = session.lostReason();
+    if (reason !== undefined) return reason;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return session.lostReason();
+}
 
 /** One comparison: `runs` from the settings, trained in order on `data`. */
 export class Comparison {
@@ -113,7 +126,7 @@ export class Comparison {
     try {
       run = await this.session.startTraining(record.config, this.data.train, this.data.test);
     } catch (e) {
-      return this.fail(record, message(e));
+      return this.fail(record, e);
     }
     try {
       record.model = run.model();
@@ -153,16 +166,18 @@ export class Comparison {
       } catch {
         // The trainer is unusable (device lost); the record keeps what it had.
       }
-      return this.fail(record, message(e));
+      return this.fail(record, e);
     } finally {
       run?.free();
     }
   }
 
-  fail(record, text) {
-    record.error = text;
-    record.status = isDivergence(text) ? "diverged" : "failed";
-    const lost = isDeviceLost(text);
+  /** Records a run's failure; resolves to true if the device was lost behind it. */
+  async fail(record, error) {
+    const reason = await lostReason(this.session);
+    const lost = reason !== undefined;
+    record.error = lost ? `the GPU device was lost (${reason || "no reason given"}): ${message(error)}` : message(error);
+    record.status = isDivergence(record.error) ? "diverged" : "failed";
     this.hooks.failed(record, { lost, diverged: record.status === "diverged" });
     return lost;
   }
