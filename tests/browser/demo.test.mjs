@@ -10,7 +10,7 @@ import { readFileSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { after, before, test } from "node:test";
 import { parse } from "csv-parse/sync";
-import { launchChromium, openPage, screenshot, serveSite } from "./harness.mjs";
+import { openSite, screenshot } from "./harness.mjs";
 
 const LONG_TASK_LIMIT_MS = 100;
 const FIRST_STEP_LIMIT_MS = 10_000;
@@ -35,19 +35,14 @@ function instrument() {
   }).observe({ type: "longtask", buffered: true });
 }
 
-let site;
-let browser;
+let opened;
 let page;
 let problems;
 before(async () => {
-  site = await serveSite();
-  browser = await launchChromium();
-  ({ page, problems } = await openPage(browser, site.url, { initScript: instrument }));
+  opened = await openSite("", { initScript: instrument });
+  ({ page, problems } = opened);
 });
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+after(async () => { await opened?.close(); });
 
 const runState = () => page.evaluate(() => document.body.dataset.run);
 const waitForRun = (states, timeout) => page.waitForFunction(

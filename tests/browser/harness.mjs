@@ -64,3 +64,21 @@ export async function screenshot(page, name) {
   mkdirSync(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
 }
+
+/**
+ * Serves the site, launches Chromium and opens the page at `query` (e.g. "?selftest=run"):
+ * resolves to { page, problems, close }, for a test file's `before` and `after`.
+ */
+export async function openSite(query = "", { initScript } = {}) {
+  const site = await serveSite();
+  const browser = await launchChromium();
+  const { page, problems } = await openPage(browser, `${site.url}${query}`, { initScript });
+  return {
+    page,
+    problems,
+    close: async () => {
+      await browser.close();
+      await site.close();
+    },
+  };
+}

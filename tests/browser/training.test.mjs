@@ -5,16 +5,14 @@
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { launchChromium, openPage, serveSite } from "./harness.mjs";
+import { openSite } from "./harness.mjs";
 
-let site;
-let browser;
+let opened;
 let page;
 let problems;
 before(async () => {
-  site = await serveSite();
-  browser = await launchChromium();
-  ({ page, problems } = await openPage(browser, `${site.url}?selftest=off`));
+  opened = await openSite();
+  ({ page, problems } = opened);
   await page.waitForFunction(() => document.body.dataset.state !== "loading", null, { timeout: 60_000 });
   const banner = await page.textContent("#fatal");
   assert.equal(await page.evaluate(() => document.body.dataset.state), "ready", banner);
@@ -30,10 +28,7 @@ before(async () => {
     };
   });
 });
-after(async () => {
-  await browser?.close();
-  await site?.close();
-});
+after(async () => { await opened?.close(); });
 
 test("a small CNN trains on an MNIST subset through the trainer API", { timeout: 300_000 }, async () => {
   const r = await page.evaluate(async () => {

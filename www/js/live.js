@@ -163,5 +163,5 @@ export function showProgress(records, current) {
   const position = records.indexOf(current) + 1;
   $("progress-text").textContent = `${current.label} (${position} of ${records.length}): ${current.status}, `
     + `epoch ${epoch} of ${current.config.epochs}, step ${current.iteration} of ${current.total}`
-    + (left == null ? "" : `; about ${duration(left)} left`);
+    + (left == null || !["running", "paused"].includes(current.status) ? "" : `; about ${duration(left)} left`);
 }
