@@ -73,6 +73,9 @@ test("one button with the defaults starts a three-method comparison on MNIST wit
   await waitForRun(["stopped"], 60_000);
   const statuses = await page.$$eval("#compare-table tbody tr", (trs) => trs.map((tr) => tr.dataset.status));
   assert.deepEqual(statuses, ["stopped", "skipped", "skipped"]);
+  const files = await page.$$eval("#export-weights button", (bs) => bs.map((b) => b.dataset.file));
+  assert.equal(files.length, 1);
+  assert.match(files[0], /^baseline-small-w16-step-\d+\.safetensors$/, "the stopped run's weights");
 });
 
 test("a short comparison fills the curves, schedules, votes and table; pause holds", { timeout: 600_000 }, async () => {

@@ -128,7 +128,10 @@ export function refreshExports(records) {
   const slug = (r) => `${r.kind}-${r.model?.name ?? "model"}`;
   for (const r of records) {
     const files = [];
-    if (r.weights) files.push([`final weights`, `${slug(r)}-final.safetensors`, r.weights]);
+    if (r.weights) {
+      const label = r.status === "done" ? "final weights" : `weights at step ${r.iteration} (${r.status})`;
+      files.push([label, `${slug(r)}-${r.status === "done" ? "final" : `step-${r.iteration}`}.safetensors`, r.weights]);
+    }
     for (const s of r.snapshots) {
       files.push([`snapshot ${s.index + 1} (after iteration ${s.iteration + 1})`, `${slug(r)}-snapshot-${s.index + 1}.safetensors`, s.weights]);
     }

@@ -43,6 +43,7 @@ function newRecord(run, index) {
     weights: null,
     testLabels: null,
     startedAt: null,
+    pausedSeconds: 0,
     wallSeconds: 0,
   };
 }
@@ -113,7 +114,7 @@ export class Comparison {
     const started = performance.now();
     await new Promise((resolve) => { this.resume = resolve; });
     this.resume = null;
-    record.pausedSeconds = (record.pausedSeconds ?? 0) + (performance.now() - started) / 1000;
+    record.pausedSeconds += (performance.now() - started) / 1000;
     record.status = "running";
     this.hooks.changed(record);
   }
@@ -151,11 +152,13 @@ export class Comparison {
         await this.collect(record, run);
       }
       record.summary = run.summary();
-      if (record.status === "running") {
-        if (record.kind === "baseline") record.forwardSeconds = await run.timeForwardPass(FORWARD_TIMING_STEPS);
-        record.weights = await run.checkpoint();
-        record.status = "done";
+      // A stopped run keeps its weights as they are; a finished baseline also times its
+      // forward pass (which needs a finished run).
+      if (record.status === "running" && record.kind === "baseline") {
+        record.forwardSeconds = await run.timeForwardPass(FORWARD_TIMING_STEPS);
       }
+      record.weights = await run.checkpoint();
+      if (record.status === "running") record.status = "done";
       this.hooks.changed(record);
       return false;
     } catch (e) {
@@ -188,7 +191,7 @@ export class Comparison {
     for (const s of steps) record.steps.push(s);
     record.epochs = run.epochs();
     record.iteration = run.progress().iteration;
-    record.wallSeconds = (performance.now() - record.startedAt) / 1000 - (record.pausedSeconds ?? 0);
+    record.wallSeconds = (performance.now() - record.startedAt) / 1000 - record.pausedSeconds;
     for (const event of run.takeEvents()) {
       if (event.kind === "steps") {
         record.imagesPerSecond = event.images_per_second;
