@@ -1,5 +1,5 @@
 # Task runner. `make serve` and `make test` run setup first, so a fresh clone needs nothing else.
-.PHONY: setup serve test bench bench-train bench-methods bench-page clean
+.PHONY: setup serve test bench bench-train bench-methods bench-page bench-tfjs clean
 
 setup:
 	scripts/setup.sh
@@ -18,6 +18,12 @@ bench-train:
 
 bench-methods:
 	scripts/bench-methods.sh all
+
+# Ours against TensorFlow.js (webgpu, webgl, wasm) in one headless Chromium, on one adapter.
+bench-tfjs:
+	scripts/setup.sh
+	npm ci --prefix bench --no-audit --no-fund
+	. scripts/env.sh && cargo build --release && trunk build --release && node scripts/bench-tfjs.mjs
 
 # The page's default comparison in headless Chromium; refreshes the README's screenshot.
 bench-page:
