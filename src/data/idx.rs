@@ -69,6 +69,14 @@ fn parse<'a>(
     Ok((dims, bytes.get(header..).unwrap_or(&[])))
 }
 
+/// Images kept of `count` under `limit` (all when 0).
+fn kept(count: u32, limit: usize) -> usize {
+    match limit {
+        0 => count as usize,
+        n => (count as usize).min(n),
+    }
+}
+
 /// Bytes at the start of an IDX image file that hold its header and its first `limit`
 /// images (all when `limit` is 0), from `head`, the file's first 16 bytes: the page copies
 /// only these out of a large file. A header that does not parse gives `head.len()`, so that
@@ -80,11 +88,7 @@ pub fn idx_images_needed(head: &[u8], limit: usize) -> usize {
     let Some((count, height, width)) = dims else {
         return head.len();
     };
-    let keep = match limit {
-        0 => count as u64,
-        n => (count as u64).min(n as u64),
-    };
-    let bytes = keep
+    let bytes = (kept(count, limit) as u64)
         .checked_mul(height as u64)
         .and_then(|n| n.checked_mul(width as u64))
         .and_then(|n| n.checked_add(16));
@@ -124,10 +128,7 @@ pub fn parse_idx_prefix(
         });
     }
     check_labels(label_data, CLASSES)?;
-    let keep = match limit {
-        0 => count as usize,
-        n => (count as usize).min(n),
-    };
+    let keep = kept(count, limit);
     let size = height as usize * width as usize;
     let pixels = pixels.get(..keep * size).ok_or(DataError::Truncated {
         what: "image prefix",

@@ -134,10 +134,13 @@ impl Dataset {
     }
 }
 
+/// The first bytes of a gzip stream.
+pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
 /// The bytes of a file that may be gzip-compressed (recognised by its magic bytes), inflated
 /// up to [`MAX_DECOMPRESSED_BYTES`].
 pub fn maybe_gunzip<'a>(what: &'static str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, DataError> {
-    if !bytes.starts_with(&[0x1f, 0x8b]) {
+    if !bytes.starts_with(&GZIP_MAGIC) {
         return Ok(Cow::Borrowed(bytes));
     }
     let mut out = Vec::new();

@@ -9,7 +9,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use super::{to_js, GpuSession};
-use crate::data::{idx_images_needed, maybe_gunzip, parse_cifar10, parse_idx_prefix, Dataset};
+use crate::data::{
+    idx_images_needed, maybe_gunzip, parse_cifar10, parse_idx_prefix, Dataset, GZIP_MAGIC,
+};
 use crate::train::{TrainConfig, Trainer};
 
 fn js_error(message: impl std::fmt::Display) -> JsValue {
@@ -39,10 +41,10 @@ impl WebDataset {
         let limit = limit.unwrap_or(0) as usize;
         let total = images.length();
         let head = images.subarray(0, total.min(16)).to_vec();
-        let (data, file_images) = if head.starts_with(&[0x1f, 0x8b]) {
-            let bytes = maybe_gunzip("image file", &images.to_vec())
-                .map_err(js_error)?
-                .into_owned();
+        let (data, file_images) = if head.starts_with(&GZIP_MAGIC) {
+            // Compressed: the whole file is needed to inflate the part kept.
+            let compressed = images.to_vec();
+            let bytes = maybe_gunzip("image file", &compressed).map_err(js_error)?;
             parse_idx_prefix(&bytes, bytes.len() as u64, labels, limit)
         } else {
             let needed = idx_images_needed(&head, limit).min(total as usize) as u32;

@@ -21,21 +21,21 @@ let worker = null;
 let nextId = 0;
 const pending = new Map();
 
-/** Runs one job on the inflate worker: `{url}` or `{bytes}`, resolving to the raw bytes. */
-function inflate(job, name) {
+/** Runs one job on the inflate worker: `{name, url}` or `{name, bytes}`, resolving to the raw bytes. */
+function inflate(job) {
   if (!worker) {
     worker = new Worker(new URL("./inflate-worker.js", import.meta.url), { type: "module" });
     worker.addEventListener("message", ({ data }) => {
-      const { resolve, reject, name: what } = pending.get(data.id);
+      const { resolve, reject } = pending.get(data.id);
       pending.delete(data.id);
-      if (data.error) reject(new DataFileError(data.error.replace("the file", what)));
+      if (data.error) reject(new DataFileError(data.error));
       else resolve(data.bytes);
     });
   }
   const id = nextId;
   nextId += 1;
   return new Promise((resolve, reject) => {
-    pending.set(id, { resolve, reject, name });
+    pending.set(id, { resolve, reject });
     worker.postMessage({ id, ...job }, job.bytes ? [job.bytes.buffer] : []);
   });
 }
@@ -78,7 +78,7 @@ export async function loadBundled(key) {
   const info = BUNDLED[key];
   const file = async (role, prefix, kind) => {
     const name = `data/${key}/${prefix}-${kind}-idx${kind === "images" ? 3 : 1}-ubyte.gz`;
-    return [role, { name, bytes: await inflate({ url: new URL(name, document.baseURI).href }, name) }];
+    return [role, { name, bytes: await inflate({ name, url: new URL(name, document.baseURI).href }) }];
   };
   const files = Object.fromEntries(await Promise.all([
     file("train images", "train", "images"),
@@ -108,7 +108,7 @@ export async function loadFiles(files) {
   if (list.length === 0) throw new DataFileError("choose the dataset's files first");
   const read = await Promise.all(list.map(async (f) => ({
     name: f.name,
-    bytes: await inflate({ bytes: new Uint8Array(await f.arrayBuffer()) }, f.name),
+    bytes: await inflate({ name: f.name, bytes: new Uint8Array(await f.arrayBuffer()) }),
   })));
   if (read.every((f) => f.name.toLowerCase().endsWith(".bin"))) return cifar(read);
   const role = (f) => {
@@ -147,9 +147,7 @@ function cifar(read) {
     title: "your CIFAR-10 batches",
     classNames: CIFAR,
     open(wasm) {
-      const data = { title: this.title, classNames: CIFAR, train: set(wasm, train), test: set(wasm, test) };
-      checkSameShape(data.train, data.test);
-      return data;
+      return { title: this.title, classNames: CIFAR, train: set(wasm, train), test: set(wasm, test) };
     },
   };
 }

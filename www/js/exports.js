@@ -24,14 +24,14 @@ function csvField(value) {
 }
 
 /** CSV text with a header row from `columns` (keys of each row). */
-export function toCsv(columns, rows) {
+function toCsv(columns, rows) {
   return [columns, ...rows.map((row) => columns.map((c) => row[c]))]
     .map((fields) => fields.map(csvField).join(","))
     .join("\n") + "\n";
 }
 
 /** Everything the comparison measured, without the large arrays (weights, probabilities). */
-export function resultsJson(state) {
+function resultsJson(state) {
   return {
     generator: "snapfreeze page",
     created: new Date().toISOString(),
@@ -67,7 +67,7 @@ const RESULT_COLUMNS = ["method", "status", "iterations", "test_error", "ensembl
   "images_per_second", "time_saved", "backward_saving_measured", "backward_saving_theory"];
 
 /** Draws every chart with data onto one canvas, titled, with its legend. */
-export async function chartsPng() {
+async function chartsPng() {
   const charts = chartsWithData();
   const scale = devicePixelRatio;
   const pad = 12 * scale;
@@ -120,13 +120,15 @@ export function wireExports(state) {
   });
 }
 
+/** The comparison and files the weight list shows now. */
+const shown = { records: null, key: null };
+
 /** Enables the exports that have something to export, and lists the weight files. */
 export function refreshExports(records) {
   const any = records.some((r) => r.steps.length > 0);
   for (const id of ["export-json", "export-csv", "export-curves", "export-png"]) $(id).disabled = !any;
-  const items = [];
   const slug = (r) => `${r.kind}-${r.model?.name ?? "model"}`;
-  for (const r of records) {
+  const lists = records.map((r) => {
     const files = [];
     if (r.weights) {
       const label = r.status === "done" ? "final weights" : `weights at step ${r.iteration} (${r.status})`;
@@ -135,9 +137,16 @@ export function refreshExports(records) {
     for (const s of r.snapshots) {
       files.push([`snapshot ${s.index + 1} (after iteration ${s.iteration + 1})`, `${slug(r)}-snapshot-${s.index + 1}.safetensors`, s.weights]);
     }
-    if (files.length === 0) continue;
+    return { label: r.label, files };
+  }).filter((l) => l.files.length > 0);
+  // Views redraw a few times a second; rebuild the list only when a file comes or goes.
+  const key = lists.map((l) => l.files.map(([label, name]) => `${label}:${name}`).join(",")).join(";");
+  const list = $("export-weights");
+  if (shown.records === records && shown.key === key) return;
+  Object.assign(shown, { records, key });
+  list.replaceChildren(...lists.map(({ label: run, files }) => {
     const li = document.createElement("li");
-    li.append(`${r.label}: `);
+    li.append(`${run}: `);
     for (const [label, name, bytes] of files) {
       const button = document.createElement("button");
       button.type = "button";
@@ -147,7 +156,6 @@ export function refreshExports(records) {
       button.addEventListener("click", () => download(name, new Blob([bytes], { type: "application/octet-stream" })));
       li.append(button, " ");
     }
-    items.push(li);
-  }
-  $("export-weights").replaceChildren(...items);
+    return li;
+  }));
 }

@@ -1,13 +1,13 @@
 // Fetches and gunzips dataset files off the main thread (DecompressionStream runs on the
-// thread that reads it): {id, url} or {id, bytes} in, {id, bytes} (transferred) or
-// {id, error} out. Bytes that are not gzip come back as they are.
+// thread that reads it): {id, name, url} or {id, name, bytes} in, {id, bytes} (transferred)
+// or {id, error} out, the error naming the file. Bytes that are not gzip come back as they are.
 
-async function inflate({ url, bytes }) {
+async function inflate({ name, url, bytes }) {
   let input = bytes;
   if (url) {
     const response = await fetch(url);
     if (!response.ok) {
-      throw new Error(`${url} answered ${response.status}: the site was built without it (run 'make setup', then rebuild)`);
+      throw new Error(`${name} answered ${response.status}: the site was built without it (run 'make setup', then rebuild)`);
     }
     input = new Uint8Array(await response.arrayBuffer());
   }
@@ -16,7 +16,7 @@ async function inflate({ url, bytes }) {
     const stream = new Blob([input]).stream().pipeThrough(new DecompressionStream("gzip"));
     return new Uint8Array(await new Response(stream).arrayBuffer());
   } catch (e) {
-    throw new Error(`${url ?? "the file"} looks gzip-compressed but does not decompress (${e.message ?? e}); is the download complete?`);
+    throw new Error(`${name} looks gzip-compressed but does not decompress (${e.message ?? e}); is the download complete?`);
   }
 }
 

@@ -27,7 +27,7 @@ function argmax(values, offset, length) {
  * Per test image: each snapshot's prediction, the mean probabilities' top 3, and the
  * flags the filters use. `probabilities`: one Float32Array (images x classes) per snapshot.
  */
-export function tally(probabilities, labels, classes) {
+function tally(probabilities, labels, classes) {
   const m = probabilities.length;
   const cases = new Array(labels.length);
   const mean = new Float64Array(classes);
