@@ -1,11 +1,12 @@
 // 2-D convolution, NCHW, any kernel size, stride and padding, as implicit GEMM (no im2col
 // buffer): forward, gradient of the input, gradient of the weights, gradient of the bias.
 //
-// Like matmul.wgsl, each invocation of the three GEMM-shaped kernels computes a 4x4 block of
-// outputs in registers with no workgroup memory, because software adapters pay dearly for
-// barriers. The workgroup is 16 x 4 invocations, so it covers 16 rows (channels: ResNet's
-// narrowest layers have 16, and taller tiles would idle) by 64 columns (positions);
-// invocation (x, y) owns rows y + 4 i and columns x + 16 j.
+// Like matmul.wgsl, each invocation of the three GEMM-shaped kernels computes an 8x8 block of
+// outputs in registers (Tile and mac from tile.wgsl, prepended) with no workgroup memory,
+// because software adapters pay dearly for barriers and for every load. The workgroup is
+// 8 x 2 invocations, so it covers 16 rows (channels: ResNet's narrowest layers have 16, and
+// taller tiles would idle) by 64 columns (positions); invocation (x, y) owns rows y + 2 i and
+// columns x + 8 j, i, j in 0..8.
 //
 // Tensors may be channel slices of larger ones (DenseNet concatenation without copies): x
 // has x_channels channels in memory and the layer reads the first c; y and dy have
@@ -43,20 +44,52 @@ const ACCUMULATE: u32 = 2u;
 @group(0) @binding(2) var<storage, read> in1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-const WG_X: u32 = 16u;
-const WG_Y: u32 = 4u;
+const WG_X: u32 = 8u;
+const WG_Y: u32 = 2u;
 
-fn block_rows(wg: vec3<u32>, lid: vec3<u32>) -> vec4<u32> {
-    let r0 = wg.y * 4u * WG_Y + lid.y;
-    return vec4<u32>(r0, r0 + WG_Y, r0 + 2u * WG_Y, r0 + 3u * WG_Y);
+// Eight row or column indices of one invocation: lo holds 0-3, hi 4-7.
+struct Eight {
+    lo: vec4<u32>,
+    hi: vec4<u32>,
 }
 
-fn block_cols(wg: vec3<u32>, lid: vec3<u32>) -> vec4<u32> {
-    let c0 = wg.x * 4u * WG_X + lid.x;
-    return vec4<u32>(c0, c0 + WG_X, c0 + 2u * WG_X, c0 + 3u * WG_X);
+fn tile_rows(wg: vec3<u32>, lid: vec3<u32>) -> Eight {
+    let lo = vec4<u32>(wg.y * 8u * WG_Y + lid.y) + vec4<u32>(0u, WG_Y, 2u * WG_Y, 3u * WG_Y);
+    return Eight(lo, lo + vec4<u32>(4u * WG_Y));
 }
 
-// Input value at (image base, channel c, row hi, column wi) or 0 in the padding.
+fn tile_cols(wg: vec3<u32>, lid: vec3<u32>) -> Eight {
+    let lo = vec4<u32>(wg.x * 8u * WG_X + lid.x) + vec4<u32>(0u, WG_X, 2u * WG_X, 3u * WG_X);
+    return Eight(lo, lo + vec4<u32>(4u * WG_X));
+}
+
+fn gather0(i: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(in0[i.x], in0[i.y], in0[i.z], in0[i.w]);
+}
+
+fn gather1(i: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(in1[i.x], in1[i.y], in1[i.z], in1[i.w]);
+}
+
+// Four 2-D windows into in0: a base address each and the (row, column) of their origin.
+struct Windows {
+    base: vec4<u32>,
+    h0: vec4<i32>,
+    w0: vec4<i32>,
+}
+
+// in0[base + offset + (h0 + dh) * width + (w0 + dw)] for each window, 0 outside the
+// height x width plane (the zero padding).
+fn gather_window(win: Windows, offset: u32, dh: i32, dw: i32, height: u32, width: u32) -> vec4<f32> {
+    let hi = win.h0 + vec4<i32>(dh);
+    let wi = win.w0 + vec4<i32>(dw);
+    let inside = (hi >= vec4<i32>(0)) & (hi < vec4<i32>(i32(height))) & (wi >= vec4<i32>(0)) & (wi < vec4<i32>(i32(width)));
+    let at = win.base + vec4<u32>(offset) + vec4<u32>(hi) * width + vec4<u32>(wi);
+    return select(vec4<f32>(0.0), gather0(select(vec4<u32>(0u), at, inside)), inside);
+}
+
+// Input value at (image base, channel c, row hi, column wi) or 0 in the padding; for the
+// one-output-per-invocation kernels below.
 fn x_at(base: u32, c: u32, hi: i32, wi: i32) -> f32 {
     let inside = hi >= 0 && hi < i32(cv.h) && wi >= 0 && wi < i32(cv.w);
     let idx = select(0u, base + (c * cv.h + u32(hi)) * cv.w + u32(wi), inside);
@@ -69,74 +102,95 @@ fn x_at(base: u32, c: u32, hi: i32, wi: i32) -> f32 {
 
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 
-@compute @workgroup_size(16, 4, 1)
+// Per column: the input window of output position col = (n, p, q).
+fn forward_windows(col: vec4<u32>) -> Windows {
+    let pq = cv.p * cv.q;
+    let n = col / pq;
+    let rem = col - n * pq;
+    let p = rem / cv.q;
+    let q = rem - p * cv.q;
+    let base = vec4<u32>(cv.x_offset) + n * (cv.x_channels * cv.h * cv.w);
+    let h0 = vec4<i32>(p * cv.stride) - vec4<i32>(i32(cv.pad));
+    let w0 = vec4<i32>(q * cv.stride) - vec4<i32>(i32(cv.pad));
+    return Windows(base, h0, w0);
+}
+
+// Per column: y offset of (n, channel 0, p, q), or u32 max past the last column.
+fn y_at(col: vec4<u32>) -> vec4<u32> {
+    let pq = cv.p * cv.q;
+    let n = col / pq;
+    let at = vec4<u32>(cv.y_offset) + (n * cv.y_channels + vec4<u32>(cv.y_first)) * pq + (col - n * pq);
+    return select(vec4<u32>(0xffffffffu), at, col < vec4<u32>(cv.n * pq));
+}
+
+// out[at + channel * plane] = value (+ out[...] when accumulating) for the valid columns of one row.
+fn store_row(channel: u32, limit: u32, plane: u32, at: Eight, vl: vec4<f32>, vh: vec4<f32>, add: f32, accumulate: bool) {
+    if (channel >= limit) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if (at.lo[j] != 0xffffffffu) {
+            let i = at.lo[j] + channel * plane;
+            var v = vl[j] + add;
+            if (accumulate) {
+                v += out[i];
+            }
+            out[i] = v;
+        }
+        if (at.hi[j] != 0xffffffffu) {
+            let i = at.hi[j] + channel * plane;
+            var v = vh[j] + add;
+            if (accumulate) {
+                v += out[i];
+            }
+            out[i] = v;
+        }
+    }
+}
+
+fn bias_of(k: u32) -> f32 {
+    let has = (cv.flags & HAS_BIAS) != 0u && k < cv.k;
+    return select(0.0, bias[cv.b_offset + select(0u, k, has)], has);
+}
+
+@compute @workgroup_size(8, 2, 1)
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let pq = cv.p * cv.q;
-    let cols_total = cv.n * pq;
-    let rows = block_rows(wg, lid);
-    let cols = block_cols(wg, lid);
-    let rows_in = min(rows, vec4<u32>(cv.k - 1u));
-    let cols_in = min(cols, vec4<u32>(cols_total - 1u));
-
-    // Per column: image base address and top-left input coordinate of its window.
-    var xbase: array<u32, 4>;
-    var h0: array<i32, 4>;
-    var w0: array<i32, 4>;
-    for (var j = 0u; j < 4u; j++) {
-        let col = cols_in[j];
-        let n = col / pq;
-        let rem = col - n * pq;
-        let p = rem / cv.q;
-        let q = rem - p * cv.q;
-        xbase[j] = cv.x_offset + n * cv.x_channels * cv.h * cv.w;
-        h0[j] = i32(p * cv.stride) - i32(cv.pad);
-        w0[j] = i32(q * cv.stride) - i32(cv.pad);
-    }
+    let rows = tile_rows(wg, lid);
+    let cols = tile_cols(wg, lid);
+    // Out-of-range rows and columns read a valid neighbour; their results are not stored.
+    let last_col = vec4<u32>(cv.n * pq - 1u);
+    let win_lo = forward_windows(min(cols.lo, last_col));
+    let win_hi = forward_windows(min(cols.hi, last_col));
     let crs = cv.c * cv.r * cv.s;
-    var iw = vec4<u32>(cv.w_offset) + rows_in * crs;
+    let last_row = vec4<u32>(cv.k - 1u);
+    var iw_lo = vec4<u32>(cv.w_offset) + min(rows.lo, last_row) * crs;
+    var iw_hi = vec4<u32>(cv.w_offset) + min(rows.hi, last_row) * crs;
+    let hw = cv.h * cv.w;
 
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    var t = Tile();
     for (var c = 0u; c < cv.c; c++) {
-        for (var r = 0u; r < cv.r; r++) {
-            for (var s = 0u; s < cv.s; s++) {
-                let wv = vec4<f32>(in1[iw.x], in1[iw.y], in1[iw.z], in1[iw.w]);
-                let ri = i32(r);
-                let si = i32(s);
-                let xv = vec4<f32>(
-                    x_at(xbase[0], c, h0[0] + ri, w0[0] + si),
-                    x_at(xbase[1], c, h0[1] + ri, w0[1] + si),
-                    x_at(xbase[2], c, h0[2] + ri, w0[2] + si),
-                    x_at(xbase[3], c, h0[3] + ri, w0[3] + si),
-                );
-                acc0 += wv.x * xv;
-                acc1 += wv.y * xv;
-                acc2 += wv.z * xv;
-                acc3 += wv.w * xv;
-                iw += vec4<u32>(1u);
+        let plane = c * hw;
+        for (var r = 0; r < i32(cv.r); r++) {
+            for (var s = 0; s < i32(cv.s); s++) {
+                let xl = gather_window(win_lo, plane, r, s, cv.h, cv.w);
+                let xh = gather_window(win_hi, plane, r, s, cv.h, cv.w);
+                t = mac(t, gather1(iw_lo), gather1(iw_hi), xl, xh);
+                iw_lo += vec4<u32>(1u);
+                iw_hi += vec4<u32>(1u);
             }
         }
     }
 
-    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    let add_bias = (cv.flags & HAS_BIAS) != 0u;
-    for (var i = 0u; i < 4u; i++) {
-        let k = rows[i];
-        if (k >= cv.k) {
-            continue;
-        }
-        let b = select(0.0, bias[cv.b_offset + k], add_bias);
-        for (var j = 0u; j < 4u; j++) {
-            let col = cols[j];
-            if (col < cols_total) {
-                let n = col / pq;
-                let rem = col - n * pq;
-                out[cv.y_offset + (n * cv.y_channels + cv.y_first + k) * pq + rem] = accs[i][j] + b;
-            }
-        }
-    }
+    let at = Eight(y_at(cols.lo), y_at(cols.hi));
+    store_row(rows.lo.x, cv.k, pq, at, t.r0l, t.r0h, bias_of(rows.lo.x), false);
+    store_row(rows.lo.y, cv.k, pq, at, t.r1l, t.r1h, bias_of(rows.lo.y), false);
+    store_row(rows.lo.z, cv.k, pq, at, t.r2l, t.r2h, bias_of(rows.lo.z), false);
+    store_row(rows.lo.w, cv.k, pq, at, t.r3l, t.r3h, bias_of(rows.lo.w), false);
+    store_row(rows.hi.x, cv.k, pq, at, t.r4l, t.r4h, bias_of(rows.hi.x), false);
+    store_row(rows.hi.y, cv.k, pq, at, t.r5l, t.r5h, bias_of(rows.hi.y), false);
+    store_row(rows.hi.z, cv.k, pq, at, t.r6l, t.r6h, bias_of(rows.hi.z), false);
+    store_row(rows.hi.w, cv.k, pq, at, t.r7l, t.r7h, bias_of(rows.hi.w), false);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -146,88 +200,83 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
 //
 // With stride st only every st-th kernel row and column reaches a given input position, and
 // which ones depends on the position's phase (h mod st, w mod st). Workgroup z handles one
-// phase, so all its columns share the same taps and the loops visit only those.
+// phase, so all its columns share the same taps and the loops visit only those: taps
+// r = r0 + st * i reach p = p0 - i, with p0 = (h + pad - r0) / st exact, so the loop needs
+// no division.
 
-@compute @workgroup_size(16, 4, 1)
+struct PhaseColumns {
+    win: Windows, // dy window: base of (n, channel y_first), origin (p0, q0)
+    dx: vec4<u32>, // dx offset of (n, channel 0, h, w); u32 max when outside
+}
+
+fn input_grad_columns(col_in: vec4<u32>, col: vec4<u32>, ph: u32, pw: u32, r0: u32, s0: u32) -> PhaseColumns {
+    let st = cv.stride;
+    let hs = (cv.h + st - 1u) / st; // positions per phase, rounded up
+    let ws = (cv.w + st - 1u) / st;
+    let per_image = hs * ws;
+    let n = col_in / per_image;
+    let rem = col_in - n * per_image;
+    let hh = rem / ws;
+    let h = hh * st + vec4<u32>(ph);
+    let w = (rem - hh * ws) * st + vec4<u32>(pw);
+    let pq = cv.p * cv.q;
+    let base = vec4<u32>(cv.y_offset) + (n * cv.y_channels + vec4<u32>(cv.y_first)) * pq;
+    // h + pad - r0 >= 0 (r0 <= ph + pad <= h + pad), so the sum, taken modulo 2^32, is exact.
+    let p0 = vec4<i32>((h + vec4<u32>(cv.pad - r0)) / st);
+    let q0 = vec4<i32>((w + vec4<u32>(cv.pad - s0)) / st);
+    let inside = (col < vec4<u32>(cv.n * per_image)) & (h < vec4<u32>(cv.h)) & (w < vec4<u32>(cv.w));
+    let dx = vec4<u32>(cv.x_offset) + n * (cv.x_channels * cv.h * cv.w) + h * cv.w + w;
+    return PhaseColumns(Windows(base, p0, q0), select(vec4<u32>(0xffffffffu), dx, inside));
+}
+
+@compute @workgroup_size(8, 2, 1)
 fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let st = cv.stride;
     let ph = wg.z / st;
     let pw = wg.z % st;
-    let hs = (cv.h + st - 1u) / st; // positions per phase, rounded up
-    let ws = (cv.w + st - 1u) / st;
-    let per_image = hs * ws;
-    let cols_total = cv.n * per_image;
-    let hw = cv.h * cv.w;
-    let pq = cv.p * cv.q;
-    let rows = block_rows(wg, lid);
-    let cols = block_cols(wg, lid);
-    let rows_in = min(rows, vec4<u32>(cv.c - 1u));
-    let cols_in = min(cols, vec4<u32>(cols_total - 1u));
-
-    var dybase: array<u32, 4>;
-    var hp: array<i32, 4>; // h + pad
-    var wp: array<i32, 4>; // w + pad
-    var dx_at: array<u32, 4>; // dx offset of (n, channel 0, h, w); u32 max when outside
-    for (var j = 0u; j < 4u; j++) {
-        let col = cols_in[j];
-        let n = col / per_image;
-        let rem = col - n * per_image;
-        let hh = rem / ws;
-        let h = hh * st + ph;
-        let w = (rem - hh * ws) * st + pw;
-        dybase[j] = cv.y_offset + (n * cv.y_channels + cv.y_first) * pq;
-        hp[j] = i32(h + cv.pad);
-        wp[j] = i32(w + cv.pad);
-        let inside = cols[j] < cols_total && h < cv.h && w < cv.w;
-        dx_at[j] = select(0xffffffffu, cv.x_offset + n * cv.x_channels * hw + h * cv.w + w, inside);
-    }
-    let rs = cv.r * cv.s;
+    // First kernel row and column that reach this phase.
     let r0 = (ph + cv.pad) % st;
     let s0 = (pw + cv.pad) % st;
-    let sti = i32(st);
+    let per_image = ((cv.h + st - 1u) / st) * ((cv.w + st - 1u) / st);
+    let rows = tile_rows(wg, lid);
+    let cols = tile_cols(wg, lid);
+    let last_col = vec4<u32>(cv.n * per_image - 1u);
+    let lo = input_grad_columns(min(cols.lo, last_col), cols.lo, ph, pw, r0, s0);
+    let hi = input_grad_columns(min(cols.hi, last_col), cols.hi, ph, pw, r0, s0);
+    let rs = cv.r * cv.s;
+    let pq = cv.p * cv.q;
+    let last_row = vec4<u32>(cv.c - 1u);
+    let wrow_lo = vec4<u32>(cv.w_offset) + min(rows.lo, last_row) * rs;
+    let wrow_hi = vec4<u32>(cv.w_offset) + min(rows.hi, last_row) * rs;
+    let taps_r = (cv.r - r0 + st - 1u) / st;
+    let taps_s = (cv.s - s0 + st - 1u) / st;
 
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    var t = Tile();
     for (var k = 0u; k < cv.k; k++) {
-        // w[k, c, r, s] for the four rows c at (r, s) = (0, 0).
-        let iw = vec4<u32>(cv.w_offset + k * cv.c * rs) + rows_in * rs;
-        for (var r = r0; r < cv.r; r += st) {
-            for (var s = s0; s < cv.s; s += st) {
-                let o = r * cv.s + s;
-                let wv = vec4<f32>(in1[iw.x + o], in1[iw.y + o], in1[iw.z + o], in1[iw.w + o]);
-                var dv = vec4<f32>(0.0);
-                for (var j = 0u; j < 4u; j++) {
-                    // Exact divisions: r and s were chosen to match this phase.
-                    let p = (hp[j] - i32(r)) / sti;
-                    let q = (wp[j] - i32(s)) / sti;
-                    let hit = hp[j] >= i32(r) && wp[j] >= i32(s) && p < i32(cv.p) && q < i32(cv.q);
-                    let idx = select(0u, dybase[j] + k * pq + u32(p) * cv.q + u32(q), hit);
-                    dv[j] = select(0.0, in0[idx], hit);
-                }
-                acc0 += wv.x * dv;
-                acc1 += wv.y * dv;
-                acc2 += wv.z * dv;
-                acc3 += wv.w * dv;
+        let wk = k * cv.c * rs;
+        let plane = k * pq;
+        for (var i = 0u; i < taps_r; i++) {
+            for (var j = 0u; j < taps_s; j++) {
+                // w[k, c, r, s] for the eight rows c at this tap.
+                let o = vec4<u32>(wk + (r0 + i * st) * cv.s + s0 + j * st);
+                let dl = gather_window(lo.win, plane, -i32(i), -i32(j), cv.p, cv.q);
+                let dh = gather_window(hi.win, plane, -i32(i), -i32(j), cv.p, cv.q);
+                t = mac(t, gather1(wrow_lo + o), gather1(wrow_hi + o), dl, dh);
             }
         }
     }
 
-    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    let accumulate = (cv.flags & ACCUMULATE) != 0u;
-    for (var i = 0u; i < 4u; i++) {
-        let c = rows[i];
-        if (c >= cv.c) {
-            continue;
-        }
-        for (var j = 0u; j < 4u; j++) {
-            if (dx_at[j] != 0xffffffffu) {
-                let idx = dx_at[j] + c * hw;
-                out[idx] = accs[i][j] + select(0.0, out[idx], accumulate);
-            }
-        }
-    }
+    let at = Eight(lo.dx, hi.dx);
+    let hw = cv.h * cv.w;
+    let acc = (cv.flags & ACCUMULATE) != 0u;
+    store_row(rows.lo.x, cv.c, hw, at, t.r0l, t.r0h, 0.0, acc);
+    store_row(rows.lo.y, cv.c, hw, at, t.r1l, t.r1h, 0.0, acc);
+    store_row(rows.lo.z, cv.c, hw, at, t.r2l, t.r2h, 0.0, acc);
+    store_row(rows.lo.w, cv.c, hw, at, t.r3l, t.r3h, 0.0, acc);
+    store_row(rows.hi.x, cv.c, hw, at, t.r4l, t.r4h, 0.0, acc);
+    store_row(rows.hi.y, cv.c, hw, at, t.r5l, t.r5h, 0.0, acc);
+    store_row(rows.hi.z, cv.c, hw, at, t.r6l, t.r6h, 0.0, acc);
+    store_row(rows.hi.w, cv.c, hw, at, t.r7l, t.r7h, 0.0, acc);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -235,73 +284,63 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
 // GEMM rows = output channels k, columns = (c, r, s), inner = (n, p, q).
 // in0 = x, in1 = dy.
 
-@compute @workgroup_size(16, 4, 1)
-fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+// Per column (c, r, s): the x window, relative to an image, of output position (0, 0).
+fn weight_grad_windows(col: vec4<u32>) -> Windows {
     let rs = cv.r * cv.s;
-    let crs = cv.c * rs;
+    let c = col / rs;
+    let rem = col - c * rs;
+    let r = rem / cv.s;
+    let s = rem - r * cv.s;
+    let pad = vec4<i32>(i32(cv.pad));
+    return Windows(c * (cv.h * cv.w), vec4<i32>(r) - pad, vec4<i32>(s) - pad);
+}
+
+// Per column: dw offset of (channel 0, column), or u32 max past the last column.
+fn dw_at(col: vec4<u32>) -> vec4<u32> {
+    let crs = cv.c * cv.r * cv.s;
+    return select(vec4<u32>(0xffffffffu), vec4<u32>(cv.w_offset) + col, col < vec4<u32>(crs));
+}
+
+@compute @workgroup_size(8, 2, 1)
+fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let crs = cv.c * cv.r * cv.s;
     let pq = cv.p * cv.q;
     let hw = cv.h * cv.w;
-    let rows = block_rows(wg, lid);
-    let cols = block_cols(wg, lid);
-    let rows_in = min(rows, vec4<u32>(cv.k - 1u));
-    let cols_in = min(cols, vec4<u32>(crs - 1u));
+    let rows = tile_rows(wg, lid);
+    let cols = tile_cols(wg, lid);
+    let last_col = vec4<u32>(crs - 1u);
+    let win_lo = weight_grad_windows(min(cols.lo, last_col));
+    let win_hi = weight_grad_windows(min(cols.hi, last_col));
+    let last_row = vec4<u32>(cv.k - 1u);
+    let dy_lo = min(rows.lo, last_row) * pq;
+    let dy_hi = min(rows.hi, last_row) * pq;
+    let st = i32(cv.stride);
 
-    var xch: array<u32, 4>; // channel offset c * h * w within an image
-    var roff: array<i32, 4>; // r - pad
-    var soff: array<i32, 4>; // s - pad
-    for (var j = 0u; j < 4u; j++) {
-        let col = cols_in[j];
-        let c = col / rs;
-        let rem = col - c * rs;
-        let r = rem / cv.s;
-        let s = rem - r * cv.s;
-        xch[j] = c * hw;
-        roff[j] = i32(r) - i32(cv.pad);
-        soff[j] = i32(s) - i32(cv.pad);
-    }
-
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    var t = Tile();
     for (var n = 0u; n < cv.n; n++) {
         let xb = cv.x_offset + n * cv.x_channels * hw;
-        let idy = vec4<u32>(cv.y_offset + (n * cv.y_channels + cv.y_first) * pq) + rows_in * pq;
-        for (var p = 0u; p < cv.p; p++) {
-            let hbase = i32(p * cv.stride);
-            for (var q = 0u; q < cv.q; q++) {
-                let o = p * cv.q + q;
-                let dv = vec4<f32>(in1[idy.x + o], in1[idy.y + o], in1[idy.z + o], in1[idy.w + o]);
-                let wbase = i32(q * cv.stride);
-                var xv = vec4<f32>(0.0);
-                for (var j = 0u; j < 4u; j++) {
-                    let hi = hbase + roff[j];
-                    let wi = wbase + soff[j];
-                    let inside = hi >= 0 && hi < i32(cv.h) && wi >= 0 && wi < i32(cv.w);
-                    let idx = select(0u, xb + xch[j] + u32(hi) * cv.w + u32(wi), inside);
-                    xv[j] = select(0.0, in0[idx], inside);
-                }
-                acc0 += dv.x * xv;
-                acc1 += dv.y * xv;
-                acc2 += dv.z * xv;
-                acc3 += dv.w * xv;
+        let yb = vec4<u32>(cv.y_offset + (n * cv.y_channels + cv.y_first) * pq);
+        var o = 0u;
+        for (var p = 0; p < i32(cv.p); p++) {
+            for (var q = 0; q < i32(cv.q); q++) {
+                let xl = gather_window(win_lo, xb, p * st, q * st, cv.h, cv.w);
+                let xh = gather_window(win_hi, xb, p * st, q * st, cv.h, cv.w);
+                let at = yb + vec4<u32>(o);
+                t = mac(t, gather1(at + dy_lo), gather1(at + dy_hi), xl, xh);
+                o += 1u;
             }
         }
     }
 
-    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var i = 0u; i < 4u; i++) {
-        let k = rows[i];
-        if (k >= cv.k) {
-            continue;
-        }
-        for (var j = 0u; j < 4u; j++) {
-            let col = cols[j];
-            if (col < crs) {
-                out[cv.w_offset + k * crs + col] = accs[i][j];
-            }
-        }
-    }
+    let at = Eight(dw_at(cols.lo), dw_at(cols.hi));
+    store_row(rows.lo.x, cv.k, crs, at, t.r0l, t.r0h, 0.0, false);
+    store_row(rows.lo.y, cv.k, crs, at, t.r1l, t.r1h, 0.0, false);
+    store_row(rows.lo.z, cv.k, crs, at, t.r2l, t.r2h, 0.0, false);
+    store_row(rows.lo.w, cv.k, crs, at, t.r3l, t.r3h, 0.0, false);
+    store_row(rows.hi.x, cv.k, crs, at, t.r4l, t.r4h, 0.0, false);
+    store_row(rows.hi.y, cv.k, crs, at, t.r5l, t.r5h, 0.0, false);
+    store_row(rows.hi.z, cv.k, crs, at, t.r6l, t.r6h, 0.0, false);
+    store_row(rows.hi.w, cv.k, crs, at, t.r7l, t.r7h, 0.0, false);
 }
 
 // ---------------------------------------------------------------------------------------

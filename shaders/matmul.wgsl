@@ -1,6 +1,6 @@
 // Matrix product C = op(A) * op(B), op being identity or transpose, all row-major f32.
 //
-// Register-blocked: each invocation computes a 4x4 block of C in registers and the workgroup
+// Register-blocked: each invocation computes an 8x8 block of C in registers and the workgroup
 // uses no shared memory and no barriers, because the software adapters this must run well on
 // (SwiftShader in Chromium, lavapipe natively) pay dearly for barriers.
 //
@@ -33,56 +33,74 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
 // The workgroup is WG x WG invocations; invocation (x, y) owns rows y + WG * i and columns
-// x + WG * j, i, j in 0..4, so neighbouring invocations touch neighbouring addresses.
+// x + WG * j, i, j in 0..8, so neighbouring invocations touch neighbouring addresses. An 8x8
+// block loads 16 values for 64 multiply-adds; on the software adapters every load is a
+// gather across SIMD lanes, and going from 4x4 to 8x8 took SwiftShader from 1.8 to 3.2
+// GFLOP/s (BENCHMARKS.md). Larger blocks need more registers than a GPU thread has.
 const WG: u32 = 8u;
-const BLOCK: u32 = 32u; // WG * 4: rows and columns of C per workgroup
+const BLOCK: u32 = 64u; // WG * 8: rows and columns of C per workgroup
 
-fn store(base: u32, row: u32, col: u32, value: f32) {
-    if (row < params.m && col < params.n) {
-        c[base + row * params.n + col] = value;
+// Tile and mac come from tile.wgsl, prepended to this file.
+
+fn store_row(base: u32, row: u32, cl: vec4<u32>, ch: vec4<u32>, vl: vec4<f32>, vh: vec4<f32>) {
+    if (row < params.m) {
+        for (var j = 0u; j < 4u; j++) {
+            if (cl[j] < params.n) {
+                c[base + row * params.n + cl[j]] = vl[j];
+            }
+            if (ch[j] < params.n) {
+                c[base + row * params.n + ch[j]] = vh[j];
+            }
+        }
     }
+}
+
+fn load4(ptr: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(a[ptr.x], a[ptr.y], a[ptr.z], a[ptr.w]);
+}
+
+fn load4b(ptr: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(b[ptr.x], b[ptr.y], b[ptr.z], b[ptr.w]);
 }
 
 @compute @workgroup_size(8, 8, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row0 = wg.y * BLOCK + lid.y;
-    let col0 = wg.x * BLOCK + lid.x;
-    let rows = vec4<u32>(row0, row0 + WG, row0 + 2u * WG, row0 + 3u * WG);
-    let cols = vec4<u32>(col0, col0 + WG, col0 + 2u * WG, col0 + 3u * WG);
+    let spread = vec4<u32>(0u, WG, 2u * WG, 3u * WG);
+    let rl = vec4<u32>(wg.y * BLOCK + lid.y) + spread; // rows 0-3 of this invocation
+    let rh = rl + vec4<u32>(4u * WG); // rows 4-7
+    let cl = vec4<u32>(wg.x * BLOCK + lid.x) + spread;
+    let ch = cl + vec4<u32>(4u * WG);
     // Out-of-range rows and columns load a valid neighbour instead of branching; their
     // results are never stored.
-    let rows_in = min(rows, vec4<u32>(params.m - 1u));
-    let cols_in = min(cols, vec4<u32>(params.n - 1u));
+    let a_start = vec4<u32>(params.a_offset + wg.z * params.a_batch);
+    let b_start = vec4<u32>(params.b_offset + wg.z * params.b_batch);
+    let last_row = vec4<u32>(params.m - 1u);
+    let last_col = vec4<u32>(params.n - 1u);
+    var ial = a_start + min(rl, last_row) * params.a_row_stride;
+    var iah = a_start + min(rh, last_row) * params.a_row_stride;
+    var ibl = b_start + min(cl, last_col) * params.b_col_stride;
+    var ibh = b_start + min(ch, last_col) * params.b_col_stride;
+    let sa = vec4<u32>(params.a_step);
+    let sb = vec4<u32>(params.b_step);
 
-    var ia = vec4<u32>(params.a_offset + wg.z * params.a_batch) + rows_in * params.a_row_stride;
-    var ib = vec4<u32>(params.b_offset + wg.z * params.b_batch) + cols_in * params.b_col_stride;
-    let c_base = params.c_offset + wg.z * params.c_batch;
-    let sa = params.a_step;
-    let sb = params.b_step;
-
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    var t = Tile();
     for (var p = 0u; p < params.k; p++) {
-        let av = vec4<f32>(a[ia.x], a[ia.y], a[ia.z], a[ia.w]);
-        let bv = vec4<f32>(b[ib.x], b[ib.y], b[ib.z], b[ib.w]);
-        acc0 += av.x * bv;
-        acc1 += av.y * bv;
-        acc2 += av.z * bv;
-        acc3 += av.w * bv;
-        ia += vec4<u32>(sa);
-        ib += vec4<u32>(sb);
+        t = mac(t, load4(ial), load4(iah), load4b(ibl), load4b(ibh));
+        ial += sa;
+        iah += sa;
+        ibl += sb;
+        ibh += sb;
     }
 
-    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
-    for (var i = 0u; i < 4u; i++) {
-        let acc = accs[i];
-        store(c_base, rows[i], cols.x, acc.x);
-        store(c_base, rows[i], cols.y, acc.y);
-        store(c_base, rows[i], cols.z, acc.z);
-        store(c_base, rows[i], cols.w, acc.w);
-    }
+    let base = params.c_offset + wg.z * params.c_batch;
+    store_row(base, rl.x, cl, ch, t.r0l, t.r0h);
+    store_row(base, rl.y, cl, ch, t.r1l, t.r1h);
+    store_row(base, rl.z, cl, ch, t.r2l, t.r2h);
+    store_row(base, rl.w, cl, ch, t.r3l, t.r3h);
+    store_row(base, rh.x, cl, ch, t.r4l, t.r4h);
+    store_row(base, rh.y, cl, ch, t.r5l, t.r5h);
+    store_row(base, rh.z, cl, ch, t.r6l, t.r6h);
+    store_row(base, rh.w, cl, ch, t.r7l, t.r7h);
 }
 
 // Baseline for the benchmark: one invocation per output, no register blocking. Kept to

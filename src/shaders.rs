@@ -9,16 +9,23 @@ pub struct Shader {
     pub source: &'static str,
 }
 
-/// Matrix products: `shaders/matmul.wgsl`.
+/// Matrix products: `shaders/matmul.wgsl`, after the register tile of `shaders/tile.wgsl`.
 pub const MATMUL: Shader = Shader {
     name: "matmul",
-    source: include_str!("../shaders/matmul.wgsl"),
+    source: concat!(
+        include_str!("../shaders/tile.wgsl"),
+        include_str!("../shaders/matmul.wgsl")
+    ),
 };
 
-/// 2-D convolution, forward and backward: `shaders/conv.wgsl`.
+/// 2-D convolution, forward and backward: `shaders/conv.wgsl`, after the register tile of
+/// `shaders/tile.wgsl`.
 pub const CONV: Shader = Shader {
     name: "conv",
-    source: include_str!("../shaders/conv.wgsl"),
+    source: concat!(
+        include_str!("../shaders/tile.wgsl"),
+        include_str!("../shaders/conv.wgsl")
+    ),
 };
 
 /// ReLU, residual add, bias add: `shaders/elementwise.wgsl`.

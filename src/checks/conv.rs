@@ -103,9 +103,10 @@ const fn shape(
 }
 
 /// Hand-picked shapes: the 1x1 and 3x3 kernels at strides 1 and 2 that the models use, a
-/// 5x5 and a non-square kernel, channel counts on both sides of the 32 tile, and a
+/// 5x5 and a non-square kernel, a non-square kernel at stride 3 (nine input-gradient
+/// phases with different taps), channel counts on both sides of the 16-row tile, and a
 /// ResNet-20 first-stage layer at batch 4.
-const FIXED: [ConvShape; 10] = [
+const FIXED: [ConvShape; 11] = [
     shape(2, 5, 7, 6, 3, 1, 1, 1, 0),
     shape(2, 3, 9, 11, 5, 3, 3, 1, 1),
     shape(3, 4, 10, 9, 6, 3, 3, 2, 1),
@@ -116,6 +117,7 @@ const FIXED: [ConvShape; 10] = [
     shape(1, 2, 3, 3, 2, 1, 1, 1, 1),
     shape(2, 35, 11, 9, 37, 3, 3, 1, 1),
     shape(4, 16, 32, 32, 16, 3, 3, 1, 1),
+    shape(3, 19, 11, 10, 35, 5, 3, 3, 2),
 ];
 
 /// Random shapes drawn after the fixed ones.

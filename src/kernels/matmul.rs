@@ -14,8 +14,8 @@ pub const KERNEL: &str = "matmul";
 /// Name of the one-thread-per-output baseline kept for the benchmark.
 pub const NAIVE: &str = "matmul_naive";
 
-/// Rows and columns of C handled by one workgroup (8x8 invocations, 4x4 outputs each).
-const BLOCK: u32 = 32;
+/// Rows and columns of C handled by one workgroup (8x8 invocations, 8x8 outputs each).
+const BLOCK: u32 = 64;
 
 /// Sizes and transposition of one product: C is m x n, the inner dimension is k.
 /// A is stored m x k (k x m when `trans_a`), B is k x n (n x k when `trans_b`), row-major.
