@@ -7,7 +7,7 @@
 // CPU sgemm, from `snapfreeze bench-kernels` (needs `cargo build --release`).
 // Needs a built site (`trunk build --release`) and TensorFlow.js in bench/node_modules
 // (`npm ci --prefix bench`); `make bench-tfjs` does all three.
-//   node scripts/bench-tfjs.mjs [--quick]   (--quick: fewer, shorter windows)
+//   node scripts/bench-tfjs.mjs [--quick] [--ours-only]   (--quick: fewer, shorter windows)
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -16,6 +16,8 @@ import sirv from "sirv";
 import { launchChromium } from "../tests/browser/harness.mjs";
 
 const quick = process.argv.includes("--quick");
+// --ours-only: skip TensorFlow.js (and the native rows), for a quick look at our side.
+const oursOnly = process.argv.includes("--ours-only");
 const TIMING = quick ? { warmup: 2, windows: 2, steps: 2 } : { warmup: 2, windows: 3, steps: 4 };
 const BATCH = 64;
 const LR = 0.01;
@@ -56,7 +58,7 @@ async function oursTrain(page, model) {
     const total = timing.warmup + timing.windows * timing.steps;
     const run = await session.startTraining({
       model, batch, lr, momentum: 0.9, nesterov: true, weight_decay: 0,
-      epochs: Math.ceil(total / batches) + 1, train_limit: batch * batches, test_limit: batch,
+      epochs: Math.ceil((total + timing.steps) / batches) + 1, train_limit: batch * batches, test_limit: batch,
       eval_every_epoch: false, augment: false, flip: false, readback_every: Math.max(timing.steps, timing.warmup),
     }, train, train);
     await run.run(timing.warmup);
@@ -66,7 +68,16 @@ async function oursTrain(page, model) {
       await run.run(timing.steps);
       timed.push((batch * timing.steps) / ((performance.now() - started) / 1000));
     }
-    const losses = run.steps(0).map((s) => s.loss);
+    // Where our step's time goes: the same number of steps again, every kernel timed by
+    // the GPU (timestamp queries), after the timed windows so they do not slow those down.
+    let profile = null;
+    try {
+      profile = await run.profileKernels(timing.steps);
+      profile.steps = timing.steps;
+    } catch (e) {
+      profile = { error: String(e.message ?? e) };
+    }
+    const losses = run.steps(0).map((s) => s.loss).slice(0, total);
     run.free();
     train.free();
     const sorted = [...timed].sort((a, b) => a - b);
@@ -75,6 +86,7 @@ async function oursTrain(page, model) {
       windows: timed,
       lossFirst: losses.slice(0, timing.warmup),
       lossLast: losses.slice(-timing.steps),
+      profile,
     };
   }, { model, batch: BATCH, lr: LR, timing: TIMING });
 }
@@ -91,16 +103,18 @@ try {
   await ours.goto(`${server.url}/?selftest=off`);
   await ours.waitForFunction(() => document.body.dataset.state !== "loading", null, { timeout: 120_000 });
   results.adapter = await ours.evaluate(() => window.snapfreezePage?.adapter ?? null);
-  const theirs = await browser.newPage();
-  theirs.on("console", (m) => { if (m.type() === "error") console.error(`tfjs page: ${m.text()}`); });
-  await theirs.goto(`${server.url}/bench/tfjs.html`);
-  await theirs.waitForFunction(() => document.body.dataset.ready === "true", null, { timeout: 120_000 });
-  results.tfjs = await theirs.evaluate(() => window.tfBench.version);
+  const theirs = oursOnly ? null : await browser.newPage();
+  if (theirs) {
+    theirs.on("console", (m) => { if (m.type() === "error") console.error(`tfjs page: ${m.text()}`); });
+    await theirs.goto(`${server.url}/bench/tfjs.html`);
+    await theirs.waitForFunction(() => document.body.dataset.ready === "true", null, { timeout: 120_000 });
+    results.tfjs = await theirs.evaluate(() => window.tfBench.version);
+  }
 
   for (const model of MODELS) {
     console.error(`ours: ${model.name}…`);
     const row = { model: model.name, ours: await oursTrain(ours, model.ours), tfjs: {} };
-    for (const backend of BACKENDS) {
+    for (const backend of theirs ? BACKENDS : []) {
       console.error(`TensorFlow.js ${backend}: ${model.name}…`);
       row.tfjs[backend] = await theirs.evaluate((args) => window.tfBench.train(args),
         { backend, model: model.name, batch: BATCH, lr: LR, ...TIMING });
@@ -109,7 +123,7 @@ try {
   }
   console.error("matmul 1024^3…");
   results.matmul.ours = await ours.evaluate(async () => window.benchSession.benchMatmul(1024, 3));
-  results.matmul.tfjs = await theirs.evaluate(() => window.tfBench.matmul({ backend: "webgpu", size: 1024, reps: 3 }));
+  if (theirs) results.matmul.tfjs = await theirs.evaluate(() => window.tfBench.matmul({ backend: "webgpu", size: 1024, reps: 3 }));
 } finally {
   await browser.close();
   await server.close();
@@ -117,7 +131,9 @@ try {
 
 // Natively: our matmul and the stage-1 conv forward against the CPU's sgemm on the same GEMM.
 const CLI = "target/release/snapfreeze";
-if (existsSync(CLI)) {
+if (oursOnly) {
+  console.error("--ours-only: no native rows");
+} else if (existsSync(CLI)) {
   console.error("native: snapfreeze bench-kernels…");
   mkdirSync("bench-results", { recursive: true });
   execFileSync(CLI, ["bench-kernels", "--batch", String(BATCH), "--seconds", quick ? "0.1" : "0.5", "--json", "bench-results/kernels-native.json"], { stdio: ["ignore", "ignore", "inherit"] });
@@ -138,8 +154,8 @@ lines.push(`snapfreeze vs TensorFlow.js ${results.tfjs} — ${results.browser}, 
 lines.push("| network | ours img/s | webgpu img/s | webgl img/s | wasm img/s | ours / fastest TF.js | losses fall (ours; webgpu, webgl, wasm) |");
 lines.push("| --- | --- | --- | --- | --- | --- | --- |");
 for (const row of results.training) {
-  const cells = BACKENDS.map((b) => (row.tfjs[b].error ? `cannot: ${row.tfjs[b].error.slice(0, 60)}` : fixed(row.tfjs[b].imagesPerSecond)));
-  const trained = BACKENDS.filter((b) => !row.tfjs[b].error);
+  const cells = BACKENDS.map((b) => (!row.tfjs[b] ? "–" : row.tfjs[b].error ? `cannot: ${row.tfjs[b].error.slice(0, 60)}` : fixed(row.tfjs[b].imagesPerSecond)));
+  const trained = BACKENDS.filter((b) => row.tfjs[b] && !row.tfjs[b].error);
   const fastest = trained.length ? Math.max(...trained.map((b) => row.tfjs[b].imagesPerSecond)) : null;
   row.ratioToFastest = fastest ? row.ours.imagesPerSecond / fastest : null;
   const fall = [falls(row.ours), ...BACKENDS.map((b) => falls(row.tfjs[b]))].map((f) => (f ? "yes" : "no")).join("; ");
@@ -150,6 +166,20 @@ mm.ratio = mm.tfjs?.gflops ? mm.ours.gflops / mm.tfjs.gflops : null;
 lines.push(`| matmul 1024^3 GFLOP/s | ${fixed(mm.ours?.gflops, 2)} | ${mm.tfjs?.error ?? fixed(mm.tfjs?.gflops, 2)} | | | ${fixed(mm.ratio, 2)}x | |`);
 for (const r of results.native?.rows ?? []) {
   lines.push(`| native ${r.kernel} GFLOP/s (vs CPU sgemm) | ${fixed(r.gflops, 2)} | CPU ${fixed(r.cpuSgemmGflops, 1)} | | | ${fixed(r.ratio, 3)}x | |`);
+}
+// Our per-kernel GPU time, per model: the profile behind the throughput above.
+for (const row of results.training) {
+  const p = row.ours.profile;
+  if (!p || p.error) {
+    lines.push("", `ours, ${row.model}: no kernel profile (${p?.error ?? "not run"})`);
+    continue;
+  }
+  const total = p.kernels.reduce((a, k) => a + k.ms, 0);
+  lines.push("", `ours, ${row.model}: GPU time per step by kernel (timestamp queries, ${p.steps} steps): ${fixed(total / p.steps)} ms`);
+  lines.push("| kernel | launches per step | ms per step | share |", "| --- | --- | --- | --- |");
+  for (const k of p.kernels) {
+    lines.push(`| ${k.kernel} | ${fixed(k.launches / p.steps, 0)} | ${fixed(k.ms / p.steps)} | ${fixed((100 * k.ms) / total)}% |`);
+  }
 }
 console.log(lines.join("\n"));
 mkdirSync("bench-results", { recursive: true });

@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use snapfreeze::data::Dataset;
-use snapfreeze::gpu::Gpu;
+use snapfreeze::gpu::{Gpu, KernelProfile};
 use snapfreeze::train::{EpochMetrics, Event, RunSummary, TrainConfig, Trainer};
 
 use super::{check_data, write, DatasetKind, MethodArgs, RunArgs};
@@ -43,6 +43,10 @@ pub struct TrainArgs {
     /// No progress bar, one line per epoch.
     #[arg(long)]
     quiet: bool,
+    /// Time every kernel of the first N steps on the GPU (timestamp queries) and print
+    /// where the step's time goes before training on.
+    #[arg(long, default_value_t = 0)]
+    profile_steps: u32,
 }
 
 /// What `--json` writes.
@@ -67,6 +71,8 @@ struct Results<'a> {
     /// Snapshots, ensemble curve, FLOPs executed and launches by kernel.
     summary: &'a RunSummary,
     step_losses: Vec<f64>,
+    /// Per-kernel GPU time of the first --profile-steps steps.
+    kernel_profile: Option<KernelProfile>,
 }
 
 fn epoch_line(e: &EpochMetrics) -> String {
@@ -109,6 +115,34 @@ pub async fn start(
         config.batch
     );
     Ok(trainer)
+}
+
+/// Runs the first `steps` steps with every kernel timed, prints the table and returns it.
+async fn profile(trainer: &mut Trainer, steps: u32) -> Result<KernelProfile, String> {
+    let profile = trainer
+        .kernel_profile(steps as u64)
+        .await
+        .map_err(|e| e.to_string())?;
+    let steps = trainer.iteration().max(1) as f64;
+    let total = profile.total_ms();
+    println!(
+        "GPU time per kernel over the first {steps} steps (timestamp queries): {:.1} ms per step",
+        total / steps
+    );
+    println!("{:<32} {:>10} {:>12} {:>7}", "kernel", "launches", "ms per step", "share");
+    for k in &profile.kernels {
+        println!(
+            "{:<32} {:>10} {:>12.3} {:>6.1}%",
+            k.kernel,
+            k.launches,
+            k.ms / steps,
+            100.0 * k.ms / total.max(1e-12)
+        );
+    }
+    if profile.untimed > 0 {
+        println!("({} dispatches not timed: the query set was full)", profile.untimed);
+    }
+    Ok(profile)
 }
 
 /// Where and how often to save while training.
@@ -266,6 +300,10 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
     }
     let mut trainer = start(&train_set, &test_set, config.clone(), init.as_deref()).await?;
     let adapter = trainer.adapter_summary();
+    let kernel_profile = match args.profile_steps {
+        0 => None,
+        n => Some(profile(&mut trainer, n).await?),
+    };
     let saving = args.save.as_deref().map(|path| Saving {
         path,
         every: args.save_every,
@@ -331,6 +369,7 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
             epochs,
             summary: &summary,
             step_losses: trainer.steps().iter().map(|s| s.loss).collect(),
+            kernel_profile,
         };
         let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
         write(path, text)?;

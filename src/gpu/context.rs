@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use super::counters::{DispatchCounters, ResourceCounters};
+use super::profiler::ProfilerSlot;
 use super::error::GpuError;
 use super::pipelines::PipelineCache;
 
@@ -121,6 +122,7 @@ pub struct Gpu {
     pub(crate) faults: Arc<Faults>,
     counters: DispatchCounters,
     pub(crate) resources: ResourceCounters,
+    pub(crate) profiler: ProfilerSlot,
     report: AdapterReport,
 }
 
@@ -149,7 +151,8 @@ impl Gpu {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("snapfreeze"),
-                required_features: wgpu::Features::empty(),
+                // Timestamps, where the adapter has them, let `begin_profile` time kernels.
+                required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
                 required_limits: limits.clone(),
                 ..Default::default()
             })
@@ -182,6 +185,7 @@ impl Gpu {
             faults,
             counters: DispatchCounters::default(),
             resources: ResourceCounters::default(),
+            profiler: ProfilerSlot::default(),
             report,
         })
     }

@@ -85,6 +85,13 @@ impl Dispatch {
     }
 }
 
+fn record(pass: &mut wgpu::ComputePass<'_>, d: &Dispatch) {
+    pass.set_pipeline(&d.pipeline);
+    pass.set_bind_group(0, &d.bind_group, &[]);
+    let [x, y, z] = d.workgroups;
+    pass.dispatch_workgroups(x, y, z);
+}
+
 /// Records GPU work into one command encoder; [`Commands::submit`] sends it as one submit.
 pub struct Commands<'g> {
     gpu: &'g Gpu,
@@ -100,16 +107,31 @@ impl<'g> Commands<'g> {
         Commands { gpu, encoder }
     }
 
-    /// Records `dispatches` in order in one compute pass, counting each.
+    /// Records `dispatches` in order in one compute pass, counting each. While a kernel
+    /// profile is open each gets its own pass, timed ([`Gpu::begin_profile`]).
     pub fn run(&mut self, dispatches: &[&Dispatch]) {
+        if self.gpu.profiler.is_open() {
+            for d in dispatches {
+                let timing = self.gpu.profiler.next(d.kernel);
+                let writes = timing.as_ref().map(|(queries, index)| wgpu::ComputePassTimestampWrites {
+                    query_set: queries,
+                    beginning_of_pass_write_index: Some(*index),
+                    end_of_pass_write_index: Some(index + 1),
+                });
+                let mut pass = self.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some(d.kernel),
+                    timestamp_writes: writes,
+                });
+                record(&mut pass, d);
+                self.gpu.counters().add(d.kernel);
+            }
+            return;
+        }
         let mut pass = self
             .encoder
             .begin_compute_pass(&wgpu::ComputePassDescriptor::default());
         for d in dispatches {
-            pass.set_pipeline(&d.pipeline);
-            pass.set_bind_group(0, &d.bind_group, &[]);
-            let [x, y, z] = d.workgroups;
-            pass.dispatch_workgroups(x, y, z);
+            record(&mut pass, d);
             self.gpu.counters().add(d.kernel);
         }
     }

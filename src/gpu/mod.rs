@@ -1,5 +1,6 @@
 //! The WebGPU runtime shared by the browser and native builds: device creation, buffers,
-//! pipeline cache, prepared dispatches, async readback, dispatch counters, errors.
+//! pipeline cache, prepared dispatches, async readback, dispatch counters, kernel timing,
+//! errors.
 
 mod buffers;
 mod context;
@@ -7,6 +8,7 @@ mod counters;
 mod dispatch;
 mod error;
 mod pipelines;
+mod profiler;
 mod readback;
 pub mod timing;
 
@@ -15,4 +17,5 @@ pub use counters::{DispatchCounters, ResourceCounters, ResourceCounts};
 pub use dispatch::{Commands, Dispatch};
 pub use error::GpuError;
 pub use pipelines::CacheStats;
+pub use profiler::{KernelProfile, KernelTime};
 pub use readback::Staging;

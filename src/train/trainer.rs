@@ -16,7 +16,7 @@ use super::work::{forward_work, step_work, StepParts, StepProfile, WorkDone};
 use crate::checkpoint::{self, CheckpointError, NamedTensor};
 use crate::data::Dataset;
 use crate::ensemble::{ensemble_curve, EnsemblePoint, Snapshot, SnapshotStore};
-use crate::gpu::{Commands, Dispatch, Gpu, GpuError, Staging};
+use crate::gpu::{Commands, Dispatch, Gpu, GpuError, KernelProfile, Staging};
 use crate::kernels::data::{GatherSettings, ImageShape};
 use crate::kernels::optim::{Sgd, SgdBuffers, SgdSettings};
 use crate::kernels::{loss, Operand};
@@ -718,6 +718,16 @@ impl Trainer {
     /// Seconds spent in training steps (evaluations excluded).
     pub fn train_seconds(&self) -> f64 {
         self.phases.iter().map(|p| p.seconds).sum()
+    }
+
+    /// Runs up to `steps` more training steps (real ones: they count) with every kernel
+    /// timed on the GPU by timestamp queries; fails on adapters without them.
+    pub async fn kernel_profile(&mut self, steps: u64) -> Result<KernelProfile, TrainError> {
+        self.gpu.begin_profile()?;
+        let ran = self.run(steps).await;
+        let profile = self.gpu.end_profile().await;
+        ran?;
+        Ok(profile?)
     }
 
     /// Seconds per step of the training step's forward half alone (gather, every block's

@@ -186,6 +186,20 @@ impl TrainingRun {
         })
     }
 
+    /// Runs up to `steps` more steps with every kernel timed on the GPU (timestamp
+    /// queries); resolves to `{kernels: [{kernel, launches, ms}], untimed}`, slowest first.
+    /// Rejects on adapters without the `timestamp-query` feature.
+    #[wasm_bindgen(js_name = profileKernels)]
+    pub fn profile_kernels(&self, steps: u32) -> Promise {
+        let trainer = Rc::clone(&self.trainer);
+        future_to_promise(async move {
+            let mut t = take(&trainer)?;
+            let result = t.kernel_profile(steps as u64).await;
+            put_back(&trainer, t);
+            to_js(&result.map_err(js_error)?)
+        })
+    }
+
     /// Evaluates the test set now; resolves to `{loss, accuracy, images}`.
     #[wasm_bindgen(js_name = evaluateTest)]
     pub fn evaluate_test(&self) -> Promise {
