@@ -44,7 +44,9 @@ const ACCUMULATE: u32 = 2u;
 @group(0) @binding(2) var<storage, read> in1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-const WG_X: u32 = 8u;
+// Invocations across (columns) and down (rows). weight_grad sets WG_X lower for layers
+// with few columns (see its launcher); the others keep 8.
+override WG_X: u32 = 8u;
 const WG_Y: u32 = 2u;
 
 // Eight row or column indices of one invocation: lo holds 0-3, hi 4-7.
@@ -153,7 +155,7 @@ fn bias_of(k: u32) -> f32 {
     return select(0.0, bias[cv.b_offset + select(0u, k, has)], has);
 }
 
-@compute @workgroup_size(8, 2, 1)
+@compute @workgroup_size(WG_X, WG_Y, 1)
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let pq = cv.p * cv.q;
     let rows = tile_rows(wg, lid);
@@ -168,18 +170,25 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
     var iw_hi = vec4<u32>(cv.w_offset) + min(rows.hi, last_row) * crs;
     let hw = cv.h * cv.w;
 
+    // One flat loop over (c, r, s) with the indices stepped by hand: nested loops with three
+    // trips each cost more than their bodies on the software adapters.
     var t = Tile();
-    for (var c = 0u; c < cv.c; c++) {
-        let plane = c * hw;
-        for (var r = 0; r < i32(cv.r); r++) {
-            for (var s = 0; s < i32(cv.s); s++) {
-                let xl = gather_window(win_lo, plane, r, s, cv.h, cv.w);
-                let xh = gather_window(win_hi, plane, r, s, cv.h, cv.w);
-                t = mac(t, gather1(iw_lo), gather1(iw_hi), xl, xh);
-                iw_lo += vec4<u32>(1u);
-                iw_hi += vec4<u32>(1u);
-            }
-        }
+    var plane = 0u;
+    var r = 0;
+    var s = 0;
+    for (var i = 0u; i < crs; i++) {
+        let xl = gather_window(win_lo, plane, r, s, cv.h, cv.w);
+        let xh = gather_window(win_hi, plane, r, s, cv.h, cv.w);
+        t = mac(t, gather1(iw_lo), gather1(iw_hi), xl, xh);
+        iw_lo += vec4<u32>(1u);
+        iw_hi += vec4<u32>(1u);
+        s += 1;
+        let next_row = s == i32(cv.s);
+        s = select(s, 0, next_row);
+        r += select(0, 1, next_row);
+        let next_plane = r == i32(cv.r);
+        r = select(r, 0, next_plane);
+        plane += select(0u, hw, next_plane);
     }
 
     let at = Eight(y_at(cols.lo), y_at(cols.hi));
@@ -229,7 +238,7 @@ fn input_grad_columns(col_in: vec4<u32>, col: vec4<u32>, ph: u32, pw: u32, r0: u
     return PhaseColumns(Windows(base, p0, q0), select(vec4<u32>(0xffffffffu), dx, inside));
 }
 
-@compute @workgroup_size(8, 2, 1)
+@compute @workgroup_size(WG_X, WG_Y, 1)
 fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let st = cv.stride;
     let ph = wg.z / st;
@@ -251,19 +260,27 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     let taps_r = (cv.r - r0 + st - 1u) / st;
     let taps_s = (cv.s - s0 + st - 1u) / st;
 
+    // One flat loop over (k, i, j), indices stepped by hand (see forward).
     var t = Tile();
-    for (var k = 0u; k < cv.k; k++) {
-        let wk = k * cv.c * rs;
-        let plane = k * pq;
-        for (var i = 0u; i < taps_r; i++) {
-            for (var j = 0u; j < taps_s; j++) {
-                // w[k, c, r, s] for the eight rows c at this tap.
-                let o = vec4<u32>(wk + (r0 + i * st) * cv.s + s0 + j * st);
-                let dl = gather_window(lo.win, plane, -i32(i), -i32(j), cv.p, cv.q);
-                let dh = gather_window(hi.win, plane, -i32(i), -i32(j), cv.p, cv.q);
-                t = mac(t, gather1(wrow_lo + o), gather1(wrow_hi + o), dl, dh);
-            }
-        }
+    var plane = 0u; // k * pq
+    var wk = 0u; // k * c * r * s
+    var i = 0u;
+    var j = 0u;
+    let taps = cv.k * taps_r * taps_s;
+    for (var step = 0u; step < taps; step++) {
+        // w[k, c, r, s] for the eight rows c at this tap.
+        let o = vec4<u32>(wk + (r0 + i * st) * cv.s + s0 + j * st);
+        let dl = gather_window(lo.win, plane, -i32(i), -i32(j), cv.p, cv.q);
+        let dh = gather_window(hi.win, plane, -i32(i), -i32(j), cv.p, cv.q);
+        t = mac(t, gather1(wrow_lo + o), gather1(wrow_hi + o), dl, dh);
+        j += 1u;
+        let next_i = j == taps_s;
+        j = select(j, 0u, next_i);
+        i += select(0u, 1u, next_i);
+        let next_k = i == taps_r;
+        i = select(i, 0u, next_k);
+        plane += select(0u, pq, next_k);
+        wk += select(0u, cv.c * rs, next_k);
     }
 
     let at = Eight(lo.dx, hi.dx);
@@ -301,7 +318,7 @@ fn dw_at(col: vec4<u32>) -> vec4<u32> {
     return select(vec4<u32>(0xffffffffu), vec4<u32>(cv.w_offset) + col, col < vec4<u32>(crs));
 }
 
-@compute @workgroup_size(8, 2, 1)
+@compute @workgroup_size(WG_X, WG_Y, 1)
 fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let crs = cv.c * cv.r * cv.s;
     let pq = cv.p * cv.q;
@@ -316,20 +333,28 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let dy_hi = min(rows.hi, last_row) * pq;
     let st = i32(cv.stride);
 
+    // One flat loop over (n, p, q), indices stepped by hand (see forward).
     var t = Tile();
-    for (var n = 0u; n < cv.n; n++) {
-        let xb = cv.x_offset + n * cv.x_channels * hw;
-        let yb = vec4<u32>(cv.y_offset + (n * cv.y_channels + cv.y_first) * pq);
-        var o = 0u;
-        for (var p = 0; p < i32(cv.p); p++) {
-            for (var q = 0; q < i32(cv.q); q++) {
-                let xl = gather_window(win_lo, xb, p * st, q * st, cv.h, cv.w);
-                let xh = gather_window(win_hi, xb, p * st, q * st, cv.h, cv.w);
-                let at = yb + vec4<u32>(o);
-                t = mac(t, gather1(at + dy_lo), gather1(at + dy_hi), xl, xh);
-                o += 1u;
-            }
-        }
+    var xb = cv.x_offset; // image n in x
+    var yb = cv.y_offset + cv.y_first * pq; // position (n, p, q) of channel 0 in dy
+    var p = 0;
+    var q = 0;
+    let total = cv.n * pq;
+    let y_skip = (cv.y_channels - 1u) * pq; // from the end of image n's channel 0 to n + 1's
+    for (var step = 0u; step < total; step++) {
+        let xl = gather_window(win_lo, xb, p * st, q * st, cv.h, cv.w);
+        let xh = gather_window(win_hi, xb, p * st, q * st, cv.h, cv.w);
+        let at = vec4<u32>(yb);
+        t = mac(t, gather1(at + dy_lo), gather1(at + dy_hi), xl, xh);
+        yb += 1u;
+        q += 1;
+        let next_p = q == i32(cv.q);
+        q = select(q, 0, next_p);
+        p += select(0, 1, next_p);
+        let next_n = p == i32(cv.p);
+        p = select(p, 0, next_n);
+        xb += select(0u, cv.x_channels * hw, next_n);
+        yb += select(0u, y_skip, next_n);
     }
 
     let at = Eight(dw_at(cols.lo), dw_at(cols.hi));

@@ -5,7 +5,8 @@
 // (DenseNet), and the input gradient can be accumulated into dx.
 //
 // Per-channel reductions use one workgroup per channel and a fixed-order tree, so results
-// are bitwise reproducible (no atomics).
+// are bitwise reproducible (no atomics). Nothing divides per element: software adapters
+// run integer division lane by lane.
 
 struct Norm {
     n: u32,
@@ -39,29 +40,25 @@ const ACCUMULATE: u32 = 2u;
 @group(0) @binding(7) var<storage, read_write> state: array<f32>;
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
 
-const WG: u32 = 256u;
-var<workgroup> part_a: array<f32, 256>;
-var<workgroup> part_b: array<f32, 256>;
+// Reductions (bn_stats, bn_grad_reduce): one workgroup of WG invocations per channel, each
+// summing a strided share of every image's plane, then a fixed-order tree.
+const WG: u32 = 64u;
+var<workgroup> part_a: array<f32, 64>;
+var<workgroup> part_b: array<f32, 64>;
 
-fn element(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * WG;
+// Elementwise passes (bn_apply, bn_inference, bn_grad_apply): workgroup (x, ch, img) covers
+// PER_GROUP positions of one channel plane of one image, so nothing is divided per element
+// and the channel's constants are loaded once per invocation, not once per element.
+const PER_GROUP: u32 = 256u;
+
+// Offset in x (or dx) of channel ch of image img.
+fn x_plane(img: u32, ch: u32) -> u32 {
+    return nm.x_offset + (img * nm.x_channels + ch) * nm.hw;
 }
 
-// Offset in x (or dx) of value k (0 <= k < n * hw) of channel ch.
-fn x_index(ch: u32, k: u32) -> u32 {
-    let img = k / nm.hw;
-    return nm.x_offset + (img * nm.x_channels + ch) * nm.hw + (k - img * nm.hw);
-}
-
-// Channel and x offset of element i of the dense n x c x hw layout.
-fn channel_of(i: u32) -> u32 {
-    return (i / nm.hw) % nm.c;
-}
-
-fn x_of_dense(i: u32) -> u32 {
-    let img = i / (nm.c * nm.hw);
-    let rest = i - img * nm.c * nm.hw; // ch * hw + position
-    return nm.x_offset + img * nm.x_channels * nm.hw + rest;
+// Offset in y (or dy), dense n x c x hw, of channel ch of image img.
+fn y_plane(img: u32, ch: u32) -> u32 {
+    return nm.y_offset + (img * nm.c + ch) * nm.hw;
 }
 
 // Sums part_a and part_b over the workgroup; the totals end in element 0.
@@ -77,13 +74,16 @@ fn reduce_pair(lid: u32) {
 }
 
 // Batch statistics of channel wg.x; updates the running statistics.
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(64, 1, 1)
 fn bn_stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let ch = wg.x;
     let m = nm.n * nm.hw;
     var sum = 0.0;
-    for (var k = lid.x; k < m; k += WG) {
-        sum += x[x_index(ch, k)];
+    for (var img = 0u; img < nm.n; img++) {
+        let base = x_plane(img, ch);
+        for (var k = lid.x; k < nm.hw; k += WG) {
+            sum += x[base + k];
+        }
     }
     part_a[lid.x] = sum;
     part_b[lid.x] = 0.0;
@@ -92,9 +92,12 @@ fn bn_stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
     workgroupBarrier();
     // Second pass over squared deviations: more accurate than E[x^2] - E[x]^2.
     var sq = 0.0;
-    for (var k = lid.x; k < m; k += WG) {
-        let d = x[x_index(ch, k)] - mean;
-        sq += d * d;
+    for (var img = 0u; img < nm.n; img++) {
+        let base = x_plane(img, ch);
+        for (var k = lid.x; k < nm.hw; k += WG) {
+            let d = x[base + k] - mean;
+            sq += d * d;
+        }
     }
     part_a[lid.x] = sq;
     reduce_pair(lid.x);
@@ -110,66 +113,88 @@ fn bn_stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
     }
 }
 
-fn affine(ch: u32, x_hat: f32) -> f32 {
-    let v = params[nm.gamma_offset + ch] * x_hat + params[nm.beta_offset + ch];
+// One channel's normalisation: x_hat = (x - shift) * scale, then gamma, beta and the ReLU.
+struct Channel {
+    shift: f32,
+    scale: f32,
+    gamma: f32,
+    beta: f32,
+}
+
+fn affine(c: Channel, x_hat: f32) -> f32 {
+    let v = c.gamma * x_hat + c.beta;
     return select(v, max(v, 0.0), (nm.flags & RELU) != 0u);
 }
 
+fn batch_channel(ch: u32) -> Channel {
+    return Channel(
+        saved_in[nm.saved_offset + 2u * ch],
+        saved_in[nm.saved_offset + 2u * ch + 1u],
+        params[nm.gamma_offset + ch],
+        params[nm.beta_offset + ch],
+    );
+}
+
+// Positions of this invocation: first, then every WG up to end (exclusive).
+fn plane_start(wg: vec3<u32>, lid: vec3<u32>) -> u32 {
+    return wg.x * PER_GROUP + lid.x;
+}
+
+fn plane_end(wg: vec3<u32>) -> u32 {
+    return min(nm.hw, (wg.x + 1u) * PER_GROUP);
+}
+
 // y = gamma * (x - mean) / sqrt(var + eps) + beta with the batch statistics (+ ReLU).
-@compute @workgroup_size(256, 1, 1)
-fn bn_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = element(gid, nwg);
-    if (i >= nm.n * nm.c * nm.hw) {
-        return;
+@compute @workgroup_size(64, 1, 1)
+fn bn_apply(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let c = batch_channel(wg.y);
+    let xb = x_plane(wg.z, wg.y);
+    let yb = y_plane(wg.z, wg.y);
+    for (var k = plane_start(wg, lid); k < plane_end(wg); k += WG) {
+        out[yb + k] = affine(c, (x[xb + k] - c.shift) * c.scale);
     }
-    let ch = channel_of(i);
-    let x_hat = (x[x_of_dense(i)] - saved_in[nm.saved_offset + 2u * ch]) * saved_in[nm.saved_offset + 2u * ch + 1u];
-    out[nm.y_offset + i] = affine(ch, x_hat);
 }
 
 // The same with the running statistics (evaluation, and frozen blocks).
-@compute @workgroup_size(256, 1, 1)
-fn bn_inference(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = element(gid, nwg);
-    if (i >= nm.n * nm.c * nm.hw) {
-        return;
+@compute @workgroup_size(64, 1, 1)
+fn bn_inference(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let ch = wg.y;
+    let c = Channel(
+        state[nm.mean_offset + ch],
+        1.0 / sqrt(state[nm.var_offset + ch] + nm.eps),
+        params[nm.gamma_offset + ch],
+        params[nm.beta_offset + ch],
+    );
+    let xb = x_plane(wg.z, ch);
+    let yb = y_plane(wg.z, ch);
+    for (var k = plane_start(wg, lid); k < plane_end(wg); k += WG) {
+        out[yb + k] = affine(c, (x[xb + k] - c.shift) * c.scale);
     }
-    let ch = channel_of(i);
-    let x_hat = (x[x_of_dense(i)] - state[nm.mean_offset + ch]) / sqrt(state[nm.var_offset + ch] + nm.eps);
-    out[nm.y_offset + i] = affine(ch, x_hat);
 }
 
 // dy through the fused ReLU: zero where the output was not positive.
-fn dy_masked(i: u32, ch: u32, x_hat: f32) -> f32 {
-    let g = dy[nm.y_offset + i];
-    if ((nm.flags & RELU) != 0u) {
-        let pre = params[nm.gamma_offset + ch] * x_hat + params[nm.beta_offset + ch];
-        return select(0.0, g, pre > 0.0);
-    }
-    return g;
-}
-
-// Dense element i of channel ch from position k within the channel.
-fn dense_index(ch: u32, k: u32) -> u32 {
-    let img = k / nm.hw;
-    return (img * nm.c + ch) * nm.hw + (k - img * nm.hw);
+fn dy_masked(g: f32, c: Channel, x_hat: f32) -> f32 {
+    let blocked = (nm.flags & RELU) != 0u && !(c.gamma * x_hat + c.beta > 0.0);
+    return select(g, 0.0, blocked);
 }
 
 // dgamma = sum(dy * x_hat), dbeta = sum(dy) for channel wg.x, written at gamma's and
 // beta's offsets in the gradient buffer.
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(64, 1, 1)
 fn bn_grad_reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let ch = wg.x;
-    let m = nm.n * nm.hw;
-    let mean = saved_in[nm.saved_offset + 2u * ch];
-    let inv = saved_in[nm.saved_offset + 2u * ch + 1u];
+    let c = batch_channel(ch);
     var dg = 0.0;
     var db = 0.0;
-    for (var k = lid.x; k < m; k += WG) {
-        let x_hat = (x[x_index(ch, k)] - mean) * inv;
-        let g = dy_masked(dense_index(ch, k), ch, x_hat);
-        dg += g * x_hat;
-        db += g;
+    for (var img = 0u; img < nm.n; img++) {
+        let xb = x_plane(img, ch);
+        let yb = y_plane(img, ch);
+        for (var k = lid.x; k < nm.hw; k += WG) {
+            let x_hat = (x[xb + k] - c.shift) * c.scale;
+            let g = dy_masked(dy[yb + k], c, x_hat);
+            dg += g * x_hat;
+            db += g;
+        }
     }
     part_a[lid.x] = dg;
     part_b[lid.x] = db;
@@ -181,20 +206,24 @@ fn bn_grad_reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
 }
 
 // dx = gamma * inv / m * (m * dy - dbeta - x_hat * dgamma), with dy through the ReLU.
-@compute @workgroup_size(256, 1, 1)
-fn bn_grad_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = element(gid, nwg);
-    if (i >= nm.n * nm.c * nm.hw) {
-        return;
-    }
-    let ch = channel_of(i);
+@compute @workgroup_size(64, 1, 1)
+fn bn_grad_apply(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let ch = wg.y;
+    let c = batch_channel(ch);
     let m = f32(nm.n * nm.hw);
-    let inv = saved_in[nm.saved_offset + 2u * ch + 1u];
-    let xi = x_of_dense(i);
-    let x_hat = (x[xi] - saved_in[nm.saved_offset + 2u * ch]) * inv;
-    let g = dy_masked(i, ch, x_hat);
     let dgamma = grads_in[nm.gamma_offset + ch];
     let dbeta = grads_in[nm.beta_offset + ch];
-    let dx = params[nm.gamma_offset + ch] * inv / m * (m * g - dbeta - x_hat * dgamma);
-    out[xi] = dx + select(0.0, out[xi], (nm.flags & ACCUMULATE) != 0u);
+    let factor = c.gamma * c.scale / m;
+    let accumulate = (nm.flags & ACCUMULATE) != 0u;
+    let xb = x_plane(wg.z, ch);
+    let yb = y_plane(wg.z, ch);
+    for (var k = plane_start(wg, lid); k < plane_end(wg); k += WG) {
+        let x_hat = (x[xb + k] - c.shift) * c.scale;
+        let g = dy_masked(dy[yb + k], c, x_hat);
+        var dx = factor * (m * g - dbeta - x_hat * dgamma);
+        if (accumulate) {
+            dx += out[xb + k];
+        }
+        out[xb + k] = dx;
+    }
 }

@@ -1,7 +1,8 @@
 // Pooling over NCHW planes: max 2x2 stride 2 and average 2x2 stride 2 (floor mode, as
 // PyTorch's MaxPool2d(2) and AvgPool2d(2)), and global average; forward and backward.
-// Forward kernels run one invocation per output, backward kernels one per input element,
-// so every output is written by exactly one invocation (no atomics, deterministic).
+// Forward kernels run one invocation per output, backward kernels one per input element
+// (max pooling's, one per 2x2 block of them), so every output is written by exactly one
+// invocation (no atomics, deterministic).
 
 struct Pool {
     planes: u32, // n * c
@@ -61,27 +62,35 @@ fn max_pool(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     dst[pl.out_offset + i] = best;
 }
 
-// dx = dy at each window's first maximum (recomputed from x in aux), 0 elsewhere.
+// dx = dy at each window's first maximum (recomputed from x in aux), 0 elsewhere. One
+// invocation per 2x2 block of dx, ceil(h/2) x ceil(w/2) per plane: it finds its window's
+// maximum once and writes all four; blocks past the last full window (odd h or w) are
+// zeros. So every dx element is written exactly once.
 @compute @workgroup_size(256, 1, 1)
 fn max_pool_grad(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = element(gid, nwg);
-    if (i >= pl.planes * pl.h * pl.w) {
+    let bh = (pl.h + 1u) / 2u;
+    let bw = (pl.w + 1u) / 2u;
+    if (i >= pl.planes * bh * bw) {
         return;
     }
-    let plane = i / (pl.h * pl.w);
-    let rem = i - plane * pl.h * pl.w;
-    let row = rem / pl.w;
-    let col = rem - row * pl.w;
-    let oy = row / 2u;
-    let ox = col / 2u;
+    let plane = i / (bh * bw);
+    let rem = i - plane * bh * bw;
+    let oy = rem / bw;
+    let ox = rem - oy * bw;
+    var arg = 4u; // none: a block outside every window
     var g = 0.0;
     if (oy < pl.p && ox < pl.q) {
-        let k = (row % 2u) * 2u + col % 2u;
-        if (window_argmax(pl.in_offset, plane, oy, ox) == k) {
-            g = src[pl.out_offset + (plane * pl.p + oy) * pl.q + ox];
+        arg = window_argmax(pl.in_offset, plane, oy, ox);
+        g = src[pl.out_offset + (plane * pl.p + oy) * pl.q + ox];
+    }
+    for (var k = 0u; k < 4u; k++) {
+        let row = 2u * oy + k / 2u;
+        let col = 2u * ox + k % 2u;
+        if (row < pl.h && col < pl.w) {
+            dst[pl.in_offset + at(plane, row, col)] = select(0.0, g, k == arg);
         }
     }
-    dst[pl.in_offset + i] = g;
 }
 
 @compute @workgroup_size(256, 1, 1)

@@ -32,6 +32,21 @@ impl Dispatch {
         buffers: &[(u32, &wgpu::Buffer)],
         workgroups: [u32; 3],
     ) -> Result<Dispatch, GpuError> {
+        Self::with_constants(gpu, kernel, shader, entry, &[], params, buffers, workgroups)
+    }
+
+    /// [`Dispatch::new`] with the shader's `override` constants set, as (name, value).
+    #[allow(clippy::too_many_arguments)]
+    pub fn with_constants<P: bytemuck::Pod>(
+        gpu: &Gpu,
+        kernel: &'static str,
+        shader: &Shader,
+        entry: &'static str,
+        constants: &[(&'static str, f64)],
+        params: &P,
+        buffers: &[(u32, &wgpu::Buffer)],
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch, GpuError> {
         let max = gpu.limits.max_compute_workgroups_per_dimension;
         if workgroups.iter().any(|&w| w > max) {
             return Err(GpuError::launch(
@@ -39,7 +54,7 @@ impl Dispatch {
                 format!("grid {workgroups:?} exceeds the adapter's {max} workgroups per dimension"),
             ));
         }
-        let pipeline = gpu.pipelines.get(&gpu.device, shader, entry, &[]);
+        let pipeline = gpu.pipelines.get(&gpu.device, shader, entry, constants);
         let params = gpu.uniform(kernel, params);
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,

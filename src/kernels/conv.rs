@@ -411,14 +411,21 @@ impl Conv {
             b: 0,
         };
         let params = Params::new(&shape, &slices, offsets, 0);
-        let dispatch = Dispatch::new(
+        // Few columns (c r s, 9 for a one-channel 3x3 layer) would leave most of a 64-column
+        // tile idle in a single workgroup: narrow the workgroup to 2 or 4 invocations
+        // across instead, so no invocation computes only padding and more workgroups share
+        // the work.
+        let cols = shape.c * shape.r * shape.s;
+        let across = cols.div_ceil(8).next_power_of_two().min(8);
+        let dispatch = Dispatch::with_constants(
             gpu,
             kernel,
             &shaders::CONV,
             "weight_grad",
+            &[("WG_X", across as f64)],
             &params,
             &[(1, x.buffer), (2, dy.buffer), (3, dw.buffer)],
-            grid(shape.c * shape.r * shape.s, shape.k),
+            [cols.div_ceil(8 * across), shape.k.div_ceil(BLOCK_ROWS), 1],
         )?;
         Ok(Conv { shape, dispatch })
     }

@@ -9,7 +9,6 @@
 
 use serde::Serialize;
 
-use super::elementwise::grid_1d;
 use super::{check_distinct, check_fits, Operand};
 use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::shaders;
@@ -207,6 +206,15 @@ fn check_running(kernel: &'static str, r: &Running<'_>, c: u32) -> Result<(), Gp
     )
 }
 
+/// Positions of one channel plane per workgroup of the elementwise passes (`PER_GROUP`
+/// in the shader).
+const PER_GROUP: u32 = 256;
+
+/// Grid of the elementwise passes: (part of a plane, channel, image).
+fn plane_grid(shape: &NormShape) -> [u32; 3] {
+    [shape.hw.div_ceil(PER_GROUP), shape.c, shape.n]
+}
+
 fn launch(
     gpu: &Gpu,
     kernel: &'static str,
@@ -271,7 +279,7 @@ pub fn apply(
         kernel,
         &p,
         &bindings,
-        grid_1d(gpu, shape.len() as u32, 256),
+        plane_grid(&shape),
     )
 }
 
@@ -305,7 +313,7 @@ pub fn inference(
         kernel,
         &p,
         &bindings,
-        grid_1d(gpu, shape.len() as u32, 256),
+        plane_grid(&shape),
     )
 }
 
@@ -407,7 +415,7 @@ pub fn grad_apply(
         kernel,
         &p,
         &bindings,
-        grid_1d(gpu, shape.len() as u32, 256),
+        plane_grid(&shape),
     )
 }
 

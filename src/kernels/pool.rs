@@ -184,6 +184,13 @@ pub fn backward(
         }
         _ => check_distinct(kernel, dx.buffer, &[dy.buffer])?,
     }
+    // Max pooling's gradient runs one invocation per 2x2 block of dx.
+    let work = match kind {
+        PoolKind::Max => {
+            (shape.n * shape.c) as usize * (shape.h.div_ceil(2) * shape.w.div_ceil(2)) as usize
+        }
+        _ => shape.x_len(),
+    };
     Dispatch::new(
         gpu,
         kernel,
@@ -191,7 +198,7 @@ pub fn backward(
         kernel,
         &p,
         &bindings,
-        grid_1d(gpu, shape.x_len() as u32, 256),
+        grid_1d(gpu, work as u32, 256),
     )
 }
 
