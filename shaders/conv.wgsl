@@ -32,7 +32,7 @@ struct Conv {
     y_offset: u32,
     b_offset: u32,
     flags: u32, // bit 0: add bias (forward); bit 1: accumulate into dx (input_grad)
-    _pad0: u32,
+    split: u32, // weight_grad: images per workgroup z (the batch split into parts)
 }
 
 const HAS_BIAS: u32 = 1u;
@@ -81,13 +81,16 @@ struct Windows {
 }
 
 // in0[base + offset + (h0 + dh) * width + (w0 + dw)] for each window, 0 outside the
-// height x width plane (the zero padding).
+// height x width plane (the zero padding). A negative row or column wraps to a huge
+// unsigned one, so one comparison per axis finds the padding; the load there is still made
+// (WebGPU keeps every access inside the buffer) and its value dropped, which is cheaper
+// than steering the address.
 fn gather_window(win: Windows, offset: u32, dh: i32, dw: i32, height: u32, width: u32) -> vec4<f32> {
-    let hi = win.h0 + vec4<i32>(dh);
-    let wi = win.w0 + vec4<i32>(dw);
-    let inside = (hi >= vec4<i32>(0)) & (hi < vec4<i32>(i32(height))) & (wi >= vec4<i32>(0)) & (wi < vec4<i32>(i32(width)));
-    let at = win.base + vec4<u32>(offset) + vec4<u32>(hi) * width + vec4<u32>(wi);
-    return select(vec4<f32>(0.0), gather0(select(vec4<u32>(0u), at, inside)), inside);
+    let hi = vec4<u32>(win.h0 + vec4<i32>(dh));
+    let wi = vec4<u32>(win.w0 + vec4<i32>(dw));
+    let inside = (hi < vec4<u32>(height)) & (wi < vec4<u32>(width));
+    let at = win.base + vec4<u32>(offset) + hi * width + wi;
+    return select(vec4<f32>(0.0), gather0(at), inside);
 }
 
 // Input value at (image base, channel c, row hi, column wi) or 0 in the padding; for the
@@ -312,10 +315,12 @@ fn weight_grad_windows(col: vec4<u32>) -> Windows {
     return Windows(c * (cv.h * cv.w), vec4<i32>(r) - pad, vec4<i32>(s) - pad);
 }
 
-// Per column: dw offset of (channel 0, column), or u32 max past the last column.
-fn dw_at(col: vec4<u32>) -> vec4<u32> {
+// Per column: dw offset of (channel 0, column) in part `part`'s k x (c r s) block, or u32
+// max past the last column.
+fn dw_at(col: vec4<u32>, part: u32) -> vec4<u32> {
     let crs = cv.c * cv.r * cv.s;
-    return select(vec4<u32>(0xffffffffu), vec4<u32>(cv.w_offset) + col, col < vec4<u32>(crs));
+    let at = vec4<u32>(cv.w_offset + part * cv.k * crs) + col;
+    return select(vec4<u32>(0xffffffffu), at, col < vec4<u32>(crs));
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
@@ -333,13 +338,17 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let dy_hi = min(rows.hi, last_row) * pq;
     let st = i32(cv.stride);
 
+    // Workgroup z sums images n0 .. n1 only; with more than one part, weight_grad_sum adds
+    // the parts up (the batch is split so that small layers still fill the adapter).
+    let n0 = wg.z * cv.split;
+    let n1 = min(cv.n, n0 + cv.split);
     // One flat loop over (n, p, q), indices stepped by hand (see forward).
     var t = Tile();
-    var xb = cv.x_offset; // image n in x
-    var yb = cv.y_offset + cv.y_first * pq; // position (n, p, q) of channel 0 in dy
+    var xb = cv.x_offset + n0 * cv.x_channels * hw; // image n in x
+    var yb = cv.y_offset + (n0 * cv.y_channels + cv.y_first) * pq; // (n, p, q) of channel 0 in dy
     var p = 0;
     var q = 0;
-    let total = cv.n * pq;
+    let total = (n1 - n0) * pq;
     let y_skip = (cv.y_channels - 1u) * pq; // from the end of image n's channel 0 to n + 1's
     for (var step = 0u; step < total; step++) {
         let xl = gather_window(win_lo, xb, p * st, q * st, cv.h, cv.w);
@@ -357,7 +366,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         yb += select(0u, y_skip, next_n);
     }
 
-    let at = Eight(dw_at(cols.lo), dw_at(cols.hi));
+    let at = Eight(dw_at(cols.lo, wg.z), dw_at(cols.hi, wg.z));
     store_row(rows.lo.x, cv.k, crs, at, t.r0l, t.r0h, 0.0, false);
     store_row(rows.lo.y, cv.k, crs, at, t.r1l, t.r1h, 0.0, false);
     store_row(rows.lo.z, cv.k, crs, at, t.r2l, t.r2h, 0.0, false);
@@ -366,6 +375,23 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     store_row(rows.hi.y, cv.k, crs, at, t.r5l, t.r5h, 0.0, false);
     store_row(rows.hi.z, cv.k, crs, at, t.r6l, t.r6h, 0.0, false);
     store_row(rows.hi.w, cv.k, crs, at, t.r7l, t.r7h, 0.0, false);
+}
+
+// weight_grad_sum: dw = the sum of weight_grad's parts, in part order (deterministic).
+// in0 = the parts, one k x (c r s) block each; out = dw.
+@compute @workgroup_size(64, 1, 1)
+fn weight_grad_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let len = cv.k * cv.c * cv.r * cv.s;
+    let i = gid.x + gid.y * nwg.x * 64u;
+    if (i >= len) {
+        return;
+    }
+    let parts = (cv.n + cv.split - 1u) / cv.split;
+    var sum = 0.0;
+    for (var part = 0u; part < parts; part++) {
+        sum += in0[part * len + i];
+    }
+    out[cv.w_offset + i] = sum;
 }
 
 // ---------------------------------------------------------------------------------------

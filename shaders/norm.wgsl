@@ -49,7 +49,7 @@ var<workgroup> part_b: array<f32, 64>;
 // Elementwise passes (bn_apply, bn_inference, bn_grad_apply): workgroup (x, ch, img) covers
 // PER_GROUP positions of one channel plane of one image, so nothing is divided per element
 // and the channel's constants are loaded once per invocation, not once per element.
-const PER_GROUP: u32 = 256u;
+const PER_GROUP: u32 = 1024u;
 
 // Offset in x (or dx) of channel ch of image img.
 fn x_plane(img: u32, ch: u32) -> u32 {
@@ -73,39 +73,35 @@ fn reduce_pair(lid: u32) {
     }
 }
 
-// Batch statistics of channel wg.x; updates the running statistics.
+// Batch statistics of channel wg.x; updates the running statistics. One pass over shifted
+// values d = x - x0 (x0 the channel's first value): mean = x0 + E[d] and
+// var = E[d^2] - E[d]^2 lose nothing to cancellation as long as x0 is a typical value of
+// the channel, as it is for activations, and the data is read once instead of twice.
 @compute @workgroup_size(64, 1, 1)
 fn bn_stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let ch = wg.x;
     let m = nm.n * nm.hw;
+    let shift = x[x_plane(0u, ch)];
     var sum = 0.0;
-    for (var img = 0u; img < nm.n; img++) {
-        let base = x_plane(img, ch);
-        for (var k = lid.x; k < nm.hw; k += WG) {
-            sum += x[base + k];
-        }
-    }
-    part_a[lid.x] = sum;
-    part_b[lid.x] = 0.0;
-    reduce_pair(lid.x);
-    let mean = part_a[0] / f32(m);
-    workgroupBarrier();
-    // Second pass over squared deviations: more accurate than E[x^2] - E[x]^2.
     var sq = 0.0;
     for (var img = 0u; img < nm.n; img++) {
         let base = x_plane(img, ch);
         for (var k = lid.x; k < nm.hw; k += WG) {
-            let d = x[base + k] - mean;
+            let d = x[base + k] - shift;
+            sum += d;
             sq += d * d;
         }
     }
-    part_a[lid.x] = sq;
+    part_a[lid.x] = sum;
+    part_b[lid.x] = sq;
     reduce_pair(lid.x);
     if (lid.x == 0u) {
-        let var_biased = part_a[0] / f32(m);
+        let mean_d = part_a[0] / f32(m);
+        let mean = shift + mean_d;
+        let var_biased = max(part_b[0] / f32(m) - mean_d * mean_d, 0.0);
         saved_out[nm.saved_offset + 2u * ch] = mean;
         saved_out[nm.saved_offset + 2u * ch + 1u] = 1.0 / sqrt(var_biased + nm.eps);
-        let var_unbiased = part_a[0] / f32(m - 1u);
+        let var_unbiased = var_biased * f32(m) / f32(m - 1u);
         let mi = nm.mean_offset + ch;
         let vi = nm.var_offset + ch;
         state[mi] = (1.0 - nm.momentum) * state[mi] + nm.momentum * mean;

@@ -136,7 +136,7 @@ fn same_inputs_give_bitwise_identical_outputs() {
     let mut runs = Vec::new();
     for _ in 0..2 {
         let mut commands = Commands::new(&gpu, "determinism");
-        commands.run(&ops.iter().map(|op| op.dispatch()).collect::<Vec<_>>());
+        commands.run(&ops.iter().flat_map(|op| op.dispatches()).collect::<Vec<_>>());
         commands.submit();
         let bits: Vec<Vec<u32>> = outputs
             .iter()
@@ -278,7 +278,7 @@ fn both_forward_algorithms_and_the_naive_baseline_agree_with_the_reference() {
     )
     .unwrap();
     let mut commands = Commands::new(&gpu, "naive");
-    commands.run(&[naive.dispatch()]);
+    commands.run(&naive.dispatches().iter().collect::<Vec<_>>());
     commands.submit();
     let got = block_on(gpu.read_f32(&y, 0, s.y_len())).unwrap();
     assert!(checks::relative_l2_error(&got, &want) < 1e-5);

@@ -308,7 +308,7 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                 }
                 ConvPart::WeightGrad => Conv::weight_grad(gpu, s, slices, w(&x), w(&y), w(&out_w))?,
             };
-            let ms = time(vec![op.dispatch().clone()]).await?;
+            let ms = time(op.dispatches().to_vec()).await?;
             let r = row(
                 format!("{name} ({layer})"),
                 s.describe(),
@@ -318,7 +318,7 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
             );
             if *part == ConvPart::Forward {
                 let naive = Conv::forward_naive(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?;
-                let mut r = with_naive(r, time(vec![naive.dispatch().clone()]).await?);
+                let mut r = with_naive(r, time(naive.dispatches().to_vec()).await?);
                 let im2col = ConvForward::new(
                     gpu,
                     ForwardAlgorithm::Im2colMatmul,

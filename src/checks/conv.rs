@@ -320,7 +320,7 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
             ConvKernel::WeightGrad => Conv::weight_grad(gpu, s, l, x, dy, out),
             ConvKernel::BiasGrad => Conv::bias_grad(gpu, s, l, dy, out),
         }?;
-        Ok(vec![op.dispatch().clone()])
+        Ok(op.dispatches().to_vec())
     })
     .await?;
 

@@ -16,6 +16,8 @@ pub const FORWARD: &str = "conv2d_forward";
 pub const INPUT_GRAD: &str = "conv2d_input_grad";
 /// Counter name of the weight-gradient kernel.
 pub const WEIGHT_GRAD: &str = "conv2d_weight_grad";
+/// Counter name of the pass that adds up a weight gradient split over the batch.
+pub const WEIGHT_GRAD_SUM: &str = "conv2d_weight_grad_sum";
 /// Counter name of the bias-gradient kernel.
 pub const BIAS_GRAD: &str = "conv2d_bias_grad";
 /// Counter name of the one-thread-per-output forward baseline kept for the benchmark.
@@ -27,6 +29,9 @@ pub const IM2COL: &str = "im2col";
 /// 4x4 outputs each).
 const BLOCK_ROWS: u32 = 16;
 const BLOCK_COLS: u32 = 64;
+
+/// Workgroups the weight gradient aims for at least, splitting the batch if it must.
+const WEIGHT_GRAD_WORKGROUPS: u32 = 32;
 
 /// Sizes of one convolution: input n x c x h x w, k filters of c x r x s, stride, zero padding
 /// on all four sides.
@@ -200,7 +205,7 @@ struct Params {
     y_offset: u32,
     b_offset: u32,
     flags: u32,
-    _pad: u32,
+    split: u32,
 }
 
 const HAS_BIAS: u32 = 1;
@@ -237,7 +242,7 @@ impl Params {
             y_offset: o.y,
             b_offset: o.b,
             flags,
-            _pad: 0,
+            split: s.n,
         }
     }
 }
@@ -246,7 +251,7 @@ impl Params {
 #[derive(Debug)]
 pub struct Conv {
     shape: ConvShape,
-    dispatch: Dispatch,
+    dispatches: Vec<Dispatch>,
 }
 
 fn validate(kernel: &'static str, s: &ConvShape, l: &ChannelSlices) -> Result<(), GpuError> {
@@ -349,7 +354,10 @@ impl Conv {
             (4, bias_buffer),
         ];
         let dispatch = Dispatch::new(gpu, kernel, &shaders::CONV, entry, &params, &bindings, grid)?;
-        Ok(Conv { shape, dispatch })
+        Ok(Conv {
+            shape,
+            dispatches: vec![dispatch],
+        })
     }
 
     /// dx = (or += when `accumulate`) the gradient of the loss with respect to x, from dy.
@@ -386,7 +394,10 @@ impl Conv {
             &[(1, dy.buffer), (2, w.buffer), (3, dx.buffer)],
             input_grad_grid(&shape),
         )?;
-        Ok(Conv { shape, dispatch })
+        Ok(Conv {
+            shape,
+            dispatches: vec![dispatch],
+        })
     }
 
     /// dw = the gradient of the loss with respect to the weights, from x and dy.
@@ -410,24 +421,67 @@ impl Conv {
             y: dy.offset,
             b: 0,
         };
-        let params = Params::new(&shape, &slices, offsets, 0);
+        let mut params = Params::new(&shape, &slices, offsets, 0);
         // Few columns (c r s, 9 for a one-channel 3x3 layer) would leave most of a 64-column
         // tile idle in a single workgroup: narrow the workgroup to 2 or 4 invocations
         // across instead, so no invocation computes only padding and more workgroups share
         // the work.
         let cols = shape.c * shape.r * shape.s;
         let across = cols.div_ceil(8).next_power_of_two().min(8);
-        let dispatch = Dispatch::with_constants(
+        let grid = [cols.div_ceil(8 * across), shape.k.div_ceil(BLOCK_ROWS), 1];
+        // A small layer's GEMM has a long inner dimension (n p q) and few outputs, so few
+        // workgroups: split the batch into parts, summed by a second pass, until there are
+        // enough workgroups to keep every core busy.
+        let parts = WEIGHT_GRAD_WORKGROUPS
+            .div_ceil(grid[0] * grid[1])
+            .clamp(1, shape.n);
+        let per_part = shape.n.div_ceil(parts);
+        let parts = shape.n.div_ceil(per_part);
+        let constants = [("WG_X", across as f64)];
+        let bindings = [(1, x.buffer), (2, dy.buffer)];
+        if parts == 1 {
+            let dispatch = Dispatch::with_constants(
+                gpu,
+                kernel,
+                &shaders::CONV,
+                "weight_grad",
+                &constants,
+                &params,
+                &[bindings[0], bindings[1], (3, dw.buffer)],
+                grid,
+            )?;
+            return Ok(Conv {
+                shape,
+                dispatches: vec![dispatch],
+            });
+        }
+        let len = shape.w_len();
+        let partial = gpu.storage("conv weight grad parts", (parts as usize * len * 4) as u64)?;
+        params.split = per_part;
+        let whole = Params { w_offset: 0, ..params };
+        let first = Dispatch::with_constants(
             gpu,
             kernel,
             &shaders::CONV,
             "weight_grad",
-            &[("WG_X", across as f64)],
-            &params,
-            &[(1, x.buffer), (2, dy.buffer), (3, dw.buffer)],
-            [cols.div_ceil(8 * across), shape.k.div_ceil(BLOCK_ROWS), 1],
+            &constants,
+            &whole,
+            &[bindings[0], bindings[1], (3, &partial)],
+            [grid[0], grid[1], parts],
         )?;
-        Ok(Conv { shape, dispatch })
+        let sum = Dispatch::new(
+            gpu,
+            WEIGHT_GRAD_SUM,
+            &shaders::CONV,
+            "weight_grad_sum",
+            &params,
+            &[(1, &partial), (3, dw.buffer)],
+            super::elementwise::grid_1d(gpu, len as u32, 64),
+        )?;
+        Ok(Conv {
+            shape,
+            dispatches: vec![first, sum],
+        })
     }
 
     /// db = the gradient of the loss with respect to the bias: dy summed per channel.
@@ -458,7 +512,10 @@ impl Conv {
             &[(1, dy.buffer), (3, db.buffer)],
             [shape.k, 1, 1],
         )?;
-        Ok(Conv { shape, dispatch })
+        Ok(Conv {
+            shape,
+            dispatches: vec![dispatch],
+        })
     }
 
     /// Writes x's windows as columns, image by image: col[n][(c, r, s)][(p, q)], so that a
@@ -498,7 +555,10 @@ impl Conv {
             &[(1, x.buffer), (3, col.buffer)],
             grid,
         )?;
-        Ok(Conv { shape, dispatch })
+        Ok(Conv {
+            shape,
+            dispatches: vec![dispatch],
+        })
     }
 
     /// The convolution's shape.
@@ -506,9 +566,10 @@ impl Conv {
         self.shape
     }
 
-    /// The launch to record.
-    pub fn dispatch(&self) -> &Dispatch {
-        &self.dispatch
+    /// The launches to record, in order (one, or two for a weight gradient split over
+    /// the batch).
+    pub fn dispatches(&self) -> &[Dispatch] {
+        &self.dispatches
     }
 }
 
@@ -595,7 +656,7 @@ impl ConvForward {
             let conv = Conv::forward(gpu, shape, slices, x, w, bias, y)?;
             return Ok(ConvForward {
                 algorithm,
-                dispatches: vec![conv.dispatch],
+                dispatches: conv.dispatches,
                 _workspace: None,
             });
         }
@@ -627,7 +688,8 @@ impl ConvForward {
             col,
             y_first,
         )?;
-        let mut dispatches = vec![im2col.dispatch, product.dispatch().clone()];
+        let mut dispatches = im2col.dispatches;
+        dispatches.push(product.dispatch().clone());
         if let Some(b) = bias {
             if slices != ChannelSlices::dense(&shape) {
                 return Err(GpuError::launch(

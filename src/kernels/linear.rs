@@ -101,7 +101,7 @@ pub fn bias_grad(
 ) -> Result<Dispatch, GpuError> {
     let conv = shape.as_conv();
     let op = Conv::bias_grad(gpu, conv, ChannelSlices::dense(&conv), dy, db)?;
-    Ok(op.dispatch().clone())
+    Ok(op.dispatches()[0].clone())
 }
 
 /// Reference forward: x W^T + b, f64.

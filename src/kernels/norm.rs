@@ -208,7 +208,7 @@ fn check_running(kernel: &'static str, r: &Running<'_>, c: u32) -> Result<(), Gp
 
 /// Positions of one channel plane per workgroup of the elementwise passes (`PER_GROUP`
 /// in the shader).
-const PER_GROUP: u32 = 256;
+const PER_GROUP: u32 = 1024;
 
 /// Grid of the elementwise passes: (part of a plane, channel, image).
 fn plane_grid(shape: &NormShape) -> [u32; 3] {

@@ -328,10 +328,10 @@ impl<'a> Ctx<'a> {
         slices: ChannelSlices,
         x: &wgpu::Buffer,
         dy: &wgpu::Buffer,
-    ) -> Result<Dispatch, GpuError> {
+    ) -> Result<Vec<Dispatch>, GpuError> {
         let dw = self.grad(&format!("{name}.weight"));
         let op = Conv::weight_grad(self.gpu, shape, slices, whole(x), whole(dy), dw)?;
-        Ok(op.dispatch().clone())
+        Ok(op.dispatches().to_vec())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -345,7 +345,7 @@ impl<'a> Ctx<'a> {
         accumulate: bool,
     ) -> Result<Dispatch, GpuError> {
         let op = Conv::input_grad(self.gpu, shape, slices, whole(dy), w, whole(dx), accumulate)?;
-        Ok(op.dispatch().clone())
+        Ok(op.dispatches()[0].clone())
     }
 
     fn affine(&self, name: &str, grads: bool) -> Affine<'a> {
@@ -504,7 +504,7 @@ impl<'a> Ctx<'a> {
         let (reduce, apply) = self.norm_backward(bn, ns, true, &a, &db, &da, false)?;
         p.backward.extend([reduce, apply]);
         p.backward
-            .push(self.conv_weight_grad(conv, s, slices, io.x, &da)?);
+            .extend(self.conv_weight_grad(conv, s, slices, io.x, &da)?);
         if let Some(dx) = io.dx {
             p.input_grad
                 .push(self.conv_input_grad(s, slices, &da, w, dx, false)?);
@@ -601,13 +601,13 @@ impl<'a> Ctx<'a> {
         let (r2, a2) = self.norm_backward(&bn2, ns, false, &c, &de, &dc, false)?;
         p.backward.extend([r2, a2]);
         p.backward
-            .push(self.conv_weight_grad(&conv2, s2, dense(&s2), &b, &dc)?);
+            .extend(self.conv_weight_grad(&conv2, s2, dense(&s2), &b, &dc)?);
         p.backward
             .push(self.conv_input_grad(s2, dense(&s2), &dc, w2, &db, false)?);
         let (r1, a1) = self.norm_backward(&bn1, ns, true, &a, &db, &da, false)?;
         p.backward.extend([r1, a1]);
         p.backward
-            .push(self.conv_weight_grad(&conv1, s1, dense(&s1), io.x, &da)?);
+            .extend(self.conv_weight_grad(&conv1, s1, dense(&s1), io.x, &da)?);
         if let Some(dx) = io.dx {
             p.input_grad
                 .push(self.conv_input_grad(s1, dense(&s1), &da, w1, dx, false)?);
@@ -641,7 +641,7 @@ impl<'a> Ctx<'a> {
             ..BlockPlan::default()
         };
         p.backward
-            .push(self.conv_weight_grad(conv, s, slices, io.x, io.dy)?);
+            .extend(self.conv_weight_grad(conv, s, slices, io.x, io.dy)?);
         if let Some(dx) = io.dx {
             p.input_grad
                 .push(self.conv_input_grad(s, slices, io.dy, w, dx, false)?);
@@ -701,13 +701,13 @@ impl<'a> Ctx<'a> {
             ..BlockPlan::default()
         };
         p.backward
-            .push(self.conv_weight_grad(&conv2, s2, out, &t3, io.dy)?);
+            .extend(self.conv_weight_grad(&conv2, s2, out, &t3, io.dy)?);
         p.backward
             .push(self.conv_input_grad(s2, out, io.dy, w2, &dt3, false)?);
         let (r2, a2) = self.norm_backward(&norm2, ns2, true, &t2, &dt3, &dt2, false)?;
         p.backward.extend([r2, a2]);
         p.backward
-            .push(self.conv_weight_grad(&conv1, s1, dense(&s1), &t1, &dt2)?);
+            .extend(self.conv_weight_grad(&conv1, s1, dense(&s1), &t1, &dt2)?);
         p.backward
             .push(self.conv_input_grad(s1, dense(&s1), &dt2, w1, &dt1, false)?);
         // dx: the shared tensor's gradient, to which every later layer adds its share.
@@ -760,7 +760,7 @@ impl<'a> Ctx<'a> {
             ..BlockPlan::default()
         };
         p.backward
-            .push(self.conv_weight_grad(&name_conv, s, out, &t2, io.dy)?);
+            .extend(self.conv_weight_grad(&name_conv, s, out, &t2, io.dy)?);
         p.backward
             .push(self.conv_input_grad(s, out, io.dy, wt, &dt2, false)?);
         p.backward.push(pool::backward(
