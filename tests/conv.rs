@@ -136,7 +136,11 @@ fn same_inputs_give_bitwise_identical_outputs() {
     let mut runs = Vec::new();
     for _ in 0..2 {
         let mut commands = Commands::new(&gpu, "determinism");
-        commands.run(&ops.iter().flat_map(|op| op.dispatches()).collect::<Vec<_>>());
+        commands.run(
+            &ops.iter()
+                .flat_map(|op| op.dispatches())
+                .collect::<Vec<_>>(),
+        );
         commands.submit();
         let bits: Vec<Vec<u32>> = outputs
             .iter()

@@ -129,7 +129,10 @@ async fn profile(trainer: &mut Trainer, steps: u32) -> Result<KernelProfile, Str
         "GPU time per kernel over the first {steps} steps (timestamp queries): {:.1} ms per step",
         total / steps
     );
-    println!("{:<32} {:>10} {:>12} {:>7}", "kernel", "launches", "ms per step", "share");
+    println!(
+        "{:<32} {:>10} {:>12} {:>7}",
+        "kernel", "launches", "ms per step", "share"
+    );
     for k in &profile.kernels {
         println!(
             "{:<32} {:>10} {:>12.3} {:>6.1}%",
@@ -140,7 +143,10 @@ async fn profile(trainer: &mut Trainer, steps: u32) -> Result<KernelProfile, Str
         );
     }
     if profile.untimed > 0 {
-        println!("({} dispatches not timed: the query set was full)", profile.untimed);
+        println!(
+            "({} dispatches not timed: the query set was full)",
+            profile.untimed
+        );
     }
     Ok(profile)
 }

@@ -6,9 +6,9 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use super::counters::{DispatchCounters, ResourceCounters};
-use super::profiler::ProfilerSlot;
 use super::error::GpuError;
 use super::pipelines::PipelineCache;
+use super::profiler::ProfilerSlot;
 
 /// Message shown when the browser has no usable WebGPU.
 pub const NO_WEBGPU_HELP: &str =

@@ -128,15 +128,20 @@ impl<'g> Commands<'g> {
         if self.gpu.profiler.is_open() {
             for d in dispatches {
                 let timing = self.gpu.profiler.next(d.kernel);
-                let writes = timing.as_ref().map(|(queries, index)| wgpu::ComputePassTimestampWrites {
-                    query_set: queries,
-                    beginning_of_pass_write_index: Some(*index),
-                    end_of_pass_write_index: Some(index + 1),
-                });
-                let mut pass = self.encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some(d.kernel),
-                    timestamp_writes: writes,
-                });
+                let writes =
+                    timing
+                        .as_ref()
+                        .map(|(queries, index)| wgpu::ComputePassTimestampWrites {
+                            query_set: queries,
+                            beginning_of_pass_write_index: Some(*index),
+                            end_of_pass_write_index: Some(index + 1),
+                        });
+                let mut pass = self
+                    .encoder
+                    .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some(d.kernel),
+                        timestamp_writes: writes,
+                    });
                 record(&mut pass, d);
                 self.gpu.counters().add(d.kernel);
             }

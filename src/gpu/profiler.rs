@@ -115,7 +115,12 @@ impl Gpu {
     /// Stops timing and returns each kernel's GPU time since [`Gpu::begin_profile`], once the
     /// GPU has finished the work recorded meanwhile.
     pub async fn end_profile(&self) -> Result<KernelProfile, GpuError> {
-        let taken = self.profiler.0.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let taken = self
+            .profiler
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let Some(profiler) = taken else {
             return Err(GpuError::launch("profile", "no profile is open"));
         };

@@ -458,7 +458,10 @@ impl Conv {
         let len = shape.w_len();
         let partial = gpu.storage("conv weight grad parts", (parts as usize * len * 4) as u64)?;
         params.split = per_part;
-        let whole = Params { w_offset: 0, ..params };
+        let whole = Params {
+            w_offset: 0,
+            ..params
+        };
         let first = Dispatch::with_constants(
             gpu,
             kernel,

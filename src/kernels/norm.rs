@@ -274,13 +274,7 @@ pub fn apply(
         (5, saved.buffer),
         (8, y.buffer),
     ];
-    launch(
-        gpu,
-        kernel,
-        &p,
-        &bindings,
-        plane_grid(&shape),
-    )
+    launch(gpu, kernel, &p, &bindings, plane_grid(&shape))
 }
 
 /// The same with the running statistics: evaluation, and blocks frozen by FreezeOut.
@@ -308,13 +302,7 @@ pub fn inference(
         (7, running.buffer),
         (8, y.buffer),
     ];
-    launch(
-        gpu,
-        kernel,
-        &p,
-        &bindings,
-        plane_grid(&shape),
-    )
+    launch(gpu, kernel, &p, &bindings, plane_grid(&shape))
 }
 
 /// dgamma and dbeta (written at `grads`' offsets) from x, dy and the saved statistics.
@@ -410,13 +398,7 @@ pub fn grad_apply(
         (5, saved.buffer),
         (8, dx.buffer),
     ];
-    launch(
-        gpu,
-        kernel,
-        &p,
-        &bindings,
-        plane_grid(&shape),
-    )
+    launch(gpu, kernel, &p, &bindings, plane_grid(&shape))
 }
 
 /// Per-channel batch statistics of dense x: (mean, biased variance, unbiased variance).

@@ -334,17 +334,22 @@ test("a diverging run is reported and keeps its snapshots and curve", { timeout:
   await page.click("#start");
   await waitForRun(["done"], 280_000);
   const message = await page.textContent("#run-message");
-  assert.match(message, /Snapshot Ensemble \(M = 3\) diverged: training diverged at iteration 7/);
+  // The failure comes at the first call after the first snapshot (iteration 6); how many
+  // steps that call had run depends on the adapter's speed (the page sizes its calls by time).
+  const at = Number(message.match(/Snapshot Ensemble \(M = 3\) diverged: training diverged at iteration (\d+)/)?.[1]);
+  assert.ok(at >= 7 && at < 20, `diverged at iteration ${at}`);
   assert.match(message, /lower the base LR/);
   assert.equal(await page.getAttribute("#run-message p", "data-kind"), "diverged");
   const record = await page.evaluate(() => {
     const r = window.snapfreezePage.records[0];
     return { status: r.status, steps: r.steps.length, snapshots: r.snapshots.length };
   });
-  assert.deepEqual(record, { status: "diverged", steps: 7, snapshots: 1 });
-  assert.equal((await page.$$(".vote-card")).length, 40, "the first snapshot's votes are shown");
+  const taken = [6, 13, 19].filter((i) => i < at).length;
+  assert.deepEqual(record, { status: "diverged", steps: at, snapshots: taken });
+  assert.equal((await page.$$(".vote-card")).length, 40, "the snapshots' votes are shown");
   const files = await page.$$eval("#export-weights button", (bs) => bs.map((b) => b.dataset.file));
-  assert.deepEqual(files, ["snapshot-small-w16-snapshot-1.safetensors"]);
+  const expected = Array.from({ length: taken }, (_, k) => `snapshot-small-w16-snapshot-${k + 1}.safetensors`);
+  assert.deepEqual(files, expected);
   const rows = await page.$$eval("#compare-table tbody tr", (trs) => trs.map((tr) => tr.dataset.status));
   assert.deepEqual(rows, ["diverged"]);
   assert.equal(await page.isDisabled("#export-json"), false);
