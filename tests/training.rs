@@ -235,3 +235,43 @@ fn architectures_have_the_published_sizes_and_pytorch_names() {
     assert!(starts.windows(2).all(|w| w[0] <= w[1]));
     assert_eq!((starts[0], *starts.last().unwrap()), (0, l.params.len));
 }
+
+#[test]
+fn kernel_profile_times_every_launch_of_the_steps() {
+    let gpu = Rc::new(common::gpu());
+    let data = synthetic(40, 1, 12, 5);
+    let test = synthetic(8, 1, 12, 6);
+    let mut t = trainer(&gpu, &data, &test, config(ModelSpec::Small { width: 4 }));
+    pollster::block_on(t.run(1)).unwrap();
+    if !gpu.has_timestamps() {
+        let refused = pollster::block_on(t.kernel_profile(2)).unwrap_err();
+        assert!(refused.to_string().contains("timestamp"), "{refused}");
+        return;
+    }
+    gpu.counters().reset();
+    let profile = pollster::block_on(t.kernel_profile(2)).unwrap();
+    assert_eq!(t.iteration(), 3, "the profiled steps are real steps");
+    assert_eq!(profile.untimed, 0);
+    // Every dispatch recorded meanwhile was timed, under its own kernel's name.
+    let counted = gpu.counters().snapshot();
+    assert_eq!(profile.kernels.len(), counted.len());
+    for k in &profile.kernels {
+        assert_eq!(Some(&k.launches), counted.get(k.kernel), "{}", k.kernel);
+        assert!(k.ms >= 0.0 && k.ms.is_finite(), "{}: {} ms", k.kernel, k.ms);
+    }
+    let conv = profile
+        .kernels
+        .iter()
+        .find(|k| k.kernel == "conv2d_forward");
+    assert_eq!(conv.map(|k| k.launches), Some(4), "two convolutions a step");
+    assert!(profile.total_ms() > 0.0);
+    assert!(
+        profile.kernels.windows(2).all(|w| w[0].ms >= w[1].ms),
+        "slowest first"
+    );
+    // One profile at a time, and closing needs an open one.
+    gpu.begin_profile().unwrap();
+    assert!(gpu.begin_profile().is_err());
+    pollster::block_on(gpu.end_profile()).unwrap();
+    assert!(pollster::block_on(gpu.end_profile()).is_err());
+}

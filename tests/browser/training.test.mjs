@@ -41,6 +41,9 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
       forward: "measure",
     };
     const run = await session.startTraining(config, train, test);
+    // Two steps with every kernel timed by the GPU (SwiftShader has timestamp queries); the
+    // profile's own query set and buffers come before the allocation check below.
+    const profile = await run.profileKernels(2);
     await run.run(1);
     const resourcesAfterFirstStep = session.resourceCounts();
     // A second call while one runs is refused, not queued.
@@ -59,6 +62,7 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
       epochs: run.epochs(),
       events: run.takeEvents().map((e) => e.kind),
       busy,
+      profile,
       resourcesAfterFirstStep,
       resourcesAtEnd,
       checkpointBytes: checkpoint.length,
@@ -79,6 +83,12 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
   assert.ok(last.test.accuracy > 0.6, `test accuracy ${last.test.accuracy} after 2 short epochs`);
   assert.ok(r.events.includes("epoch") && r.events.includes("finished"), r.events.join(","));
   assert.match(r.busy ?? "", /busy/);
+  const timed = Object.fromEntries(r.profile.kernels.map((k) => [k.kernel, k]));
+  assert.equal(r.profile.untimed, 0);
+  assert.equal(timed.conv2d_weight_grad?.launches % 2, 0, JSON.stringify(r.profile));
+  assert.ok(timed.conv2d_weight_grad.launches >= 4, "two convolutions in each of two steps");
+  assert.equal(timed.sgd?.launches, 2, "one optimizer step per step");
+  assert.ok(r.profile.kernels.every((k) => k.ms >= 0) && r.profile.kernels.some((k) => k.ms > 0), JSON.stringify(r.profile));
   assert.deepEqual(r.resourcesAtEnd, r.resourcesAfterFirstStep, "no GPU buffers or bind groups after the first step");
   const header = JSON.parse(r.header);
   assert.deepEqual(header["conv2.weight"].shape, [16, 8, 3, 3]);
