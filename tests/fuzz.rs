@@ -80,6 +80,9 @@ fn safetensors_target(input: &[u8]) -> bool {
     loaded.is_ok()
 }
 
+/// A fuzz target: true when the input parsed.
+type Target = fn(&[u8]) -> bool;
+
 /// What a mutation does to an input; positions wrap around its length.
 #[derive(Clone, Debug)]
 enum Mutation {
@@ -183,7 +186,7 @@ fn mutate(mut data: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
 
 #[test]
 fn the_corpus_replays_without_panicking_and_its_seeds_parse() {
-    let targets: [(&str, fn(&[u8]) -> bool); 3] = [
+    let targets: [(&str, Target); 3] = [
         ("idx", idx_target),
         ("cifar", cifar_target),
         ("safetensors", safetensors_target),
