@@ -10,6 +10,10 @@ struct Loss {
     stats_offset: u32,
     metrics_offset: u32,
     grad_scale: f32, // 1 / batch for a mean loss
+    guard_offset: u32, // the divergence flag (see optim.wgsl) in guard
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> ls: Loss;
@@ -53,9 +57,12 @@ fn softmax_cross_entropy(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 
 // metrics[0] += sum of losses, metrics[1] += correct predictions, metrics[2] += samples.
-// One workgroup; a fixed-order tree keeps the sums bitwise reproducible (no atomics).
+// One workgroup; a fixed-order tree keeps the sums bitwise reproducible (no atomics). A
+// batch loss that is NaN or infinite sets the divergence guard, so the optimizer skips
+// this step and every later one until the trainer resumes.
 @group(0) @binding(5) var<storage, read> stats_in: array<f32>;
 @group(0) @binding(6) var<storage, read_write> metrics: array<f32>;
+@group(0) @binding(7) var<storage, read_write> guard: array<f32>;
 
 const REDUCE: u32 = 256u;
 var<workgroup> loss_part: array<f32, 256>;
@@ -80,6 +87,9 @@ fn accumulate_metrics(@builtin(local_invocation_id) lid: vec3<u32>) {
         workgroupBarrier();
     }
     if (lid.x == 0u) {
+        if ((bitcast<u32>(loss_part[0]) & 0x7f800000u) == 0x7f800000u) {
+            guard[ls.guard_offset] = 1.0;
+        }
         metrics[ls.metrics_offset] += loss_part[0];
         metrics[ls.metrics_offset + 1u] += correct_part[0];
         metrics[ls.metrics_offset + 2u] += f32(ls.n);

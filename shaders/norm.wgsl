@@ -23,7 +23,7 @@ struct Norm {
     flags: u32, // bit 0: fused ReLU; bit 1: accumulate into dx
     momentum: f32,
     eps: f32,
-    _pad0: u32,
+    guard_offset: u32, // the divergence flag (see optim.wgsl) in state
     _pad1: u32,
 }
 
@@ -102,10 +102,19 @@ fn bn_stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
         saved_out[nm.saved_offset + 2u * ch] = mean;
         saved_out[nm.saved_offset + 2u * ch + 1u] = 1.0 / sqrt(var_biased + nm.eps);
         let var_unbiased = var_biased * f32(m) / f32(m - 1u);
-        let mi = nm.mean_offset + ch;
-        let vi = nm.var_offset + ch;
-        state[mi] = (1.0 - nm.momentum) * state[mi] + nm.momentum * mean;
-        state[vi] = (1.0 - nm.momentum) * state[vi] + nm.momentum * var_unbiased;
+        // A NaN or infinite batch sets the divergence guard (see optim.wgsl); while it is
+        // set the running statistics keep the last good step's values.
+        let non_finite = (bitcast<u32>(mean) & 0x7f800000u) == 0x7f800000u
+            || (bitcast<u32>(var_biased) & 0x7f800000u) == 0x7f800000u;
+        if (non_finite) {
+            state[nm.guard_offset] = 1.0;
+        }
+        if (!non_finite && state[nm.guard_offset] == 0.0) {
+            let mi = nm.mean_offset + ch;
+            let vi = nm.var_offset + ch;
+            state[mi] = (1.0 - nm.momentum) * state[mi] + nm.momentum * mean;
+            state[vi] = (1.0 - nm.momentum) * state[vi] + nm.momentum * var_unbiased;
+        }
     }
 }
 

@@ -2,6 +2,12 @@
 //   d = g + wd * p;  buf = mu * buf + d (buf = d on the first step);
 //   d = d + mu * buf (Nesterov) or d = buf;  p -= lr * d
 // The learning rate is read per parameter block (FreezeOut gives each block its own).
+//
+// Divergence guard: a flag word (guard[guard_offset], 0 while training is healthy) that the
+// forward pass's batch norms, the loss and check_finite below set to 1 when they see a NaN
+// or an infinity. SGD updates nothing while it is set, so the weights, momentum and running
+// statistics stay those of the last good step, and the trainer can resume from there with
+// a lower learning rate.
 
 struct Sgd {
     start: u32, // first element updated
@@ -13,7 +19,7 @@ struct Sgd {
     nesterov: u32,
     starts_offset: u32, // element offset of block_starts in its buffer
     lrs_offset: u32, // element offset of lrs in its buffer
-    _pad0: u32,
+    guard_offset: u32, // element offset of the divergence flag in guard
     _pad1: u32,
     _pad2: u32,
 }
@@ -25,6 +31,7 @@ struct Sgd {
 @group(0) @binding(3) var<storage, read> lrs: array<f32>;
 @group(0) @binding(4) var<storage, read_write> params: array<f32>;
 @group(0) @binding(5) var<storage, read_write> momentum: array<f32>;
+@group(0) @binding(6) var<storage, read_write> guard: array<f32>;
 
 const WG: u32 = 256u;
 
@@ -46,7 +53,7 @@ fn block_of(i: u32) -> u32 {
 @compute @workgroup_size(256, 1, 1)
 fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = opt.start + gid.x + gid.y * nwg.x * WG;
-    if (i >= opt.end) {
+    if (i >= opt.end || guard[opt.guard_offset] != 0.0) {
         return;
     }
     let lr = lrs[opt.lrs_offset + block_of(i)];
@@ -56,4 +63,32 @@ fn sgd(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     momentum[i] = buf;
     d = select(buf, d + opt.momentum * buf, opt.nesterov != 0u);
     params[i] = p - lr * d;
+}
+
+// Not a number or an infinity: every exponent bit set.
+fn non_finite(v: f32) -> bool {
+    return (bitcast<u32>(v) & 0x7f800000u) == 0x7f800000u;
+}
+
+// Sets the guard if any gradient in start..end is NaN or infinite. One workgroup, so one
+// invocation writes the flag (no race); it only ever sets it, never clears it.
+var<workgroup> bad: array<u32, 256>;
+
+@compute @workgroup_size(256, 1, 1)
+fn check_finite(@builtin(local_invocation_id) lid: vec3<u32>) {
+    var found = 0u;
+    for (var i = opt.start + lid.x; i < opt.end; i += WG) {
+        found |= select(0u, 1u, non_finite(grads[i]));
+    }
+    bad[lid.x] = found;
+    workgroupBarrier();
+    for (var width = WG / 2u; width > 0u; width /= 2u) {
+        if (lid.x < width) {
+            bad[lid.x] |= bad[lid.x + width];
+        }
+        workgroupBarrier();
+    }
+    if (lid.x == 0u && bad[0] != 0u) {
+        guard[opt.guard_offset] = 1.0;
+    }
 }

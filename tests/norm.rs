@@ -56,6 +56,7 @@ fn a_single_value_per_channel_is_rejected() {
         buffer: &state,
         mean: 0,
         var: 3,
+        guard: 6,
     };
     let r = norm::stats(
         &gpu,

@@ -27,12 +27,14 @@ fn consecutive_steps_follow_pytorch_and_leave_frozen_blocks_alone() {
     let momentum = gpu.storage("momentum", total as u64 * 4).unwrap();
     let block_starts = gpu.storage_from("starts", &starts).unwrap();
     let lr_buf = gpu.storage_from("lrs", &lrs).unwrap();
+    let guard = gpu.storage("guard", 4).unwrap();
     let buffers = SgdBuffers {
         params: &params,
         grads: &grads,
         momentum: &momentum,
         block_starts: Operand::whole(&block_starts),
         lrs: Operand::whole(&lr_buf),
+        guard: Operand::whole(&guard),
     };
     let mut settings = SgdSettings {
         momentum: 0.9,
@@ -48,7 +50,7 @@ fn consecutive_steps_follow_pytorch_and_leave_frozen_blocks_alone() {
         let g = random_values(10 + step, total);
         gpu.write(&grads, 0, &g);
         let mut commands = Commands::new(&gpu, "sgd");
-        commands.run(&[sgd.dispatch()]);
+        commands.run(&sgd.dispatches());
         commands.submit();
         (p_ref, m_ref) = optim::sgd_reference(
             &p_ref,
@@ -91,4 +93,66 @@ fn consecutive_steps_follow_pytorch_and_leave_frozen_blocks_alone() {
         "update error {}",
         update_err / update_norm
     );
+}
+
+/// The divergence guard: a NaN gradient stops every update until the flag is cleared, and
+/// the weights and momentum stay those of the last good step.
+#[test]
+fn a_nan_gradient_stops_all_updates_until_the_guard_is_cleared() {
+    let gpu = common::gpu();
+    let total = 1000usize;
+    let params = gpu.storage_from("params", &random_values(5, total)).unwrap();
+    let grads = gpu.storage("grads", total as u64 * 4).unwrap();
+    let momentum = gpu.storage("momentum", total as u64 * 4).unwrap();
+    let block_starts = gpu.storage_from("starts", &[0u32, 400, 1000]).unwrap();
+    let lr_buf = gpu.storage_from("lrs", &[0.1f32, 0.1]).unwrap();
+    let guard = gpu.storage("guard", 4).unwrap();
+    let buffers = SgdBuffers {
+        params: &params,
+        grads: &grads,
+        momentum: &momentum,
+        block_starts: Operand::whole(&block_starts),
+        lrs: Operand::whole(&lr_buf),
+        guard: Operand::whole(&guard),
+    };
+    let settings = SgdSettings {
+        momentum: 0.9,
+        weight_decay: 0.0,
+        nesterov: false,
+        first_step: false,
+    };
+    // Block 0 frozen: the step covers 400..1000.
+    let sgd = Sgd::new(&gpu, &buffers, 2, 400..1000, settings).unwrap();
+    let read = |b: &wgpu::Buffer| block_on(gpu.read_f32(b, 0, b.size() as usize / 4)).unwrap();
+    let step = |g: Vec<f32>| {
+        gpu.write(&grads, 0, &g);
+        let mut commands = Commands::new(&gpu, "sgd");
+        commands.run(&sgd.dispatches());
+        commands.submit();
+        (read(&params), read(&momentum), read(&guard)[0])
+    };
+    let finite = random_values(6, total);
+    let (p1, _, flag) = step(finite.clone());
+    assert_eq!(flag, 0.0);
+    // An infinity in the frozen block is not this step's gradient: nothing happens.
+    let mut frozen_inf = finite.clone();
+    frozen_inf[10] = f32::INFINITY;
+    let (p2, m2, flag) = step(frozen_inf);
+    assert_eq!(flag, 0.0);
+    assert_ne!(p2, p1, "the step went on");
+    // A NaN in the trained range: the guard is set and nothing moves, now or later.
+    let mut poisoned = finite.clone();
+    poisoned[700] = f32::NAN;
+    let (p3, m3, flag) = step(poisoned);
+    assert_eq!(flag, 1.0);
+    assert_eq!(p3, p2, "parameters changed after a NaN gradient");
+    assert_eq!(m3, m2, "momentum changed after a NaN gradient");
+    let (p4, _, flag) = step(finite.clone());
+    assert_eq!((p4 == p2, flag), (true, 1.0), "the guard holds until cleared");
+    // Cleared (as the trainer does on resume), training goes on from the last good state.
+    gpu.write(&guard, 0, &[0.0f32]);
+    let (p5, _, flag) = step(finite);
+    assert_eq!(flag, 0.0);
+    assert_ne!(p5, p2);
+    assert!(p5.iter().all(|v| v.is_finite()));
 }

@@ -352,7 +352,8 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                 gpu.storage_from("gamma beta", &[vec![1f32; c], vec![0f32; c]].concat())?;
             let grads = zeros(gpu, 2 * c)?;
             let saved = zeros(gpu, 2 * c)?;
-            let state = gpu.storage_from("running", &[vec![0f32; c], vec![1f32; c]].concat())?;
+            // Running mean, running variance, then the divergence guard.
+            let state = gpu.storage_from("running", &[vec![0f32; c], vec![1f32; c + 1]].concat())?;
             let affine = Affine {
                 buffer: &params,
                 gamma: 0,
@@ -367,6 +368,7 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                 buffer: &state,
                 mean: 0,
                 var: s.c,
+                guard: 2 * s.c,
             };
             let ops = match *pass {
                 "training forward" => vec![
@@ -478,6 +480,7 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                 zeros(gpu, 2 * *batch as usize)?,
                 zeros(gpu, loss::METRICS_LEN)?,
             );
+            let guard = zeros(gpu, 1)?;
             let ops = vec![
                 loss::softmax_cross_entropy(
                     gpu,
@@ -488,7 +491,7 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                     w(&grad),
                     w(&stats),
                 )?,
-                loss::accumulate_metrics(gpu, *batch, w(&stats), w(&metrics))?,
+                loss::accumulate_metrics(gpu, *batch, w(&stats), w(&metrics), w(&guard))?,
             ];
             let ms = time(ops).await?;
             row(
@@ -504,12 +507,14 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
             let (p, g, m) = (random(gpu, n, 1)?, random(gpu, n, 2)?, zeros(gpu, n)?);
             let starts = gpu.storage_from("starts", &[0u32, *params / 2, *params])?;
             let lrs = gpu.storage_from("lrs", &[0.1f32, 0.1])?;
+            let guard = zeros(gpu, 1)?;
             let buffers = SgdBuffers {
                 params: &p,
                 grads: &g,
                 momentum: &m,
                 block_starts: w(&starts),
                 lrs: w(&lrs),
+                guard: w(&guard),
             };
             let settings = SgdSettings {
                 momentum: 0.9,
@@ -518,8 +523,8 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                 first_step: false,
             };
             let sgd = Sgd::new(gpu, &buffers, 2, 0..*params, settings)?;
-            let ms = time(vec![sgd.dispatch().clone()]).await?;
-            // Reads p, g, m; writes p, m.
+            let ms = time(sgd.dispatches().into_iter().cloned().collect()).await?;
+            // Reads p, g, m; writes p, m (and reads g once more to check it is finite).
             row(
                 "sgd (nesterov, weight decay)".into(),
                 format!("{params} parameters"),

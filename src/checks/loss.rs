@@ -91,15 +91,25 @@ pub async fn check(gpu: &Gpu, case: &LossCase, seed: u64) -> Result<CheckResult,
             initial[1] as f64 + sum(1),
             initial[2] as f64 + n as f64,
         ];
-        let e = [Expected {
-            name: "metrics",
-            initial,
-            region: (0..loss::METRICS_LEN).collect(),
-            want,
-            tolerance: TOLERANCE,
-        }];
+        let e = [
+            Expected {
+                name: "metrics",
+                initial,
+                region: (0..loss::METRICS_LEN).collect(),
+                want,
+                tolerance: TOLERANCE,
+            },
+            // The divergence guard: finite losses leave it at 0.
+            Expected {
+                name: "guard",
+                initial: vec![0.0],
+                region: Vec::new(),
+                want: Vec::new(),
+                tolerance: 0.0,
+            },
+        ];
         let o = harness::run(gpu, name, &[Input::F32(stats)], &e, |i, o| {
-            loss::accumulate_metrics(gpu, n, i[0], o[0])
+            loss::accumulate_metrics(gpu, n, i[0], o[0], o[1])
         })
         .await?;
         return Ok(o.result);

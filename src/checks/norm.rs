@@ -126,12 +126,14 @@ fn affine_of(o: Operand<'_>, c: u32) -> Affine<'_> {
     }
 }
 
-/// Running mean then running variance, c values each, from the operand's offset.
+/// Running mean then running variance, c values each, then the divergence guard, from the
+/// operand's offset.
 fn running_of(o: Operand<'_>, c: u32) -> Running<'_> {
     Running {
         buffer: o.buffer,
         mean: o.offset,
         var: o.offset + c,
+        guard: o.offset + 2 * c,
     }
 }
 
@@ -178,7 +180,8 @@ pub async fn check(gpu: &Gpu, case: &NormCase, seed: u64) -> Result<CheckResult,
     let (y, saved, new_rm, new_rv) =
         norm::train_reference(&s, &set, &x64, &g64, &b64, &f64s(&rm), &f64s(&rv));
     let affine_data = [gamma.clone(), beta.clone()].concat();
-    let running_data = [rm.clone(), rv.clone()].concat();
+    // The guard (0: healthy) follows the statistics; finite data must leave it alone.
+    let running_data = [rm.clone(), rv.clone(), vec![0.0]].concat();
     let name = case.describe();
     let cu = s.c;
     match case.kernel {

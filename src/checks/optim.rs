@@ -1,5 +1,7 @@
 //! SGD checks: PyTorch's update with and without momentum, Nesterov and weight decay, the
-//! first step, per-block learning rates, and a frozen prefix left untouched.
+//! first step, per-block learning rates, and a frozen prefix left untouched; and the
+//! divergence guard: a NaN gradient in the trained range sets it and nothing is updated, an
+//! infinite one in the frozen prefix is none of the step's business.
 
 use serde::Serialize;
 
@@ -21,6 +23,19 @@ pub struct SgdCase {
     pub frozen: u32,
     /// Step settings.
     pub settings: SgdSettings,
+    /// A non-finite gradient planted in the data, if any.
+    pub poison: Poison,
+}
+
+/// Where a check plants a non-finite gradient.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Poison {
+    /// Nowhere: every gradient is finite.
+    None,
+    /// A NaN inside the updated range: the guard is set and nothing changes.
+    InRange,
+    /// An infinity in the frozen prefix: the step goes on as usual.
+    InFrozen,
 }
 
 impl SgdCase {
@@ -36,7 +51,11 @@ impl SgdCase {
             if s.nesterov { " nesterov" } else { "" },
             s.weight_decay,
             if s.first_step { ", first step" } else { "" }
-        )
+        ) + match self.poison {
+            Poison::None => "",
+            Poison::InRange => ", a NaN gradient (guard set, nothing updated)",
+            Poison::InFrozen => ", an infinite gradient in the frozen prefix",
+        }
     }
 }
 
@@ -53,6 +72,11 @@ pub fn cases() -> Vec<SgdCase> {
         blocks,
         frozen,
         settings,
+        poison: Poison::None,
+    };
+    let poisoned = |poison, frozen| SgdCase {
+        poison,
+        ..case(1000, 5, frozen, s(0.9, 1e-4, true, false))
     };
     vec![
         case(1, 1, 0, s(0.9, 1e-4, true, true)),
@@ -62,6 +86,9 @@ pub fn cases() -> Vec<SgdCase> {
         case(777, 9, 8, s(0.9, 5e-4, false, false)),
         case(513, 3, 0, s(0.0, 0.0, false, false)),
         case(300_001, 40, 17, s(0.9, 1e-4, true, false)),
+        poisoned(Poison::InRange, 0),
+        poisoned(Poison::InRange, 2),
+        poisoned(Poison::InFrozen, 2),
     ]
 }
 
@@ -79,10 +106,20 @@ pub async fn check(gpu: &Gpu, case: &SgdCase, seed: u64) -> Result<CheckResult, 
     starts.push(case.total);
     let lrs: Vec<f32> = (0..case.blocks).map(|_| 0.01 + rng.f32() * 0.2).collect();
     let params = random_values(seed ^ 1, total);
-    let grads = random_values(seed ^ 2, total);
+    let mut grads = random_values(seed ^ 2, total);
     let momentum = random_values(seed ^ 3, total);
     let start = starts[case.frozen as usize];
     let range = start as usize..total;
+    match case.poison {
+        Poison::None => {}
+        Poison::InRange => grads[rng.usize(range.clone())] = f32::NAN,
+        Poison::InFrozen => grads[rng.usize(..start as usize)] = f32::INFINITY,
+    }
+    // With the guard set nothing may change: the updated region is empty.
+    let (updated, guard_want): (Vec<usize>, Vec<(usize, f64)>) = match case.poison {
+        Poison::InRange => (Vec::new(), vec![(0, 1.0)]),
+        _ => (range.clone().collect(), Vec::new()),
+    };
     let f64s = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
     let (p_want, m_want) = optim::sgd_reference(
         &f64s(&params),
@@ -97,16 +134,24 @@ pub async fn check(gpu: &Gpu, case: &SgdCase, seed: u64) -> Result<CheckResult, 
         Expected {
             name: "params",
             initial: params,
-            region: range.clone().collect(),
-            want: p_want[range.clone()].to_vec(),
+            want: updated.iter().map(|&i| p_want[i]).collect(),
+            region: updated.clone(),
             tolerance: TOLERANCE,
         },
         Expected {
             name: "momentum",
             initial: momentum,
-            region: range.clone().collect(),
-            want: m_want[range.clone()].to_vec(),
+            want: updated.iter().map(|&i| m_want[i]).collect(),
+            region: updated,
             tolerance: TOLERANCE,
+        },
+        // The divergence guard: 1 after a NaN in the range, else left at 0.
+        Expected {
+            name: "guard",
+            initial: vec![0.0],
+            region: guard_want.iter().map(|&(i, _)| i).collect(),
+            want: guard_want.iter().map(|&(_, v)| v).collect(),
+            tolerance: 0.0,
         },
     ];
     // The harness places operands at an offset; SGD indexes whole buffers, so its range and
@@ -114,22 +159,23 @@ pub async fn check(gpu: &Gpu, case: &SgdCase, seed: u64) -> Result<CheckResult, 
     let offset = super::PAD_BEFORE as u32;
     let shifted: Vec<u32> = starts.iter().map(|s| s + offset).collect();
     let inputs = [Input::F32(grads), Input::U32(shifted), Input::F32(lrs)];
-    let o = harness::run(
+    let o = harness::run_many(
         gpu,
         case.describe(),
         &inputs,
         &e,
-        |i, o| -> Result<Dispatch, GpuError> {
+        |i, o| -> Result<Vec<Dispatch>, GpuError> {
             let buffers = SgdBuffers {
                 params: o[0].buffer,
                 grads: i[0].buffer,
                 momentum: o[1].buffer,
                 block_starts: i[1],
                 lrs: i[2],
+                guard: o[2],
             };
             let range = (start + offset)..(case.total + offset);
             let sgd = Sgd::new(gpu, &buffers, case.blocks, range, case.settings)?;
-            Ok(sgd.dispatch().clone())
+            Ok(sgd.dispatches().into_iter().cloned().collect())
         },
     )
     .await?;

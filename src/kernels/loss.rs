@@ -23,6 +23,8 @@ struct Params {
     stats_offset: u32,
     metrics_offset: u32,
     grad_scale: f32,
+    guard_offset: u32,
+    _pad: [u32; 3],
 }
 
 fn check_sizes(kernel: &'static str, n: u32, classes: u32) -> Result<(), GpuError> {
@@ -68,6 +70,8 @@ pub fn softmax_cross_entropy(
         stats_offset: stats.offset,
         metrics_offset: 0,
         grad_scale: 1.0 / n as f32,
+        guard_offset: 0,
+        _pad: [0; 3],
     };
     Dispatch::new(
         gpu,
@@ -86,18 +90,22 @@ pub fn softmax_cross_entropy(
 }
 
 /// Adds the batch's loss sum, correct count and size (from `stats` of `n` samples) to the
-/// [`METRICS_LEN`]-float record at `metrics`.
+/// [`METRICS_LEN`]-float record at `metrics`; a loss sum that is NaN or infinite sets the
+/// divergence flag at `guard` (see `Plan::guard`).
 pub fn accumulate_metrics(
     gpu: &Gpu,
     n: u32,
     stats: Operand<'_>,
     metrics: Operand<'_>,
+    guard: Operand<'_>,
 ) -> Result<Dispatch, GpuError> {
     let kernel = ACCUMULATE_METRICS;
     check_sizes(kernel, n, 1)?;
     check_fits(kernel, "stats", stats, 2 * n as usize)?;
     check_fits(kernel, "metrics", metrics, METRICS_LEN)?;
-    check_distinct(kernel, metrics.buffer, &[stats.buffer])?;
+    check_fits(kernel, "guard", guard, 1)?;
+    check_distinct(kernel, metrics.buffer, &[stats.buffer, guard.buffer])?;
+    check_distinct(kernel, guard.buffer, &[stats.buffer])?;
     let params = Params {
         n,
         classes: 1,
@@ -107,6 +115,8 @@ pub fn accumulate_metrics(
         stats_offset: stats.offset,
         metrics_offset: metrics.offset,
         grad_scale: 0.0,
+        guard_offset: guard.offset,
+        _pad: [0; 3],
     };
     Dispatch::new(
         gpu,
@@ -114,7 +124,7 @@ pub fn accumulate_metrics(
         &shaders::LOSS,
         kernel,
         &params,
-        &[(5, stats.buffer), (6, metrics.buffer)],
+        &[(5, stats.buffer), (6, metrics.buffer), (7, guard.buffer)],
         [1, 1, 1],
     )
 }

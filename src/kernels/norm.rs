@@ -92,7 +92,8 @@ struct Params {
     flags: u32,
     momentum: f32,
     eps: f32,
-    _pad: [u32; 2],
+    guard_offset: u32,
+    _pad: u32,
 }
 
 const RELU: u32 = 1;
@@ -118,6 +119,9 @@ pub struct Running<'a> {
     pub mean: u32,
     /// Offset of the running variance.
     pub var: u32,
+    /// Offset of the divergence guard (see `Plan::guard`): `stats` sets it on a batch whose
+    /// statistics are not finite and leaves the running statistics alone while it is set.
+    pub guard: u32,
 }
 
 /// Parameters common to every kernel, after checking the shape; training kernels also need
@@ -240,7 +244,13 @@ pub fn stats(
     check_running(kernel, &running, shape.c)?;
     check_distinct(kernel, saved.buffer, &[x.buffer, running.buffer])?;
     check_distinct(kernel, running.buffer, &[x.buffer])?;
+    let guard = Operand {
+        buffer: running.buffer,
+        offset: running.guard,
+    };
+    check_fits(kernel, "guard", guard, 1)?;
     (p.saved_offset, p.mean_offset, p.var_offset) = (saved.offset, running.mean, running.var);
+    p.guard_offset = running.guard;
     launch(
         gpu,
         kernel,

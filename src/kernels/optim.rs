@@ -11,6 +11,8 @@ use super::{check_distinct, check_fits, Operand};
 
 /// Counter name of the SGD step.
 pub const SGD: &str = "sgd";
+/// Counter name of the check that the gradients are finite, run before each SGD step.
+pub const CHECK_FINITE: &str = "check_finite";
 
 /// Hyper-parameters of one step.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
@@ -37,7 +39,8 @@ struct Params {
     nesterov: u32,
     starts_offset: u32,
     lrs_offset: u32,
-    _pad: [u32; 3],
+    guard_offset: u32,
+    _pad: [u32; 2],
 }
 
 /// The flat buffers SGD works on: parameters, gradients and momentum share one layout
@@ -55,11 +58,16 @@ pub struct SgdBuffers<'a> {
     pub block_starts: Operand<'a>,
     /// Learning rate of each block.
     pub lrs: Operand<'a>,
+    /// The divergence flag (see `Plan::guard`): the gradient check sets it on a NaN or an
+    /// infinity, and no parameter changes while it is set.
+    pub guard: Operand<'a>,
 }
 
-/// A prepared SGD step over elements `start..end` (the trainable suffix).
+/// A prepared SGD step over elements `start..end` (the trainable suffix): the gradient
+/// check, then the update.
 #[derive(Debug)]
 pub struct Sgd {
+    check: Dispatch,
     dispatch: Dispatch,
     params: Params,
 }
@@ -100,10 +108,16 @@ impl Sgd {
             blocks as usize + 1,
         )?;
         check_fits(kernel, "lrs", buffers.lrs, blocks as usize)?;
-        let (starts, lrs) = (buffers.block_starts.buffer, buffers.lrs.buffer);
-        check_distinct(kernel, buffers.params, &[buffers.grads, starts, lrs])?;
-        let others = [buffers.grads, starts, lrs, buffers.params];
+        check_fits(kernel, "guard", buffers.guard, 1)?;
+        let (starts, lrs, guard) = (
+            buffers.block_starts.buffer,
+            buffers.lrs.buffer,
+            buffers.guard.buffer,
+        );
+        check_distinct(kernel, buffers.params, &[buffers.grads, starts, lrs, guard])?;
+        let others = [buffers.grads, starts, lrs, buffers.params, guard];
         check_distinct(kernel, buffers.momentum, &others)?;
+        check_distinct(kernel, guard, &[buffers.grads, starts, lrs])?;
         let params = Params {
             start: range.start,
             end: range.end,
@@ -114,8 +128,18 @@ impl Sgd {
             nesterov: settings.nesterov as u32,
             starts_offset: buffers.block_starts.offset,
             lrs_offset: buffers.lrs.offset,
-            _pad: [0; 3],
+            guard_offset: buffers.guard.offset,
+            _pad: [0; 2],
         };
+        let check = Dispatch::new(
+            gpu,
+            CHECK_FINITE,
+            &shaders::OPTIM,
+            "check_finite",
+            &params,
+            &[(1, buffers.grads), (6, guard)],
+            [1, 1, 1],
+        )?;
         let dispatch = Dispatch::new(
             gpu,
             kernel,
@@ -128,10 +152,15 @@ impl Sgd {
                 (3, lrs),
                 (4, buffers.params),
                 (5, buffers.momentum),
+                (6, guard),
             ],
             grid_1d(gpu, len, 256),
         )?;
-        Ok(Sgd { dispatch, params })
+        Ok(Sgd {
+            check,
+            dispatch,
+            params,
+        })
     }
 
     /// Changes the settings (e.g. after the first step) for the next submit.
@@ -141,11 +170,12 @@ impl Sgd {
         self.params.weight_decay = settings.weight_decay;
         self.params.nesterov = settings.nesterov as u32;
         self.dispatch.set_params(gpu, &self.params);
+        self.check.set_params(gpu, &self.params);
     }
 
-    /// The launch to record.
-    pub fn dispatch(&self) -> &Dispatch {
-        &self.dispatch
+    /// The launches to record, in order: the gradient check, then the update.
+    pub fn dispatches(&self) -> [&Dispatch; 2] {
+        [&self.check, &self.dispatch]
     }
 }
 

@@ -91,7 +91,8 @@ impl Plan {
         let bytes = |elements: usize| elements as u64 * 4;
         let params = gpu.storage("parameters", bytes(layouts.params.len as usize))?;
         let grads = gpu.storage("gradients", bytes(layouts.params.len as usize))?;
-        let state = gpu.storage("running statistics", bytes(layouts.state.len as usize))?;
+        // The running statistics, then the divergence guard (see `Plan::guard`).
+        let state = gpu.storage("running statistics", bytes(layouts.state.len as usize + 1))?;
         // Two floats per channel per norm, like the running statistics.
         let saved_len = layouts.state.len;
         let saved = gpu.storage("batch statistics", bytes(saved_len as usize))?;
@@ -182,6 +183,16 @@ impl Plan {
             .last()
             .and_then(|g| g.as_ref())
             .expect("the logits have a gradient")
+    }
+
+    /// The divergence guard: one float after the running statistics, 0 while training is
+    /// healthy. The batch norms, the loss and the gradient check set it to 1 on a NaN or an
+    /// infinity, and SGD updates nothing while it is set (`shaders/optim.wgsl`).
+    pub fn guard(&self) -> Operand<'_> {
+        Operand {
+            buffer: &self.state,
+            offset: self.layouts.state.len,
+        }
     }
 
     /// The input batch, [batch, c, h, w].
@@ -363,6 +374,7 @@ impl<'a> Ctx<'a> {
             buffer: self.state,
             mean: e("running_mean"),
             var: e("running_var"),
+            guard: self.layouts.state.len,
         }
     }
 

@@ -96,6 +96,8 @@ pub struct BatchTargets<'a> {
     pub stats: &'a wgpu::Buffer,
     /// The metric record to accumulate into.
     pub metrics: Operand<'a>,
+    /// The divergence flag a non-finite loss sets (see `Plan::guard`).
+    pub guard: Operand<'a>,
 }
 
 /// Loss and metric accumulation over the first `n` images of the batch.
@@ -115,7 +117,7 @@ pub fn loss_and_metrics(
         whole(t.logits_grad),
         whole(t.stats),
     )?;
-    let metrics = loss::accumulate_metrics(gpu, n, whole(t.stats), t.metrics)?;
+    let metrics = loss::accumulate_metrics(gpu, n, whole(t.stats), t.metrics, t.guard)?;
     Ok([loss, metrics])
 }
 

@@ -182,6 +182,7 @@ impl Trainer {
             logits_grad: plan.logits_grad(),
             stats: &stats,
             metrics,
+            guard: plan.guard(),
         };
         let classes = train.classes;
         // One loss launch; the per-sample results go to the step's own metric slot.
@@ -195,6 +196,7 @@ impl Trainer {
                 config.batch,
                 stats,
                 slot(i),
+                plan.guard(),
             )?);
         }
 
@@ -302,6 +304,7 @@ impl Trainer {
                     momentum: &momentum,
                     block_starts: Operand::whole(&block_starts),
                     lrs: Operand::whole(&lrs),
+                    guard: plan.guard(),
                 },
                 blocks as u32,
                 first..plan.layouts.params.len,
@@ -320,7 +323,7 @@ impl Trainer {
                 let parts = StepParts {
                     gather: train_set.gather.dispatch(),
                     loss: [&train_loss, &step_metrics[0]],
-                    optimizer: sgd.as_ref()?.dispatch(),
+                    optimizer: sgd.as_ref()?.dispatches(),
                 };
                 Some(StepProfile::new(&plan, frozen, &parts))
             })
@@ -510,7 +513,7 @@ impl Trainer {
         let parts = StepParts {
             gather: self.train.gather.dispatch(),
             loss: [&self.train_loss, &self.step_metrics[slot]],
-            optimizer: sgd.dispatch(),
+            optimizer: sgd.dispatches(),
         };
         let work = step_work(&self.plan, frozen, &parts);
         let mut commands = Commands::new(gpu, "training step");

@@ -15,8 +15,8 @@ pub struct StepParts<'a> {
     pub gather: &'a Dispatch,
     /// Loss, logits' gradient and metric accumulation.
     pub loss: [&'a Dispatch; 2],
-    /// The optimizer over the trainable suffix.
-    pub optimizer: &'a Dispatch,
+    /// The optimizer over the trainable suffix: the gradient check, then the update.
+    pub optimizer: [&'a Dispatch; 2],
 }
 
 /// The forward half of a step: the gather, every block's forward (inference mode for the
@@ -52,7 +52,7 @@ pub fn step_work<'a>(plan: &'a Plan, frozen: usize, parts: &StepParts<'a>) -> Ve
             work.extend(block.input_grad.iter());
         }
     }
-    work.push(parts.optimizer);
+    work.extend(parts.optimizer);
     work
 }
 
