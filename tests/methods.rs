@@ -101,7 +101,7 @@ fn frozen_blocks_never_change_and_get_no_backward_launch() {
                 .collect();
             assert_eq!(launched, expected, "iteration {j}");
             let plan = t.plan();
-            let mut count = 1 + 2 + 1; // gather, loss and metrics, optimizer
+            let mut count = 1 + 2 + 2; // gather, loss and metrics, gradient check and optimizer
             for (b, block) in plan.blocks.iter().enumerate() {
                 if b < frozen {
                     count += block.infer.len();

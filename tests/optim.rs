@@ -101,7 +101,9 @@ fn consecutive_steps_follow_pytorch_and_leave_frozen_blocks_alone() {
 fn a_nan_gradient_stops_all_updates_until_the_guard_is_cleared() {
     let gpu = common::gpu();
     let total = 1000usize;
-    let params = gpu.storage_from("params", &random_values(5, total)).unwrap();
+    let params = gpu
+        .storage_from("params", &random_values(5, total))
+        .unwrap();
     let grads = gpu.storage("grads", total as u64 * 4).unwrap();
     let momentum = gpu.storage("momentum", total as u64 * 4).unwrap();
     let block_starts = gpu.storage_from("starts", &[0u32, 400, 1000]).unwrap();
@@ -148,7 +150,11 @@ fn a_nan_gradient_stops_all_updates_until_the_guard_is_cleared() {
     assert_eq!(p3, p2, "parameters changed after a NaN gradient");
     assert_eq!(m3, m2, "momentum changed after a NaN gradient");
     let (p4, _, flag) = step(finite.clone());
-    assert_eq!((p4 == p2, flag), (true, 1.0), "the guard holds until cleared");
+    assert_eq!(
+        (p4 == p2, flag),
+        (true, 1.0),
+        "the guard holds until cleared"
+    );
     // Cleared (as the trainer does on resume), training goes on from the last good state.
     gpu.write(&guard, 0, &[0.0f32]);
     let (p5, _, flag) = step(finite);

@@ -13,7 +13,7 @@ use snapfreeze::gpu::Gpu;
 use snapfreeze::nn::params::Layouts;
 use snapfreeze::nn::{Architecture, ForwardChoice, ModelSpec};
 use snapfreeze::schedule::{Method, Schedule};
-use snapfreeze::train::{TrainConfig, Trainer};
+use snapfreeze::train::{TrainConfig, TrainError, Trainer};
 
 fn config(model: ModelSpec) -> TrainConfig {
     TrainConfig {
@@ -274,4 +274,89 @@ fn kernel_profile_times_every_launch_of_the_steps() {
     assert!(gpu.begin_profile().is_err());
     pollster::block_on(gpu.end_profile()).unwrap();
     assert!(pollster::block_on(gpu.end_profile()).is_err());
+}
+
+/// The divergence guard end to end: a weight made huge mid-run overflows the logits, the
+/// GPU stops updating at that step, the trainer reports it and stands there with the
+/// snapshots taken before it, and after the weight is repaired training resumes at a lower
+/// rate and finishes.
+#[test]
+fn a_divergence_stops_at_the_bad_step_and_training_resumes_at_a_lower_rate() {
+    let gpu = Rc::new(common::gpu());
+    let data = synthetic(40, 1, 12, 7);
+    let test = synthetic(8, 1, 12, 8);
+    let mut c = config(ModelSpec::Small { width: 4 });
+    // 5 steps per epoch, 15 in all; snapshots after iterations 4, 9 and 14.
+    c.method = Method::Snapshot {
+        cycles: 3,
+        alpha0: None,
+    };
+    let mut t = trainer(&gpu, &data, &test, c.clone());
+    assert_eq!(t.schedule().snapshot_iterations(), &[4, 9, 14]);
+    let fc = t.plan().layouts.params.offset("fc.weight") as u64 * 4;
+    let poison = |t: &Trainer, value: f32| gpu.write(&t.plan().params, fc, &[value]);
+    let weights = |t: &Trainer| pollster::block_on(t.tensors()).unwrap();
+
+    pollster::block_on(t.run(8)).unwrap();
+    assert_eq!(t.snapshots().len(), 1);
+    let good = weights(&t);
+    // Step 8 overflows; step 9 would take the second snapshot, in the same read-back window.
+    poison(&t, 3e38);
+    let err = pollster::block_on(t.run(u64::MAX)).unwrap_err();
+    assert!(
+        matches!(err, TrainError::Diverged { iteration: 8, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string()
+            .contains("resume with a lower learning rate"),
+        "{err}"
+    );
+    assert_eq!(t.diverged_at(), Some(8));
+    assert_eq!(t.iteration(), 8, "training stands at the bad step");
+    assert_eq!(t.steps().len(), 8, "steps from the bad one on are not kept");
+    assert_eq!(
+        t.snapshots().len(),
+        1,
+        "the snapshot taken after it is dropped"
+    );
+    // Nothing but the poisoned weight changed since: SGD skipped every step from it on.
+    let after = weights(&t);
+    for (a, b) in good.iter().zip(&after) {
+        if a.name.ends_with("running_mean") || a.name.ends_with("running_var") {
+            continue; // step 8's forward updated them before its loss overflowed
+        }
+        if a.name == "fc.weight" {
+            assert_eq!(a.values[1..], b.values[1..]);
+        } else {
+            assert_eq!(
+                a.values, b.values,
+                "{} changed after the divergence",
+                a.name
+            );
+        }
+    }
+
+    assert!(t.resume(0.0).is_err() && t.resume(1.5).is_err() && t.resume(f64::NAN).is_err());
+    poison(
+        &t,
+        good.iter().find(|w| w.name == "fc.weight").unwrap().values[0],
+    );
+    let lr = t.resume(0.5).unwrap();
+    assert_eq!(lr, c.lr * 0.5);
+    assert_eq!(t.schedule().alpha, lr);
+    assert_eq!(t.diverged_at(), None);
+    pollster::block_on(t.run(u64::MAX)).unwrap();
+    assert!(t.is_finished());
+    assert_eq!(t.steps().len(), 15);
+    assert!(t.steps().iter().all(|s| s.loss.is_finite()));
+    assert_eq!(
+        t.steps().iter().map(|s| s.iteration).collect::<Vec<_>>(),
+        (0..15).collect::<Vec<_>>()
+    );
+    let taken: Vec<u64> = t.snapshots().iter().map(|s| s.iteration).collect();
+    assert_eq!(taken, [4, 9, 14]);
+    let resumes = t.summary().resumes;
+    assert_eq!(resumes.len(), 1);
+    assert_eq!((resumes[0].iteration, resumes[0].factor), (8, 0.5));
 }

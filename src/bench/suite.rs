@@ -353,7 +353,8 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
             let grads = zeros(gpu, 2 * c)?;
             let saved = zeros(gpu, 2 * c)?;
             // Running mean, running variance, then the divergence guard.
-            let state = gpu.storage_from("running", &[vec![0f32; c], vec![1f32; c + 1]].concat())?;
+            let state =
+                gpu.storage_from("running", &[vec![0f32; c], vec![1f32; c + 1]].concat())?;
             let affine = Affine {
                 buffer: &params,
                 gamma: 0,

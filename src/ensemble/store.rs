@@ -61,6 +61,12 @@ impl SnapshotStore {
         Some(k)
     }
 
+    /// Forgets every snapshot after the first `keep` (their slots are reused); after a
+    /// divergence, the ones taken since are not of the model they claim to be.
+    pub fn truncate(&mut self, keep: usize) {
+        self.taken = self.taken.min(keep);
+    }
+
     /// Snapshot `k`'s parameters and running statistics (`params_len` and `state_len`
     /// floats), read back.
     pub async fn read(

@@ -10,5 +10,5 @@ pub mod work;
 
 pub use config::{ConfigError, TrainConfig};
 pub use metrics::{EpochMetrics, Evaluation, Event, StepMetrics};
-pub use trainer::{PhaseTime, RunSummary, TrainError, Trainer};
+pub use trainer::{PhaseTime, Resume, RunSummary, TrainError, Trainer};
 pub use work::{StepProfile, WorkDone};

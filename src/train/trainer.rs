@@ -13,11 +13,14 @@ use super::data::{
 use super::metrics::{EpochMetrics, Evaluation, Event, StepMetrics};
 use super::probabilities::TestProbabilities;
 use super::work::{forward_work, step_work, StepParts, StepProfile, WorkDone};
+use serde::Serialize;
+
 use crate::checkpoint::{self, CheckpointError, NamedTensor};
 use crate::data::Dataset;
 use crate::ensemble::{ensemble_curve, EnsemblePoint, Snapshot, SnapshotStore};
 use crate::gpu::{Commands, Dispatch, Gpu, GpuError, KernelProfile, Staging};
 use crate::kernels::data::{GatherSettings, ImageShape};
+use crate::kernels::loss::METRICS_LEN;
 use crate::kernels::optim::{Sgd, SgdBuffers, SgdSettings};
 use crate::kernels::{loss, Operand};
 use crate::nn::{Architecture, Plan, SpecError};
@@ -46,8 +49,10 @@ pub enum TrainError {
         /// Test images' shape.
         test: String,
     },
-    /// The loss stopped being a number.
-    #[error("training diverged at iteration {iteration} (loss {loss}); lower the learning rate and start again (checkpoints saved before this point are intact)")]
+    /// The loss, a batch norm or a gradient stopped being a number. The GPU stopped updating
+    /// at that step, so the model is the last good step's and [`Trainer::resume`] can go on
+    /// from there with a lower learning rate.
+    #[error("training diverged at iteration {iteration} (loss {loss}); the weights are kept as they were before it: resume with a lower learning rate (checkpoints saved before this point are intact)")]
     Diverged {
         /// The iteration whose loss was not finite.
         iteration: u64,
@@ -59,6 +64,18 @@ pub enum TrainError {
 /// The most GPU memory all snapshots together may take: they are kept on the GPU for the
 /// whole run, beside the model.
 pub const SNAPSHOT_MEMORY: u64 = 1 << 30;
+
+/// Training went on after a divergence, from `iteration`, with its rates multiplied by
+/// `factor` (see [`Trainer::resume`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Resume {
+    /// The first iteration run again.
+    pub iteration: u64,
+    /// What every learning rate was multiplied by.
+    pub factor: f64,
+    /// The base learning rate from then on.
+    pub lr: f64,
+}
 
 /// A training step waiting for its metrics to be read back.
 #[derive(Clone, Copy)]
@@ -109,6 +126,10 @@ pub struct Trainer {
     steps: Vec<StepMetrics>,
     epochs: Vec<EpochMetrics>,
     events: Vec<Event>,
+    /// The iteration training diverged at, until [`Trainer::resume`].
+    diverged: Option<u64>,
+    /// Every resume after a divergence, in order.
+    resumes: Vec<Resume>,
     _sources: Vec<GpuImages>,
     _scratch: Vec<wgpu::Buffer>,
 }
@@ -394,6 +415,8 @@ impl Trainer {
             steps: Vec::new(),
             epochs: Vec::new(),
             events: Vec::new(),
+            diverged: None,
+            resumes: Vec::new(),
             config,
             _sources: vec![train_source, test_source],
             _scratch: vec![stats, labels, momentum, block_starts],
@@ -519,6 +542,10 @@ impl Trainer {
         let mut commands = Commands::new(gpu, "training step");
         commands.clear(&self.metrics, (slot * SLOT * 4) as u64, (SLOT * 4) as u64);
         commands.run(&work);
+        // The divergence guard after this step, beside its metrics: read back with them.
+        let guard = self.plan.guard();
+        let at = (slot * SLOT + METRICS_LEN) as u64 * 4;
+        commands.copy(guard.buffer, guard.offset as u64 * 4, &self.metrics, at, 4);
         let snapshot = match self.schedule.snapshot_after(j) {
             true => self
                 .store
@@ -564,39 +591,113 @@ impl Trainer {
         self.epoch_seconds += seconds;
         let first = self.steps.len();
         let pending = std::mem::take(&mut self.pending);
+        let record = |i: usize| &values[i * SLOT..(i + 1) * SLOT];
+        let mean_loss = |r: &[f32]| r[0] as f64 / r[2].max(1.0) as f64;
+        // The first step that went wrong: its guard (the slot's last float) is set or its
+        // loss is not finite. The GPU updated nothing from it on, so the weights are those
+        // before it, and only the steps before it count.
+        let bad = (0..pending.len()).find(|&i| {
+            let r = record(i);
+            r[METRICS_LEN] != 0.0 || !mean_loss(r).is_finite()
+        });
+        let good = bad.unwrap_or(pending.len());
         // Windows never span a freeze (see `run`), so the time belongs to one phase.
         let phase = &mut self.phases[pending[0].frozen as usize];
-        phase.steps += pending.len() as u64;
-        phase.seconds += seconds;
-        for (i, p) in pending.iter().enumerate() {
+        phase.steps += good as u64;
+        phase.seconds += seconds * good as f64 / pending.len() as f64;
+        for (i, p) in pending.iter().enumerate().take(good) {
             let profile = self.profiles[p.frozen as usize].as_ref();
-            let r = &values[i * SLOT..i * SLOT + 3];
-            let count = r[2].max(1.0) as f64;
-            let loss = r[0] as f64 / count;
-            if !loss.is_finite() {
-                return Err(TrainError::Diverged {
-                    iteration: p.iteration,
-                    loss,
-                });
-            }
+            let r = record(i);
             self.steps.push(StepMetrics {
                 iteration: p.iteration,
                 epoch: p.epoch,
-                loss,
-                accuracy: r[1] as f64 / count,
+                loss: mean_loss(r),
+                accuracy: r[1] as f64 / r[2].max(1.0) as f64,
                 lr: p.lr,
                 frozen_blocks: p.frozen,
                 forward_flops: profile.map_or(0.0, |f| f.forward_flops),
                 backward_flops: profile.map_or(0.0, |f| f.backward_flops),
             });
         }
-        let images = (pending.len() as u64 * self.config.batch as u64) as f64;
-        self.events.push(Event::Steps {
-            first,
-            count: pending.len(),
-            images_per_second: if seconds > 0.0 { images / seconds } else { 0.0 },
-        });
+        if good > 0 {
+            let images = (good as u64 * self.config.batch as u64) as f64;
+            let seconds = seconds * good as f64 / pending.len() as f64;
+            self.events.push(Event::Steps {
+                first,
+                count: good,
+                images_per_second: if seconds > 0.0 { images / seconds } else { 0.0 },
+            });
+        }
+        if let Some(i) = bad {
+            let iteration = pending[i].iteration;
+            self.stop_at(iteration);
+            return Err(TrainError::Diverged {
+                iteration,
+                loss: mean_loss(record(i)),
+            });
+        }
         Ok(())
+    }
+
+    /// After a divergence at `iteration`: training stands there (the GPU updated nothing
+    /// from that step on), and snapshots taken since are dropped, to be taken again.
+    fn stop_at(&mut self, iteration: u64) {
+        self.diverged = Some(iteration);
+        self.iteration = iteration;
+        let keep = self
+            .schedule
+            .snapshot_iterations()
+            .iter()
+            .filter(|&&j| j < iteration)
+            .count();
+        self.store.truncate(keep);
+        self.snapshots.truncate(keep);
+    }
+
+    /// The iteration training diverged at, if it has and was not resumed since.
+    pub fn diverged_at(&self) -> Option<u64> {
+        self.diverged
+    }
+
+    /// Goes on after a divergence (or any stop) with every learning rate multiplied by
+    /// `factor` (0 < factor <= 1) from the current iteration on: the base rate, Snapshot
+    /// Ensembles' restart rate alpha0, and so FreezeOut's per-block rates. Clears the GPU's
+    /// divergence guard; the next [`Trainer::run`] repeats the step that diverged.
+    pub fn resume(&mut self, factor: f64) -> Result<f64, TrainError> {
+        if !(factor > 0.0 && factor <= 1.0) {
+            return Err(bad(
+                "factor",
+                factor,
+                "resume with a learning-rate factor in (0, 1]",
+            )
+            .into());
+        }
+        let scale = |m: Method| match m {
+            Method::Snapshot { cycles, alpha0 } => Method::Snapshot {
+                cycles,
+                alpha0: alpha0.map(|a| a * factor),
+            },
+            other => other,
+        };
+        self.config.lr *= factor;
+        self.config.method = scale(self.config.method);
+        self.schedule.alpha = self.config.lr;
+        self.schedule.method = self.config.method;
+        let guard = self.plan.guard();
+        self.gpu
+            .write(guard.buffer, guard.offset as u64 * 4, &[0.0f32]);
+        self.resumes.push(Resume {
+            iteration: self.iteration,
+            factor,
+            lr: self.config.lr,
+        });
+        self.diverged = None;
+        Ok(self.config.lr)
+    }
+
+    /// Every resume so far.
+    pub fn resumes(&self) -> &[Resume] {
+        &self.resumes
     }
 
     async fn finish_epoch(&mut self) -> Result<(), TrainError> {
@@ -801,6 +902,7 @@ impl Trainer {
                 .cloned()
                 .collect(),
             work: self.work(),
+            resumes: self.resumes.clone(),
         }
     }
 
@@ -990,6 +1092,8 @@ pub struct RunSummary {
     pub phases: Vec<PhaseTime>,
     /// FLOPs executed and launches by kernel.
     pub work: WorkDone,
+    /// Resumes after divergences, with the rates used from each on.
+    pub resumes: Vec<Resume>,
 }
 
 fn flatten(tensors: &[NamedTensor]) -> Vec<f32> {
