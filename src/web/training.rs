@@ -212,7 +212,8 @@ impl TrainingRun {
         })
     }
 
-    /// `{iteration, total, stepsPerEpoch, finished}`.
+    /// `{iteration, total, stepsPerEpoch, finished, divergedAt}`; `divergedAt` is the
+    /// iteration training diverged at (and stands at) until `resume`, else null.
     pub fn progress(&self) -> Result<JsValue, JsValue> {
         #[derive(serde::Serialize)]
         #[serde(rename_all = "camelCase")]
@@ -221,14 +222,26 @@ impl TrainingRun {
             total: u64,
             steps_per_epoch: u64,
             finished: bool,
+            diverged_at: Option<u64>,
         }
         let p = self.with(|t| Progress {
             iteration: t.iteration(),
             total: t.total_iterations(),
             steps_per_epoch: t.steps_per_epoch(),
             finished: t.is_finished(),
+            diverged_at: t.diverged_at(),
         })?;
         to_js(&p)
+    }
+
+    /// After a divergence: multiplies every learning rate by `factor` (0 < factor <= 1) from
+    /// the step that diverged on, and lets `run` go on from there; returns the new base rate.
+    pub fn resume(&self, factor: f64) -> Result<f64, JsValue> {
+        let trainer = Rc::clone(&self.trainer);
+        let mut t = take(&trainer)?;
+        let result = t.resume(factor);
+        put_back(&trainer, t);
+        result.map_err(js_error)
     }
 
     /// Step metrics from index `from` on.

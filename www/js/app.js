@@ -134,6 +134,8 @@ class Page {
       snapshot: (r) => this.votes.show(r, data),
       changed: () => this.render(true),
       failed: (r, how) => this.failed(r, how),
+      diverged: (r) => this.diverged(r),
+      resumed: (r) => this.resumed(r),
     });
     this.records = this.comparison.records;
     this.votes.reset();
@@ -149,13 +151,44 @@ class Page {
     this.buttons(stopped ? "stopped" : "done");
   }
 
+  /** A run diverged and waits: offer to resume it at half its rates, or to give it up. */
+  diverged(record) {
+    this.buttons("diverged");
+    say(`${record.label} diverged: ${record.error}. Its curves and snapshots up to that point are kept.`, "diverged");
+    const choice = document.createElement("p");
+    choice.className = "choices";
+    const button = (id, text, factor) => {
+      const b = document.createElement("button");
+      b.id = id;
+      b.type = "button";
+      b.textContent = text;
+      b.addEventListener("click", () => {
+        choice.remove();
+        this.buttons("running");
+        this.comparison?.decideDivergence(factor);
+      });
+      return b;
+    };
+    choice.append(button("resume-lower", "Resume at half the learning rate", 0.5),
+      button("give-up", "Give this run up", null));
+    $("run-message").append(choice);
+    this.render(true);
+  }
+
+  resumed(record) {
+    const last = record.resumes.at(-1);
+    say(`${record.label} resumed at iteration ${last.iteration} with every learning rate × ${last.factor} `
+      + `(base ${last.lr.toPrecision(3)}).`, "resumed");
+    this.render(true);
+  }
+
   failed(record, { lost, diverged }) {
     if (lost) {
       say(`${record.label} stopped: ${record.error}. Everything finished before it is kept below and can be `
         + "exported; press Train and compare to start again on a new device.", "device-lost");
     } else if (diverged) {
-      say(`${record.label} diverged: ${record.error}. Its curves and snapshots up to that point are kept; `
-        + "lower the base LR (or α₀) and run again.", "diverged");
+      say(`${record.label} was given up after it diverged. Its curves and snapshots up to that point are `
+        + "kept; lower the base LR (or α₀) and run again.", "diverged");
     } else {
       say(`${record.label} failed: ${record.error}`, "error");
     }
@@ -163,9 +196,9 @@ class Page {
 
   buttons(state) {
     document.body.dataset.run = state;
-    const running = state === "running" || state === "paused";
+    const running = state === "running" || state === "paused" || state === "diverged";
     $("start").disabled = running;
-    $("pause").disabled = !running;
+    $("pause").disabled = !running || state === "diverged";
     $("stop").disabled = !running;
     $("pause").textContent = state === "paused" ? "Resume" : "Pause";
   }

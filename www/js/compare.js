@@ -30,6 +30,8 @@ export function resultRows(records) {
       kind: r.kind,
       status: r.status,
       error: r.error,
+      // After a divergence the run went on at lower rates: not the same method any more.
+      resumed: r.resumes.length ? r.resumes.map((x) => `rates ×${x.factor} from iteration ${x.iteration}`).join(", ") : null,
       iterations: s?.iterations ?? r.iteration,
       test_error: s?.final_test ? 1 - s.final_test.accuracy : null,
       ensemble_error: ensemble ? 1 - ensemble.accuracy : null,
@@ -92,7 +94,7 @@ export class CompareView {
       const swatch = `<span class="swatch" style="background:${METHOD_COLOURS[i % METHOD_COLOURS.length]}"></span>`;
       const cells = [
         row.method,
-        row.status + (row.error ? `: ${row.error}` : ""),
+        row.status + (row.error ? `: ${row.error}` : "") + (row.resumed ? ` (resumed: ${row.resumed})` : ""),
         percent(row.test_error, 2),
         row.ensemble_error == null ? "–" : `${percent(row.ensemble_error, 2)} (m = ${row.ensemble_size})`,
         duration(row.train_seconds),

@@ -56,6 +56,7 @@ function resultsJson(state) {
       summary: r.summary,
       epochs: r.epochs,
       freezes: r.freezes,
+      resumes: r.resumes,
       snapshots: r.snapshots.map((s) => ({ index: s.index, iteration: s.iteration, test: s.test, ensemble: s.ensemble })),
       steps: r.steps,
     })),

@@ -37,6 +37,7 @@ function newRecord(run, index) {
     epochs: [],
     snapshots: [],
     freezes: [],
+    resumes: [],
     imagesPerSecond: null,
     summary: null,
     forwardSeconds: null,
@@ -74,6 +75,15 @@ export class Comparison {
     this.paused = false;
     this.stopping = false;
     this.resume = null;
+    this.decide = null;
+  }
+
+  /**
+   * After a divergence: resolves the waiting run with `factor` (resume with every learning
+   * rate times it) or null (give the run up and go on with the next).
+   */
+  decideDivergence(factor) {
+    this.decide?.(factor);
   }
 
   pause() {
@@ -88,6 +98,7 @@ export class Comparison {
   stop() {
     this.stopping = true;
     this.unpause();
+    this.decideDivergence(null);
   }
 
   /** Trains every record in turn; resolves when all are done, stopped or failed. */
@@ -146,7 +157,15 @@ export class Comparison {
           break;
         }
         const before = performance.now();
-        await run.run(chunk);
+        try {
+          await run.run(chunk);
+        } catch (e) {
+          // A divergence stops the trainer at the bad step with the last good weights: ask
+          // whether to go on from there at a lower rate. Anything else fails the run.
+          if (!isDivergence(message(e)) || !(await this.offerResume(record, run, e))) throw e;
+          chunk = 1;
+          continue;
+        }
         const perStep = (performance.now() - before) / 1000 / chunk;
         chunk = Math.max(1, Math.min(MAX_CHUNK, Math.round(CHUNK_SECONDS / perStep)));
         await this.collect(record, run);
@@ -173,6 +192,31 @@ export class Comparison {
     } finally {
       run?.free();
     }
+  }
+
+  /**
+   * Holds the comparison after `record`'s run diverged until the user resumes it (true:
+   * the run goes on at the chosen fraction of its rates) or gives it up (false).
+   */
+  async offerResume(record, run, error) {
+    await this.collect(record, run);
+    record.status = "diverged";
+    record.error = message(error);
+    const waiting = performance.now();
+    const factor = await new Promise((resolve) => {
+      this.decide = resolve;
+      this.hooks.diverged(record);
+    });
+    this.decide = null;
+    record.pausedSeconds += (performance.now() - waiting) / 1000;
+    if (factor === null || this.stopping) return false;
+    const iteration = run.progress().iteration;
+    const lr = run.resume(factor);
+    record.resumes.push({ iteration, factor, lr });
+    record.error = null;
+    record.status = "running";
+    this.hooks.resumed(record);
+    return true;
   }
 
   /** Records a run's failure; resolves to true if the device was lost behind it. */
