@@ -6,7 +6,10 @@
 // because software adapters pay dearly for barriers and for every load. The workgroup is
 // 8 x 2 invocations, so it covers 16 rows (channels: ResNet's narrowest layers have 16, and
 // taller tiles would idle) by 64 columns (positions); invocation (x, y) owns rows y + 2 i and
-// columns x + 8 j, i, j in 0..8.
+// columns x + 8 j, i, j in 0..8. weight_grad narrows the workgroup (WG_X) for layers with few
+// columns and may split the batch over workgroup z, weight_grad_sum adding the parts. Each
+// kernel's inner loop is one flat loop with its indices stepped by hand (measured: nested
+// loops of three trips cost SwiftShader more than their bodies; BENCHMARKS.md).
 //
 // Tensors may be channel slices of larger ones (DenseNet concatenation without copies): x
 // has x_channels channels in memory and the layer reads the first c; y and dy have

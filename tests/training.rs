@@ -360,3 +360,60 @@ fn a_divergence_stops_at_the_bad_step_and_training_resumes_at_a_lower_rate() {
     assert_eq!(resumes.len(), 1);
     assert_eq!((resumes[0].iteration, resumes[0].factor), (8, 0.5));
 }
+
+/// A long run: 20 epochs with an evaluation after each and five snapshots create no GPU
+/// buffer, byte or bind group after the first epoch (nothing grows as training goes on).
+#[test]
+fn twenty_epochs_keep_gpu_memory_and_object_counts_flat() {
+    let gpu = Rc::new(common::gpu());
+    let data = synthetic(40, 1, 12, 11);
+    let test = synthetic(16, 1, 12, 12);
+    let mut c = config(ModelSpec::Small { width: 4 });
+    c.epochs = 20;
+    c.method = Method::Snapshot {
+        cycles: 5,
+        alpha0: None,
+    };
+    let mut t = trainer(&gpu, &data, &test, c);
+    let steps_per_epoch = t.steps_per_epoch();
+    pollster::block_on(t.run(steps_per_epoch)).unwrap();
+    let after_first_epoch = gpu.resource_counts();
+    pollster::block_on(t.run(u64::MAX)).unwrap();
+    assert!(t.is_finished());
+    assert_eq!(t.epochs().len(), 20);
+    assert!(
+        t.epochs().iter().all(|e| e.test.is_some()),
+        "every epoch evaluated"
+    );
+    assert_eq!(t.snapshots().len(), 5);
+    assert_eq!(
+        gpu.resource_counts(),
+        after_first_epoch,
+        "GPU buffers, bytes or bind groups grew after the first epoch"
+    );
+}
+
+/// A model and batch whose activations exceed the adapter's storage-binding limit are
+/// refused before training, with the limit and what to do.
+#[test]
+fn a_batch_too_large_for_the_adapter_is_refused_before_training() {
+    let gpu = Rc::new(common::gpu());
+    let limit = gpu.limits().max_storage_buffer_binding_size as u64;
+    // ResNet's first activation: 16 channels of 32x32 floats per image.
+    let per_image = 16 * 32 * 32 * 4;
+    let batch = (limit / per_image + 1) as u32;
+    let data = synthetic(batch as usize, 3, 32, 13);
+    let test = synthetic(8, 3, 32, 14);
+    let mut c = config(ModelSpec::Resnet {
+        depth: 8,
+        width: 16,
+    });
+    c.batch = batch;
+    let err = match pollster::block_on(Trainer::new(Rc::clone(&gpu), &data, &test, c, None)) {
+        Ok(_) => panic!("a batch of {batch} fit a {limit}-byte binding"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("max_storage_buffer_binding_size"), "{err}");
+    assert!(err.contains("use a smaller model or batch size"), "{err}");
+    assert!(err.contains(&limit.to_string()), "{err}");
+}

@@ -35,7 +35,7 @@ impl Gpu {
     pub fn storage(&self, label: &str, bytes: u64) -> Result<wgpu::Buffer, GpuError> {
         let size = bytes.max(4).next_multiple_of(4);
         self.check_storage_size(label, size)?;
-        self.resources.buffer();
+        self.resources.buffer(size);
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(label),
             size,
@@ -64,7 +64,7 @@ impl Gpu {
 
     /// A uniform buffer holding `value`, rewritable with [`Gpu::write`].
     pub fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
-        self.resources.buffer();
+        self.resources.buffer(std::mem::size_of::<T>() as u64);
         self.device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some(label),

@@ -46,6 +46,7 @@ impl DispatchCounters {
 #[derive(Debug, Default)]
 pub struct ResourceCounters {
     buffers: AtomicU64,
+    bytes: AtomicU64,
     bind_groups: AtomicU64,
 }
 
@@ -54,13 +55,16 @@ pub struct ResourceCounters {
 pub struct ResourceCounts {
     /// Buffers of any kind (storage, uniform, staging).
     pub buffers: u64,
+    /// Their bytes: GPU memory asked for so far.
+    pub bytes: u64,
     /// Bind groups.
     pub bind_groups: u64,
 }
 
 impl ResourceCounters {
-    pub(crate) fn buffer(&self) {
+    pub(crate) fn buffer(&self, bytes: u64) {
         self.buffers.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     pub(crate) fn bind_group(&self) {
@@ -71,6 +75,7 @@ impl ResourceCounters {
     pub fn get(&self) -> ResourceCounts {
         ResourceCounts {
             buffers: self.buffers.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
             bind_groups: self.bind_groups.load(Ordering::Relaxed),
         }
     }

@@ -132,6 +132,7 @@ impl Gpu {
         if count == 0 {
             return Ok(profile);
         }
+        self.resources.buffer(count as u64 * 8);
         let resolved = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("kernel profile timestamps"),
             size: count as u64 * 8,

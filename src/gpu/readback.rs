@@ -33,11 +33,12 @@ fn check_range(buffer: &wgpu::Buffer, offset: u64, bytes: u64) -> Result<(), Gpu
 impl Gpu {
     /// A staging buffer for [`Gpu::read_into`] of up to `bytes` bytes.
     pub fn staging(&self, label: &str, bytes: u64) -> Staging {
-        self.resources.buffer();
+        let size = bytes.max(4).next_multiple_of(4);
+        self.resources.buffer(size);
         Staging {
             buffer: self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
-                size: bytes.max(4).next_multiple_of(4),
+                size,
                 usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             }),

@@ -29,6 +29,10 @@ function instrument() {
       return device;
     };
   }
+  window.cspViolations = [];
+  document.addEventListener("securitypolicyviolation", (e) => {
+    window.cspViolations.push({ directive: e.violatedDirective, blocked: e.blockedURI, sample: e.sample });
+  });
   window.longTasks = [];
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) window.longTasks.push({ start: Math.round(e.startTime), ms: Math.round(e.duration) });
@@ -416,10 +420,66 @@ test("a lost device is reported, keeps finished results, and the next start trai
   assert.deepEqual(again, ["done"]);
 });
 
+// The latest comparison is written to IndexedDB as it runs; after a reload the page offers
+// it, shows its curves and table again and exports it.
+test("the latest comparison is kept in the browser and comes back after a reload", { timeout: 120_000 }, async () => {
+  const summary = () => page.evaluate(() => window.snapfreezePage.records.map((r) => ({
+    label: r.label, status: r.status, steps: r.steps.length, snapshots: r.snapshots.length, weights: r.weights?.length ?? 0,
+  })));
+  const before = await summary();
+  assert.ok(before.length > 0 && before.every((r) => r.steps > 0), JSON.stringify(before));
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+  await page.waitForSelector("#saved-show", { timeout: 10_000 });
+  assert.match(await page.textContent("#saved"), /Kept in this browser from .*: MNIST/);
+  await page.click("#saved-show");
+  assert.deepEqual(await summary(), before, "the runs came back whole");
+  const rows = await page.$$eval("#compare-table tbody tr", (trs) => trs.map((tr) => tr.dataset.status));
+  assert.deepEqual(rows, before.map((r) => r.status));
+  const { bytes } = await downloadOf("#export-json");
+  const json = JSON.parse(bytes.toString("utf8"));
+  assert.equal(json.runs.length, before.length);
+  assert.equal(json.runs[0].steps.length, before[0].steps);
+  assert.match(json.dataset.title, /MNIST/);
+  const files = await page.$$eval("#export-weights button", (bs) => bs.map((b) => b.dataset.file));
+  assert.ok(files.length >= before.length, files.join(", "));
+  await screenshot(page, "demo-restored");
+  // Still kept after another reload, until the user forgets it.
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+  await page.waitForTimeout(300);
+  assert.equal(await page.isVisible("#saved"), true, "the restored comparison is still kept until forgotten");
+  await page.click("#saved-forget");
+  await page.waitForSelector("#saved", { state: "hidden" }); // hidden once the delete is stored
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+  await page.waitForTimeout(300);
+  assert.equal(await page.isVisible("#saved"), false, "a forgotten comparison is not offered");
+});
+
 // Last, so it covers every run, upload and message above.
 test("no main-thread task took over 100 ms", async () => {
   const tasks = await page.evaluate(() => window.longTasks);
   console.log(`long tasks (over 50 ms): ${JSON.stringify(tasks)}`);
   const over = tasks.filter((t) => t.ms > LONG_TASK_LIMIT_MS);
   assert.deepEqual(over, [], "tasks over 100 ms");
+});
+
+// Also last: the page ran everything above under its Content-Security-Policy without one
+// violation, and the policy does block a script injected into it.
+test("the Content-Security-Policy holds and blocks an injected script", async () => {
+  const policy = await page.getAttribute('meta[http-equiv="Content-Security-Policy"]', "content");
+  assert.match(policy, /default-src 'self'/);
+  assert.match(policy, /script-src 'self' 'wasm-unsafe-eval' 'sha256-[A-Za-z0-9+/=]+'/);
+  assert.doesNotMatch(policy, /'unsafe-inline'|'unsafe-eval'/);
+  assert.deepEqual(await page.evaluate(() => window.cspViolations), [], "violations while the page worked");
+  const injected = await page.evaluate(async () => {
+    const script = document.createElement("script");
+    script.textContent = "window.injected = true;";
+    document.head.append(script);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    return { ran: window.injected === true, violations: window.cspViolations.map((v) => v.directive) };
+  });
+  assert.equal(injected.ran, false, "an inline script ran");
+  assert.ok(injected.violations.length >= 1 && injected.violations.every((d) => d.startsWith("script-src")), JSON.stringify(injected));
 });

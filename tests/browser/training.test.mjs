@@ -73,7 +73,7 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
   assert.deepEqual(r.describe, { channels: 1, height: 28, width: 28, classes: 10, images: 60000, file_images: 60000 });
   assert.equal(r.model.name, "small-w8");
   assert.equal(r.model.blocks.length, 3);
-  assert.deepEqual({ ...r.progress }, { iteration: 32, total: 32, stepsPerEpoch: 16, finished: true });
+  assert.deepEqual({ ...r.progress }, { iteration: 32, total: 32, stepsPerEpoch: 16, finished: true, divergedAt: null });
   assert.equal(r.steps.length, 32);
   assert.ok(r.steps.every((s) => Number.isFinite(s.loss)), "every loss is a number");
   assert.equal(r.epochs.length, 2);
@@ -162,6 +162,13 @@ test("bad dataset files and settings are refused with messages", async () => {
     const images = new Uint8Array([0, 0, 8, 3, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4]);
     const labels = new Uint8Array([0, 0, 8, 1, 0, 0, 0, 1, 7]);
     const tiny = w.WebDataset.fromIdx(images, labels);
+    const twoTiny = w.WebDataset.fromIdx(
+      new Uint8Array([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0, 0, 2, 1, 2, 3, 4, 5, 6, 7, 8]),
+      new Uint8Array([0, 0, 8, 1, 0, 0, 0, 2, 3, 4]));
+    // Four 8x8 images: big enough for the small CNN, small enough for every refusal below.
+    const four = w.WebDataset.fromIdx(
+      new Uint8Array([0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0, 8, 0, 0, 0, 8, ...new Array(256).fill(7)]),
+      new Uint8Array([0, 0, 8, 1, 0, 0, 0, 4, 0, 1, 2, 3]));
     const session = await w.GpuSession.open();
     return {
       magic: await message(() => w.WebDataset.fromIdx(junk, junk)),
@@ -173,6 +180,19 @@ test("bad dataset files and settings are refused with messages", async () => {
       depth: await message(() => session.startTraining({ model: { family: "resnet", depth: 21, width: 16 } }, tiny, tiny)),
       t0: await message(() => session.startTraining({ method: { kind: "freezeout", t0: 0, scaling: "cubic", scaled_lr: true } }, tiny, tiny)),
       method: await message(() => session.startTraining({ method: { kind: "dropout" } }, tiny, tiny)),
+      // Files: dimensions whose product overflows, a label past the classes, bytes after
+      // the last image, images too small for the model.
+      overflow: await message(() => w.WebDataset.fromIdx(
+        new Uint8Array([0, 0, 8, 3, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]), labels)),
+      label: await message(() => w.WebDataset.fromIdx(images, new Uint8Array([0, 0, 8, 1, 0, 0, 0, 1, 200]))),
+      trailing: await message(() => w.WebDataset.fromIdx(new Uint8Array([...images, 9, 9]), labels)),
+      imageSize: await message(() => session.startTraining({ batch: 2, model: { family: "small", width: 4 } }, twoTiny, twoTiny)),
+      // Settings: a batch larger than the data, a rate that is not a number, t0 past 1, more
+      // snapshots than iterations.
+      bigBatch: await message(() => session.startTraining({ batch: 64 }, four, four)),
+      nan: await message(() => session.startTraining({ lr: NaN }, four, four)),
+      t0high: await message(() => session.startTraining({ method: { kind: "freezeout", t0: 1.5, scaling: "linear", scaled_lr: true } }, four, four)),
+      cycles: await message(() => session.startTraining({ batch: 2, epochs: 1, method: { kind: "snapshot", cycles: 5 } }, four, four)),
     };
   });
   assert.match(r.magic, /not an IDX images file/);
@@ -184,4 +204,12 @@ test("bad dataset files and settings are refused with messages", async () => {
   assert.match(r.depth, /6n \+ 2/);
   assert.match(r.t0, /t0 = 0 is not allowed/);
   assert.match(r.method, /dropout/);
+  assert.match(r.overflow, /too large to be real/);
+  assert.match(r.label, /label 200 of sample 0 is not below/);
+  assert.match(r.trailing, /bytes after|trailing|more bytes/i);
+  assert.match(r.imageSize, /needs at least 4x4/);
+  assert.match(r.bigBatch, /larger than the 4 training images/);
+  assert.match(r.nan, /lr|number|null/i);
+  assert.match(r.t0high, /t0 = 1.5 is not allowed/);
+  assert.match(r.cycles, /only 2 iterations/);
 });

@@ -14,6 +14,7 @@ import { VotesView } from "./votes.js";
 import { CompareView } from "./compare.js";
 import { refreshExports, wireExports } from "./exports.js";
 import { message } from "./format.js";
+import { Saver, forgetSaved, loadSaved } from "./saved.js";
 
 const $ = (id) => document.getElementById(id);
 /** The views redraw at most this often while training. */
@@ -53,11 +54,14 @@ class Page {
     this.compare = new CompareView();
     this.records = [];
     this.data = null;
+    /** What the records were trained on: {title, train, test} as `describe()` gives them. */
+    this.dataset = null;
+    this.saver = null;
     this.sources = new Map();
     this.comparison = null;
     this.lastRender = 0;
     this.renderQueued = false;
-    wireExports(() => ({ adapter: this.adapter, data: this.data, records: this.records }));
+    wireExports(() => ({ adapter: this.adapter, dataset: this.dataset, records: this.records }));
   }
 
   /** The bundled dataset `key`, fetched once (the default one starts loading at once). */
@@ -128,14 +132,23 @@ class Page {
       this.data.test.free();
     }
     this.data = data;
+    this.dataset = { title: data.title, train: data.train.describe(), test: data.test.describe() };
+    $("saved").hidden = true;
+    // Kept in the browser as it goes, so a reload loses nothing (saved.js).
+    const saver = new Saver(
+      () => ({ adapter: this.adapter, dataset: this.dataset, records: this.records }),
+      (e) => say(`The results cannot be kept in this browser's storage (${message(e)}); export them before `
+        + "closing the page.", "error"),
+    );
+    this.saver = saver;
     this.comparison = new Comparison(this.session, data, runs, {
-      started: (r) => { this.live.start(r); this.render(true); },
-      progress: () => this.render(false),
-      snapshot: (r) => this.votes.show(r, data),
-      changed: () => this.render(true),
-      failed: (r, how) => this.failed(r, how),
-      diverged: (r) => this.diverged(r),
-      resumed: (r) => this.resumed(r),
+      started: (r) => { this.live.start(r); this.render(true); saver.now(); },
+      progress: () => { this.render(false); saver.soon(); },
+      snapshot: (r) => { this.votes.show(r, data); saver.now(); },
+      changed: () => { this.render(true); saver.now(); },
+      failed: (r, how) => { this.failed(r, how); saver.now(); },
+      diverged: (r) => { this.diverged(r); saver.now(); },
+      resumed: (r) => { this.resumed(r); saver.now(); },
     });
     this.records = this.comparison.records;
     this.votes.reset();
@@ -145,10 +158,63 @@ class Page {
     const outcome = await this.comparison.run();
     if (outcome.deviceLost) this.session = null;
     this.render(true);
+    await saver.now();
     lockSettings(false);
     const stopped = this.comparison.stopping;
     this.comparison = null;
     this.buttons(stopped ? "stopped" : "done");
+  }
+
+  /** Shows a comparison kept from an earlier visit: curves, table and exports (no votes:
+   * their images need the dataset, which goes with the page). */
+  restore(saved) {
+    this.records = saved.records;
+    this.dataset = saved.dataset;
+    this.votes.reset();
+    this.compare.reset(this.records);
+    const last = [...this.records].reverse().find((r) => r.steps.length > 0);
+    if (last) this.live.start(last);
+    this.render(true);
+    if (last) this.live.update(last);
+    $("votes-status").textContent = "The snapshots' votes need the test images: train again to see them.";
+  }
+
+  /** Offers the comparison kept in this browser, if there is one. */
+  async offerSaved() {
+    let saved;
+    try {
+      saved = await loadSaved();
+    } catch {
+      return; // No storage (some private windows): nothing was kept.
+    }
+    if (!saved?.records?.length) return;
+    const box = $("saved");
+    const when = new Date(saved.savedAt).toLocaleString("en");
+    const runs = saved.records.map((r) => `${r.label} (${r.status})`).join(", ");
+    const text = document.createElement("p");
+    text.textContent = `Kept in this browser from ${when}: ${saved.dataset?.title ?? "a dataset"}, ${runs}.`;
+    const choices = document.createElement("p");
+    choices.className = "choices";
+    const show = document.createElement("button");
+    show.id = "saved-show";
+    show.type = "button";
+    show.textContent = "Show and export it";
+    show.addEventListener("click", () => {
+      this.restore(saved);
+      text.textContent = `Showing the comparison kept from ${when}; Train and compare starts a new one.`;
+      choices.remove();
+    });
+    const forget = document.createElement("button");
+    forget.id = "saved-forget";
+    forget.type = "button";
+    forget.textContent = "Forget it";
+    forget.addEventListener("click", async () => {
+      await forgetSaved().catch(() => {});
+      box.hidden = true;
+    });
+    choices.append(show, forget);
+    box.replaceChildren(text, choices);
+    box.hidden = false;
   }
 
   /** A run diverged and waits: offer to resume it at half its rates, or to give it up. */
@@ -267,6 +333,7 @@ async function main() {
   $("pause").addEventListener("click", () => page.togglePause());
   $("stop").addEventListener("click", () => page.comparison?.stop());
   $("start").disabled = false;
+  await page.offerSaved();
   document.body.dataset.state = "ready";
   wireDiagnostics(wasm, session);
 }

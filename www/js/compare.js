@@ -91,7 +91,10 @@ export class CompareView {
       const tr = document.createElement("tr");
       tr.dataset.kind = row.kind;
       tr.dataset.status = row.status;
-      const swatch = `<span class="swatch" style="background:${METHOD_COLOURS[i % METHOD_COLOURS.length]}"></span>`;
+      // The colour goes through the CSSOM: the page's style-src forbids style attributes.
+      const swatch = document.createElement("span");
+      swatch.className = "swatch";
+      swatch.style.background = METHOD_COLOURS[i % METHOD_COLOURS.length];
       const cells = [
         row.method,
         row.status + (row.error ? `: ${row.error}` : "") + (row.resumed ? ` (resumed: ${row.resumed})` : ""),
@@ -104,7 +107,7 @@ export class CompareView {
       ];
       cells.forEach((text, k) => {
         const td = document.createElement("td");
-        if (k === 0) td.innerHTML = swatch;
+        if (k === 0) td.append(swatch);
         td.append(text);
         tr.append(td);
       });

@@ -36,11 +36,7 @@ function resultsJson(state) {
     generator: "snapfreeze page",
     created: new Date().toISOString(),
     adapter: state.adapter,
-    dataset: state.data && {
-      title: state.data.title,
-      train: state.data.train.describe(),
-      test: state.data.test.describe(),
-    },
+    dataset: state.dataset,
     results: resultRows(state.records),
     runs: state.records.map((r) => ({
       label: r.label,
