@@ -398,7 +398,7 @@ fn twenty_epochs_keep_gpu_memory_and_object_counts_flat() {
 #[test]
 fn a_batch_too_large_for_the_adapter_is_refused_before_training() {
     let gpu = Rc::new(common::gpu());
-    let limit = gpu.limits().max_storage_buffer_binding_size as u64;
+    let limit = gpu.limits().max_storage_buffer_binding_size;
     // ResNet's first activation: 16 channels of 32x32 floats per image.
     let per_image = 16 * 32 * 32 * 4;
     let batch = (limit / per_image + 1) as u32;
