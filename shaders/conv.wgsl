@@ -131,34 +131,53 @@ fn y_at(col: vec4<u32>) -> vec4<u32> {
     return select(vec4<u32>(0xffffffffu), at, col < vec4<u32>(cv.n * pq));
 }
 
-// out[at + channel * plane] = value (+ out[...] when accumulating) for the valid columns of one row.
+// out[i] = value, plus what out[i] held when accumulating; i = u32 max is past the last
+// column and skipped.
+fn store_one(i: u32, value: f32, accumulate: bool) {
+    if (i == 0xffffffffu) {
+        return;
+    }
+    var v = value;
+    if (accumulate) {
+        v += out[i];
+    }
+    out[i] = v;
+}
+
+// One row of a tile: out[at + channel * plane] for its eight columns, the row's bias added.
 fn store_row(channel: u32, limit: u32, plane: u32, at: Eight, vl: vec4<f32>, vh: vec4<f32>, add: f32, accumulate: bool) {
     if (channel >= limit) {
         return;
     }
+    let offset = channel * plane;
     for (var j = 0u; j < 4u; j++) {
-        if (at.lo[j] != 0xffffffffu) {
-            let i = at.lo[j] + channel * plane;
-            var v = vl[j] + add;
-            if (accumulate) {
-                v += out[i];
-            }
-            out[i] = v;
-        }
-        if (at.hi[j] != 0xffffffffu) {
-            let i = at.hi[j] + channel * plane;
-            var v = vh[j] + add;
-            if (accumulate) {
-                v += out[i];
-            }
-            out[i] = v;
-        }
+        store_one(select(0xffffffffu, at.lo[j] + offset, at.lo[j] != 0xffffffffu), vl[j] + add, accumulate);
+        store_one(select(0xffffffffu, at.hi[j] + offset, at.hi[j] != 0xffffffffu), vh[j] + add, accumulate);
     }
+}
+
+// The whole 8x8 tile: rows below `limit` (channels), columns where `at` is valid, row i's
+// value `b[i]` added (the forward's bias, else zeros).
+fn store_tile(t: Tile, rows: Eight, limit: u32, plane: u32, at: Eight, b: array<f32, 8>, accumulate: bool) {
+    store_row(rows.lo.x, limit, plane, at, t.r0l, t.r0h, b[0], accumulate);
+    store_row(rows.lo.y, limit, plane, at, t.r1l, t.r1h, b[1], accumulate);
+    store_row(rows.lo.z, limit, plane, at, t.r2l, t.r2h, b[2], accumulate);
+    store_row(rows.lo.w, limit, plane, at, t.r3l, t.r3h, b[3], accumulate);
+    store_row(rows.hi.x, limit, plane, at, t.r4l, t.r4h, b[4], accumulate);
+    store_row(rows.hi.y, limit, plane, at, t.r5l, t.r5h, b[5], accumulate);
+    store_row(rows.hi.z, limit, plane, at, t.r6l, t.r6h, b[6], accumulate);
+    store_row(rows.hi.w, limit, plane, at, t.r7l, t.r7h, b[7], accumulate);
 }
 
 fn bias_of(k: u32) -> f32 {
     let has = (cv.flags & HAS_BIAS) != 0u && k < cv.k;
     return select(0.0, bias[cv.b_offset + select(0u, k, has)], has);
+}
+
+fn row_biases(rows: Eight) -> array<f32, 8> {
+    return array<f32, 8>(
+        bias_of(rows.lo.x), bias_of(rows.lo.y), bias_of(rows.lo.z), bias_of(rows.lo.w),
+        bias_of(rows.hi.x), bias_of(rows.hi.y), bias_of(rows.hi.z), bias_of(rows.hi.w));
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
@@ -198,14 +217,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
     }
 
     let at = Eight(y_at(cols.lo), y_at(cols.hi));
-    store_row(rows.lo.x, cv.k, pq, at, t.r0l, t.r0h, bias_of(rows.lo.x), false);
-    store_row(rows.lo.y, cv.k, pq, at, t.r1l, t.r1h, bias_of(rows.lo.y), false);
-    store_row(rows.lo.z, cv.k, pq, at, t.r2l, t.r2h, bias_of(rows.lo.z), false);
-    store_row(rows.lo.w, cv.k, pq, at, t.r3l, t.r3h, bias_of(rows.lo.w), false);
-    store_row(rows.hi.x, cv.k, pq, at, t.r4l, t.r4h, bias_of(rows.hi.x), false);
-    store_row(rows.hi.y, cv.k, pq, at, t.r5l, t.r5h, bias_of(rows.hi.y), false);
-    store_row(rows.hi.z, cv.k, pq, at, t.r6l, t.r6h, bias_of(rows.hi.z), false);
-    store_row(rows.hi.w, cv.k, pq, at, t.r7l, t.r7h, bias_of(rows.hi.w), false);
+    store_tile(t, rows, cv.k, pq, at, row_biases(rows), false);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -292,14 +304,7 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     let at = Eight(lo.dx, hi.dx);
     let hw = cv.h * cv.w;
     let acc = (cv.flags & ACCUMULATE) != 0u;
-    store_row(rows.lo.x, cv.c, hw, at, t.r0l, t.r0h, 0.0, acc);
-    store_row(rows.lo.y, cv.c, hw, at, t.r1l, t.r1h, 0.0, acc);
-    store_row(rows.lo.z, cv.c, hw, at, t.r2l, t.r2h, 0.0, acc);
-    store_row(rows.lo.w, cv.c, hw, at, t.r3l, t.r3h, 0.0, acc);
-    store_row(rows.hi.x, cv.c, hw, at, t.r4l, t.r4h, 0.0, acc);
-    store_row(rows.hi.y, cv.c, hw, at, t.r5l, t.r5h, 0.0, acc);
-    store_row(rows.hi.z, cv.c, hw, at, t.r6l, t.r6h, 0.0, acc);
-    store_row(rows.hi.w, cv.c, hw, at, t.r7l, t.r7h, 0.0, acc);
+    store_tile(t, rows, cv.c, hw, at, array<f32, 8>(), acc);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -370,14 +375,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
 
     let at = Eight(dw_at(cols.lo, wg.z), dw_at(cols.hi, wg.z));
-    store_row(rows.lo.x, cv.k, crs, at, t.r0l, t.r0h, 0.0, false);
-    store_row(rows.lo.y, cv.k, crs, at, t.r1l, t.r1h, 0.0, false);
-    store_row(rows.lo.z, cv.k, crs, at, t.r2l, t.r2h, 0.0, false);
-    store_row(rows.lo.w, cv.k, crs, at, t.r3l, t.r3h, 0.0, false);
-    store_row(rows.hi.x, cv.k, crs, at, t.r4l, t.r4h, 0.0, false);
-    store_row(rows.hi.y, cv.k, crs, at, t.r5l, t.r5h, 0.0, false);
-    store_row(rows.hi.z, cv.k, crs, at, t.r6l, t.r6h, 0.0, false);
-    store_row(rows.hi.w, cv.k, crs, at, t.r7l, t.r7h, 0.0, false);
+    store_tile(t, rows, cv.k, crs, at, array<f32, 8>(), false);
 }
 
 // weight_grad_sum: dw = the sum of weight_grad's parts, in part order (deterministic).

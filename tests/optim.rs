@@ -5,9 +5,45 @@ mod common;
 
 use pollster::block_on;
 use snapfreeze::checks::{random_values, Family};
-use snapfreeze::gpu::Commands;
+use snapfreeze::gpu::{Commands, Gpu};
 use snapfreeze::kernels::optim::{self, Sgd, SgdBuffers, SgdSettings};
 use snapfreeze::kernels::Operand;
+
+/// SGD's buffers over `params`: gradients and momentum zeroed, the block table, the rates
+/// and the divergence guard (0).
+struct Buffers {
+    params: wgpu::Buffer,
+    grads: wgpu::Buffer,
+    momentum: wgpu::Buffer,
+    starts: wgpu::Buffer,
+    lrs: wgpu::Buffer,
+    guard: wgpu::Buffer,
+}
+
+impl Buffers {
+    fn new(gpu: &Gpu, params: &[f32], starts: &[u32], lrs: &[f32]) -> Buffers {
+        let bytes = params.len() as u64 * 4;
+        Buffers {
+            params: gpu.storage_from("params", params).unwrap(),
+            grads: gpu.storage("grads", bytes).unwrap(),
+            momentum: gpu.storage("momentum", bytes).unwrap(),
+            starts: gpu.storage_from("starts", starts).unwrap(),
+            lrs: gpu.storage_from("lrs", lrs).unwrap(),
+            guard: gpu.storage("guard", 4).unwrap(),
+        }
+    }
+
+    fn sgd(&self) -> SgdBuffers<'_> {
+        SgdBuffers {
+            params: &self.params,
+            grads: &self.grads,
+            momentum: &self.momentum,
+            block_starts: Operand::whole(&self.starts),
+            lrs: Operand::whole(&self.lrs),
+            guard: Operand::whole(&self.guard),
+        }
+    }
+}
 
 #[test]
 fn every_case_matches_the_reference() {
@@ -22,20 +58,9 @@ fn consecutive_steps_follow_pytorch_and_leave_frozen_blocks_alone() {
     let starts: Vec<u32> = vec![0, 300, 900, 1400, 2000];
     let lrs = [0.1f32, 0.05, 0.2, 0.01];
     let params0 = random_values(1, total);
-    let params = gpu.storage_from("params", &params0).unwrap();
-    let grads = gpu.storage("grads", total as u64 * 4).unwrap();
-    let momentum = gpu.storage("momentum", total as u64 * 4).unwrap();
-    let block_starts = gpu.storage_from("starts", &starts).unwrap();
-    let lr_buf = gpu.storage_from("lrs", &lrs).unwrap();
-    let guard = gpu.storage("guard", 4).unwrap();
-    let buffers = SgdBuffers {
-        params: &params,
-        grads: &grads,
-        momentum: &momentum,
-        block_starts: Operand::whole(&block_starts),
-        lrs: Operand::whole(&lr_buf),
-        guard: Operand::whole(&guard),
-    };
+    let b = Buffers::new(&gpu, &params0, &starts, &lrs);
+    let (params, grads) = (&b.params, &b.grads);
+    let buffers = b.sgd();
     let mut settings = SgdSettings {
         momentum: 0.9,
         weight_decay: 1e-4,
@@ -48,7 +73,7 @@ fn consecutive_steps_follow_pytorch_and_leave_frozen_blocks_alone() {
     let (mut p_ref, mut m_ref) = (f64s(&params0), vec![0f64; total]);
     for step in 0..4 {
         let g = random_values(10 + step, total);
-        gpu.write(&grads, 0, &g);
+        gpu.write(grads, 0, &g);
         let mut commands = Commands::new(&gpu, "sgd");
         commands.run(&sgd.dispatches());
         commands.submit();
@@ -64,7 +89,7 @@ fn consecutive_steps_follow_pytorch_and_leave_frozen_blocks_alone() {
         settings.first_step = false;
         sgd.set_settings(&gpu, settings);
     }
-    let got = block_on(gpu.read_f32(&params, 0, total)).unwrap();
+    let got = block_on(gpu.read_f32(params, 0, total)).unwrap();
     assert_eq!(
         got[..300].iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
         params0[..300]
@@ -101,22 +126,9 @@ fn consecutive_steps_follow_pytorch_and_leave_frozen_blocks_alone() {
 fn a_nan_gradient_stops_all_updates_until_the_guard_is_cleared() {
     let gpu = common::gpu();
     let total = 1000usize;
-    let params = gpu
-        .storage_from("params", &random_values(5, total))
-        .unwrap();
-    let grads = gpu.storage("grads", total as u64 * 4).unwrap();
-    let momentum = gpu.storage("momentum", total as u64 * 4).unwrap();
-    let block_starts = gpu.storage_from("starts", &[0u32, 400, 1000]).unwrap();
-    let lr_buf = gpu.storage_from("lrs", &[0.1f32, 0.1]).unwrap();
-    let guard = gpu.storage("guard", 4).unwrap();
-    let buffers = SgdBuffers {
-        params: &params,
-        grads: &grads,
-        momentum: &momentum,
-        block_starts: Operand::whole(&block_starts),
-        lrs: Operand::whole(&lr_buf),
-        guard: Operand::whole(&guard),
-    };
+    let b = Buffers::new(&gpu, &random_values(5, total), &[0, 400, 1000], &[0.1, 0.1]);
+    let (params, grads, momentum, guard) = (&b.params, &b.grads, &b.momentum, &b.guard);
+    let buffers = b.sgd();
     let settings = SgdSettings {
         momentum: 0.9,
         weight_decay: 0.0,
@@ -127,11 +139,11 @@ fn a_nan_gradient_stops_all_updates_until_the_guard_is_cleared() {
     let sgd = Sgd::new(&gpu, &buffers, 2, 400..1000, settings).unwrap();
     let read = |b: &wgpu::Buffer| block_on(gpu.read_f32(b, 0, b.size() as usize / 4)).unwrap();
     let step = |g: Vec<f32>| {
-        gpu.write(&grads, 0, &g);
+        gpu.write(grads, 0, &g);
         let mut commands = Commands::new(&gpu, "sgd");
         commands.run(&sgd.dispatches());
         commands.submit();
-        (read(&params), read(&momentum), read(&guard)[0])
+        (read(params), read(momentum), read(guard)[0])
     };
     let finite = random_values(6, total);
     let (p1, _, flag) = step(finite.clone());
@@ -156,7 +168,7 @@ fn a_nan_gradient_stops_all_updates_until_the_guard_is_cleared() {
         "the guard holds until cleared"
     );
     // Cleared (as the trainer does on resume), training goes on from the last good state.
-    gpu.write(&guard, 0, &[0.0f32]);
+    gpu.write(guard, 0, &[0.0f32]);
     let (p5, _, flag) = step(finite);
     assert_eq!(flag, 0.0);
     assert_ne!(p5, p2);
