@@ -422,7 +422,13 @@ test("a lost device is reported, keeps finished results, and the next start trai
 
 // The latest comparison is written to IndexedDB as it runs; after a reload the page offers
 // it, shows its curves and table again and exports it.
-test("the latest comparison is kept in the browser and comes back after a reload", { timeout: 120_000 }, async () => {
+test("the latest comparison is kept in the browser and comes back after a reload", { timeout: 300_000 }, async () => {
+  // A Snapshot Ensemble alone, so the kept comparison has votes to show.
+  await page.uncheck("#use-baseline");
+  await page.uncheck("#use-freezeout");
+  await page.check("#use-snapshot");
+  await page.click("#start");
+  await waitForRun(["done"], 280_000);
   const summary = () => page.evaluate(() => window.snapfreezePage.records.map((r) => ({
     label: r.label, status: r.status, steps: r.steps.length, snapshots: r.snapshots.length, weights: r.weights?.length ?? 0,
   })));
@@ -434,6 +440,8 @@ test("the latest comparison is kept in the browser and comes back after a reload
   assert.match(await page.textContent("#saved"), /Kept in this browser from .*: MNIST/);
   await page.click("#saved-show");
   assert.deepEqual(await summary(), before, "the runs came back whole");
+  await page.waitForFunction(() => document.querySelectorAll(".vote-card").length === 40, null, { timeout: 30_000 });
+  assert.equal(await page.$$eval(".vote-card canvas", (els) => els.length), 40, "each card draws its test image");
   const rows = await page.$$eval("#compare-table tbody tr", (trs) => trs.map((tr) => tr.dataset.status));
   assert.deepEqual(rows, before.map((r) => r.status));
   const { bytes } = await downloadOf("#export-json");

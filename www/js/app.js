@@ -132,7 +132,15 @@ class Page {
       this.data.test.free();
     }
     this.data = data;
-    this.dataset = { title: data.title, train: data.train.describe(), test: data.test.describe() };
+    // `key` and the limits let a kept comparison reopen a bundled dataset for its votes.
+    this.dataset = {
+      title: data.title,
+      key: readDataChoice().key,
+      trainLimit: runs[0].config.train_limit,
+      testLimit: runs[0].config.test_limit,
+      train: data.train.describe(),
+      test: data.test.describe(),
+    };
     $("saved").hidden = true;
     // Kept in the browser as it goes, so a reload loses nothing (saved.js).
     const saver = new Saver(
@@ -165,9 +173,10 @@ class Page {
     this.buttons(stopped ? "stopped" : "done");
   }
 
-  /** Shows a comparison kept from an earlier visit: curves, table and exports (no votes:
-   * their images need the dataset, which goes with the page). */
-  restore(saved) {
+  /** Shows a comparison kept from an earlier visit: curves, table and exports, and the
+   * snapshots' votes when its dataset is a bundled one (their images come from the dataset,
+   * which is not kept). */
+  async restore(saved) {
     this.records = saved.records;
     this.dataset = saved.dataset;
     this.votes.reset();
@@ -176,7 +185,24 @@ class Page {
     if (last) this.live.start(last);
     this.render(true);
     if (last) this.live.update(last);
-    $("votes-status").textContent = "The snapshots' votes need the test images: train again to see them.";
+    const voted = [...this.records].reverse().find((r) => r.snapshots.length > 0);
+    const key = saved.dataset?.key;
+    if (!voted) return;
+    if (key !== "mnist" && key !== "fashion-mnist") {
+      $("votes-status").textContent = "The snapshots' votes need the test images of your own files: train again to see them.";
+      return;
+    }
+    try {
+      const source = await this.bundled(key);
+      if (this.data) {
+        this.data.train.free();
+        this.data.test.free();
+      }
+      this.data = source.open(this.wasm, saved.dataset.trainLimit ?? 0, saved.dataset.testLimit ?? 0);
+      this.votes.show(voted, this.data);
+    } catch (e) {
+      $("votes-status").textContent = `The snapshots' votes could not be shown: ${message(e)}`;
+    }
   }
 
   /** Offers the comparison kept in this browser, if there is one. */
@@ -199,8 +225,8 @@ class Page {
     show.id = "saved-show";
     show.type = "button";
     show.textContent = "Show and export it";
-    show.addEventListener("click", () => {
-      this.restore(saved);
+    show.addEventListener("click", async () => {
+      await this.restore(saved);
       text.textContent = `Showing the comparison kept from ${when}; Train and compare starts a new one.`;
       choices.remove();
     });
