@@ -103,7 +103,9 @@ fn bn_stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) 
         saved_out[nm.saved_offset + 2u * ch + 1u] = 1.0 / sqrt(var_biased + nm.eps);
         let var_unbiased = var_biased * f32(m) / f32(m - 1u);
         // A NaN or infinite batch sets the divergence guard (see optim.wgsl); while it is
-        // set the running statistics keep the last good step's values.
+        // set the running statistics keep the last good step's values. (Within the bad step
+        // another channel may read the guard before this write lands; either way its own
+        // statistics were finite, and the trainer stops at this step.)
         let non_finite = (bitcast<u32>(mean) & 0x7f800000u) == 0x7f800000u
             || (bitcast<u32>(var_biased) & 0x7f800000u) == 0x7f800000u;
         if (non_finite) {

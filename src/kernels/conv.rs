@@ -435,56 +435,46 @@ impl Conv {
         let parts = WEIGHT_GRAD_WORKGROUPS
             .div_ceil(grid[0] * grid[1])
             .clamp(1, shape.n);
-        let per_part = shape.n.div_ceil(parts);
-        let parts = shape.n.div_ceil(per_part);
-        let constants = [("WG_X", across as f64)];
-        let bindings = [(1, x.buffer), (2, dy.buffer)];
-        if parts == 1 {
-            let dispatch = Dispatch::with_constants(
-                gpu,
-                kernel,
-                &shaders::CONV,
-                "weight_grad",
-                &constants,
-                &params,
-                &[bindings[0], bindings[1], (3, dw.buffer)],
-                grid,
-            )?;
-            return Ok(Conv {
-                shape,
-                dispatches: vec![dispatch],
-            });
-        }
+        params.split = shape.n.div_ceil(parts);
+        let parts = shape.n.div_ceil(params.split);
+        // Split, the parts go to a scratch buffer, one k x (c r s) block each, from offset 0.
         let len = shape.w_len();
-        let partial = gpu.storage("conv weight grad parts", (parts as usize * len * 4) as u64)?;
-        params.split = per_part;
-        let whole = Params {
-            w_offset: 0,
-            ..params
+        let partial = match parts {
+            1 => None,
+            _ => Some(gpu.storage("conv weight grad parts", (parts as usize * len * 4) as u64)?),
         };
-        let first = Dispatch::with_constants(
+        let (target, target_params) = match &partial {
+            Some(buffer) => (
+                buffer,
+                Params {
+                    w_offset: 0,
+                    ..params
+                },
+            ),
+            None => (dw.buffer, params),
+        };
+        let mut dispatches = vec![Dispatch::with_constants(
             gpu,
             kernel,
             &shaders::CONV,
             "weight_grad",
-            &constants,
-            &whole,
-            &[bindings[0], bindings[1], (3, &partial)],
+            &[("WG_X", across as f64)],
+            &target_params,
+            &[(1, x.buffer), (2, dy.buffer), (3, target)],
             [grid[0], grid[1], parts],
-        )?;
-        let sum = Dispatch::new(
-            gpu,
-            WEIGHT_GRAD_SUM,
-            &shaders::CONV,
-            "weight_grad_sum",
-            &params,
-            &[(1, &partial), (3, dw.buffer)],
-            super::elementwise::grid_1d(gpu, len as u32, 64),
-        )?;
-        Ok(Conv {
-            shape,
-            dispatches: vec![first, sum],
-        })
+        )?];
+        if let Some(buffer) = &partial {
+            dispatches.push(Dispatch::new(
+                gpu,
+                WEIGHT_GRAD_SUM,
+                &shaders::CONV,
+                "weight_grad_sum",
+                &params,
+                &[(1, buffer), (3, dw.buffer)],
+                super::elementwise::grid_1d(gpu, len as u32, 64),
+            )?);
+        }
+        Ok(Conv { shape, dispatches })
     }
 
     /// db = the gradient of the loss with respect to the bias: dy summed per channel.

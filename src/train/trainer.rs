@@ -3,6 +3,7 @@
 
 use std::rc::Rc;
 
+use serde::Serialize;
 use thiserror::Error;
 use web_time::Instant;
 
@@ -13,8 +14,6 @@ use super::data::{
 use super::metrics::{EpochMetrics, Evaluation, Event, StepMetrics};
 use super::probabilities::TestProbabilities;
 use super::work::{forward_work, step_work, StepParts, StepProfile, WorkDone};
-use serde::Serialize;
-
 use crate::checkpoint::{self, CheckpointError, NamedTensor};
 use crate::data::Dataset;
 use crate::ensemble::{ensemble_curve, EnsemblePoint, Snapshot, SnapshotStore};
@@ -588,11 +587,12 @@ impl Trainer {
             .window_start
             .take()
             .map_or(0.0, |t| t.elapsed().as_secs_f64());
-        self.epoch_seconds += seconds;
         let first = self.steps.len();
         let pending = std::mem::take(&mut self.pending);
         let record = |i: usize| &values[i * SLOT..(i + 1) * SLOT];
-        let mean_loss = |r: &[f32]| r[0] as f64 / r[2].max(1.0) as f64;
+        // Sums of the step's batch: loss, correct answers, images.
+        let mean = |r: &[f32], k: usize| r[k] as f64 / r[2].max(1.0) as f64;
+        let mean_loss = |r: &[f32]| mean(r, 0);
         // The first step that went wrong: its guard (the slot's last float) is set or its
         // loss is not finite. The GPU updated nothing from it on, so the weights are those
         // before it, and only the steps before it count.
@@ -603,8 +603,11 @@ impl Trainer {
         let good = bad.unwrap_or(pending.len());
         // Windows never span a freeze (see `run`), so the time belongs to one phase.
         let phase = &mut self.phases[pending[0].frozen as usize];
+        // The bad steps' share of the window's time is dropped with them.
+        let seconds = seconds * good as f64 / pending.len() as f64;
+        self.epoch_seconds += seconds;
         phase.steps += good as u64;
-        phase.seconds += seconds * good as f64 / pending.len() as f64;
+        phase.seconds += seconds;
         for (i, p) in pending.iter().enumerate().take(good) {
             let profile = self.profiles[p.frozen as usize].as_ref();
             let r = record(i);
@@ -612,7 +615,7 @@ impl Trainer {
                 iteration: p.iteration,
                 epoch: p.epoch,
                 loss: mean_loss(r),
-                accuracy: r[1] as f64 / r[2].max(1.0) as f64,
+                accuracy: mean(r, 1),
                 lr: p.lr,
                 frozen_blocks: p.frozen,
                 forward_flops: profile.map_or(0.0, |f| f.forward_flops),
@@ -621,7 +624,6 @@ impl Trainer {
         }
         if good > 0 {
             let images = (good as u64 * self.config.batch as u64) as f64;
-            let seconds = seconds * good as f64 / pending.len() as f64;
             self.events.push(Event::Steps {
                 first,
                 count: good,
