@@ -143,6 +143,13 @@ pub fn load(bytes: &[u8]) -> Result<Vec<NamedTensor>, CheckpointError> {
     Ok(out)
 }
 
+/// The string metadata in the file's header (empty when it has none).
+pub fn load_metadata(bytes: &[u8]) -> Result<HashMap<String, String>, CheckpointError> {
+    let (_, header) =
+        SafeTensors::read_metadata(bytes).map_err(|e| CheckpointError::Format(e.to_string()))?;
+    Ok(header.metadata().clone().unwrap_or_default())
+}
+
 /// The tensors a model expects, in its order, each checked for presence and shape; extra
 /// tensors are an error too (as PyTorch's strict loading).
 pub fn load_expected(

@@ -61,6 +61,18 @@ impl SnapshotStore {
         Some(k)
     }
 
+    /// Puts a snapshot saved earlier (flat parameters and running statistics) into the
+    /// next free slot, when a run goes on from a saved training state; returns its index,
+    /// or `None` when every slot is used.
+    pub fn restore(&mut self, gpu: &Gpu, params: &[f32], state: &[f32]) -> Option<usize> {
+        let k = self.taken;
+        let (p, s) = (self.params.get(k)?, self.state.get(k)?);
+        gpu.write(p, 0, params);
+        gpu.write(s, 0, state);
+        self.taken += 1;
+        Some(k)
+    }
+
     /// Forgets every snapshot after the first `keep` (their slots are reused); after a
     /// divergence, the ones taken since are not of the model they claim to be.
     pub fn truncate(&mut self, keep: usize) {

@@ -38,9 +38,7 @@ pub enum GpuError {
     #[error("the GPU reported an error: {0}")]
     Device(String),
     /// The device was lost (driver reset, tab in background too long, device destroyed).
-    #[error(
-        "the GPU device was lost ({0}); reload the page or restart the program to get a new one"
-    )]
+    #[error("the GPU device was lost ({0}); a run can go on from its last saved training state on a new device (the page offers it; natively, train again with --state FILE --resume)")]
     DeviceLost(String),
     /// Reading a buffer back from the GPU failed.
     #[error("reading results back from the GPU failed: {0}")]

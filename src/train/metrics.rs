@@ -1,9 +1,9 @@
 //! What a training run reports: metrics per step and per epoch, and evaluations.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One training step, as read back from the GPU.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
     /// 0-based iteration.
     pub iteration: u64,
@@ -24,7 +24,7 @@ pub struct StepMetrics {
 }
 
 /// Loss and accuracy over a whole evaluation set, in inference mode.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Evaluation {
     /// Mean cross-entropy.
     pub loss: f64,
@@ -35,7 +35,7 @@ pub struct Evaluation {
 }
 
 /// A finished epoch.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     /// 0-based epoch.
     pub epoch: u32,
