@@ -327,3 +327,59 @@ fn train_saves_every_snapshot() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn train_goes_on_from_its_saved_state_after_a_lost_device_to_the_same_results() {
+    let dir = std::env::temp_dir().join(format!("snapfreeze-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = |name: &str| dir.join(name).display().to_string();
+    // 8 steps per epoch, 24 in all, read back every 4; snapshots after iterations 7, 15
+    // and 23.
+    let run = "train --quiet --width 4 --train-limit 256 --test-limit 64 --epochs 3 \
+               --batch 32 --readback-every 4 --method snapshot --cycles 3";
+    let whole = snapfreeze_line(&format!("{run} --json {}", path("whole.json")));
+    assert!(whole.status.success(), "{}", message(&whole));
+
+    // The device is destroyed halfway through epoch 2; the state of epoch 1 is kept.
+    let lost = snapfreeze_line(&format!(
+        "{run} --state {} --lose-device-at 12",
+        path("run.state")
+    ));
+    assert!(!lost.status.success(), "a destroyed device trained on");
+    let said = message(&lost);
+    assert!(said.contains("device was lost"), "{said}");
+    assert!(said.contains("run.state"), "{said}");
+    let history =
+        snapfreeze::train::RunState::history(&std::fs::read(path("run.state")).unwrap()).unwrap();
+    assert_eq!(history.iteration, 8);
+    assert_eq!(history.snapshots.len(), 1);
+
+    // Only the dataset is named again: the settings come from the state.
+    let resumed = snapfreeze_line(&format!(
+        "train --quiet --state {} --resume --json {}",
+        path("run.state"),
+        path("resumed.json")
+    ));
+    assert!(resumed.status.success(), "{}", message(&resumed));
+    assert!(message(&resumed).contains("going on from iteration 8 of 24"));
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path(name)).unwrap()).unwrap()
+    };
+    let (a, b) = (read("whole.json"), read("resumed.json"));
+    for key in ["iterations", "final_test_accuracy", "step_losses"] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+    assert_eq!(a["summary"]["ensemble"], b["summary"]["ensemble"]);
+    // A state that does not fit the data named is refused with a message.
+    let other = snapfreeze_line(&format!(
+        "train --quiet --state {} --resume --dataset fashion",
+        path("run.state")
+    ));
+    assert!(!other.status.success());
+    assert!(
+        message(&other).contains("same dataset"),
+        "{}",
+        message(&other)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}

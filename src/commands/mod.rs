@@ -326,3 +326,13 @@ fn check_data(config: &TrainConfig, images: usize) -> Result<(), String> {
 fn write(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), String> {
     std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
+
+/// Writes a file that must never be left half-written (a fault mid-write keeps the last
+/// whole one): the bytes go to a sibling file first, which then replaces it.
+fn replace(path: &Path, bytes: impl AsRef<[u8]>) -> Result<(), String> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    write(&partial, bytes)?;
+    std::fs::rename(&partial, path).map_err(|e| format!("cannot replace {}: {e}", path.display()))
+}

@@ -12,7 +12,7 @@ use snapfreeze::data::Dataset;
 use snapfreeze::gpu::{Gpu, KernelProfile};
 use snapfreeze::train::{EpochMetrics, Event, RunSummary, TrainConfig, Trainer};
 
-use super::{check_data, write, DatasetKind, MethodArgs, RunArgs};
+use super::{check_data, replace, write, DatasetKind, MethodArgs, RunArgs};
 
 /// `train`'s arguments.
 #[derive(Args, Debug)]
@@ -37,6 +37,19 @@ pub struct TrainArgs {
     /// snapshot-K.safetensors.
     #[arg(long)]
     save_snapshots: Option<PathBuf>,
+    /// Keep the run's whole training state here (weights, momentum, running statistics,
+    /// snapshots and history), replaced after every epoch, so that after a lost device or a
+    /// stopped program `--resume` goes on from the last finished epoch.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Go on from the training state in --state FILE instead of starting anew. The run's
+    /// settings are the saved ones; the dataset arguments must name the same data.
+    #[arg(long, requires = "state", conflicts_with = "init")]
+    resume: bool,
+    /// Destroy the GPU device after this many iterations, to see a lost device handled
+    /// (the tests use it).
+    #[arg(long, hide = true)]
+    lose_device_at: Option<u64>,
     /// Write the results here as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -117,6 +130,27 @@ pub async fn start(
     Ok(trainer)
 }
 
+/// Opens the GPU and goes on with the run whose training state is in `path`.
+async fn go_on(train_set: &Dataset, test_set: &Dataset, path: &Path) -> Result<Trainer, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let gpu = Rc::new(Gpu::new().await.map_err(|e| e.to_string())?);
+    let adapter = gpu.adapter().summary();
+    let trainer = Trainer::restore(gpu, train_set, test_set, &bytes)
+        .await
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let config = trainer.config();
+    eprintln!(
+        "{} with {} on {adapter}: going on from iteration {} of {} ({} snapshots kept), saved in {}",
+        config.model.name(),
+        config.method.label(),
+        trainer.iteration(),
+        trainer.total_iterations(),
+        trainer.snapshots().len(),
+        path.display()
+    );
+    Ok(trainer)
+}
+
 /// Runs the first `steps` steps with every kernel timed, prints the table and returns it.
 async fn profile(trainer: &mut Trainer, steps: u32) -> Result<KernelProfile, String> {
     let profile = trainer
@@ -151,12 +185,16 @@ async fn profile(trainer: &mut Trainer, steps: u32) -> Result<KernelProfile, Str
     Ok(profile)
 }
 
-/// Where and how often to save while training.
+/// What to save while training, and a fault to simulate.
 pub struct Saving<'a> {
-    /// The checkpoint file.
-    pub path: &'a Path,
-    /// Every this many epochs.
+    /// The weights file.
+    pub path: Option<&'a Path>,
+    /// Every this many epochs (0: only at the end, by the caller).
     pub every: u32,
+    /// The training-state file, replaced after every epoch.
+    pub state: Option<&'a Path>,
+    /// Destroy the GPU device once this many iterations are done (a simulated loss).
+    pub lose_device_at: Option<u64>,
 }
 
 fn say(bar: &ProgressBar, quiet: bool, line: String) {
@@ -192,9 +230,18 @@ pub async fn drive(
         .iter()
         .map(|b| b.name.clone())
         .collect();
+    let lose_at = saving.as_ref().and_then(|s| s.lose_device_at);
     while !trainer.is_finished() {
-        let result = trainer.run(trainer.config().readback_every as u64).await;
+        if lose_at.is_some_and(|at| trainer.iteration() >= at) {
+            trainer.gpu().device().destroy();
+        }
+        // Calls end at epoch ends, so the training state is saved at each.
+        let per_epoch = trainer.steps_per_epoch();
+        let to_epoch_end = per_epoch - trainer.iteration() % per_epoch;
+        let chunk = to_epoch_end.min(trainer.config().readback_every as u64);
+        let result = trainer.run(chunk).await;
         let mut save_now = false;
+        let mut epoch_done = false;
         for event in trainer.take_events() {
             match event {
                 Event::Steps {
@@ -227,6 +274,7 @@ pub async fn drive(
                     if let Some(s) = &saving {
                         save_now |= s.every > 0 && (e.epoch + 1) % s.every == 0;
                     }
+                    epoch_done = true;
                     say(&bar, quiet, epoch_line(&e));
                 }
                 Event::Snapshot {
@@ -265,10 +313,21 @@ pub async fn drive(
         }
         if let Err(e) = result {
             bar.abandon();
-            return Err(e.to_string());
+            let kept = saving.as_ref().and_then(|s| s.state);
+            return Err(match kept {
+                Some(path) => format!(
+                    "{e}\nthe training state of the last finished epoch is in {}",
+                    path.display()
+                ),
+                None => e.to_string(),
+            });
         }
-        if let (true, Some(s)) = (save_now, &saving) {
-            save(trainer, s.path).await?;
+        if let (true, Some(path)) = (save_now, saving.as_ref().and_then(|s| s.path)) {
+            save(trainer, path).await?;
+        }
+        if let (true, Some(path)) = (epoch_done, saving.as_ref().and_then(|s| s.state)) {
+            let bytes = trainer.save_state().await.map_err(|e| e.to_string())?;
+            replace(path, bytes)?;
         }
     }
     bar.finish_and_clear();
@@ -295,7 +354,6 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
         return Err("--save-every needs --save FILE to write to".into());
     }
     let (train_set, test_set) = args.run.load()?;
-    check_data(&config, train_set.len())?;
     let init = match &args.init {
         Some(p) => Some(std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?),
         None => None,
@@ -304,17 +362,26 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let mut trainer = start(&train_set, &test_set, config.clone(), init.as_deref()).await?;
+    let mut trainer = match (&args.state, args.resume) {
+        (Some(path), true) => go_on(&train_set, &test_set, path).await?,
+        _ => {
+            check_data(&config, train_set.len())?;
+            start(&train_set, &test_set, config, init.as_deref()).await?
+        }
+    };
+    let config = trainer.config().clone();
     let adapter = trainer.adapter_summary();
     let kernel_profile = match args.profile_steps {
         0 => None,
         n => Some(profile(&mut trainer, n).await?),
     };
-    let saving = args.save.as_deref().map(|path| Saving {
-        path,
+    let saving = Saving {
+        path: args.save.as_deref(),
         every: args.save_every,
-    });
-    drive(&mut trainer, args.quiet, saving).await?;
+        state: args.state.as_deref(),
+        lose_device_at: args.lose_device_at,
+    };
+    drive(&mut trainer, args.quiet, Some(saving)).await?;
 
     let model = config.model.name();
     let summary = trainer.summary();

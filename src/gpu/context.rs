@@ -173,7 +173,10 @@ impl Gpu {
             device.set_device_lost_callback(move |reason, message| {
                 log::error!("GPU device lost: {reason:?} {message}");
                 let mut slot = faults.lost.lock().unwrap_or_else(|e| e.into_inner());
-                *slot = Some(format!("{reason:?}: {message}"));
+                *slot = Some(match message.is_empty() {
+                    true => format!("{reason:?}"),
+                    false => format!("{reason:?}: {message}"),
+                });
             });
         }
         let report = AdapterReport::new(&adapter.get_info(), &limits);

@@ -433,6 +433,11 @@ impl Trainer {
         })
     }
 
+    /// The GPU the run trains on.
+    pub fn gpu(&self) -> &Rc<Gpu> {
+        &self.gpu
+    }
+
     /// The adapter the run trains on, in words.
     pub fn adapter_summary(&self) -> String {
         self.gpu.adapter().summary()
