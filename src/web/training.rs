@@ -145,6 +145,30 @@ impl GpuSession {
         })
     }
 
+    /// Goes on with a run from a training state (`TrainingRun.saveState`), typically on a
+    /// new session after the device was lost: `train` and `test` must be the data it
+    /// trained on, opened with the same limits. Resolves to a [`TrainingRun`] standing where
+    /// the state was saved; rejects with a message naming what does not fit.
+    #[wasm_bindgen(js_name = restoreTraining)]
+    pub fn restore_training(
+        &self,
+        state: Vec<u8>,
+        train: &WebDataset,
+        test: &WebDataset,
+    ) -> Promise {
+        let gpu = Rc::clone(&self.gpu);
+        let (train, test) = (Rc::clone(&train.data), Rc::clone(&test.data));
+        future_to_promise(async move {
+            let trainer = Trainer::restore(gpu, &train, &test, &state)
+                .await
+                .map_err(js_error)?;
+            Ok(TrainingRun {
+                trainer: Rc::new(RefCell::new(Some(trainer))),
+            }
+            .into())
+        })
+    }
+
     /// Buffers and bind groups created on this device so far.
     #[wasm_bindgen(js_name = resourceCounts)]
     pub fn resource_counts(&self) -> Result<JsValue, JsValue> {
@@ -294,6 +318,21 @@ impl TrainingRun {
         future_to_promise(async move {
             let t = take(&trainer)?;
             let result = t.checkpoint().await;
+            put_back(&trainer, t);
+            let bytes = result.map_err(js_error)?;
+            Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
+    /// The whole training state (Uint8Array): weights, running statistics, momentum,
+    /// finished snapshots and the history. `GpuSession.restoreTraining` goes on from it, on
+    /// this device or a new one, exactly as this run would have.
+    #[wasm_bindgen(js_name = saveState)]
+    pub fn save_state(&self) -> Promise {
+        let trainer = Rc::clone(&self.trainer);
+        future_to_promise(async move {
+            let t = take(&trainer)?;
+            let result = t.save_state().await;
             put_back(&trainer, t);
             let bytes = result.map_err(js_error)?;
             Ok(js_sys::Uint8Array::from(bytes.as_slice()).into())

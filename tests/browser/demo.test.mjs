@@ -389,35 +389,92 @@ test("a diverging run pauses with its snapshots and curve, and resumes at half t
   assert.equal(await runState(), "done");
 });
 
-// A lost device, simulated by destroying the page's GPU device mid-run: a message, the
-// finished runs stay, and the next start opens a new device and trains.
-test("a lost device is reported, keeps finished results, and the next start trains again", { timeout: 300_000 }, async () => {
-  await page.evaluate(() => { window.wasmBindings.TrainingRun.prototype.run = window.realRun; });
+// A lost device, simulated by destroying the page's GPU devices mid-run: the run is held
+// with a message, finished runs stay, and it goes on from its checkpoint (the training
+// state after its last epoch) on a new device, retraining the lost steps to the same
+// losses. A run lost before its first checkpoint can only start again; ending there keeps
+// everything else, and the next start opens a new device.
+test("a lost device holds the run, which goes on from its last checkpoint on a new device", { timeout: 300_000 }, async () => {
+  await page.evaluate(() => {
+    const prototype = window.wasmBindings.TrainingRun.prototype;
+    const real = window.realRun;
+    window.lost = null;
+    // Two steps a call for the record under test, so the loss comes a few steps after its
+    // checkpoint: `window.loseWhen(record)` says when.
+    prototype.run = function run(n) {
+      const r = window.snapfreezePage.records.find((x) => x.status === "running");
+      if (!window.loseWhen || r !== window.snapfreezePage.records[window.loseIndex]) return real.call(this, n);
+      if (!window.lost && window.loseWhen(r)) {
+        window.lost = { iteration: r.iteration, checkpoint: r.checkpoint?.iteration ?? null, losses: r.steps.map((s) => s.loss) };
+        for (const device of window.gpuDevices) device.destroy();
+      }
+      return real.call(this, Math.min(n, 2));
+    };
+    window.loseIndex = 1;
+    window.loseWhen = (r) => r.checkpoint && r.iteration >= r.checkpoint.iteration + 3;
+  });
   await page.check("#use-baseline");
   await page.uncheck("#use-snapshot");
   await page.check("#use-freezeout");
   await page.fill("#lr", "0.01");
   await page.click("#start");
-  await page.waitForFunction(() => {
-    const [baseline, freezeout] = window.snapfreezePage.records;
-    return baseline.status === "done" && freezeout.steps.length >= 2;
-  }, null, { timeout: 280_000, polling: 100 });
-  await page.evaluate(() => { for (const device of window.gpuDevices) device.destroy(); });
-  await waitForRun(["done"], 60_000);
+  await page.waitForSelector("#recover", { timeout: 280_000 });
+  const lost = await page.evaluate(() => window.lost);
+  assert.equal(lost.checkpoint, 10, "the checkpoint is the state after epoch 1 (10 steps)");
+  assert.ok(lost.iteration >= 13, JSON.stringify(lost));
   const text = await page.textContent("#run-message");
   assert.match(text, /^FreezeOut \(t₀ = 0\.8, cubic, scaled\) stopped: the GPU device was lost \(/);
   assert.match(text, /Everything finished before it is kept/);
   assert.equal(await page.getAttribute("#run-message p", "data-kind"), "device-lost");
-  const statuses = await page.$$eval("#compare-table tbody tr", (trs) => trs.map((tr) => tr.dataset.status));
-  assert.deepEqual(statuses, ["done", "failed"]);
+  assert.equal(await page.textContent("#recover"), "Go on from epoch 1 (iteration 10) on a new device");
+  assert.equal(await runState(), "interrupted");
+  const held = await page.$$eval("#compare-table tbody tr", (trs) => trs.map((tr) => tr.dataset.status));
+  assert.deepEqual(held, ["done", "interrupted"]);
   assert.ok((await page.$$eval("#export-weights button", (bs) => bs.map((b) => b.dataset.file))).includes("baseline-small-w16-final.safetensors"));
   await screenshot(page, "demo-device-lost");
+
+  await page.click("#recover");
+  await waitForRun(["done"], 280_000);
+  assert.match(await page.textContent("#run-message"), /goes on from its checkpoint after epoch 1; the steps after it are trained again/);
+  const run = await page.evaluate(() => {
+    const r = window.snapfreezePage.records[1];
+    return {
+      status: r.status, recoveries: r.recoveries, iterations: r.steps.map((s) => s.iteration),
+      losses: r.steps.map((s) => s.loss), epochs: r.epochs.length, checkpoint: r.checkpoint,
+      freezes: r.freezes.map((f) => f.iteration),
+    };
+  });
+  assert.equal(run.status, "done");
+  assert.deepEqual(run.recoveries, [{ lostAt: lost.iteration, from: 10 }]);
+  assert.deepEqual(run.iterations, [...Array(20).keys()], "every step once, in order");
+  assert.equal(run.epochs, 2);
+  assert.equal(run.checkpoint, null, "a finished run lets its checkpoint go");
+  assert.deepEqual(new Set(run.freezes).size, run.freezes.length, "each freeze once");
+  // The steps lost and trained again on the new device came out the same.
+  assert.deepEqual(run.losses.slice(0, lost.iteration), lost.losses);
+  const rows = await page.$$eval("#compare-table tbody tr", (trs) => trs.map((tr) => tr.textContent));
+  assert.match(rows[1], new RegExp(`device lost: lost at iteration ${lost.iteration}, went on from 10`));
+  const statuses = await page.$$eval("#compare-table tbody tr", (trs) => trs.map((tr) => tr.dataset.status));
+  assert.deepEqual(statuses, ["done", "done"]);
+
+  // Lost before the first checkpoint, and the user ends there.
+  await page.evaluate(() => {
+    window.lost = null;
+    window.loseIndex = 0;
+    window.loseWhen = (r) => r.iteration >= 2;
+  });
   await page.uncheck("#use-freezeout");
   await page.click("#start");
-  await waitForRun(["done"], 280_000);
-  assert.ok(await page.isHidden("#run-message"), await page.textContent("#run-message"));
-  const again = await page.evaluate(() => window.snapfreezePage.records.map((r) => r.status));
-  assert.deepEqual(again, ["done"]);
+  await page.waitForSelector("#recover", { timeout: 280_000 });
+  assert.equal(await page.textContent("#recover"), "Start this run again on a new device");
+  await page.click("#end-here");
+  await waitForRun(["done"], 60_000);
+  const ended = await page.evaluate(() => window.snapfreezePage.records.map((r) => r.status));
+  assert.deepEqual(ended, ["failed"]);
+  await page.evaluate(() => {
+    window.loseWhen = null;
+    window.wasmBindings.TrainingRun.prototype.run = window.realRun;
+  });
 });
 
 // The latest comparison is written to IndexedDB as it runs; after a reload the page offers

@@ -157,6 +157,7 @@ class Page {
       failed: (r, how) => { this.failed(r, how); saver.now(); },
       diverged: (r) => { this.diverged(r); saver.now(); },
       resumed: (r) => { this.resumed(r); saver.now(); },
+      lost: (r) => { this.lost(r); saver.now(); },
     });
     this.records = this.comparison.records;
     this.votes.reset();
@@ -267,6 +268,52 @@ class Page {
     this.render(true);
   }
 
+  /**
+   * The device was lost under a run, which waits: offer to open a new device and go on from
+   * the run's last checkpoint (or from its start, if it had none), or to end here.
+   */
+  lost(record) {
+    this.session = null;
+    this.buttons("interrupted");
+    const from = record.checkpoint;
+    const choice = document.createElement("p");
+    choice.className = "choices";
+    const go = document.createElement("button");
+    go.id = "recover";
+    go.type = "button";
+    go.textContent = from
+      ? `Go on from epoch ${from.epoch} (iteration ${from.iteration}) on a new device`
+      : "Start this run again on a new device";
+    go.addEventListener("click", async () => {
+      go.disabled = true;
+      let session;
+      try {
+        session = await this.wasm.GpuSession.open();
+      } catch (e) {
+        say(`Could not open a new GPU device: ${message(e)}. Try again in a moment, or end here.`, "device-lost");
+        go.disabled = false;
+        return;
+      }
+      this.session = session;
+      choice.remove();
+      this.buttons("running");
+      say(from ? `${record.label} goes on from its checkpoint after epoch ${from.epoch}; the steps after it are `
+        + "trained again." : `${record.label} starts again.`, "recovered");
+      this.comparison?.decideRecovery(session);
+    });
+    const end = document.createElement("button");
+    end.id = "end-here";
+    end.type = "button";
+    end.textContent = "End the comparison here";
+    end.addEventListener("click", () => {
+      choice.remove();
+      this.comparison?.decideRecovery(null);
+    });
+    choice.append(go, end);
+    $("run-message").append(choice);
+    this.render(true);
+  }
+
   resumed(record) {
     const last = record.resumes.at(-1);
     say(`${record.label} resumed at iteration ${last.iteration} with every learning rate × ${last.factor} `
@@ -277,7 +324,7 @@ class Page {
   failed(record, { lost, diverged }) {
     if (lost) {
       say(`${record.label} stopped: ${record.error}. Everything finished before it is kept below and can be `
-        + "exported; press Train and compare to start again on a new device.", "device-lost");
+        + "exported.", "device-lost");
     } else if (diverged) {
       say(`${record.label} was given up after it diverged. Its curves and snapshots up to that point are `
         + "kept; lower the base LR (or α₀) and run again.", "diverged");
@@ -288,9 +335,10 @@ class Page {
 
   buttons(state) {
     document.body.dataset.run = state;
-    const running = state === "running" || state === "paused" || state === "diverged";
+    const held = state === "diverged" || state === "interrupted";
+    const running = state === "running" || state === "paused" || held;
     $("start").disabled = running;
-    $("pause").disabled = !running || state === "diverged";
+    $("pause").disabled = !running || held;
     $("stop").disabled = !running;
     $("pause").textContent = state === "paused" ? "Resume" : "Pause";
   }

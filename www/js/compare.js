@@ -32,6 +32,10 @@ export function resultRows(records) {
       error: r.error,
       // After a divergence the run went on at lower rates: not the same method any more.
       resumed: r.resumes.length ? r.resumes.map((x) => `rates ×${x.factor} from iteration ${x.iteration}`).join(", ") : null,
+      // After a lost device the run went on from its last checkpoint: the same run, with
+      // the steps after the checkpoint trained again.
+      recovered: r.recoveries?.length
+        ? r.recoveries.map((x) => `lost at iteration ${x.lostAt}, went on from ${x.from}`).join(", ") : null,
       iterations: s?.iterations ?? r.iteration,
       test_error: s?.final_test ? 1 - s.final_test.accuracy : null,
       ensemble_error: ensemble ? 1 - ensemble.accuracy : null,
@@ -97,7 +101,8 @@ export class CompareView {
       swatch.style.background = METHOD_COLOURS[i % METHOD_COLOURS.length];
       const cells = [
         row.method,
-        row.status + (row.error ? `: ${row.error}` : "") + (row.resumed ? ` (resumed: ${row.resumed})` : ""),
+        row.status + (row.error ? `: ${row.error}` : "") + (row.resumed ? ` (resumed: ${row.resumed})` : "")
+          + (row.recovered ? ` (device lost: ${row.recovered})` : ""),
         percent(row.test_error, 2),
         row.ensemble_error == null ? "–" : `${percent(row.ensemble_error, 2)} (m = ${row.ensemble_size})`,
         duration(row.train_seconds),

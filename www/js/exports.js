@@ -53,6 +53,7 @@ function resultsJson(state) {
       epochs: r.epochs,
       freezes: r.freezes,
       resumes: r.resumes,
+      recoveries: r.recoveries ?? [],
       snapshots: r.snapshots.map((s) => ({ index: s.index, iteration: s.iteration, test: s.test, ensemble: s.ensemble })),
       steps: r.steps,
     })),

@@ -2,7 +2,8 @@
 // stop between GPU submissions. Everything a run produces (steps, epochs, snapshots with
 // their test probabilities and weights, freezes, the summary) is copied into a plain
 // record as it arrives, so a failure later (divergence, a lost device) loses nothing
-// already finished.
+// already finished. After each epoch the run's whole training state is kept too, so that
+// after a lost device the run goes on from there on a new device.
 
 import { message } from "./format.js";
 
@@ -19,15 +20,9 @@ const CHUNK_SECONDS = 0.4;
 /** Steps of forward-only timing after a baseline finishes (splits its step time). */
 const FORWARD_TIMING_STEPS = 8;
 
-function newRecord(run, index) {
+/** A record's fields that a fresh start of its run resets. */
+function untrained() {
   return {
-    index,
-    label: run.label,
-    kind: run.kind,
-    method: run.method,
-    config: run.config,
-    status: "waiting",
-    error: null,
     model: null,
     schedule: null,
     iteration: 0,
@@ -46,8 +41,28 @@ function newRecord(run, index) {
     startedAt: null,
     pausedSeconds: 0,
     wallSeconds: 0,
+    /** The training state after the last finished epoch: {bytes, iteration, epoch}. */
+    checkpoint: null,
   };
 }
+
+function newRecord(run, index) {
+  return {
+    index,
+    label: run.label,
+    kind: run.kind,
+    method: run.method,
+    config: run.config,
+    status: "waiting",
+    error: null,
+    /** Each time the run went on after a lost device: {lostAt, from} iterations. */
+    recoveries: [],
+    ...untrained(),
+  };
+}
+
+/** Steps whose metrics came back: a lost device can take steps already submitted with it. */
+const stepsRead = (record) => (record.steps.length ? record.steps.at(-1).iteration + 1 : 0);
 
 const isDivergence = (text) => /diverged/i.test(text);
 
@@ -76,6 +91,15 @@ export class Comparison {
     this.stopping = false;
     this.resume = null;
     this.decide = null;
+    this.recover = null;
+  }
+
+  /**
+   * After a lost device: resolves the waiting run with a new session to go on with (from
+   * the run's last checkpoint, or from the start if it had none), or null (end here).
+   */
+  decideRecovery(session) {
+    this.recover?.(session);
   }
 
   /**
@@ -99,6 +123,7 @@ export class Comparison {
     this.stopping = true;
     this.unpause();
     this.decideDivergence(null);
+    this.decideRecovery(null);
   }
 
   /** Trains every record in turn; resolves when all are done, stopped or failed. */
@@ -109,13 +134,54 @@ export class Comparison {
         this.hooks.changed(record);
         continue;
       }
-      const lost = await this.runOne(record);
-      if (lost) {
-        for (const r of this.records) if (r.status === "waiting") r.status = "skipped";
-        return { deviceLost: true };
+      let lost = await this.runOne(record);
+      while (lost) {
+        if (!(await this.offerRecovery(record))) {
+          for (const r of this.records) if (r.status === "waiting") r.status = "skipped";
+          return { deviceLost: true };
+        }
+        lost = await this.runOne(record);
       }
     }
     return { deviceLost: false };
+  }
+
+  /**
+   * Holds the comparison after the device was lost under `record`'s run until the user
+   * gives a new session to go on with (true) or ends the comparison (false).
+   */
+  async offerRecovery(record) {
+    record.status = "interrupted";
+    const waiting = performance.now();
+    const session = await new Promise((resolve) => {
+      this.recover = resolve;
+      this.hooks.lost(record);
+    });
+    this.recover = null;
+    record.pausedSeconds += (performance.now() - waiting) / 1000;
+    if (!session || this.stopping) {
+      record.status = "failed";
+      this.hooks.changed(record);
+      return false;
+    }
+    this.session = session;
+    record.error = null;
+    return true;
+  }
+
+  /**
+   * Puts `record` back where `run` (restored from the record's checkpoint) stands: what
+   * came after the checkpoint is dropped, to be trained again.
+   */
+  rewind(record, run) {
+    const p = run.progress();
+    record.recoveries.push({ lostAt: stepsRead(record), from: p.iteration });
+    record.steps = run.steps(0);
+    record.epochs = run.epochs();
+    record.snapshots = record.snapshots.filter((s) => s.iteration < p.iteration);
+    record.freezes = record.freezes.filter((f) => f.iteration < p.iteration);
+    record.resumes = run.summary().resumes;
+    record.iteration = p.iteration;
   }
 
   async waitWhilePaused(record) {
@@ -134,21 +200,35 @@ export class Comparison {
   async runOne(record) {
     record.status = "starting";
     this.hooks.changed(record);
+    const from = record.checkpoint;
+    const { train, test } = this.data;
     let run;
     try {
-      run = await this.session.startTraining(record.config, this.data.train, this.data.test);
+      run = from
+        ? await this.session.restoreTraining(from.bytes, train, test)
+        : await this.session.startTraining(record.config, train, test);
     } catch (e) {
       return this.fail(record, e);
     }
     try {
+      // Wall time goes on from where the run was (the lost work's time included).
+      const spent = (record.wallSeconds + record.pausedSeconds) * 1000;
+      if (from) {
+        this.rewind(record, run);
+      } else if (record.steps.length > 0) {
+        // Lost before its first checkpoint: it starts again from nothing.
+        record.recoveries.push({ lostAt: stepsRead(record), from: 0 });
+        Object.assign(record, untrained());
+      }
       record.model = run.model();
       record.schedule = run.scheduleTable(240);
       record.testLabels = run.testLabels();
       const p = run.progress();
       Object.assign(record, { iteration: p.iteration, total: p.total, stepsPerEpoch: p.stepsPerEpoch });
       record.status = "running";
-      record.startedAt = performance.now();
+      record.startedAt = performance.now() - (from ? spent : 0);
       this.hooks.started(record);
+      if (from && record.snapshots.length > 0) this.hooks.snapshot(record);
       let chunk = 1;
       while (!run.progress().finished) {
         await this.waitWhilePaused(record);
@@ -157,6 +237,9 @@ export class Comparison {
           break;
         }
         const before = performance.now();
+        // A call ends at an epoch's end, so the checkpoint is the state after the epoch.
+        const toEpochEnd = record.stepsPerEpoch - (record.iteration % record.stepsPerEpoch);
+        chunk = Math.min(chunk, toEpochEnd);
         try {
           await run.run(chunk);
         } catch (e) {
@@ -177,6 +260,7 @@ export class Comparison {
         record.forwardSeconds = await run.timeForwardPass(FORWARD_TIMING_STEPS);
       }
       record.weights = await run.checkpoint();
+      record.checkpoint = null;
       if (record.status === "running") record.status = "done";
       this.hooks.changed(record);
       return false;
@@ -223,18 +307,26 @@ export class Comparison {
   async fail(record, error) {
     const reason = await lostReason(this.session);
     const lost = reason !== undefined;
-    record.error = lost ? `the GPU device was lost (${reason || "no reason given"}): ${message(error)}` : message(error);
+    if (lost) this.session = null;
+    const said = message(error);
+    record.error = lost && !said.startsWith("the GPU device was lost")
+      ? `the GPU device was lost (${reason || "no reason given"}): ${said}` : said;
     record.status = isDivergence(record.error) ? "diverged" : "failed";
     this.hooks.failed(record, { lost, diverged: record.status === "diverged" });
     return lost;
   }
 
-  /** Copies new steps, epochs and events from the run into the record. */
+  /**
+   * Copies new steps, epochs and events from the run into the record; after a new epoch,
+   * keeps the run's training state as its checkpoint.
+   */
   async collect(record, run) {
     const steps = run.steps(record.steps.length);
     for (const s of steps) record.steps.push(s);
+    const epochsBefore = record.epochs.length;
     record.epochs = run.epochs();
-    record.iteration = run.progress().iteration;
+    const progress = run.progress();
+    record.iteration = progress.iteration;
     record.wallSeconds = (performance.now() - record.startedAt) / 1000 - record.pausedSeconds;
     for (const event of run.takeEvents()) {
       if (event.kind === "steps") {
@@ -254,6 +346,10 @@ export class Comparison {
       }
     }
     record.summary = run.summary();
+    const standing = progress.finished || progress.divergedAt != null;
+    if (record.epochs.length > epochsBefore && !standing) {
+      record.checkpoint = { bytes: await run.saveState(), iteration: progress.iteration, epoch: record.epochs.length };
+    }
     this.hooks.progress(record);
   }
 }
