@@ -4,7 +4,9 @@
 Each target has its own folder; every file there is one input. IDX inputs hold both files
 of a pair: a 4-byte little-endian length of the image file, the image file, then the label
 file. Regressions found by the fuzz tests are added beside the seeds by hand, named after
-what they caught.
+what they caught. The training-state target's seed is made by the fuzz test itself with the
+crate's own encoder (its history is the crate's JSON); its folder holds a state that is
+really a weights checkpoint, which must be refused.
 """
 import gzip
 import json
@@ -64,3 +66,7 @@ write("safetensors", "valid-with-counter", safetensors([
     ("bn1.num_batches_tracked", "I64", [], struct.pack("<q", 12)),
 ]))
 write("safetensors", "valid-empty", safetensors([]))
+# A weights checkpoint offered as a training state: parsed, and refused as not one.
+write("state", "weights-not-state", safetensors([
+    ("params", "F32", [10], f32([0.0] * 10)),
+], {"model": "small-w2"}))

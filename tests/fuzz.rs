@@ -1,10 +1,11 @@
 //! Fuzzing of every parser of outside bytes: IDX image and label files (raw and gzipped),
-//! CIFAR-10 binary batches and safetensors checkpoints. Each target takes arbitrary bytes and
-//! must answer Ok or a DataError/CheckpointError, never panic and never allocate what the
-//! input does not hold.
+//! CIFAR-10 binary batches, safetensors checkpoints and training-state files. Each target
+//! takes arbitrary bytes and must answer Ok or an error, never panic and never allocate what
+//! the input does not hold.
 //!
 //! Inputs come from the committed corpus in `tests/corpus/<target>/` (seeds written by
-//! `scripts/make-fuzz-corpus.py`, plus any regression found later), replayed as they are
+//! `scripts/make-fuzz-corpus.py`, plus any regression found later; the training state's
+//! seed is made here by its own encoder, so it follows the format), replayed as they are
 //! and then mutated by proptest: bit flips, byte and 32-bit header overwrites with edge
 //! values, truncation, extension, removal and duplication of chunks. Proptest keeps any
 //! failing case in `tests/fuzz.proptest-regressions` (commit it) and replays it first.
@@ -19,6 +20,8 @@ use std::path::Path;
 use proptest::prelude::*;
 use snapfreeze::checkpoint;
 use snapfreeze::data::{idx_images_needed, parse_cifar10, parse_idx, parse_idx_prefix};
+use snapfreeze::train::state::{DataIdentity, History, SnapshotBuffers, SnapshotRecord};
+use snapfreeze::train::{Evaluation, RunState, StepMetrics, TrainConfig};
 
 /// One corpus input per file of `tests/corpus/<target>/`, sorted by name.
 fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
@@ -78,6 +81,74 @@ fn safetensors_target(input: &[u8]) -> bool {
     ];
     let _ = checkpoint::load_expected(input, &expected);
     loaded.is_ok()
+}
+
+/// The buffer lengths the state target's model has: parameters, statistics, probabilities.
+const STATE_LENGTHS: (usize, usize, usize) = (10, 4, 6);
+
+/// A small valid training state: three steps and one snapshot.
+fn state_seed() -> Vec<u8> {
+    let (params, state, probabilities) = STATE_LENGTHS;
+    let values = |n: usize, k: f32| (0..n).map(|i| i as f32 * k).collect::<Vec<f32>>();
+    let test = Evaluation {
+        loss: 0.5,
+        accuracy: 0.75,
+        images: 3,
+    };
+    let history = History {
+        config: TrainConfig::default(),
+        data: DataIdentity {
+            train_images: 8,
+            test_images: 3,
+            shape: [1, 2, 2],
+            classes: 2,
+            checksum: 0x1234_5678,
+        },
+        iteration: 3,
+        frozen: 0,
+        diverged: None,
+        epoch_seconds: 0.25,
+        last_test: Some((2, test)),
+        steps: (0..3)
+            .map(|i| StepMetrics {
+                iteration: i,
+                epoch: 0,
+                loss: 1.0 / (i + 1) as f64,
+                accuracy: 0.5,
+                lr: 0.01,
+                frozen_blocks: 0,
+                forward_flops: 1e6,
+                backward_flops: 2e6,
+            })
+            .collect(),
+        epochs: Vec::new(),
+        snapshots: vec![SnapshotRecord {
+            index: 0,
+            iteration: 2,
+            test,
+        }],
+        phases: Vec::new(),
+        resumes: Vec::new(),
+    };
+    RunState {
+        history,
+        params: values(params, 0.1),
+        state: values(state, 0.2),
+        momentum: values(params, -0.1),
+        snapshots: vec![SnapshotBuffers {
+            params: values(params, 0.3),
+            state: values(state, 0.4),
+            probabilities: values(probabilities, 0.125),
+        }],
+    }
+    .encode()
+    .expect("the seed state encodes")
+}
+
+/// Training states: the history alone, then the whole file for a model of known lengths.
+fn state_target(input: &[u8]) -> bool {
+    let _ = RunState::history(input);
+    RunState::decode(input, STATE_LENGTHS).is_ok()
 }
 
 /// A fuzz target: true when the input parsed.
@@ -186,13 +257,14 @@ fn mutate(mut data: Vec<u8>, mutations: &[Mutation]) -> Vec<u8> {
 
 #[test]
 fn the_corpus_replays_without_panicking_and_its_seeds_parse() {
-    let targets: [(&str, Target); 3] = [
+    let targets: [(&str, Target); 4] = [
         ("idx", idx_target),
         ("cifar", cifar_target),
         ("safetensors", safetensors_target),
+        ("state", state_target),
     ];
     for (target, run) in targets {
-        for (name, input) in corpus(target) {
+        for (name, input) in inputs(target) {
             let parsed = run(&input);
             // Seeds are valid files: if they stop parsing, the mutations below test nothing.
             if name.starts_with("valid-") {
@@ -202,8 +274,17 @@ fn the_corpus_replays_without_panicking_and_its_seeds_parse() {
     }
 }
 
+/// A target's inputs: its corpus, and for the training state the seed made here too.
+fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
+    let mut inputs = corpus(target);
+    if target == "state" {
+        inputs.push(("valid-made-here".into(), state_seed()));
+    }
+    inputs
+}
+
 fn seed_and_mutations(target: &'static str) -> impl Strategy<Value = Vec<u8>> {
-    let seeds: Vec<Vec<u8>> = corpus(target).into_iter().map(|(_, bytes)| bytes).collect();
+    let seeds: Vec<Vec<u8>> = inputs(target).into_iter().map(|(_, bytes)| bytes).collect();
     (0..seeds.len(), prop::collection::vec(mutation(), 1..8))
         .prop_map(move |(i, mutations)| mutate(seeds[i].clone(), &mutations))
 }
@@ -225,9 +306,15 @@ proptest! {
     }
 
     #[test]
+    fn mutated_training_states_never_panic(input in seed_and_mutations("state")) {
+        state_target(&input);
+    }
+
+    #[test]
     fn random_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..256)) {
         idx_target(&input);
         cifar_target(&input);
         safetensors_target(&input);
+        state_target(&input);
     }
 }

@@ -313,12 +313,13 @@ pub async fn drive(
         }
         if let Err(e) = result {
             bar.abandon();
-            let kept = saving.as_ref().and_then(|s| s.state);
-            return Err(match kept {
-                Some(path) => format!(
-                    "{e}\nthe training state of the last finished epoch is in {}",
+            // `train` says how to go on; `compare` (no saving) just fails.
+            return Err(match saving.as_ref().map(|s| s.state) {
+                Some(Some(path)) => format!(
+                    "{e}\nthe training state of the last finished epoch is in {0}: go on from it with --state {0} --resume",
                     path.display()
                 ),
+                Some(None) => format!("{e}\n(with --state FILE a run keeps its training state at every epoch end and can go on after a fault)"),
                 None => e.to_string(),
             });
         }

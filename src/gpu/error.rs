@@ -38,7 +38,7 @@ pub enum GpuError {
     #[error("the GPU reported an error: {0}")]
     Device(String),
     /// The device was lost (driver reset, tab in background too long, device destroyed).
-    #[error("the GPU device was lost ({0}); a run can go on from its last saved training state on a new device (the page offers it; natively, train again with --state FILE --resume)")]
+    #[error("the GPU device was lost ({0}); a run can go on from its last saved training state on a new device")]
     DeviceLost(String),
     /// Reading a buffer back from the GPU failed.
     #[error("reading results back from the GPU failed: {0}")]

@@ -522,6 +522,60 @@ test("the latest comparison is kept in the browser and comes back after a reload
   assert.equal(await page.isVisible("#saved"), false, "a forgotten comparison is not offered");
 });
 
+// A tab reloaded (or crashed) mid-run: the kept comparison offers to go on, and the cut-off
+// run goes on from its checkpoint to the end, the steps after it trained again the same.
+test("a comparison cut off by a reload goes on from its checkpoint", { timeout: 300_000 }, async () => {
+  // The Snapshot Ensemble alone, 10 steps an epoch; its calls hang from iteration 13 on,
+  // as if the tab froze there.
+  await page.evaluate(() => {
+    const prototype = window.wasmBindings.TrainingRun.prototype;
+    const real = prototype.run;
+    prototype.run = function run(n) {
+      const r = window.snapfreezePage.records[0];
+      if (r.iteration >= 13) return new Promise(() => {});
+      return real.call(this, Math.min(n, 2));
+    };
+  });
+  // The last reload put the form back to its defaults.
+  await page.uncheck("#use-baseline");
+  await page.uncheck("#use-freezeout");
+  await page.check("#use-snapshot");
+  await page.fill("#train-limit", "320");
+  await page.fill("#test-limit", "200");
+  await page.fill("#epochs", "2");
+  await page.fill("#batch", "32");
+  await page.fill("#cycles", "3");
+  await page.click("#start");
+  await page.waitForFunction(() => window.snapfreezePage.records[0].iteration >= 13, null, { timeout: 280_000, polling: 100 });
+  const cut = await page.evaluate(async () => {
+    const p = window.snapfreezePage;
+    await p.saver.now();
+    const r = p.records[0];
+    return { checkpoint: r.checkpoint.iteration, losses: r.steps.map((s) => s.loss), snapshots: r.snapshots.length };
+  });
+  assert.equal(cut.checkpoint, 10);
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+  await page.waitForSelector("#saved-continue", { timeout: 10_000 });
+  assert.equal(await page.textContent("#saved-continue"), "Go on training from Snapshot Ensemble (M = 3)'s epoch 1");
+  await page.click("#saved-continue");
+  await waitForRun(["done"], 280_000);
+  const run = await page.evaluate(() => {
+    const r = window.snapfreezePage.records[0];
+    return {
+      status: r.status, iterations: r.steps.map((s) => s.iteration), losses: r.steps.map((s) => s.loss),
+      snapshots: r.snapshots.map((s) => s.iteration), recoveries: r.recoveries,
+    };
+  });
+  assert.equal(run.status, "done");
+  assert.deepEqual(run.iterations, [...Array(20).keys()]);
+  assert.deepEqual(run.snapshots, [6, 13, 19]);
+  assert.deepEqual(run.recoveries, [{ lostAt: cut.losses.length, from: 10 }]);
+  assert.deepEqual(run.losses.slice(0, cut.losses.length), cut.losses, "the steps trained again came out the same");
+  await page.waitForFunction(() => document.querySelectorAll(".vote-card").length === 40, null, { timeout: 30_000 });
+  await screenshot(page, "demo-continued");
+});
+
 // Last, so it covers every run, upload and message above.
 test("no main-thread task took over 100 ms", async () => {
   const tasks = await page.evaluate(() => window.longTasks);

@@ -8,7 +8,7 @@ import { showAdapter } from "./adapter.js";
 import { wireDiagnostics } from "./diagnostics.js";
 import { DataFileError, loadBundled, loadFiles } from "./datasets.js";
 import { SettingsError, initSettings, lockSettings, readDataChoice, readRuns } from "./settings.js";
-import { Comparison } from "./runner.js";
+import { Comparison, canContinue, continueRecords, newRecords } from "./runner.js";
 import { LiveViews, showProgress } from "./live.js";
 import { VotesView } from "./votes.js";
 import { CompareView } from "./compare.js";
@@ -43,6 +43,10 @@ function clearMessages() {
   $("run-message").replaceChildren();
   $("run-message").hidden = true;
 }
+
+/** Whether a kept comparison trained on a bundled dataset, which can be opened again (the
+ * user's own files are not kept). */
+const isBundled = (saved) => ["mnist", "fashion-mnist"].includes(saved.dataset?.key);
 
 class Page {
   constructor(wasm, session, adapter) {
@@ -117,21 +121,11 @@ class Page {
       document.body.dataset.run = "not-started";
       return;
     }
-    if (!this.session) {
-      try {
-        this.session = await this.wasm.GpuSession.open();
-      } catch (e) {
-        say(`Could not open the GPU again: ${message(e)}`, "device-lost");
-        document.body.dataset.run = "not-started";
-        return;
-      }
+    if (!(await this.ensureSession())) {
+      document.body.dataset.run = "not-started";
+      return;
     }
-    // The previous comparison's datasets go now that a new one replaces its views.
-    if (this.data) {
-      this.data.train.free();
-      this.data.test.free();
-    }
-    this.data = data;
+    this.useData(data);
     // `key` and the limits let a kept comparison reopen a bundled dataset for its votes.
     this.dataset = {
       title: data.title,
@@ -141,6 +135,36 @@ class Page {
       train: data.train.describe(),
       test: data.test.describe(),
     };
+    this.records = newRecords(runs);
+    this.votes.reset();
+    this.compare.reset(this.records);
+    await this.train();
+  }
+
+  /** Opens a GPU session if there is none (the last one's device was lost); says why not. */
+  async ensureSession() {
+    if (this.session) return true;
+    try {
+      this.session = await this.wasm.GpuSession.open();
+      return true;
+    } catch (e) {
+      say(`Could not open the GPU again: ${message(e)}`, "device-lost");
+      return false;
+    }
+  }
+
+  /** Makes `data` the dataset the views and training use (the previous one is freed). */
+  useData(data) {
+    if (this.data && this.data !== data) {
+      this.data.train.free();
+      this.data.test.free();
+    }
+    this.data = data;
+  }
+
+  /** Trains `this.records` on `this.data` (those still waiting), keeping them as they go. */
+  async train() {
+    const data = this.data;
     $("saved").hidden = true;
     // Kept in the browser as it goes, so a reload loses nothing (saved.js).
     const saver = new Saver(
@@ -149,7 +173,7 @@ class Page {
         + "closing the page.", "error"),
     );
     this.saver = saver;
-    this.comparison = new Comparison(this.session, data, runs, {
+    this.comparison = new Comparison(this.session, data, this.records, {
       started: (r) => { this.live.start(r); this.render(true); saver.now(); },
       progress: () => { this.render(false); saver.soon(); },
       snapshot: (r) => { this.votes.show(r, data); saver.now(); },
@@ -159,9 +183,6 @@ class Page {
       resumed: (r) => { this.resumed(r); saver.now(); },
       lost: (r) => { this.lost(r); saver.now(); },
     });
-    this.records = this.comparison.records;
-    this.votes.reset();
-    this.compare.reset(this.records);
     lockSettings(true);
     this.buttons("running");
     const outcome = await this.comparison.run();
@@ -187,23 +208,44 @@ class Page {
     this.render(true);
     if (last) this.live.update(last);
     const voted = [...this.records].reverse().find((r) => r.snapshots.length > 0);
-    const key = saved.dataset?.key;
     if (!voted) return;
-    if (key !== "mnist" && key !== "fashion-mnist") {
+    if (!isBundled(saved)) {
       $("votes-status").textContent = "The snapshots' votes need the test images of your own files: train again to see them.";
       return;
     }
     try {
-      const source = await this.bundled(key);
-      if (this.data) {
-        this.data.train.free();
-        this.data.test.free();
-      }
-      this.data = source.open(this.wasm, saved.dataset.trainLimit ?? 0, saved.dataset.testLimit ?? 0);
+      this.useData(await this.reopen(saved));
       this.votes.show(voted, this.data);
     } catch (e) {
       $("votes-status").textContent = `The snapshots' votes could not be shown: ${message(e)}`;
     }
+  }
+
+  /** A kept comparison's bundled dataset, opened again with its limits. */
+  async reopen(saved) {
+    const source = await this.bundled(saved.dataset.key);
+    return source.open(this.wasm, saved.dataset.trainLimit ?? 0, saved.dataset.testLimit ?? 0);
+  }
+
+  /**
+   * Goes on with a kept comparison whose training was cut off (a reload, a crash of the
+   * tab): the cut-off run goes on from its checkpoint and the runs after it follow.
+   */
+  async continueSaved(saved) {
+    await this.restore(saved);
+    clearMessages();
+    let data;
+    try {
+      data = this.data ?? (await this.reopen(saved));
+    } catch (e) {
+      say(`The dataset cannot be opened again: ${message(e)}`, "error");
+      return;
+    }
+    if (!(await this.ensureSession())) return;
+    this.useData(data);
+    continueRecords(this.records);
+    this.compare.reset(this.records);
+    await this.train();
   }
 
   /** Offers the comparison kept in this browser, if there is one. */
@@ -239,7 +281,20 @@ class Page {
       await forgetSaved().catch(() => {});
       box.hidden = true;
     });
-    choices.append(show, forget);
+    choices.append(show);
+    if (isBundled(saved) && canContinue(saved.records)) {
+      const cut = saved.records.find((r) => ["starting", "running", "paused", "interrupted"].includes(r.status));
+      const go = document.createElement("button");
+      go.id = "saved-continue";
+      go.type = "button";
+      go.textContent = cut?.checkpoint ? `Go on training from ${cut.label}'s epoch ${cut.checkpoint.epoch}` : "Go on training";
+      go.addEventListener("click", async () => {
+        box.hidden = true;
+        await this.continueSaved(saved);
+      });
+      choices.append(go);
+    }
+    choices.append(forget);
     box.replaceChildren(text, choices);
     box.hidden = false;
   }

@@ -46,6 +46,34 @@ function untrained() {
   };
 }
 
+/** Statuses of a run cut off by a reload or a crash of the tab: it can go on. */
+const CUT_OFF = ["starting", "running", "paused", "interrupted", "waiting"];
+
+/**
+ * Readies the records of a comparison kept from an earlier visit to go on: a run that was
+ * cut off goes on from its checkpoint (or starts again without one), runs not yet started
+ * wait their turn, and finished, stopped and failed runs stay as they are. Returns whether
+ * any will train.
+ */
+export function continueRecords(records) {
+  let any = false;
+  for (const r of records) {
+    if (!CUT_OFF.includes(r.status)) continue;
+    r.status = "waiting";
+    r.error = null;
+    any = true;
+  }
+  return any;
+}
+
+/** Whether a kept comparison has a run to go on with. */
+export const canContinue = (records) => records.some((r) => CUT_OFF.includes(r.status));
+
+/** One fresh record per run of the settings. */
+export function newRecords(runs) {
+  return runs.map(newRecord);
+}
+
 function newRecord(run, index) {
   return {
     index,
@@ -80,13 +108,13 @@ async function lostReason(session) {
   return session.lostReason();
 }
 
-/** One comparison: `runs` from the settings, trained in order on `data`. */
+/** One comparison: `records` (see `newRecords`) trained in order on `data`. */
 export class Comparison {
-  constructor(session, data, runs, hooks) {
+  constructor(session, data, records, hooks) {
     this.session = session;
     this.data = data;
     this.hooks = hooks;
-    this.records = runs.map(newRecord);
+    this.records = records;
     this.paused = false;
     this.stopping = false;
     this.resume = null;
@@ -129,6 +157,7 @@ export class Comparison {
   /** Trains every record in turn; resolves when all are done, stopped or failed. */
   async run() {
     for (const record of this.records) {
+      if (record.status !== "waiting") continue; // done in an earlier visit
       if (this.stopping) {
         record.status = "skipped";
         this.hooks.changed(record);

@@ -2,11 +2,14 @@
 // crash of the tab) loses nothing: every run's curves, snapshots (with their test
 // probabilities and weights), results and final weights. Written a moment after each change
 // (at most every SAVE_INTERVAL_MS, and at once when a run's status changes); on opening, the
-// page offers the kept comparison to see and export.
+// page offers the kept comparison to see and export, and to go on training where it was
+// when a run was cut off: each run's checkpoint (its training state after its last epoch)
+// is kept under a second key, rewritten only when a new one is made.
 
 const DATABASE = "snapfreeze";
 const STORE = "comparisons";
 const LATEST = "latest";
+const CHECKPOINTS = "latest-checkpoints";
 const SAVE_INTERVAL_MS = 2000;
 
 function database() {
@@ -18,14 +21,15 @@ function database() {
   });
 }
 
-/** Runs `work(store)` in one transaction and resolves with its request's result. */
+/** Runs `work(store)` in one transaction and resolves with the result of the request it
+ * returns (or the results of the array of requests it returns). */
 async function transact(mode, work) {
   const db = await database();
   try {
     return await new Promise((resolve, reject) => {
       const tx = db.transaction(STORE, mode);
-      const request = work(tx.objectStore(STORE));
-      tx.oncomplete = () => resolve(request.result);
+      const requests = work(tx.objectStore(STORE));
+      tx.oncomplete = () => resolve(Array.isArray(requests) ? requests.map((r) => r.result) : requests.result);
       tx.onerror = () => reject(tx.error);
       tx.onabort = () => reject(tx.error ?? new Error("the browser aborted the write"));
     });
@@ -34,20 +38,27 @@ async function transact(mode, work) {
   }
 }
 
-/** What of a run record is kept: everything but the live trainer's transient fields. */
+/** What of a run record is kept with the results: all but the live trainer's transient
+ * fields and the checkpoint (kept apart, see `Saver.now`). */
 function keep(record) {
-  const { startedAt, ...rest } = record;
+  const { startedAt, checkpoint, ...rest } = record;
   return rest;
 }
 
-/** The kept comparison, or undefined. */
-export function loadSaved() {
-  return transact("readonly", (store) => store.get(LATEST));
+/** The kept comparison with each run's checkpoint, or undefined. */
+export async function loadSaved() {
+  const [saved, checkpoints] = await transact("readonly", (store) => [store.get(LATEST), store.get(CHECKPOINTS)]);
+  if (!saved) return undefined;
+  saved.records.forEach((r, i) => { r.checkpoint = checkpoints?.[i] ?? null; });
+  return saved;
 }
 
 /** Forgets the kept comparison. */
 export function forgetSaved() {
-  return transact("readwrite", (store) => store.delete(LATEST));
+  return transact("readwrite", (store) => {
+    store.delete(CHECKPOINTS);
+    return store.delete(LATEST);
+  });
 }
 
 /** Writes one comparison as it changes; `state()` gives {adapter, dataset, records}. */
@@ -59,6 +70,8 @@ export class Saver {
     this.writing = Promise.resolve();
     this.startedAt = new Date().toISOString();
     this.failed = false;
+    /** The checkpoints last written, to write them again only when one changes. */
+    this.checkpoints = null;
   }
 
   /** Saves soon; several calls within SAVE_INTERVAL_MS make one write. */
@@ -79,8 +92,14 @@ export class Saver {
       dataset,
       records: records.map(keep),
     };
+    const checkpoints = records.map((r) => r.checkpoint ?? null);
+    const changed = !this.checkpoints || checkpoints.some((c, i) => c !== this.checkpoints[i]);
+    this.checkpoints = checkpoints;
     this.writing = this.writing
-      .then(() => transact("readwrite", (store) => store.put(value, LATEST)))
+      .then(() => transact("readwrite", (store) => {
+        if (changed) store.put(checkpoints, CHECKPOINTS);
+        return store.put(value, LATEST);
+      }))
       .catch((e) => {
         // Storage may be full, or refused (private windows): say so once, keep training.
         if (!this.failed) this.onError(e);
