@@ -141,6 +141,14 @@ pub struct Trainer {
     _scratch: Vec<wgpu::Buffer>,
 }
 
+/// The test images a run with `config` evaluates on.
+fn test_images(config: &TrainConfig, test: &Dataset) -> usize {
+    match config.test_limit {
+        0 => test.len(),
+        n => test.len().min(n as usize),
+    }
+}
+
 fn image_shape(d: &Dataset) -> String {
     format!(
         "{}x{}x{} with {} classes",
@@ -258,10 +266,7 @@ impl Trainer {
             ..plain
         };
         let train_source = GpuImages::upload(gpu_ref, "training", train, available as usize)?;
-        let test_count = match config.test_limit {
-            0 => test.len(),
-            n => test.len().min(n as usize),
-        };
+        let test_count = test_images(&config, test);
         let test_source = GpuImages::upload(gpu_ref, "test", test, test_count)?;
         let data = DataIdentity::of(train, available as usize, test, test_count);
         let eval_slot = slot(slots - 1);
@@ -769,6 +774,24 @@ impl Trainer {
         Ok(file.encode()?)
     }
 
+    /// Checks, without a GPU, that a training state can go on with `train` and `test`: it
+    /// is one, and it was saved for this data with its limits. Returns its history.
+    pub fn check_state(
+        bytes: &[u8],
+        train: &Dataset,
+        test: &Dataset,
+    ) -> Result<History, TrainError> {
+        let history = RunState::history(bytes)?;
+        let config = &history.config;
+        // Too few images for the saved settings is other data too (and said as such).
+        let available = config
+            .training_images(train.len())
+            .map_or(0, |n| n + config.validation);
+        let given = DataIdentity::of(train, available as usize, test, test_images(config, test));
+        history.data.check(&given)?;
+        Ok(history)
+    }
+
     /// Builds the run a state from [`Trainer::save_state`] was saved from, on `gpu` (a new
     /// device after a lost one, or another process), and puts it where it was: the next
     /// [`Trainer::run`] goes on from the saved iteration. `train` and `test` must be the
@@ -779,9 +802,8 @@ impl Trainer {
         test: &Dataset,
         bytes: &[u8],
     ) -> Result<Trainer, TrainError> {
-        let history = RunState::history(bytes)?;
+        let history = Trainer::check_state(bytes, train, test)?;
         let mut t = Trainer::new(gpu, train, test, history.config.clone(), None).await?;
-        history.data.check(&t.data)?;
         let damaged = |what: String| TrainError::State(StateError::History(what));
         if history.iteration > t.total {
             return Err(damaged(format!(

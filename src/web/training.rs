@@ -100,6 +100,20 @@ impl WebDataset {
     }
 }
 
+/// Checks, without the GPU, that a training state (`TrainingRun.saveState`) can go on with
+/// these datasets: it is one, and it was saved for this data with its limits. Throws a
+/// message saying what does not fit.
+#[wasm_bindgen(js_name = checkTrainingState)]
+pub fn check_training_state(
+    state: &[u8],
+    train: &WebDataset,
+    test: &WebDataset,
+) -> Result<(), JsValue> {
+    Trainer::check_state(state, &train.data, &test.data)
+        .map(|_| ())
+        .map_err(js_error)
+}
+
 /// A training run in the page. Methods that touch the GPU return Promises; call one at a
 /// time (a second call while one runs is rejected, not queued).
 #[wasm_bindgen]

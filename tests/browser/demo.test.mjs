@@ -309,7 +309,19 @@ test("the user's own IDX files and CIFAR-10 batches train, and their images show
     assert.ok(widths.every((w) => w === size));
   }
   await screenshot(page, "demo-own-files");
-  // Back to the settings the next test expects.
+  // The page does not keep the files, but it keeps their test images with the comparison:
+  // after a reload the votes come back.
+  await page.evaluate(() => window.snapfreezePage.saver.now());
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+  await page.waitForSelector("#saved-show", { timeout: 10_000 });
+  await page.click("#saved-show");
+  await page.waitForFunction(() => document.querySelectorAll(".vote-card canvas").length === 32, null, { timeout: 30_000 });
+  const kept = await page.$$eval(".vote-card canvas", (cs) => cs.map((c) => c.width));
+  assert.ok(kept.every((w) => w === 32), kept.join(","));
+  // Back to the settings the next test expects (the reload reset the form).
+  await page.uncheck("#use-baseline");
+  await page.uncheck("#use-freezeout");
   await page.selectOption("#dataset", "mnist");
   await page.fill("#train-limit", "320");
   await page.fill("#test-limit", "200");
@@ -546,7 +558,7 @@ test("a comparison cut off by a reload goes on from its checkpoint", { timeout: 
   await page.fill("#batch", "32");
   await page.fill("#cycles", "3");
   await page.click("#start");
-  await page.waitForFunction(() => window.snapfreezePage.records[0].iteration >= 13, null, { timeout: 280_000, polling: 100 });
+  await page.waitForFunction(() => window.snapfreezePage.comparison?.records[0].iteration >= 13, null, { timeout: 280_000, polling: 100 });
   const cut = await page.evaluate(async () => {
     const p = window.snapfreezePage;
     await p.saver.now();
@@ -574,6 +586,60 @@ test("a comparison cut off by a reload goes on from its checkpoint", { timeout: 
   assert.deepEqual(run.losses.slice(0, cut.losses.length), cut.losses, "the steps trained again came out the same");
   await page.waitForFunction(() => document.querySelectorAll(".vote-card").length === 40, null, { timeout: 30_000 });
   await screenshot(page, "demo-continued");
+});
+
+// The same with the user's own files, which the page does not keep: going on asks for them
+// again, refuses other files with the reason, and goes on with the same ones.
+test("a cut-off comparison on the user's own files goes on once the same files are chosen again", { timeout: 300_000 }, async () => {
+  const idx = (train, test) => [
+    { name: "train-images-idx3-ubyte", mimeType: "application/octet-stream", buffer: train.images },
+    { name: "train-labels-idx1-ubyte", mimeType: "application/octet-stream", buffer: train.labels },
+    { name: "t10k-images-idx3-ubyte", mimeType: "application/octet-stream", buffer: test.images },
+    { name: "t10k-labels-idx1-ubyte", mimeType: "application/octet-stream", buffer: test.labels },
+  ];
+  const same = idx(idxFiles(64, 1), idxFiles(32, 2));
+  const other = idx(idxFiles(64, 3), idxFiles(32, 2));
+  await page.evaluate(() => {
+    const prototype = window.wasmBindings.TrainingRun.prototype;
+    const real = prototype.run;
+    prototype.run = function run(n) {
+      if (window.snapfreezePage.records[0]?.iteration >= 5) return new Promise(() => {});
+      return real.call(this, Math.min(n, 2));
+    };
+  });
+  await page.selectOption("#dataset", "files");
+  await page.setInputFiles("#files", same);
+  await page.uncheck("#use-baseline");
+  await page.uncheck("#use-freezeout");
+  await page.check("#use-snapshot");
+  await page.fill("#train-limit", "0");
+  await page.fill("#test-limit", "0");
+  await page.fill("#epochs", "2");
+  await page.fill("#batch", "16");
+  await page.fill("#cycles", "2");
+  await page.click("#start");
+  await page.waitForFunction(() => window.snapfreezePage.comparison?.records[0].iteration >= 5, null, { timeout: 280_000, polling: 100 });
+  await page.evaluate(() => window.snapfreezePage.saver.now());
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+  await page.click("#saved-continue");
+  assert.match(await page.textContent("#run-message"), /choose the same files under Data/);
+  assert.equal(await page.isVisible("#saved-continue"), true, "offered again");
+  await page.selectOption("#dataset", "files");
+  await page.setInputFiles("#files", other);
+  await page.click("#saved-continue");
+  await page.waitForSelector("#saved-continue", { state: "visible", timeout: 30_000 });
+  assert.match(await page.textContent("#run-message"),
+    /These files cannot continue the kept comparison: the training state was saved for 64 training and 32 test images .* but the data given is/);
+  await page.setInputFiles("#files", same);
+  await page.click("#saved-continue");
+  await waitForRun(["done"], 280_000);
+  const run = await page.evaluate(() => {
+    const r = window.snapfreezePage.records[0];
+    return { status: r.status, iterations: r.steps.map((s) => s.iteration), snapshots: r.snapshots.map((s) => s.iteration), from: r.recoveries.map((x) => x.from) };
+  });
+  assert.deepEqual(run, { status: "done", iterations: [...Array(8).keys()], snapshots: [3, 7], from: [4] });
+  assert.equal((await page.$$(".vote-card")).length, 32);
 });
 
 // Last, so it covers every run, upload and message above.

@@ -44,6 +44,24 @@ function clearMessages() {
   $("run-message").hidden = true;
 }
 
+/** A files dataset's test images as kept with its comparison (the votes draw them). */
+function testImagesOf(data) {
+  const shape = data.test.describe();
+  return { shape, classNames: data.classNames, pixels: data.test.pixels(0, shape.images) };
+}
+
+/** Kept test images, shaped as the votes view reads a dataset. */
+function keptTestImages({ shape, classNames, pixels }) {
+  const size = shape.channels * shape.height * shape.width;
+  return {
+    classNames,
+    test: {
+      describe: () => shape,
+      pixels: (start, count) => pixels.subarray(start * size, (start + count) * size),
+    },
+  };
+}
+
 /** Whether a kept comparison trained on a bundled dataset, which can be opened again (the
  * user's own files are not kept). */
 const isBundled = (saved) => ["mnist", "fashion-mnist"].includes(saved.dataset?.key);
@@ -171,6 +189,7 @@ class Page {
       () => ({ adapter: this.adapter, dataset: this.dataset, records: this.records }),
       (e) => say(`The results cannot be kept in this browser's storage (${message(e)}); export them before `
         + "closing the page.", "error"),
+      this.dataset.key === "files" ? testImagesOf(data) : null,
     );
     this.saver = saver;
     this.comparison = new Comparison(this.session, data, this.records, {
@@ -210,7 +229,11 @@ class Page {
     const voted = [...this.records].reverse().find((r) => r.snapshots.length > 0);
     if (!voted) return;
     if (!isBundled(saved)) {
-      $("votes-status").textContent = "The snapshots' votes need the test images of your own files: train again to see them.";
+      if (saved.testImages) {
+        this.votes.show(voted, keptTestImages(saved.testImages));
+      } else {
+        $("votes-status").textContent = "The snapshots' votes need the test images of your own files: train again to see them.";
+      }
       return;
     }
     try {
@@ -229,23 +252,52 @@ class Page {
 
   /**
    * Goes on with a kept comparison whose training was cut off (a reload, a crash of the
-   * tab): the cut-off run goes on from its checkpoint and the runs after it follow.
+   * tab): the cut-off run goes on from its checkpoint and the runs after it follow. A
+   * bundled dataset is opened again; the user's own files must be chosen again in the
+   * form (the run checks they are the same data).
    */
   async continueSaved(saved) {
-    await this.restore(saved);
     clearMessages();
+    const choice = readDataChoice();
+    if (!isBundled(saved) && !(choice.key === "files" && choice.files.length > 0)) {
+      say("This comparison trained on your own files, which the page does not keep: choose the same files "
+        + "under Data (\"your own files\"), then press Go on training again.", "bad-file");
+      return false;
+    }
+    await this.restore(saved);
     let data;
     try {
-      data = this.data ?? (await this.reopen(saved));
+      data = isBundled(saved)
+        ? this.data ?? (await this.reopen(saved))
+        : (await loadFiles(choice.files)).open(this.wasm, saved.dataset.trainLimit ?? 0, saved.dataset.testLimit ?? 0);
     } catch (e) {
-      say(`The dataset cannot be opened again: ${message(e)}`, "error");
-      return;
+      say(`The dataset cannot be opened again: ${message(e)}`, e instanceof DataFileError ? "bad-file" : "error");
+      return false;
     }
-    if (!(await this.ensureSession())) return;
+    // Other files (or limits) would make the cut-off run fail to restore: say so, and let
+    // the user choose again.
+    const wrong = this.records.map((r) => r.checkpoint).filter(Boolean).map((c) => {
+      try {
+        this.wasm.checkTrainingState(c.bytes, data.train, data.test);
+        return null;
+      } catch (e) {
+        return message(e);
+      }
+    }).find(Boolean);
+    if (wrong) {
+      if (data !== this.data) {
+        data.train.free();
+        data.test.free();
+      }
+      say(`These files cannot continue the kept comparison: ${wrong}`, "bad-file");
+      return false;
+    }
+    if (!(await this.ensureSession())) return false;
     this.useData(data);
     continueRecords(this.records);
     this.compare.reset(this.records);
     await this.train();
+    return true;
   }
 
   /** Offers the comparison kept in this browser, if there is one. */
@@ -282,7 +334,7 @@ class Page {
       box.hidden = true;
     });
     choices.append(show);
-    if (isBundled(saved) && canContinue(saved.records)) {
+    if (canContinue(saved.records)) {
       const cut = saved.records.find((r) => ["starting", "running", "paused", "interrupted"].includes(r.status));
       const go = document.createElement("button");
       go.id = "saved-continue";
@@ -290,7 +342,7 @@ class Page {
       go.textContent = cut?.checkpoint ? `Go on training from ${cut.label}'s epoch ${cut.checkpoint.epoch}` : "Go on training";
       go.addEventListener("click", async () => {
         box.hidden = true;
-        await this.continueSaved(saved);
+        if (!(await this.continueSaved(saved))) box.hidden = false;
       });
       choices.append(go);
     }

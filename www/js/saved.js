@@ -10,6 +10,8 @@ const DATABASE = "snapfreeze";
 const STORE = "comparisons";
 const LATEST = "latest";
 const CHECKPOINTS = "latest-checkpoints";
+/** The test images of a comparison on the user's own files (the votes draw them), written once. */
+const TEST_IMAGES = "latest-test-images";
 const SAVE_INTERVAL_MS = 2000;
 
 function database() {
@@ -47,9 +49,11 @@ function keep(record) {
 
 /** The kept comparison with each run's checkpoint, or undefined. */
 export async function loadSaved() {
-  const [saved, checkpoints] = await transact("readonly", (store) => [store.get(LATEST), store.get(CHECKPOINTS)]);
+  const [saved, checkpoints, testImages] = await transact("readonly",
+    (store) => [store.get(LATEST), store.get(CHECKPOINTS), store.get(TEST_IMAGES)]);
   if (!saved) return undefined;
   saved.records.forEach((r, i) => { r.checkpoint = checkpoints?.[i] ?? null; });
+  saved.testImages = testImages ?? null;
   return saved;
 }
 
@@ -57,15 +61,22 @@ export async function loadSaved() {
 export function forgetSaved() {
   return transact("readwrite", (store) => {
     store.delete(CHECKPOINTS);
+    store.delete(TEST_IMAGES);
     return store.delete(LATEST);
   });
 }
 
-/** Writes one comparison as it changes; `state()` gives {adapter, dataset, records}. */
+/**
+ * Writes one comparison as it changes; `state()` gives {adapter, dataset, records}.
+ * `testImages` ({shape, classNames, pixels}, or null for a bundled dataset, which can be
+ * opened again) is written with the first save.
+ */
 export class Saver {
-  constructor(state, onError) {
+  constructor(state, onError, testImages) {
     this.state = state;
     this.onError = onError;
+    this.testImages = testImages;
+    this.imagesWritten = false;
     this.timer = null;
     this.writing = Promise.resolve();
     this.startedAt = new Date().toISOString();
@@ -93,11 +104,15 @@ export class Saver {
       records: records.map(keep),
     };
     const checkpoints = records.map((r) => r.checkpoint ?? null);
+    const images = !this.imagesWritten;
+    this.imagesWritten = true;
     const changed = !this.checkpoints || checkpoints.some((c, i) => c !== this.checkpoints[i]);
     this.checkpoints = checkpoints;
     this.writing = this.writing
       .then(() => transact("readwrite", (store) => {
         if (changed) store.put(checkpoints, CHECKPOINTS);
+        if (images && this.testImages) store.put(this.testImages, TEST_IMAGES);
+        if (images && !this.testImages) store.delete(TEST_IMAGES);
         return store.put(value, LATEST);
       }))
       .catch((e) => {
