@@ -42,23 +42,34 @@ fn restore(
     pollster::block_on(Trainer::restore(Rc::clone(gpu), train, test, bytes))
 }
 
-/// What must come out the same, bit for bit: every weight and statistic, every step's
-/// loss, every epoch's losses and test results, and every snapshot's probabilities.
-fn outcome(t: &Trainer) -> (Vec<Vec<f32>>, Vec<f64>, Vec<String>, Vec<Vec<f32>>) {
+/// What must come out the same, bit for bit.
+struct Outcome {
+    /// Every weight and statistic.
+    weights: Vec<Vec<f32>>,
+    /// Every step's loss.
+    losses: Vec<f64>,
+    /// Every epoch's losses and test results.
+    epochs: Vec<String>,
+    /// Every snapshot's probabilities.
+    snapshots: Vec<Vec<f32>>,
+}
+
+fn outcome(t: &Trainer) -> Outcome {
     let tensors = pollster::block_on(t.tensors()).unwrap();
-    let weights = tensors.into_iter().map(|t| t.values).collect();
-    let losses = t.steps().iter().map(|s| s.loss).collect();
-    let epochs = t
-        .epochs()
-        .iter()
-        .map(|e| format!("{} {} {:?}", e.train_loss, e.train_accuracy, e.test))
-        .collect();
-    let snapshots = t
-        .snapshots()
-        .iter()
-        .map(|s| s.probabilities.clone())
-        .collect();
-    (weights, losses, epochs, snapshots)
+    Outcome {
+        weights: tensors.into_iter().map(|t| t.values).collect(),
+        losses: t.steps().iter().map(|s| s.loss).collect(),
+        epochs: t
+            .epochs()
+            .iter()
+            .map(|e| format!("{} {} {:?}", e.train_loss, e.train_accuracy, e.test))
+            .collect(),
+        snapshots: t
+            .snapshots()
+            .iter()
+            .map(|s| s.probabilities.clone())
+            .collect(),
+    }
 }
 
 #[test]
@@ -111,10 +122,13 @@ fn a_run_restored_on_a_new_device_after_a_loss_ends_with_the_same_bits() {
         pollster::block_on(t.run(u64::MAX)).unwrap();
         assert!(t.is_finished());
         let got = outcome(&t);
-        assert_eq!(got.0, expected.0, "{label}: weights differ");
-        assert_eq!(got.1, expected.1, "{label}: step losses differ");
-        assert_eq!(got.2, expected.2, "{label}: epochs differ");
-        assert_eq!(got.3, expected.3, "{label}: snapshots differ");
+        assert_eq!(got.weights, expected.weights, "{label}: weights differ");
+        assert_eq!(got.losses, expected.losses, "{label}: step losses differ");
+        assert_eq!(got.epochs, expected.epochs, "{label}: epochs differ");
+        assert_eq!(
+            got.snapshots, expected.snapshots,
+            "{label}: snapshots differ"
+        );
         if let Method::Snapshot { .. } = c.method {
             assert_eq!(snapshots_before, 1, "the first snapshot comes back");
             // Its weights came back too: the saved file and the restored one agree.
