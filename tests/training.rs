@@ -417,3 +417,46 @@ fn a_batch_too_large_for_the_adapter_is_refused_before_training() {
     assert!(err.contains("use a smaller model or batch size"), "{err}");
     assert!(err.contains(&limit.to_string()), "{err}");
 }
+
+/// A training set too large for one buffer of the adapter is refused before anything is
+/// uploaded, saying how many images would fit.
+#[test]
+fn a_dataset_too_large_for_the_adapter_is_refused_with_how_many_fit() {
+    let gpu = Rc::new(common::gpu());
+    let limits = gpu.limits();
+    let limit = limits
+        .max_buffer_size
+        .min(limits.max_storage_buffer_binding_size);
+    let per_image = 64 * 64;
+    let count = (limit / per_image + 1) as usize;
+    let data = Dataset {
+        channels: 1,
+        height: 64,
+        width: 64,
+        classes: 4,
+        images: vec![0; count * per_image as usize],
+        labels: vec![0; count],
+    };
+    let test = synthetic(8, 1, 64, 14);
+    let c = config(ModelSpec::Small { width: 4 });
+    let err = match pollster::block_on(Trainer::new(Rc::clone(&gpu), &data, &test, c, None)) {
+        Ok(_) => panic!("{count} images fit a {limit}-byte buffer"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(
+            err,
+            TrainError::DataTooLarge {
+                set: "training",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let text = err.to_string();
+    eprintln!("{text}");
+    assert!(
+        text.contains(&format!("use at most {} training images", count - 1)),
+        "{text}"
+    );
+}

@@ -44,6 +44,20 @@ pub enum TrainError {
     /// A saved training state cannot be gone on from.
     #[error(transparent)]
     State(#[from] StateError),
+    /// A set's images do not fit in one buffer of this adapter.
+    #[error("the {set} set's {images} images take {bytes} bytes on the GPU, more than the {limit} this adapter allows in one buffer; use at most {fits} {set} images (its image limit) or a GPU with larger limits")]
+    DataTooLarge {
+        /// "training" or "test".
+        set: &'static str,
+        /// Images asked for.
+        images: usize,
+        /// Their bytes.
+        bytes: u64,
+        /// The adapter's limit for one buffer.
+        limit: u64,
+        /// Images that would fit.
+        fits: u64,
+    },
     /// The training and test sets do not match.
     #[error("the test images are {test} but the training images are {train}; use files of the same dataset")]
     DataMismatch {
@@ -141,6 +155,31 @@ pub struct Trainer {
     _scratch: Vec<wgpu::Buffer>,
 }
 
+/// Fails with a message saying how many would fit when `count` images of `image_len` bytes
+/// do not fit in one buffer of the adapter (the gather reads one buffer per set).
+fn check_fits(
+    gpu: &Gpu,
+    set: &'static str,
+    count: usize,
+    image_len: usize,
+) -> Result<(), TrainError> {
+    let limits = gpu.limits();
+    let limit = limits
+        .max_buffer_size
+        .min(limits.max_storage_buffer_binding_size);
+    let bytes = (count as u64).saturating_mul(image_len as u64);
+    match bytes > limit {
+        false => Ok(()),
+        true => Err(TrainError::DataTooLarge {
+            set,
+            images: count,
+            bytes,
+            limit,
+            fits: limit / image_len.max(1) as u64,
+        }),
+    }
+}
+
 /// The test images a run with `config` evaluates on.
 fn test_images(config: &TrainConfig, test: &Dataset) -> usize {
     match config.test_limit {
@@ -175,6 +214,12 @@ impl Trainer {
                 train: image_shape(train),
                 test: image_shape(test),
             });
+        }
+        // Each set is one buffer on the GPU: refuse what cannot fit before reading it.
+        let available = train_images + config.validation;
+        let test_count = test_images(&config, test);
+        for (set, count) in [("training", available as usize), ("test", test_count)] {
+            check_fits(&gpu, set, count, train.image_len())?;
         }
         let arch = Architecture::new(
             &config.model,
@@ -238,7 +283,6 @@ impl Trainer {
 
         // Data: uploaded once. The training images come first in the file, the validation
         // split after them.
-        let available = train_images + config.validation;
         let (mean, std) = channel_statistics(train, train_images as usize);
         let shape = ImageShape {
             channels: train.channels,
@@ -266,7 +310,6 @@ impl Trainer {
             ..plain
         };
         let train_source = GpuImages::upload(gpu_ref, "training", train, available as usize)?;
-        let test_count = test_images(&config, test);
         let test_source = GpuImages::upload(gpu_ref, "test", test, test_count)?;
         let data = DataIdentity::of(train, available as usize, test, test_count);
         let eval_slot = slot(slots - 1);

@@ -193,6 +193,24 @@ test("bad dataset files and settings are refused with messages", async () => {
       nan: await message(() => session.startTraining({ lr: NaN }, four, four)),
       t0high: await message(() => session.startTraining({ method: { kind: "freezeout", t0: 1.5, scaling: "linear", scaled_lr: true } }, four, four)),
       cycles: await message(() => session.startTraining({ batch: 2, epochs: 1, method: { kind: "snapshot", cycles: 5 } }, four, four)),
+      // A training set one 64x64 image larger than the adapter's largest buffer.
+      tooLarge: await (async () => {
+        const info = session.adapter();
+        const limit = Math.min(Number(info.max_buffer_size), Number(info.max_storage_buffer_binding_size));
+        const n = Math.floor(limit / 4096) + 1;
+        const idx = (count, magic, dims, body) => {
+          const bytes = new Uint8Array(4 + 4 * dims.length + body);
+          const view = new DataView(bytes.buffer);
+          view.setUint32(0, magic);
+          dims.forEach((d, i) => view.setUint32(4 + 4 * i, d));
+          return bytes;
+        };
+        const big = w.WebDataset.fromIdx(idx(n, 0x803, [n, 64, 64], n * 4096), idx(n, 0x801, [n], n));
+        const small = w.WebDataset.fromIdx(idx(2, 0x803, [2, 64, 64], 2 * 4096), idx(2, 0x801, [2], 2));
+        const said = await message(() => session.startTraining({ batch: 64, model: { family: "small", width: 4 } }, big, small));
+        big.free();
+        return { said, fits: n - 1 };
+      })(),
     };
   });
   assert.match(r.magic, /not an IDX images file/);
@@ -212,4 +230,5 @@ test("bad dataset files and settings are refused with messages", async () => {
   assert.match(r.nan, /lr|number|null/i);
   assert.match(r.t0high, /t0 = 1.5 is not allowed/);
   assert.match(r.cycles, /only 2 iterations/);
+  assert.match(r.tooLarge.said, new RegExp(`more than the \\d+ this adapter allows in one buffer; use at most ${r.tooLarge.fits} training images`));
 });
