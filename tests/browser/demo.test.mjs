@@ -6,7 +6,10 @@
 // and lose nothing. Screenshots go to test-artifacts/.
 
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { after, before, test } from "node:test";
 import { parse } from "csv-parse/sync";
@@ -444,6 +447,17 @@ test("a lost device holds the run, which goes on from its last checkpoint on a n
   assert.deepEqual(held, ["done", "interrupted"]);
   assert.ok((await page.$$eval("#export-weights button", (bs) => bs.map((b) => b.dataset.file))).includes("baseline-small-w16-final.safetensors"));
   await screenshot(page, "demo-device-lost");
+  // The held run's training state, exported, goes on natively on the same data.
+  const state = await downloadOf('#export-weights button[data-file="freezeout-small-w16-state-epoch-1.safetensors"]');
+  const cli = "target/debug/snapfreeze";
+  assert.ok(existsSync(cli), `${cli} is missing: build it (cargo build) before the browser tests`);
+  const dir = mkdtempSync(join(tmpdir(), "snapfreeze-state-"));
+  writeFileSync(join(dir, state.name), state.bytes);
+  const native = spawnSync(cli, ["train", "--quiet", "--state", join(dir, state.name), "--resume"], { encoding: "utf8", timeout: 120_000 });
+  rmSync(dir, { recursive: true, force: true });
+  assert.equal(native.status, 0, native.stderr);
+  assert.match(native.stderr, /going on from iteration 10 of 20 \(0 snapshots kept\)/);
+  assert.match(native.stdout, /test accuracy [\d.]+% after 2 epochs/);
 
   await page.click("#recover");
   await waitForRun(["done"], 280_000);

@@ -135,6 +135,12 @@ export function refreshExports(records) {
     for (const s of r.snapshots) {
       files.push([`snapshot ${s.index + 1} (after iteration ${s.iteration + 1})`, `${slug(r)}-snapshot-${s.index + 1}.safetensors`, s.weights]);
     }
+    // An unfinished run's whole training state: `snapfreeze train --state FILE --resume`
+    // goes on from it natively (given the same dataset).
+    if (r.checkpoint) {
+      const c = r.checkpoint;
+      files.push([`training state after epoch ${c.epoch}`, `${slug(r)}-state-epoch-${c.epoch}.safetensors`, c.bytes]);
+    }
     return { label: r.label, files };
   }).filter((l) => l.files.length > 0);
   // Views redraw a few times a second; rebuild the list only when a file comes or goes.
