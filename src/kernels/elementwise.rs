@@ -128,7 +128,7 @@ pub fn accumulate(
     launch(gpu, ACCUMULATE, len, src, None, dst, (1, 1))
 }
 
-/// y[i] += bias[(i / plane) % channels] over `len` elements: plane = h * w for NCHW
+/// `y[i] += bias[(i / plane) % channels]` over `len` elements: plane = h * w for NCHW
 /// tensors, 1 for a linear layer's [n, channels] output.
 pub fn bias_add(
     gpu: &Gpu,

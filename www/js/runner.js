@@ -52,18 +52,13 @@ const CUT_OFF = ["starting", "running", "paused", "interrupted", "waiting"];
 /**
  * Readies the records of a comparison kept from an earlier visit to go on: a run that was
  * cut off goes on from its checkpoint (or starts again without one), runs not yet started
- * wait their turn, and finished, stopped and failed runs stay as they are. Returns whether
- * any will train.
+ * wait their turn, and finished, stopped and failed runs stay as they are.
  */
 export function continueRecords(records) {
-  let any = false;
-  for (const r of records) {
-    if (!CUT_OFF.includes(r.status)) continue;
+  for (const r of records.filter((x) => CUT_OFF.includes(x.status))) {
     r.status = "waiting";
     r.error = null;
-    any = true;
   }
-  return any;
 }
 
 /** Whether a kept comparison has a run to go on with. */
@@ -289,8 +284,11 @@ export class Comparison {
         record.forwardSeconds = await run.timeForwardPass(FORWARD_TIMING_STEPS);
       }
       record.weights = await run.checkpoint();
-      record.checkpoint = null;
-      if (record.status === "running") record.status = "done";
+      // A finished run needs no checkpoint; a stopped one keeps its last to go on from.
+      if (record.status === "running") {
+        record.status = "done";
+        record.checkpoint = null;
+      }
       this.hooks.changed(record);
       return false;
     } catch (e) {

@@ -13,7 +13,7 @@ use super::data::{
 };
 use super::metrics::{EpochMetrics, Evaluation, Event, StepMetrics};
 use super::probabilities::TestProbabilities;
-use super::state::{DataIdentity, History, RunState, SnapshotBuffers, SnapshotRecord, StateError};
+use super::state::{DataIdentity, StateError};
 use super::work::{forward_work, step_work, StepParts, StepProfile, WorkDone};
 use crate::checkpoint::{self, CheckpointError, NamedTensor};
 use crate::data::Dataset;
@@ -25,6 +25,9 @@ use crate::kernels::optim::{Sgd, SgdBuffers, SgdSettings};
 use crate::kernels::{loss, Operand};
 use crate::nn::{Architecture, Plan, SpecError};
 use crate::schedule::{Method, RunSchedule};
+
+/// Saving the training state and going on from one.
+mod restore;
 
 /// Why training could not start or go on.
 #[derive(Debug, Error)]
@@ -764,152 +767,6 @@ impl Trainer {
     /// Every resume so far.
     pub fn resumes(&self) -> &[Resume] {
         &self.resumes
-    }
-
-    /// The whole training state as a file's bytes (see [`super::state`]): weights, running
-    /// statistics, momentum, finished snapshots and the history. [`Trainer::restore`] goes
-    /// on from it exactly as this run would have. Call it between [`Trainer::run`] calls.
-    pub async fn save_state(&self) -> Result<Vec<u8>, TrainError> {
-        let gpu: &Gpu = &self.gpu;
-        let l = &self.plan.layouts;
-        let (params_len, state_len) = (l.params.len as usize, l.state.len as usize);
-        let params = gpu.read_f32(&self.plan.params, 0, params_len).await?;
-        let state = gpu.read_f32(&self.plan.state, 0, state_len).await?;
-        let momentum = gpu.read_f32(&self.momentum, 0, params_len).await?;
-        let mut snapshots = Vec::with_capacity(self.snapshots.len());
-        for s in &self.snapshots {
-            let (params, state) = self.store.read(gpu, s.index, params_len, state_len).await?;
-            snapshots.push(SnapshotBuffers {
-                params,
-                state,
-                probabilities: s.probabilities.clone(),
-            });
-        }
-        let history = History {
-            config: self.config.clone(),
-            data: self.data,
-            iteration: self.iteration,
-            frozen: self.frozen,
-            diverged: self.diverged,
-            epoch_seconds: self.epoch_seconds,
-            last_test: self.last_test,
-            steps: self.steps.clone(),
-            epochs: self.epochs.clone(),
-            snapshots: self
-                .snapshots
-                .iter()
-                .map(|s| SnapshotRecord {
-                    index: s.index,
-                    iteration: s.iteration,
-                    test: s.test,
-                })
-                .collect(),
-            phases: self.phases.clone(),
-            resumes: self.resumes.clone(),
-        };
-        let file = RunState {
-            history,
-            params,
-            state,
-            momentum,
-            snapshots,
-        };
-        Ok(file.encode()?)
-    }
-
-    /// Checks, without a GPU, that a training state can go on with `train` and `test`: it
-    /// is one, and it was saved for this data with its limits. Returns its history.
-    pub fn check_state(
-        bytes: &[u8],
-        train: &Dataset,
-        test: &Dataset,
-    ) -> Result<History, TrainError> {
-        let history = RunState::history(bytes)?;
-        let config = &history.config;
-        // Too few images for the saved settings is other data too (and said as such).
-        let available = config
-            .training_images(train.len())
-            .map_or(0, |n| n + config.validation);
-        let given = DataIdentity::of(train, available as usize, test, test_images(config, test));
-        history.data.check(&given)?;
-        Ok(history)
-    }
-
-    /// Builds the run a state from [`Trainer::save_state`] was saved from, on `gpu` (a new
-    /// device after a lost one, or another process), and puts it where it was: the next
-    /// [`Trainer::run`] goes on from the saved iteration. `train` and `test` must be the
-    /// data it trained on, with the same limits.
-    pub async fn restore(
-        gpu: Rc<Gpu>,
-        train: &Dataset,
-        test: &Dataset,
-        bytes: &[u8],
-    ) -> Result<Trainer, TrainError> {
-        let history = Trainer::check_state(bytes, train, test)?;
-        let mut t = Trainer::new(gpu, train, test, history.config.clone(), None).await?;
-        let damaged = |what: String| TrainError::State(StateError::History(what));
-        if history.iteration > t.total {
-            return Err(damaged(format!(
-                "iteration {} is past the run's {} iterations",
-                history.iteration, t.total
-            )));
-        }
-        let taken = t
-            .schedule
-            .snapshot_iterations()
-            .iter()
-            .filter(|&&j| j < history.iteration)
-            .count();
-        if history.snapshots.len() != taken || history.phases.len() != t.phases.len() {
-            return Err(damaged(format!(
-                "{} snapshots and {} phases where the schedule has {taken} and {}",
-                history.snapshots.len(),
-                history.phases.len(),
-                t.phases.len()
-            )));
-        }
-        let l = &t.plan.layouts;
-        let classes = t.plan.arch.classes as usize;
-        let lengths = (
-            l.params.len as usize,
-            l.state.len as usize,
-            t.test_labels.len() * classes,
-        );
-        let saved = RunState::decode(bytes, lengths)?;
-        let gpu: &Gpu = &t.gpu;
-        gpu.write(&t.plan.params, 0, &saved.params);
-        gpu.write(&t.plan.state, 0, &saved.state);
-        gpu.write(&t.momentum, 0, &saved.momentum);
-        // A run saved while standing at a divergence stands there again until resumed.
-        let guard = t.plan.guard();
-        let flag = if history.diverged.is_some() {
-            1.0f32
-        } else {
-            0.0
-        };
-        gpu.write(guard.buffer, guard.offset as u64 * 4, &[flag]);
-        for (record, buffers) in history.snapshots.iter().zip(saved.snapshots) {
-            t.store.restore(gpu, &buffers.params, &buffers.state);
-            t.snapshots.push(Snapshot {
-                index: record.index,
-                iteration: record.iteration,
-                test: record.test,
-                probabilities: buffers.probabilities,
-            });
-        }
-        // Mid-epoch, the epoch's order is not written again by the next step.
-        let epoch = (history.iteration / t.steps_per_epoch) as u32;
-        gpu.write(&t.train.indices, 0, &t.order(epoch));
-        t.iteration = history.iteration;
-        t.frozen = history.frozen;
-        t.diverged = history.diverged;
-        t.epoch_seconds = history.epoch_seconds;
-        t.last_test = history.last_test;
-        t.steps = history.steps;
-        t.epochs = history.epochs;
-        t.phases = history.phases;
-        t.resumes = history.resumes;
-        Ok(t)
     }
 
     async fn finish_epoch(&mut self) -> Result<(), TrainError> {
