@@ -63,6 +63,40 @@ async function downloadOf(selector) {
 
 const parseCsv = (text) => parse(text);
 
+/** Reloads the page and waits until it is ready. */
+async function reload() {
+  await page.reload();
+  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+}
+
+/** A Snapshot Ensemble alone, with these form fields (by id) set. */
+async function snapshotAlone(fields) {
+  await page.uncheck("#use-baseline");
+  await page.uncheck("#use-freezeout");
+  await page.check("#use-snapshot");
+  for (const [id, value] of Object.entries(fields)) await page.fill(`#${id}`, value);
+}
+
+/**
+ * Starts a comparison whose first run is cut off at iteration `at`: its training calls run
+ * at most two steps and hang from `at` on, as in a frozen tab. Resolves once it stands
+ * there with its results kept in the browser.
+ */
+async function startAndCutOffAt(at) {
+  await page.evaluate((from) => {
+    const prototype = window.wasmBindings.TrainingRun.prototype;
+    const real = prototype.run;
+    prototype.run = function run(n) {
+      if (window.snapfreezePage.comparison?.records[0].iteration >= from) return new Promise(() => {});
+      return real.call(this, Math.min(n, 2));
+    };
+  }, at);
+  await page.click("#start");
+  await page.waitForFunction((from) => window.snapfreezePage.comparison?.records[0].iteration >= from, at,
+    { timeout: 280_000, polling: 100 });
+  await page.evaluate(() => window.snapfreezePage.saver.now());
+}
+
 test("one button with the defaults starts a three-method comparison on MNIST within 10 s of opening", { timeout: 120_000 }, async () => {
   await page.waitForFunction(() => !document.getElementById("start").disabled, null, { timeout: FIRST_STEP_LIMIT_MS });
   assert.equal(await page.inputValue("#dataset"), "mnist");
@@ -315,8 +349,7 @@ test("the user's own IDX files and CIFAR-10 batches train, and their images show
   // The page does not keep the files, but it keeps their test images with the comparison:
   // after a reload the votes come back.
   await page.evaluate(() => window.snapfreezePage.saver.now());
-  await page.reload();
-  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+  await reload();
   await page.waitForSelector("#saved-show", { timeout: 10_000 });
   await page.click("#saved-show");
   await page.waitForFunction(() => document.querySelectorAll(".vote-card canvas").length === 32, null, { timeout: 30_000 });
@@ -517,11 +550,12 @@ test("the latest comparison is kept in the browser and comes back after a reload
   })));
   const before = await summary();
   assert.ok(before.length > 0 && before.every((r) => r.steps > 0), JSON.stringify(before));
-  await page.reload();
-  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+  await reload();
   await page.waitForSelector("#saved-show", { timeout: 10_000 });
   assert.match(await page.textContent("#saved"), /Kept in this browser from .*: MNIST/);
   await page.click("#saved-show");
+  // The whole comparison is read from storage only now.
+  await page.waitForFunction(() => window.snapfreezePage.records.length > 0, null, { timeout: 10_000 });
   assert.deepEqual(await summary(), before, "the runs came back whole");
   await page.waitForFunction(() => document.querySelectorAll(".vote-card").length === 40, null, { timeout: 30_000 });
   assert.equal(await page.$$eval(".vote-card canvas", (els) => els.length), 40, "each card draws its test image");
@@ -536,14 +570,12 @@ test("the latest comparison is kept in the browser and comes back after a reload
   assert.ok(files.length >= before.length, files.join(", "));
   await screenshot(page, "demo-restored");
   // Still kept after another reload, until the user forgets it.
-  await page.reload();
-  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+  await reload();
   await page.waitForTimeout(300);
   assert.equal(await page.isVisible("#saved"), true, "the restored comparison is still kept until forgotten");
   await page.click("#saved-forget");
   await page.waitForSelector("#saved", { state: "hidden" }); // hidden once the delete is stored
-  await page.reload();
-  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+  await reload();
   await page.waitForTimeout(300);
   assert.equal(await page.isVisible("#saved"), false, "a forgotten comparison is not offered");
 });
@@ -551,37 +583,16 @@ test("the latest comparison is kept in the browser and comes back after a reload
 // A tab reloaded (or crashed) mid-run: the kept comparison offers to go on, and the cut-off
 // run goes on from its checkpoint to the end, the steps after it trained again the same.
 test("a comparison cut off by a reload goes on from its checkpoint", { timeout: 300_000 }, async () => {
-  // The Snapshot Ensemble alone, 10 steps an epoch; its calls hang from iteration 13 on,
-  // as if the tab froze there.
-  await page.evaluate(() => {
-    const prototype = window.wasmBindings.TrainingRun.prototype;
-    const real = prototype.run;
-    prototype.run = function run(n) {
-      const r = window.snapfreezePage.records[0];
-      if (r.iteration >= 13) return new Promise(() => {});
-      return real.call(this, Math.min(n, 2));
-    };
-  });
-  // The last reload put the form back to its defaults.
-  await page.uncheck("#use-baseline");
-  await page.uncheck("#use-freezeout");
-  await page.check("#use-snapshot");
-  await page.fill("#train-limit", "320");
-  await page.fill("#test-limit", "200");
-  await page.fill("#epochs", "2");
-  await page.fill("#batch", "32");
-  await page.fill("#cycles", "3");
-  await page.click("#start");
-  await page.waitForFunction(() => window.snapfreezePage.comparison?.records[0].iteration >= 13, null, { timeout: 280_000, polling: 100 });
-  const cut = await page.evaluate(async () => {
-    const p = window.snapfreezePage;
-    await p.saver.now();
-    const r = p.records[0];
-    return { checkpoint: r.checkpoint.iteration, losses: r.steps.map((s) => s.loss), snapshots: r.snapshots.length };
+  // The Snapshot Ensemble alone, 10 steps an epoch (the last reload reset the form), cut
+  // off at iteration 13.
+  await snapshotAlone({ "train-limit": "320", "test-limit": "200", epochs: "2", batch: "32", cycles: "3" });
+  await startAndCutOffAt(13);
+  const cut = await page.evaluate(() => {
+    const r = window.snapfreezePage.records[0];
+    return { checkpoint: r.checkpoint.iteration, losses: r.steps.map((s) => s.loss) };
   });
   assert.equal(cut.checkpoint, 10);
-  await page.reload();
-  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+  await reload();
   await page.waitForSelector("#saved-continue", { timeout: 10_000 });
   assert.equal(await page.textContent("#saved-continue"), "Go on training from Snapshot Ensemble (M = 3)'s epoch 1");
   await page.click("#saved-continue");
@@ -613,29 +624,12 @@ test("a cut-off comparison on the user's own files goes on once the same files a
   ];
   const same = idx(idxFiles(64, 1), idxFiles(32, 2));
   const other = idx(idxFiles(64, 3), idxFiles(32, 2));
-  await page.evaluate(() => {
-    const prototype = window.wasmBindings.TrainingRun.prototype;
-    const real = prototype.run;
-    prototype.run = function run(n) {
-      if (window.snapfreezePage.records[0]?.iteration >= 5) return new Promise(() => {});
-      return real.call(this, Math.min(n, 2));
-    };
-  });
   await page.selectOption("#dataset", "files");
   await page.setInputFiles("#files", same);
-  await page.uncheck("#use-baseline");
-  await page.uncheck("#use-freezeout");
-  await page.check("#use-snapshot");
-  await page.fill("#train-limit", "0");
-  await page.fill("#test-limit", "0");
-  await page.fill("#epochs", "2");
-  await page.fill("#batch", "16");
-  await page.fill("#cycles", "2");
-  await page.click("#start");
-  await page.waitForFunction(() => window.snapfreezePage.comparison?.records[0].iteration >= 5, null, { timeout: 280_000, polling: 100 });
-  await page.evaluate(() => window.snapfreezePage.saver.now());
-  await page.reload();
-  await page.waitForFunction(() => document.body.dataset.state === "ready", null, { timeout: 60_000 });
+  // 4 steps an epoch, cut off at iteration 5.
+  await snapshotAlone({ "train-limit": "0", "test-limit": "0", epochs: "2", batch: "16", cycles: "2" });
+  await startAndCutOffAt(5);
+  await reload();
   await page.click("#saved-continue");
   assert.match(await page.textContent("#run-message"), /choose the same files under Data/);
   assert.equal(await page.isVisible("#saved-continue"), true, "offered again");

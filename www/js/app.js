@@ -14,7 +14,7 @@ import { VotesView } from "./votes.js";
 import { CompareView } from "./compare.js";
 import { refreshExports, wireExports } from "./exports.js";
 import { message } from "./format.js";
-import { Saver, forgetSaved, loadSaved } from "./saved.js";
+import { Saver, forgetSaved, loadSaved, loadSavedSummary } from "./saved.js";
 
 const $ = (id) => document.getElementById(id);
 /** The views redraw at most this often while training. */
@@ -300,28 +300,42 @@ class Page {
     return true;
   }
 
-  /** Offers the comparison kept in this browser, if there is one. */
+  /**
+   * Offers the comparison kept in this browser, if there is one. Only its summary is read
+   * now; the whole comparison when the user asks for it.
+   */
   async offerSaved() {
-    let saved;
+    let summary;
     try {
-      saved = await loadSaved();
+      summary = await loadSavedSummary();
     } catch {
       return; // No storage (some private windows): nothing was kept.
     }
-    if (!saved?.records?.length) return;
+    if (!summary?.runs?.length) return;
+    const whole = async () => {
+      const saved = await loadSaved();
+      if (!saved) throw new Error("the kept comparison is gone (forgotten in another tab?)");
+      return saved;
+    };
     const box = $("saved");
-    const when = new Date(saved.savedAt).toLocaleString("en");
-    const runs = saved.records.map((r) => `${r.label} (${r.status})`).join(", ");
+    const when = new Date(summary.savedAt).toLocaleString("en");
+    const runs = summary.runs.map((r) => `${r.label} (${r.status})`).join(", ");
     const text = document.createElement("p");
-    text.textContent = `Kept in this browser from ${when}: ${saved.dataset?.title ?? "a dataset"}, ${runs}.`;
+    text.textContent = `Kept in this browser from ${when}: ${summary.dataset?.title ?? "a dataset"}, ${runs}.`;
     const choices = document.createElement("p");
     choices.className = "choices";
+    const failed = (e) => say(`The kept comparison cannot be read: ${message(e)}`, "error");
     const show = document.createElement("button");
     show.id = "saved-show";
     show.type = "button";
     show.textContent = "Show and export it";
     show.addEventListener("click", async () => {
-      await this.restore(saved);
+      try {
+        await this.restore(await whole());
+      } catch (e) {
+        failed(e);
+        return;
+      }
       text.textContent = `Showing the comparison kept from ${when}; Train and compare starts a new one.`;
       choices.remove();
     });
@@ -334,15 +348,21 @@ class Page {
       box.hidden = true;
     });
     choices.append(show);
-    if (canContinue(saved.records)) {
-      const cut = saved.records.find((r) => ["starting", "running", "paused", "interrupted"].includes(r.status));
+    if (canContinue(summary.runs)) {
+      const cut = summary.runs.find((r) => ["starting", "running", "paused", "interrupted"].includes(r.status));
       const go = document.createElement("button");
       go.id = "saved-continue";
       go.type = "button";
-      go.textContent = cut?.checkpoint ? `Go on training from ${cut.label}'s epoch ${cut.checkpoint.epoch}` : "Go on training";
+      go.textContent = cut?.checkpointEpoch ? `Go on training from ${cut.label}'s epoch ${cut.checkpointEpoch}` : "Go on training";
       go.addEventListener("click", async () => {
         box.hidden = true;
-        if (!(await this.continueSaved(saved))) box.hidden = false;
+        let going = false;
+        try {
+          going = await this.continueSaved(await whole());
+        } catch (e) {
+          failed(e);
+        }
+        if (!going) box.hidden = false;
       });
       choices.append(go);
     }

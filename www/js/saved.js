@@ -12,6 +12,9 @@ const LATEST = "latest";
 const CHECKPOINTS = "latest-checkpoints";
 /** The test images of a comparison on the user's own files (the votes draw them), written once. */
 const TEST_IMAGES = "latest-test-images";
+/** A few lines about the kept comparison: what the page reads on opening (the whole
+ * comparison can take long enough to read to block the page). */
+const SUMMARY = "latest-summary";
 const SAVE_INTERVAL_MS = 2000;
 
 function database() {
@@ -47,6 +50,25 @@ function keep(record) {
   return rest;
 }
 
+/** What the page offers on opening: {savedAt, dataset: {title, key}, runs: [{label, status,
+ * checkpointEpoch}]}, or undefined. */
+function summarize(value, checkpoints) {
+  return {
+    savedAt: value.savedAt,
+    dataset: { title: value.dataset?.title, key: value.dataset?.key },
+    runs: value.records.map((r, i) => ({ label: r.label, status: r.status, checkpointEpoch: checkpoints[i]?.epoch ?? null })),
+  };
+}
+
+/** The kept comparison's summary (see `summarize`), or undefined. */
+export async function loadSavedSummary() {
+  const summary = await transact("readonly", (store) => store.get(SUMMARY));
+  if (summary) return summary;
+  // Kept by a page from before summaries: read it whole once.
+  const saved = await loadSaved();
+  return saved && summarize(saved, saved.records.map((r) => r.checkpoint));
+}
+
 /** The kept comparison with each run's checkpoint, or undefined. */
 export async function loadSaved() {
   const [saved, checkpoints, testImages] = await transact("readonly",
@@ -62,6 +84,7 @@ export function forgetSaved() {
   return transact("readwrite", (store) => {
     store.delete(CHECKPOINTS);
     store.delete(TEST_IMAGES);
+    store.delete(SUMMARY);
     return store.delete(LATEST);
   });
 }
@@ -113,6 +136,7 @@ export class Saver {
         if (changed) store.put(checkpoints, CHECKPOINTS);
         if (images && this.testImages) store.put(this.testImages, TEST_IMAGES);
         if (images && !this.testImages) store.delete(TEST_IMAGES);
+        store.put(summarize(value, checkpoints), SUMMARY);
         return store.put(value, LATEST);
       }))
       .catch((e) => {
