@@ -327,8 +327,17 @@ pub async fn drive(
             save(trainer, path).await?;
         }
         if let (true, Some(path)) = (epoch_done, saving.as_ref().and_then(|s| s.state)) {
+            let started = Instant::now();
             let bytes = trainer.save_state().await.map_err(|e| e.to_string())?;
+            let size = bytes.len();
             replace(path, bytes)?;
+            let line = format!(
+                "training state saved to {} ({:.2} MB in {:.0} ms)",
+                path.display(),
+                size as f64 / 1e6,
+                started.elapsed().as_secs_f64() * 1e3
+            );
+            say(&bar, quiet, line);
         }
     }
     bar.finish_and_clear();
