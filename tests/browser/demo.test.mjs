@@ -631,6 +631,7 @@ test("a cut-off comparison on the user's own files goes on once the same files a
   await startAndCutOffAt(5);
   await reload();
   await page.click("#saved-continue");
+  await page.waitForSelector("#run-message p[data-kind=bad-file]", { timeout: 10_000 });
   assert.match(await page.textContent("#run-message"), /choose the same files under Data/);
   assert.equal(await page.isVisible("#saved-continue"), true, "offered again");
   await page.selectOption("#dataset", "files");
