@@ -243,7 +243,15 @@ impl RunState {
     /// lengths the model built from its history has: (parameters, running statistics,
     /// test images x classes).
     pub fn decode(bytes: &[u8], lengths: (usize, usize, usize)) -> Result<RunState, StateError> {
-        let history = RunState::history(bytes)?;
+        RunState::with_buffers(bytes, RunState::history(bytes)?, lengths)
+    }
+
+    /// [`RunState::decode`] with the file's history already read by [`RunState::history`].
+    pub fn with_buffers(
+        bytes: &[u8],
+        history: History,
+        lengths: (usize, usize, usize),
+    ) -> Result<RunState, StateError> {
         let (params_len, state_len, probabilities_len) = lengths;
         let mut tensors: std::collections::HashMap<String, Vec<f32>> = checkpoint::load(bytes)?
             .into_iter()

@@ -122,7 +122,8 @@ impl Trainer {
             l.state.len as usize,
             t.test_labels.len() * classes,
         );
-        let saved = RunState::decode(bytes, lengths)?;
+        let saved = RunState::with_buffers(bytes, history, lengths)?;
+        let history = saved.history;
         let gpu: &Gpu = &t.gpu;
         gpu.write(&t.plan.params, 0, &saved.params);
         gpu.write(&t.plan.state, 0, &saved.state);
