@@ -127,18 +127,21 @@ export class Saver {
       records: records.map(keep),
     };
     const checkpoints = records.map((r) => r.checkpoint ?? null);
-    const images = !this.imagesWritten;
-    this.imagesWritten = true;
-    const changed = !this.checkpoints || checkpoints.some((c, i) => c !== this.checkpoints[i]);
-    this.checkpoints = checkpoints;
     this.writing = this.writing
-      .then(() => transact("readwrite", (store) => {
-        if (changed) store.put(checkpoints, CHECKPOINTS);
-        if (images && this.testImages) store.put(this.testImages, TEST_IMAGES);
-        if (images && !this.testImages) store.delete(TEST_IMAGES);
-        store.put(summarize(value, checkpoints), SUMMARY);
-        return store.put(value, LATEST);
-      }))
+      .then(async () => {
+        // What is new since the last write that went through (a failed one is retried).
+        const changed = !this.checkpoints || checkpoints.some((c, i) => c !== this.checkpoints[i]);
+        const images = !this.imagesWritten;
+        await transact("readwrite", (store) => {
+          if (changed) store.put(checkpoints, CHECKPOINTS);
+          if (images && this.testImages) store.put(this.testImages, TEST_IMAGES);
+          if (images && !this.testImages) store.delete(TEST_IMAGES);
+          store.put(summarize(value, checkpoints), SUMMARY);
+          return store.put(value, LATEST);
+        });
+        this.checkpoints = checkpoints;
+        this.imagesWritten = true;
+      })
       .catch((e) => {
         // Storage may be full, or refused (private windows): say so once, keep training.
         if (!this.failed) this.onError(e);
