@@ -167,6 +167,21 @@ fn a_damaged_foreign_or_mismatched_state_is_refused_with_a_message() {
     let e = refused(&weights, &train, &test);
     assert!(matches!(e, TrainError::State(StateError::NotState)), "{e}");
     assert!(e.to_string().contains("weights checkpoint"), "{e}");
+    // A state of another format version, as a later build might write.
+    let metadata = [
+        (
+            "format".to_string(),
+            "snapfreeze training state".to_string(),
+        ),
+        ("version".to_string(), "2".to_string()),
+    ];
+    let newer = snapfreeze::checkpoint::save(&[], &metadata).unwrap();
+    let e = refused(&newer, &train, &test);
+    assert!(
+        matches!(e, TrainError::State(StateError::Version { .. })),
+        "{e}"
+    );
+    assert!(e.to_string().contains("format version 2"), "{e}");
 
     let other = synthetic(40, 1, 12, 5);
     let e = refused(&saved, &other, &test);
