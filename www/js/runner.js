@@ -171,18 +171,27 @@ export class Comparison {
   }
 
   /**
+   * Holds `record` until the user answers what `ask(record)` asked: the answer comes through
+   * `this[slot]` (see `decideDivergence`, `decideRecovery`); the wait counts as paused time.
+   */
+  async hold(record, slot, ask) {
+    const waiting = performance.now();
+    const answer = await new Promise((resolve) => {
+      this[slot] = resolve;
+      ask(record);
+    });
+    this[slot] = null;
+    record.pausedSeconds += (performance.now() - waiting) / 1000;
+    return answer;
+  }
+
+  /**
    * Holds the comparison after the device was lost under `record`'s run until the user
    * gives a new session to go on with (true) or ends the comparison (false).
    */
   async offerRecovery(record) {
     record.status = "interrupted";
-    const waiting = performance.now();
-    const session = await new Promise((resolve) => {
-      this.recover = resolve;
-      this.hooks.lost(record);
-    });
-    this.recover = null;
-    record.pausedSeconds += (performance.now() - waiting) / 1000;
+    const session = await this.hold(record, "recover", this.hooks.lost);
     if (!session || this.stopping) {
       record.status = "failed";
       this.hooks.changed(record);
@@ -313,13 +322,7 @@ export class Comparison {
     await this.collect(record, run);
     record.status = "diverged";
     record.error = message(error);
-    const waiting = performance.now();
-    const factor = await new Promise((resolve) => {
-      this.decide = resolve;
-      this.hooks.diverged(record);
-    });
-    this.decide = null;
-    record.pausedSeconds += (performance.now() - waiting) / 1000;
+    const factor = await this.hold(record, "decide", this.hooks.diverged);
     if (factor === null || this.stopping) return false;
     const iteration = run.progress().iteration;
     const lr = run.resume(factor);
