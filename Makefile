@@ -1,5 +1,5 @@
 # Task runner. `make serve` and `make test` run setup first, so a fresh clone needs nothing else.
-.PHONY: setup serve test bench bench-train bench-methods bench-page bench-tfjs clean
+.PHONY: setup serve test bench bench-gpu bench-train bench-methods bench-page bench-tfjs clean
 
 setup:
 	scripts/setup.sh
@@ -12,6 +12,11 @@ test:
 
 bench:
 	scripts/bench.sh
+
+# On a machine with a GPU: ours beside PyTorch on the same card, under a time budget
+# (BUDGET seconds, default 480); see scripts/bench-gpu.sh.
+bench-gpu:
+	scripts/bench-gpu.sh $(BUDGET)
 
 bench-train:
 	scripts/bench-train.sh all

@@ -15,28 +15,7 @@
 // has x_channels channels in memory and the layer reads the first c; y and dy have
 // y_channels and the layer's k channels start at y_first.
 
-struct Conv {
-    n: u32,
-    c: u32,
-    h: u32,
-    w: u32,
-    k: u32,
-    r: u32, // kernel height
-    s: u32, // kernel width
-    stride: u32,
-    pad: u32,
-    p: u32, // output height
-    q: u32, // output width
-    x_channels: u32,
-    y_channels: u32,
-    y_first: u32,
-    x_offset: u32,
-    w_offset: u32,
-    y_offset: u32,
-    b_offset: u32,
-    flags: u32, // bit 0: add bias (forward); bit 1: accumulate into dx (input_grad)
-    split: u32, // weight_grad: images per workgroup z (the batch split into parts)
-}
+// The uniform `Conv` comes from conv_params.wgsl, prepended (src/shaders.rs).
 
 const HAS_BIAS: u32 = 1u;
 const ACCUMULATE: u32 = 2u;

@@ -4,9 +4,12 @@
 // statistics. ReLU can be fused after it. x may be a channel prefix of a wider tensor
 // (DenseNet), and the input gradient can be accumulated into dx.
 //
-// Per-channel reductions use one workgroup per channel and a fixed-order tree, so results
-// are bitwise reproducible (no atomics). Nothing divides per element: software adapters
-// run integer division lane by lane.
+// Per-channel reductions use fixed-order trees, so results are bitwise reproducible (no
+// atomics). A channel's values are cut into parts of whole images, one workgroup each
+// (bn_stats_partial, bn_grad_partial), and a second pass adds the parts in order
+// (bn_stats_merge, bn_grad_merge): a GPU then has c x parts workgroups to run, not c. With
+// one part a single pass does both (bn_stats, bn_grad_reduce). Nothing divides per
+// element: software adapters run integer division lane by lane.
 
 struct Norm {
     n: u32,
@@ -24,7 +27,7 @@ struct Norm {
     momentum: f32,
     eps: f32,
     guard_offset: u32, // the divergence flag (see optim.wgsl) in state
-    _pad1: u32,
+    split: u32, // images per part of the two-pass reductions
 }
 
 const RELU: u32 = 1u;
@@ -39,6 +42,9 @@ const ACCUMULATE: u32 = 2u;
 @group(0) @binding(6) var<storage, read_write> saved_out: array<f32>;
 @group(0) @binding(7) var<storage, read_write> state: array<f32>;
 @group(0) @binding(8) var<storage, read_write> out: array<f32>;
+// The two-pass reductions' partial sums: [channel][part][2].
+@group(0) @binding(9) var<storage, read_write> parts_out: array<f32>;
+@group(0) @binding(10) var<storage, read> parts_in: array<f32>;
 
 // Reductions (bn_stats, bn_grad_reduce): one workgroup of WG invocations per channel, each
 // summing a strided share of every image's plane, then a fixed-order tree.
@@ -73,6 +79,55 @@ fn reduce_pair(lid: u32) {
     }
 }
 
+// Shifted sums of channel ch over images img0 .. img1, this invocation's strided share:
+// (sum of d, sum of d^2) with d = x - shift.
+fn shifted_sums(ch: u32, img0: u32, img1: u32, shift: f32, lid: u32) -> vec2<f32> {
+    var sum = 0.0;
+    var sq = 0.0;
+    for (var img = img0; img < img1; img++) {
+        let base = x_plane(img, ch);
+        for (var k = lid; k < nm.hw; k += WG) {
+            let d = x[base + k] - shift;
+            sum += d;
+            sq += d * d;
+        }
+    }
+    return vec2<f32>(sum, sq);
+}
+
+// The shift of channel ch's sums: its first value (every part uses the same one, so the
+// parts' sums add up).
+fn channel_shift(ch: u32) -> f32 {
+    return x[x_plane(0u, ch)];
+}
+
+// From channel ch's shifted sums over all its m values: the saved batch statistics and the
+// running statistics' update.
+fn finish_stats(ch: u32, shift: f32, sum: f32, sq: f32) {
+    let m = nm.n * nm.hw;
+    let mean_d = sum / f32(m);
+    let mean = shift + mean_d;
+    let var_biased = max(sq / f32(m) - mean_d * mean_d, 0.0);
+    saved_out[nm.saved_offset + 2u * ch] = mean;
+    saved_out[nm.saved_offset + 2u * ch + 1u] = 1.0 / sqrt(var_biased + nm.eps);
+    let var_unbiased = var_biased * f32(m) / f32(m - 1u);
+    // A NaN or infinite batch sets the divergence guard (see optim.wgsl); while it is
+    // set the running statistics keep the last good step's values. (Within the bad step
+    // another channel may read the guard before this write lands; either way its own
+    // statistics were finite, and the trainer stops at this step.)
+    let non_finite = (bitcast<u32>(mean) & 0x7f800000u) == 0x7f800000u
+        || (bitcast<u32>(var_biased) & 0x7f800000u) == 0x7f800000u;
+    if (non_finite) {
+        state[nm.guard_offset] = 1.0;
+    }
+    if (!non_finite && state[nm.guard_offset] == 0.0) {
+        let mi = nm.mean_offset + ch;
+        let vi = nm.var_offset + ch;
+        state[mi] = (1.0 - nm.momentum) * state[mi] + nm.momentum * mean;
+        state[vi] = (1.0 - nm.momentum) * state[vi] + nm.momentum * var_unbiased;
+    }
+}
+
 // Batch statistics of channel wg.x; updates the running statistics. One pass over shifted
 // values d = x - x0 (x0 the channel's first value): mean = x0 + E[d] and
 // var = E[d^2] - E[d]^2 lose nothing to cancellation as long as x0 is a typical value of
@@ -80,44 +135,52 @@ fn reduce_pair(lid: u32) {
 @compute @workgroup_size(64, 1, 1)
 fn bn_stats(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let ch = wg.x;
-    let m = nm.n * nm.hw;
-    let shift = x[x_plane(0u, ch)];
-    var sum = 0.0;
-    var sq = 0.0;
-    for (var img = 0u; img < nm.n; img++) {
-        let base = x_plane(img, ch);
-        for (var k = lid.x; k < nm.hw; k += WG) {
-            let d = x[base + k] - shift;
-            sum += d;
-            sq += d * d;
-        }
-    }
-    part_a[lid.x] = sum;
-    part_b[lid.x] = sq;
+    let shift = channel_shift(ch);
+    let sums = shifted_sums(ch, 0u, nm.n, shift, lid.x);
+    part_a[lid.x] = sums.x;
+    part_b[lid.x] = sums.y;
     reduce_pair(lid.x);
     if (lid.x == 0u) {
-        let mean_d = part_a[0] / f32(m);
-        let mean = shift + mean_d;
-        let var_biased = max(part_b[0] / f32(m) - mean_d * mean_d, 0.0);
-        saved_out[nm.saved_offset + 2u * ch] = mean;
-        saved_out[nm.saved_offset + 2u * ch + 1u] = 1.0 / sqrt(var_biased + nm.eps);
-        let var_unbiased = var_biased * f32(m) / f32(m - 1u);
-        // A NaN or infinite batch sets the divergence guard (see optim.wgsl); while it is
-        // set the running statistics keep the last good step's values. (Within the bad step
-        // another channel may read the guard before this write lands; either way its own
-        // statistics were finite, and the trainer stops at this step.)
-        let non_finite = (bitcast<u32>(mean) & 0x7f800000u) == 0x7f800000u
-            || (bitcast<u32>(var_biased) & 0x7f800000u) == 0x7f800000u;
-        if (non_finite) {
-            state[nm.guard_offset] = 1.0;
-        }
-        if (!non_finite && state[nm.guard_offset] == 0.0) {
-            let mi = nm.mean_offset + ch;
-            let vi = nm.var_offset + ch;
-            state[mi] = (1.0 - nm.momentum) * state[mi] + nm.momentum * mean;
-            state[vi] = (1.0 - nm.momentum) * state[vi] + nm.momentum * var_unbiased;
-        }
+        finish_stats(ch, shift, part_a[0], part_b[0]);
     }
+}
+
+// First pass of the two-pass statistics: workgroup (part, channel) sums its images.
+@compute @workgroup_size(64, 1, 1)
+fn bn_stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let ch = wg.y;
+    let img0 = wg.x * nm.split;
+    let sums = shifted_sums(ch, img0, min(nm.n, img0 + nm.split), channel_shift(ch), lid.x);
+    part_a[lid.x] = sums.x;
+    part_b[lid.x] = sums.y;
+    reduce_pair(lid.x);
+    if (lid.x == 0u) {
+        let at = 2u * (ch * nwg.x + wg.x);
+        parts_out[at] = part_a[0];
+        parts_out[at + 1u] = part_b[0];
+    }
+}
+
+// Images of the two-pass reductions' parts.
+fn part_count() -> u32 {
+    return (nm.n + nm.split - 1u) / nm.split;
+}
+
+// Second pass: one invocation per channel adds its parts in order and finishes.
+@compute @workgroup_size(64, 1, 1)
+fn bn_stats_merge(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let ch = gid.x;
+    if (ch >= nm.c) {
+        return;
+    }
+    let parts = part_count();
+    var sum = 0.0;
+    var sq = 0.0;
+    for (var i = 0u; i < parts; i++) {
+        sum += parts_in[2u * (ch * parts + i)];
+        sq += parts_in[2u * (ch * parts + i) + 1u];
+    }
+    finish_stats(ch, channel_shift(ch), sum, sq);
 }
 
 // One channel's normalisation: x_hat = (x - shift) * scale, then gamma, beta and the ReLU.
@@ -185,31 +248,72 @@ fn dy_masked(g: f32, c: Channel, x_hat: f32) -> f32 {
     return select(g, 0.0, blocked);
 }
 
-// dgamma = sum(dy * x_hat), dbeta = sum(dy) for channel wg.x, written at gamma's and
-// beta's offsets in the gradient buffer.
-@compute @workgroup_size(64, 1, 1)
-fn bn_grad_reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let ch = wg.x;
+// This invocation's share of channel ch's (sum of dy * x_hat, sum of dy) over images
+// img0 .. img1, dy through the ReLU.
+fn grad_sums(ch: u32, img0: u32, img1: u32, lid: u32) -> vec2<f32> {
     let c = batch_channel(ch);
     var dg = 0.0;
     var db = 0.0;
-    for (var img = 0u; img < nm.n; img++) {
+    for (var img = img0; img < img1; img++) {
         let xb = x_plane(img, ch);
         let yb = y_plane(img, ch);
-        for (var k = lid.x; k < nm.hw; k += WG) {
+        for (var k = lid; k < nm.hw; k += WG) {
             let x_hat = (x[xb + k] - c.shift) * c.scale;
             let g = dy_masked(dy[yb + k], c, x_hat);
             dg += g * x_hat;
             db += g;
         }
     }
-    part_a[lid.x] = dg;
-    part_b[lid.x] = db;
+    return vec2<f32>(dg, db);
+}
+
+// dgamma = sum(dy * x_hat), dbeta = sum(dy) for channel wg.x, written at gamma's and
+// beta's offsets in the gradient buffer.
+@compute @workgroup_size(64, 1, 1)
+fn bn_grad_reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let ch = wg.x;
+    let sums = grad_sums(ch, 0u, nm.n, lid.x);
+    part_a[lid.x] = sums.x;
+    part_b[lid.x] = sums.y;
     reduce_pair(lid.x);
     if (lid.x == 0u) {
         out[nm.gamma_offset + ch] = part_a[0];
         out[nm.beta_offset + ch] = part_b[0];
     }
+}
+
+// First pass of the two-pass dgamma, dbeta: workgroup (part, channel) sums its images.
+@compute @workgroup_size(64, 1, 1)
+fn bn_grad_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let ch = wg.y;
+    let img0 = wg.x * nm.split;
+    let sums = grad_sums(ch, img0, min(nm.n, img0 + nm.split), lid.x);
+    part_a[lid.x] = sums.x;
+    part_b[lid.x] = sums.y;
+    reduce_pair(lid.x);
+    if (lid.x == 0u) {
+        let at = 2u * (ch * nwg.x + wg.x);
+        parts_out[at] = part_a[0];
+        parts_out[at + 1u] = part_b[0];
+    }
+}
+
+// Second pass: one invocation per channel adds its parts in order.
+@compute @workgroup_size(64, 1, 1)
+fn bn_grad_merge(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let ch = gid.x;
+    if (ch >= nm.c) {
+        return;
+    }
+    let parts = part_count();
+    var dg = 0.0;
+    var db = 0.0;
+    for (var i = 0u; i < parts; i++) {
+        dg += parts_in[2u * (ch * parts + i)];
+        db += parts_in[2u * (ch * parts + i) + 1u];
+    }
+    out[nm.gamma_offset + ch] = dg;
+    out[nm.beta_offset + ch] = db;
 }
 
 // dx = gamma * inv / m * (m * dy - dbeta - x_hat * dgamma), with dy through the ReLU.

@@ -91,7 +91,7 @@ mod cli {
     }
 
     async fn run(command: Command) -> Result<ExitCode, GpuError> {
-        let gpu = Gpu::new().await?;
+        let (gpu, kept) = crate::commands::choices::open_gpu().await?;
         match command {
             Command::Train(_) | Command::Compare(_) | Command::Schedule(_) => {
                 unreachable!("handled in main")
@@ -103,6 +103,12 @@ mod cli {
                 } else {
                     println!("adapter: {}", report.summary());
                     println!("{}", to_json(report));
+                    // The kernel choices measured on this adapter so far (by `train`,
+                    // `compare` or `bench-kernels`), kept for the next start.
+                    println!("{kept}");
+                    for (question, answer) in gpu.kernel_choices() {
+                        println!("  {question}: {answer}");
+                    }
                 }
             }
             Command::Selftest => {
@@ -143,7 +149,9 @@ mod cli {
                     eprintln!("error: --seconds must be a number in (0, 60], got {seconds}");
                     return Ok(ExitCode::FAILURE);
                 }
-                return bench_kernels(&gpu, batch, seconds, json.as_deref()).await;
+                let code = bench_kernels(&gpu, batch, seconds, json.as_deref()).await?;
+                crate::commands::choices::keep(&gpu);
+                return Ok(code);
             }
             Command::BenchMatmul {
                 size,

@@ -19,12 +19,23 @@ pub const MATMUL: Shader = Shader {
 };
 
 /// 2-D convolution, forward and backward: `shaders/conv.wgsl`, after the register tile of
-/// `shaders/tile.wgsl`.
+/// `shaders/tile.wgsl` and the uniform of `shaders/conv_params.wgsl`.
 pub const CONV: Shader = Shader {
     name: "conv",
     source: concat!(
         include_str!("../shaders/tile.wgsl"),
+        include_str!("../shaders/conv_params.wgsl"),
         include_str!("../shaders/conv.wgsl")
+    ),
+};
+
+/// The workgroup-memory tiled convolution kernels for real GPUs: `shaders/conv_shared.wgsl`,
+/// after the uniform of `shaders/conv_params.wgsl`.
+pub const CONV_SHARED: Shader = Shader {
+    name: "conv_shared",
+    source: concat!(
+        include_str!("../shaders/conv_params.wgsl"),
+        include_str!("../shaders/conv_shared.wgsl")
     ),
 };
 
@@ -69,3 +80,17 @@ pub const ENSEMBLE: Shader = Shader {
     name: "ensemble",
     source: include_str!("../shaders/ensemble.wgsl"),
 };
+
+/// Every module, for the hash that ties measured kernel choices to these sources.
+pub const ALL: [Shader; 10] = [
+    MATMUL,
+    CONV,
+    CONV_SHARED,
+    ELEMENTWISE,
+    LOSS,
+    OPTIM,
+    POOL,
+    NORM,
+    DATA,
+    ENSEMBLE,
+];

@@ -10,7 +10,7 @@ use common::synthetic;
 use snapfreeze::checkpoint;
 use snapfreeze::ensemble::mean_predictions;
 use snapfreeze::gpu::Gpu;
-use snapfreeze::nn::{ForwardChoice, ModelSpec};
+use snapfreeze::nn::{ForwardChoice, ModelSpec, WeightGradChoice};
 use snapfreeze::schedule::{CyclicCosine, FreezeOut, Method, Scaling};
 use snapfreeze::train::{Event, TrainConfig, Trainer};
 
@@ -31,6 +31,7 @@ fn config(model: ModelSpec, method: Method) -> TrainConfig {
         readback_every: 1,
         eval_every_epoch: false,
         forward: ForwardChoice::Implicit,
+        weight_grad: WeightGradChoice::Registers,
         ..TrainConfig::default()
     }
 }

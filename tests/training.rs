@@ -11,7 +11,7 @@ use snapfreeze::checkpoint;
 use snapfreeze::data::Dataset;
 use snapfreeze::gpu::Gpu;
 use snapfreeze::nn::params::Layouts;
-use snapfreeze::nn::{Architecture, ForwardChoice, ModelSpec};
+use snapfreeze::nn::{Architecture, ForwardChoice, ModelSpec, WeightGradChoice};
 use snapfreeze::schedule::{Method, Schedule};
 use snapfreeze::train::{TrainConfig, TrainError, Trainer};
 
@@ -28,6 +28,7 @@ fn config(model: ModelSpec) -> TrainConfig {
         flip: true,
         readback_every: 3,
         forward: ForwardChoice::Implicit,
+        weight_grad: WeightGradChoice::Registers,
         ..TrainConfig::default()
     }
 }
@@ -58,11 +59,17 @@ fn every_family_learns_a_simple_task() {
         let name = model.name();
         // im2col + matmul for two of them: its shared workspace and DenseNet's channel slices.
         let im2col = matches!(model, ModelSpec::Vgg { .. } | ModelSpec::Densenet { .. });
+        // The GPUs' workgroup-memory weight gradient for two of them: split over the batch,
+        // on residual blocks and on DenseNet's channel slices.
+        let shared = matches!(model, ModelSpec::Resnet { .. } | ModelSpec::Densenet { .. });
         let mut c = config(model);
         c.epochs = 6;
         c.augment = false;
         if im2col {
             c.forward = ForwardChoice::Im2col;
+        }
+        if shared {
+            c.weight_grad = WeightGradChoice::Shared;
         }
         let mut t = trainer(&gpu, &data, &test, c);
         pollster::block_on(t.run(u64::MAX)).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use common::synthetic;
 use snapfreeze::data::Dataset;
 use snapfreeze::gpu::Gpu;
-use snapfreeze::nn::{ForwardChoice, ModelSpec};
+use snapfreeze::nn::{ForwardChoice, ModelSpec, WeightGradChoice};
 use snapfreeze::schedule::{FreezeOut, Method, Scaling};
 use snapfreeze::train::{RunState, StateError, TrainConfig, TrainError, Trainer};
 
@@ -24,6 +24,7 @@ fn config(method: Method) -> TrainConfig {
         flip: true,
         readback_every: 3,
         forward: ForwardChoice::Implicit,
+        weight_grad: WeightGradChoice::Registers,
         ..TrainConfig::default()
     }
 }

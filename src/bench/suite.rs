@@ -7,7 +7,9 @@ use serde::Serialize;
 use super::ms_per_run;
 use crate::checks::random_values;
 use crate::gpu::{Dispatch, Gpu, GpuError};
-use crate::kernels::conv::{self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm};
+use crate::kernels::conv::{
+    self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm, WeightGradAlgorithm,
+};
 use crate::kernels::data::{DatasetBuffers, Gather, GatherSettings, ImageShape};
 use crate::kernels::linear::{self, LinearShape};
 use crate::kernels::matmul::{Matmul, MatmulShape};
@@ -27,8 +29,10 @@ pub enum ConvPart {
     Forward,
     /// Gradient of the input.
     InputGrad,
-    /// Gradient of the weights.
+    /// Gradient of the weights, register tiles (software adapters' kernel).
     WeightGrad,
+    /// Gradient of the weights, workgroup-memory tiles at their default split (GPUs').
+    WeightGradShared,
 }
 
 /// One benchmark item.
@@ -158,7 +162,12 @@ pub fn items(batch: u32) -> Vec<Item> {
         ("stage 3", conv(b, 64, 8, 64, 3, 1)),
     ];
     for (layer, shape) in layers {
-        for part in [ConvPart::Forward, ConvPart::InputGrad, ConvPart::WeightGrad] {
+        for part in [
+            ConvPart::Forward,
+            ConvPart::InputGrad,
+            ConvPart::WeightGrad,
+            ConvPart::WeightGradShared,
+        ] {
             out.push(Item::Conv { layer, shape, part });
         }
     }
@@ -296,10 +305,12 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
             let out_x = zeros(gpu, s.x_len())?;
             let out_w = zeros(gpu, s.w_len())?;
             let out_y = zeros(gpu, s.y_len())?;
+            let shared = WeightGradAlgorithm::shared_default(&s);
             let name = match part {
-                ConvPart::Forward => "conv forward",
-                ConvPart::InputGrad => "conv input grad",
-                ConvPart::WeightGrad => "conv weight grad",
+                ConvPart::Forward => "conv forward".to_string(),
+                ConvPart::InputGrad => "conv input grad".to_string(),
+                ConvPart::WeightGrad => "conv weight grad".to_string(),
+                ConvPart::WeightGradShared => format!("conv weight grad {}", shared.label()),
             };
             let op = match part {
                 ConvPart::Forward => Conv::forward(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?,
@@ -307,6 +318,10 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                     Conv::input_grad(gpu, s, slices, w(&y), w(&wt), w(&out_x), false)?
                 }
                 ConvPart::WeightGrad => Conv::weight_grad(gpu, s, slices, w(&x), w(&y), w(&out_w))?,
+                ConvPart::WeightGradShared => {
+                    let (x, dy, dw) = (w(&x), w(&y), w(&out_w));
+                    Conv::weight_grad_by(gpu, shared, s, slices, x, dy, dw)?
+                }
             };
             let ms = time(op.dispatches().to_vec()).await?;
             let r = row(
@@ -372,13 +387,14 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                 guard: 2 * s.c,
             };
             let ops = match *pass {
-                "training forward" => vec![
+                "training forward" => [
                     norm::stats(gpu, s, set, w(&x), w(&saved), running)?,
-                    norm::apply(gpu, s, set, w(&x), affine, w(&saved), w(&y))?,
-                ],
-                "backward" => vec![
+                    vec![norm::apply(gpu, s, set, w(&x), affine, w(&saved), w(&y))?],
+                ]
+                .concat(),
+                "backward" => [
                     norm::grad_reduce(gpu, s, set, w(&x), w(&dy), affine, w(&saved), grad_affine)?,
-                    norm::grad_apply(
+                    vec![norm::grad_apply(
                         gpu,
                         s,
                         set,
@@ -389,8 +405,9 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                         grad_affine,
                         w(&dx),
                         false,
-                    )?,
-                ],
+                    )?],
+                ]
+                .concat(),
                 _ => vec![norm::inference(gpu, s, set, w(&x), affine, running, w(&y))?],
             };
             let tensors = if *pass == "backward" { 3.0 } else { 2.0 };

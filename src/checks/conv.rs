@@ -8,7 +8,9 @@ use serde::Serialize;
 use super::harness::{self, Expected, Input};
 use super::{random_values, CheckResult, SENTINEL};
 use crate::gpu::{Gpu, GpuError};
-use crate::kernels::conv::{self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm};
+use crate::kernels::conv::{
+    self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm, WeightGradAlgorithm,
+};
 
 /// Largest accepted relative L2 error of the forward output.
 pub const FORWARD_TOLERANCE: f64 = 1e-5;
@@ -32,6 +34,10 @@ pub enum ConvKernel {
     InputGrad,
     /// dw from x and dy.
     WeightGrad,
+    /// dw by the workgroup-memory kernel, the batch in one part.
+    WeightGradShared,
+    /// dw by the workgroup-memory kernel, every image its own part (then summed).
+    WeightGradSharedSplit,
     /// db from dy.
     BiasGrad,
 }
@@ -57,6 +63,10 @@ impl ConvCase {
             ConvKernel::ForwardIm2col => "forward by im2col + matmul",
             ConvKernel::InputGrad => "input grad",
             ConvKernel::WeightGrad => "weight grad",
+            ConvKernel::WeightGradShared => "weight grad by workgroup-memory tiles",
+            ConvKernel::WeightGradSharedSplit => {
+                "weight grad by workgroup-memory tiles, split per image"
+            }
             ConvKernel::BiasGrad => "bias grad",
         };
         let mut notes = Vec::new();
@@ -104,9 +114,10 @@ const fn shape(
 
 /// Hand-picked shapes: the 1x1 and 3x3 kernels at strides 1 and 2 that the models use, a
 /// 5x5 and a non-square kernel, a non-square kernel at stride 3 (nine input-gradient
-/// phases with different taps), channel counts on both sides of the 16-row tile, and a
-/// ResNet-20 first-stage layer at batch 4.
-const FIXED: [ConvShape; 11] = [
+/// phases with different taps), channel counts on both sides of the 16-row tile, output
+/// channels for each tile height of the workgroup-memory weight gradient (16, 32, 64 rows,
+/// and more than one tile of 64), and a ResNet-20 first-stage layer at batch 4.
+const FIXED: [ConvShape; 13] = [
     shape(2, 5, 7, 6, 3, 1, 1, 1, 0),
     shape(2, 3, 9, 11, 5, 3, 3, 1, 1),
     shape(3, 4, 10, 9, 6, 3, 3, 2, 1),
@@ -118,6 +129,8 @@ const FIXED: [ConvShape; 11] = [
     shape(2, 35, 11, 9, 37, 3, 3, 1, 1),
     shape(4, 16, 32, 32, 16, 3, 3, 1, 1),
     shape(3, 19, 11, 10, 35, 5, 3, 3, 2),
+    shape(2, 20, 7, 9, 24, 3, 3, 1, 1),
+    shape(3, 8, 6, 5, 70, 3, 3, 1, 1),
 ];
 
 /// Random shapes drawn after the fixed ones.
@@ -165,6 +178,8 @@ pub fn cases() -> Vec<ConvCase> {
                 (ConvKernel::ForwardIm2col, i % 2 == 0 && !sliced),
                 (ConvKernel::InputGrad, sliced),
                 (ConvKernel::WeightGrad, false),
+                (ConvKernel::WeightGradShared, false),
+                (ConvKernel::WeightGradSharedSplit, false),
                 (ConvKernel::BiasGrad, false),
             ] {
                 out.push(ConvCase {
@@ -229,7 +244,9 @@ impl Data {
         let (mut x, mut w, mut b) = (to_f64(&self.x), to_f64(&self.w), to_f64(&self.b));
         let target = match kernel {
             ConvKernel::InputGrad => &mut x,
-            ConvKernel::WeightGrad => &mut w,
+            ConvKernel::WeightGrad
+            | ConvKernel::WeightGradShared
+            | ConvKernel::WeightGradSharedSplit => &mut w,
             _ => &mut b,
         };
         target[i] += delta;
@@ -267,7 +284,9 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
             let want = conv::input_grad_reference(&s, &dy64, &w64);
             (x_idx.clone(), l.x_len(&s), want, GRADIENT_TOLERANCE)
         }
-        ConvKernel::WeightGrad => {
+        ConvKernel::WeightGrad
+        | ConvKernel::WeightGradShared
+        | ConvKernel::WeightGradSharedSplit => {
             let want = conv::weight_grad_reference(&s, &x64, &dy64);
             (
                 (0..s.w_len()).collect(),
@@ -318,6 +337,14 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
             }
             ConvKernel::InputGrad => Conv::input_grad(gpu, s, l, dy, w, out, accumulate),
             ConvKernel::WeightGrad => Conv::weight_grad(gpu, s, l, x, dy, out),
+            ConvKernel::WeightGradShared | ConvKernel::WeightGradSharedSplit => {
+                let parts = match case.kernel {
+                    ConvKernel::WeightGradShared => 1,
+                    _ => s.n,
+                };
+                let algorithm = WeightGradAlgorithm::Shared { parts };
+                Conv::weight_grad_by(gpu, algorithm, s, l, x, dy, out)
+            }
             ConvKernel::BiasGrad => Conv::bias_grad(gpu, s, l, dy, out),
         }?;
         Ok(op.dispatches().to_vec())

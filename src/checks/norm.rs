@@ -18,14 +18,18 @@ const GRADIENT_TOLERANCE: f64 = 1e-4;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NormKernel {
-    /// Batch statistics and running update.
+    /// Batch statistics and running update (the launcher's own split).
     Stats,
+    /// The same cut into one part per image: partial sums, then the in-order merge.
+    StatsPerImage,
     /// Training normalisation.
     Apply,
     /// Inference normalisation.
     Inference,
-    /// dgamma, dbeta.
+    /// dgamma, dbeta (the launcher's own split).
     GradReduce,
+    /// The same cut into one part per image.
+    GradReducePerImage,
     /// dx.
     GradApply,
 }
@@ -48,9 +52,11 @@ impl NormCase {
     pub fn describe(&self) -> String {
         let kernel = match self.kernel {
             NormKernel::Stats => "statistics",
+            NormKernel::StatsPerImage => "statistics in parts of one image",
             NormKernel::Apply => "forward",
             NormKernel::Inference => "inference",
             NormKernel::GradReduce => "dgamma dbeta",
+            NormKernel::GradReducePerImage => "dgamma dbeta in parts of one image",
             NormKernel::GradApply => "dx",
         };
         let s = &self.shape;
@@ -92,9 +98,11 @@ pub fn cases() -> Vec<NormCase> {
     for (s, relu) in shapes {
         for kernel in [
             NormKernel::Stats,
+            NormKernel::StatsPerImage,
             NormKernel::Apply,
             NormKernel::Inference,
             NormKernel::GradReduce,
+            NormKernel::GradReducePerImage,
             NormKernel::GradApply,
         ] {
             let accumulate = kernel == NormKernel::GradApply && s.x_channels != s.c;
@@ -107,6 +115,14 @@ pub fn cases() -> Vec<NormCase> {
         }
     }
     out
+}
+
+/// Parts a reduction case is cut into: the launcher's default, or one per image.
+fn parts_of(case: &NormCase) -> u32 {
+    match case.kernel {
+        NormKernel::StatsPerImage | NormKernel::GradReducePerImage => case.shape.n,
+        _ => norm::reduction_parts(&case.shape),
+    }
 }
 
 /// Buffer indices of the normalised channels of x, in dense order.
@@ -185,7 +201,7 @@ pub async fn check(gpu: &Gpu, case: &NormCase, seed: u64) -> Result<CheckResult,
     let name = case.describe();
     let cu = s.c;
     match case.kernel {
-        NormKernel::Stats => {
+        NormKernel::Stats | NormKernel::StatsPerImage => {
             let e = [
                 Expected::whole("saved", saved, TOLERANCE),
                 Expected {
@@ -196,8 +212,9 @@ pub async fn check(gpu: &Gpu, case: &NormCase, seed: u64) -> Result<CheckResult,
                     tolerance: TOLERANCE,
                 },
             ];
-            let o = harness::run(gpu, name, &[Input::F32(x_buf)], &e, |i, o| {
-                norm::stats(gpu, s, set, i[0], o[0], running_of(o[1], cu))
+            let parts = parts_of(case);
+            let o = harness::run_many(gpu, name, &[Input::F32(x_buf)], &e, |i, o| {
+                norm::stats_in_parts(gpu, s, set, i[0], o[0], running_of(o[1], cu), parts)
             })
             .await?;
             Ok(o.result)
@@ -238,7 +255,7 @@ pub async fn check(gpu: &Gpu, case: &NormCase, seed: u64) -> Result<CheckResult,
             .await?;
             Ok(o.result)
         }
-        NormKernel::GradReduce | NormKernel::GradApply => {
+        NormKernel::GradReduce | NormKernel::GradReducePerImage | NormKernel::GradApply => {
             let dy64 = f64s(&dy);
             let (dx, dgamma, dbeta) = norm::backward_reference(&s, &set, &x64, &dy64, &g64, &b64);
             // loss = sum(dy * y(x, gamma, beta)) with batch statistics, in f64.
@@ -246,7 +263,7 @@ pub async fn check(gpu: &Gpu, case: &NormCase, seed: u64) -> Result<CheckResult,
                 let (y, _, _, _) = norm::train_reference(&s, &set, x, g, b, &f64s(&rm), &f64s(&rv));
                 y.iter().zip(&dy64).map(|(a, b)| a * b).sum::<f64>()
             };
-            if case.kernel == NormKernel::GradReduce {
+            if case.kernel != NormKernel::GradApply {
                 let e = [Expected::whole(
                     "dgamma dbeta",
                     [dgamma, dbeta].concat(),
@@ -258,8 +275,9 @@ pub async fn check(gpu: &Gpu, case: &NormCase, seed: u64) -> Result<CheckResult,
                     Input::F32(affine_data),
                     Input::F32(f32s(&saved)),
                 ];
-                let o = harness::run(gpu, name, &inputs, &e, |i, o| {
-                    norm::grad_reduce(
+                let parts = parts_of(case);
+                let o = harness::run_many(gpu, name, &inputs, &e, |i, o| {
+                    norm::grad_reduce_in_parts(
                         gpu,
                         s,
                         set,
@@ -268,6 +286,7 @@ pub async fn check(gpu: &Gpu, case: &NormCase, seed: u64) -> Result<CheckResult,
                         affine_of(i[2], cu),
                         i[3],
                         affine_of(o[0], cu),
+                        parts,
                     )
                 })
                 .await?;

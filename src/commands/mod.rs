@@ -1,6 +1,7 @@
 //! The native command-line program's subcommands that train: `train`, `compare` and
 //! `schedule`, with the settings they share.
 
+pub mod choices;
 pub mod compare;
 pub mod schedule;
 pub mod train;
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use snapfreeze::data::{parse_cifar10, parse_idx, Dataset};
-use snapfreeze::nn::{ForwardChoice, ModelSpec};
+use snapfreeze::nn::{ForwardChoice, ModelSpec, WeightGradChoice};
 use snapfreeze::schedule::{FreezeOut, Method, Scaling, Schedule};
 use snapfreeze::train::TrainConfig;
 
@@ -172,6 +173,18 @@ pub enum ForwardArg {
     Im2col,
 }
 
+/// Weight-gradient kernel choice.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum WeightGradArg {
+    /// Time the kernels and splits on this adapter per layer shape.
+    Measure,
+    /// Register tiles everywhere (the software adapters' kernel; bit-for-bit repeatable).
+    Registers,
+    /// Workgroup-memory tiles at their default split everywhere (the GPUs' kernel;
+    /// bit-for-bit repeatable).
+    Shared,
+}
+
 /// Everything a training run needs besides the method.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
@@ -225,6 +238,9 @@ pub struct RunArgs {
     /// How each convolution's forward algorithm is chosen.
     #[arg(long, value_enum, default_value_t = ForwardArg::Measure)]
     conv_forward: ForwardArg,
+    /// How each convolution's weight-gradient kernel is chosen.
+    #[arg(long, value_enum, default_value_t = WeightGradArg::Measure)]
+    weight_grad: WeightGradArg,
 }
 
 impl RunArgs {
@@ -254,6 +270,11 @@ impl RunArgs {
                 ForwardArg::Measure => ForwardChoice::Measure,
                 ForwardArg::Implicit => ForwardChoice::Implicit,
                 ForwardArg::Im2col => ForwardChoice::Im2col,
+            },
+            weight_grad: match self.weight_grad {
+                WeightGradArg::Measure => WeightGradChoice::Measure,
+                WeightGradArg::Registers => WeightGradChoice::Registers,
+                WeightGradArg::Shared => WeightGradChoice::Shared,
             },
         };
         config.validate().map_err(|e| e.to_string())?;

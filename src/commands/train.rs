@@ -9,7 +9,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use snapfreeze::data::Dataset;
-use snapfreeze::gpu::{Gpu, KernelProfile};
+use snapfreeze::gpu::KernelProfile;
 use snapfreeze::train::{EpochMetrics, Event, RunSummary, TrainConfig, Trainer};
 
 use super::{check_data, replace, write, DatasetKind, MethodArgs, RunArgs};
@@ -80,6 +80,8 @@ struct Results<'a> {
     training_gflop_per_second: f64,
     final_test_accuracy: Option<f64>,
     forward_algorithms: Vec<String>,
+    /// The weight-gradient kernel chosen per conv shape (`registers` or `shared/PARTS`).
+    weight_grad_kernels: Vec<String>,
     epochs: &'a [EpochMetrics],
     /// Snapshots, ensemble curve, FLOPs executed and launches by kernel.
     summary: &'a RunSummary,
@@ -112,11 +114,15 @@ pub async fn start(
     config: TrainConfig,
     init: Option<&[u8]>,
 ) -> Result<Trainer, String> {
-    let gpu = Rc::new(Gpu::new().await.map_err(|e| e.to_string())?);
-    let adapter = gpu.adapter().summary();
-    let trainer = Trainer::new(gpu, train_set, test_set, config.clone(), init)
+    let (gpu, _) = super::choices::open_gpu()
         .await
         .map_err(|e| e.to_string())?;
+    let gpu = Rc::new(gpu);
+    let adapter = gpu.adapter().summary();
+    let trainer = Trainer::new(Rc::clone(&gpu), train_set, test_set, config.clone(), init)
+        .await
+        .map_err(|e| e.to_string())?;
+    super::choices::keep(&gpu);
     eprintln!(
         "{} with {} ({} parameters, {} blocks) on {adapter}: {} epochs of {} steps, batch {}",
         config.model.name(),
@@ -133,11 +139,15 @@ pub async fn start(
 /// Opens the GPU and goes on with the run whose training state is in `path`.
 async fn go_on(train_set: &Dataset, test_set: &Dataset, path: &Path) -> Result<Trainer, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let gpu = Rc::new(Gpu::new().await.map_err(|e| e.to_string())?);
+    let (gpu, _) = super::choices::open_gpu()
+        .await
+        .map_err(|e| e.to_string())?;
+    let gpu = Rc::new(gpu);
     let adapter = gpu.adapter().summary();
-    let trainer = Trainer::restore(gpu, train_set, test_set, &bytes)
+    let trainer = Trainer::restore(Rc::clone(&gpu), train_set, test_set, &bytes)
         .await
         .map_err(|e| format!("{}: {e}", path.display()))?;
+    super::choices::keep(&gpu);
     let config = trainer.config();
     eprintln!(
         "{} with {} on {adapter}: going on from iteration {} of {} ({} snapshots kept), saved in {}",
@@ -448,6 +458,12 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
                 .algorithms
                 .iter()
                 .map(|(s, a)| format!("{}: {a:?}", s.describe()))
+                .collect(),
+            weight_grad_kernels: trainer
+                .plan()
+                .weight_grads
+                .iter()
+                .map(|(s, a)| format!("{}: {}", s.describe(), a.label()))
                 .collect(),
             epochs,
             summary: &summary,

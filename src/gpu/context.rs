@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
+use super::choices::{ChoiceKey, KernelChoices};
 use super::counters::{DispatchCounters, ResourceCounters};
 use super::error::GpuError;
 use super::pipelines::PipelineCache;
@@ -124,6 +125,8 @@ pub struct Gpu {
     pub(crate) resources: ResourceCounters,
     pub(crate) profiler: ProfilerSlot,
     report: AdapterReport,
+    choices: Mutex<KernelChoices>,
+    choice_key: ChoiceKey,
 }
 
 impl Gpu {
@@ -180,6 +183,7 @@ impl Gpu {
             });
         }
         let report = AdapterReport::new(&adapter.get_info(), &limits);
+        let choice_key = ChoiceKey::new(&report);
         Ok(Gpu {
             device,
             queue,
@@ -190,6 +194,8 @@ impl Gpu {
             resources: ResourceCounters::default(),
             profiler: ProfilerSlot::default(),
             report,
+            choices: Mutex::default(),
+            choice_key,
         })
     }
 
@@ -226,6 +232,50 @@ impl Gpu {
     /// Shader modules compiled and pipelines created on this device so far.
     pub fn cache_stats(&self) -> super::pipelines::CacheStats {
         self.pipelines.stats()
+    }
+
+    /// The answer measured earlier on this adapter to a kernel-choice question (see
+    /// [`KernelChoices`]), if any.
+    pub fn remembered_choice(&self, question: &str) -> Option<String> {
+        self.lock_choices().get(question).map(str::to_string)
+    }
+
+    /// Remembers a measured kernel choice for the rest of this device's life (and for
+    /// [`Gpu::kernel_choices_json`]).
+    pub fn remember_choice(&self, question: String, answer: String) {
+        self.lock_choices().set(question, answer);
+    }
+
+    /// Every kernel choice made or loaded so far, as (question, answer).
+    pub fn kernel_choices(&self) -> Vec<(String, String)> {
+        let choices = self.lock_choices();
+        let entries = choices.entries();
+        entries.map(|(q, a)| (q.to_string(), a.to_string())).collect()
+    }
+
+    /// What the kernel choices are valid for: this adapter, driver and build's kernels.
+    pub fn choice_key(&self) -> &ChoiceKey {
+        &self.choice_key
+    }
+
+    /// The kernel choices in their kept form (a JSON file natively, IndexedDB in the page).
+    pub fn kernel_choices_json(&self) -> String {
+        self.lock_choices().to_json(&self.choice_key)
+    }
+
+    /// Adds kept kernel choices, if they were measured on this adapter and driver with these
+    /// kernels; returns how many, or why they were refused (then they are measured again).
+    pub fn load_kernel_choices(&self, text: &str) -> Result<usize, String> {
+        let kept = KernelChoices::from_json(text, &self.choice_key)?;
+        let mut choices = self.lock_choices();
+        for (q, a) in kept.entries() {
+            choices.set(q.to_string(), a.to_string());
+        }
+        Ok(kept.len())
+    }
+
+    fn lock_choices(&self) -> std::sync::MutexGuard<'_, KernelChoices> {
+        self.choices.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Why the device was lost, if it was (the browser reports it shortly after the failure

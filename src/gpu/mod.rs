@@ -3,6 +3,7 @@
 //! errors.
 
 mod buffers;
+mod choices;
 mod context;
 mod counters;
 mod dispatch;
@@ -12,6 +13,7 @@ mod profiler;
 mod readback;
 pub mod timing;
 
+pub use choices::{ChoiceKey, KernelChoices};
 pub use context::{AdapterReport, Gpu, NO_NATIVE_ADAPTER_HELP, NO_WEBGPU_HELP};
 pub use counters::{DispatchCounters, ResourceCounters, ResourceCounts};
 pub use dispatch::{Commands, Dispatch};

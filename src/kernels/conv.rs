@@ -30,8 +30,16 @@ pub const IM2COL: &str = "im2col";
 const BLOCK_ROWS: u32 = 16;
 const BLOCK_COLS: u32 = 64;
 
-/// Workgroups the weight gradient aims for at least, splitting the batch if it must.
+/// Workgroups the register-tiled weight gradient aims for at least, splitting the batch if
+/// it must: enough for the cores of a software adapter.
 const WEIGHT_GRAD_WORKGROUPS: u32 = 32;
+
+/// Workgroups the workgroup-memory weight gradient aims for when its split is not
+/// measured: a GPU of 100+ multiprocessors wants several resident workgroups on each.
+const SHARED_WEIGHT_GRAD_WORKGROUPS: u32 = 1024;
+
+/// Columns (c r s) of one workgroup of `weight_grad_shared`.
+const SHARED_TILE_COLS: u32 = 64;
 
 /// Sizes of one convolution: input n x c x h x w, k filters of c x r x s, stride, zero padding
 /// on all four sides.
@@ -400,9 +408,25 @@ impl Conv {
         })
     }
 
-    /// dw = the gradient of the loss with respect to the weights, from x and dy.
+    /// dw = the gradient of the loss with respect to the weights, from x and dy, by the
+    /// register-tiled kernel (the software adapters' choice).
     pub fn weight_grad(
         gpu: &Gpu,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        x: Operand<'_>,
+        dy: Operand<'_>,
+        dw: Operand<'_>,
+    ) -> Result<Conv, GpuError> {
+        let algorithm = WeightGradAlgorithm::Registers;
+        Self::weight_grad_by(gpu, algorithm, shape, slices, x, dy, dw)
+    }
+
+    /// dw by the given algorithm (see [`choose_weight_grad`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn weight_grad_by(
+        gpu: &Gpu,
+        algorithm: WeightGradAlgorithm,
         shape: ConvShape,
         slices: ChannelSlices,
         x: Operand<'_>,
@@ -422,19 +446,31 @@ impl Conv {
             b: 0,
         };
         let mut params = Params::new(&shape, &slices, offsets, 0);
-        // Few columns (c r s, 9 for a one-channel 3x3 layer) would leave most of a 64-column
-        // tile idle in a single workgroup: narrow the workgroup to 2 or 4 invocations
-        // across instead, so no invocation computes only padding and more workgroups share
-        // the work.
         let cols = shape.c * shape.r * shape.s;
-        let across = cols.div_ceil(8).next_power_of_two().min(8);
-        let grid = [cols.div_ceil(8 * across), shape.k.div_ceil(BLOCK_ROWS), 1];
-        // A small layer's GEMM has a long inner dimension (n p q) and few outputs, so few
-        // workgroups: split the batch into parts, summed by a second pass, until there are
-        // enough workgroups to keep every core busy.
-        let parts = WEIGHT_GRAD_WORKGROUPS
-            .div_ceil(grid[0] * grid[1])
-            .clamp(1, shape.n);
+        let (entry, shader, constants, grid, parts) = match algorithm {
+            WeightGradAlgorithm::Registers => {
+                // Few columns (c r s, 9 for a one-channel 3x3 layer) would leave most of a
+                // 64-column tile idle in a single workgroup: narrow the workgroup to 2 or 4
+                // invocations across instead, so no invocation computes only padding and
+                // more workgroups share the work.
+                let across = cols.div_ceil(8).next_power_of_two().min(8);
+                let grid = [cols.div_ceil(8 * across), shape.k.div_ceil(BLOCK_ROWS), 1];
+                // A small layer's GEMM has a long inner dimension (n p q) and few outputs,
+                // so few workgroups: split the batch into parts, summed by a second pass,
+                // until there are enough workgroups to keep every core busy.
+                let parts = WEIGHT_GRAD_WORKGROUPS
+                    .div_ceil(grid[0] * grid[1])
+                    .clamp(1, shape.n);
+                ("weight_grad", &shaders::CONV, ("WG_X", across), grid, parts)
+            }
+            WeightGradAlgorithm::Shared { parts } => {
+                let down = shared_tile_invocations_down(shape.k);
+                let grid = shared_weight_grad_grid(&shape);
+                let parts = parts.clamp(1, shape.n);
+                let entry = "weight_grad_shared";
+                (entry, &shaders::CONV_SHARED, ("WG_Y", down), grid, parts)
+            }
+        };
         params.split = shape.n.div_ceil(parts);
         let parts = shape.n.div_ceil(params.split);
         // Split, the parts go to a scratch buffer, one k x (c r s) block each, from offset 0.
@@ -456,9 +492,9 @@ impl Conv {
         let mut dispatches = vec![Dispatch::with_constants(
             gpu,
             kernel,
-            &shaders::CONV,
-            "weight_grad",
-            &[("WG_X", across as f64)],
+            shader,
+            entry,
+            &[(constants.0, constants.1 as f64)],
             &target_params,
             &[(1, x.buffer), (2, dy.buffer), (3, target)],
             [grid[0], grid[1], parts],
@@ -580,6 +616,23 @@ pub enum ForwardAlgorithm {
     ImplicitGemm,
     /// im2col into a workspace, then one batched matmul (and a bias add if any).
     Im2colMatmul,
+}
+
+impl ForwardAlgorithm {
+    /// `implicit_gemm` or `im2col_matmul`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            ForwardAlgorithm::ImplicitGemm => "implicit_gemm",
+            ForwardAlgorithm::Im2colMatmul => "im2col_matmul",
+        }
+    }
+
+    /// The algorithm a [`ForwardAlgorithm::label`] names.
+    pub fn from_label(label: &str) -> Option<Self> {
+        [ForwardAlgorithm::ImplicitGemm, ForwardAlgorithm::Im2colMatmul]
+            .into_iter()
+            .find(|a| a.label() == label)
+    }
 }
 
 /// A prepared forward pass by either algorithm; im2col's workspace is owned here.
@@ -712,8 +765,21 @@ impl ConvForward {
 }
 
 /// Times both forward algorithms once on scratch buffers of this shape and returns the
-/// faster on this adapter: the start-up choice the training plan makes per layer.
+/// faster on this adapter: the start-up choice the training plan makes per layer. The
+/// answer is remembered on the device ([`Gpu::remember_choice`]), so each shape is timed
+/// once per adapter, and not at all where kept choices were loaded.
 pub async fn choose_forward(gpu: &Gpu, shape: ConvShape) -> Result<ForwardAlgorithm, GpuError> {
+    let question = format!("conv forward {}", shape.describe());
+    let remembered = gpu.remembered_choice(&question);
+    if let Some(known) = remembered.as_deref().and_then(ForwardAlgorithm::from_label) {
+        return Ok(known);
+    }
+    let chosen = measure_forward(gpu, shape).await?;
+    gpu.remember_choice(question, chosen.label().into());
+    Ok(chosen)
+}
+
+async fn measure_forward(gpu: &Gpu, shape: ConvShape) -> Result<ForwardAlgorithm, GpuError> {
     let slices = ChannelSlices::dense(&shape);
     let x = gpu.storage("choose x", shape.x_len() as u64 * 4)?;
     let w = gpu.storage("choose w", shape.w_len() as u64 * 4)?;
@@ -742,6 +808,152 @@ pub async fn choose_forward(gpu: &Gpu, shape: ConvShape) -> Result<ForwardAlgori
         let (ms, _) = crate::gpu::timing::ms_per_run(gpu, &op.dispatches(), 0.0).await?;
         if ms < best.0 {
             best = (ms, algorithm);
+        }
+    }
+    Ok(best.1)
+}
+
+/// How a convolution's weight gradient runs. Which is faster depends on the adapter and the
+/// layer, so [`choose_weight_grad`] measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kernel")]
+pub enum WeightGradAlgorithm {
+    /// `conv.wgsl`'s register tiles, no workgroup memory; the batch is split until 32
+    /// workgroups run (software adapters' cores).
+    Registers,
+    /// `conv_shared.wgsl`'s workgroup-memory tiles, the batch cut into `parts` (clamped to
+    /// 1..=n) whose copies of dw a second pass adds in order (real GPUs).
+    Shared {
+        /// Parts of the batch, each its own workgroups.
+        parts: u32,
+    },
+}
+
+impl WeightGradAlgorithm {
+    /// The workgroup-memory kernel with the batch cut so that about 1,024 workgroups run.
+    pub fn shared_default(shape: &ConvShape) -> Self {
+        let [x, y, _] = shared_weight_grad_grid(shape);
+        let parts = SHARED_WEIGHT_GRAD_WORKGROUPS
+            .div_ceil(x * y)
+            .clamp(1, shape.n);
+        WeightGradAlgorithm::Shared { parts }
+    }
+
+    /// Like `registers` or `shared/8`.
+    pub fn label(&self) -> String {
+        match self {
+            WeightGradAlgorithm::Registers => "registers".into(),
+            WeightGradAlgorithm::Shared { parts } => format!("shared/{parts}"),
+        }
+    }
+
+    /// The algorithm a [`WeightGradAlgorithm::label`] names.
+    pub fn from_label(label: &str) -> Option<Self> {
+        match label.split_once('/') {
+            None if label == "registers" => Some(WeightGradAlgorithm::Registers),
+            Some(("shared", parts)) => match parts.parse() {
+                Ok(parts) if parts >= 1 => Some(WeightGradAlgorithm::Shared { parts }),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// Invocations down a `weight_grad_shared` workgroup (4 rows each): the fewest of 4, 8, 16
+/// whose tile covers k channels, so thin layers do not compute idle rows.
+fn shared_tile_invocations_down(k: u32) -> u32 {
+    match k {
+        0..=16 => 4,
+        17..=32 => 8,
+        _ => 16,
+    }
+}
+
+/// `weight_grad_shared`'s workgroups over dw for one part of the batch.
+fn shared_weight_grad_grid(s: &ConvShape) -> [u32; 3] {
+    let rows = 4 * shared_tile_invocations_down(s.k);
+    let cols = s.c * s.r * s.s;
+    [cols.div_ceil(SHARED_TILE_COLS), s.k.div_ceil(rows), 1]
+}
+
+/// The splits of the batch worth timing for the workgroup-memory kernel: 1, 2, 4, ... up to
+/// n, n itself, and the default aim.
+pub fn shared_weight_grad_candidates(shape: &ConvShape) -> Vec<WeightGradAlgorithm> {
+    let mut parts: Vec<u32> = std::iter::successors(Some(1u32), |p| p.checked_mul(2))
+        .take_while(|&p| p < shape.n)
+        .chain([shape.n])
+        .collect();
+    if let WeightGradAlgorithm::Shared { parts: p } = WeightGradAlgorithm::shared_default(shape) {
+        parts.push(p);
+    }
+    // Parts that give the same images per part run the same work.
+    let mut seen = std::collections::BTreeSet::new();
+    parts.sort_unstable();
+    parts
+        .into_iter()
+        .filter(|&p| seen.insert(shape.n.div_ceil(p)))
+        .map(|parts| WeightGradAlgorithm::Shared { parts })
+        .collect()
+}
+
+/// Times the weight-gradient kernels on scratch buffers of this shape and returns the
+/// fastest on this adapter: first the register tiles against the workgroup-memory tiles
+/// at their default split; only where the latter wins (a real GPU) are its other splits
+/// timed, so a software adapter spends two timings per layer. Remembered on the device
+/// like [`choose_forward`].
+pub async fn choose_weight_grad(
+    gpu: &Gpu,
+    shape: ConvShape,
+) -> Result<WeightGradAlgorithm, GpuError> {
+    let question = format!("conv weight grad {}", shape.describe());
+    let remembered = gpu.remembered_choice(&question);
+    if let Some(known) = remembered.as_deref().and_then(WeightGradAlgorithm::from_label) {
+        return Ok(known);
+    }
+    let chosen = measure_weight_grad(gpu, shape).await?;
+    gpu.remember_choice(question, chosen.label());
+    Ok(chosen)
+}
+
+async fn measure_weight_grad(
+    gpu: &Gpu,
+    shape: ConvShape,
+) -> Result<WeightGradAlgorithm, GpuError> {
+    let slices = ChannelSlices::dense(&shape);
+    let x = gpu.storage("choose x", shape.x_len() as u64 * 4)?;
+    let dy = gpu.storage("choose dy", shape.y_len() as u64 * 4)?;
+    let dw = gpu.storage("choose dw", shape.w_len() as u64 * 4)?;
+    let time = |algorithm: WeightGradAlgorithm| {
+        let (x, dy, dw) = (&x, &dy, &dw);
+        async move {
+            let whole = Operand::whole;
+            let op = Conv::weight_grad_by(gpu, algorithm, shape, slices, whole(x), whole(dy), whole(dw));
+            match op {
+                Ok(op) => {
+                    let dispatches: Vec<&Dispatch> = op.dispatches().iter().collect();
+                    let (ms, _) = crate::gpu::timing::ms_per_run(gpu, &dispatches, 0.0).await?;
+                    Ok(ms)
+                }
+                // A split's scratch buffer may not fit this adapter: that split cannot run.
+                Err(GpuError::BufferTooLarge { .. }) => Ok(f64::INFINITY),
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let registers = time(WeightGradAlgorithm::Registers).await?;
+    let default = WeightGradAlgorithm::shared_default(&shape);
+    let mut best = (time(default).await?, default);
+    if best.0 >= registers {
+        return Ok(WeightGradAlgorithm::Registers);
+    }
+    for candidate in shared_weight_grad_candidates(&shape) {
+        if candidate == default {
+            continue;
+        }
+        let ms = time(candidate).await?;
+        if ms < best.0 {
+            best = (ms, candidate);
         }
     }
     Ok(best.1)

@@ -23,6 +23,25 @@ pub const INFERENCE: &str = "bn_inference";
 pub const GRAD_REDUCE: &str = "bn_grad_reduce";
 /// Counter name: dx.
 pub const GRAD_APPLY: &str = "bn_grad_apply";
+/// Counter name: the first pass of the two-pass batch statistics (sums per part).
+pub const STATS_PARTIAL: &str = "bn_stats_partial";
+/// Counter name: the second pass (parts added in order, running-statistics update).
+pub const STATS_MERGE: &str = "bn_stats_merge";
+/// Counter name: the first pass of the two-pass dgamma, dbeta.
+pub const GRAD_PARTIAL: &str = "bn_grad_partial";
+/// Counter name: the second pass of the two-pass dgamma, dbeta.
+pub const GRAD_MERGE: &str = "bn_grad_merge";
+
+/// Values a workgroup of the two-pass reductions aims to sum (in whole images): enough to
+/// amortise a workgroup, few enough that a GPU gets channels x parts workgroups to run.
+const VALUES_PER_PART: u32 = 2048;
+
+/// Parts the per-channel reductions of `shape` are cut into by default: whole images of
+/// about [`VALUES_PER_PART`] values each (1: one pass).
+pub fn reduction_parts(shape: &NormShape) -> u32 {
+    let images = (VALUES_PER_PART / shape.hw.max(1)).max(1);
+    shape.n.div_ceil(images).max(1)
+}
 
 /// Sizes: n images of c channels of hw values; x holds `x_channels` channels per image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -93,7 +112,7 @@ struct Params {
     momentum: f32,
     eps: f32,
     guard_offset: u32,
-    _pad: u32,
+    split: u32,
 }
 
 const RELU: u32 = 1;
@@ -229,7 +248,8 @@ fn launch(
     Dispatch::new(gpu, kernel, &shaders::NORM, kernel, p, bindings, grid)
 }
 
-/// Batch statistics into `saved` (2 per channel) and the running-statistics update.
+/// Batch statistics into `saved` (2 per channel) and the running-statistics update, the
+/// reduction cut into [`reduction_parts`].
 pub fn stats(
     gpu: &Gpu,
     shape: NormShape,
@@ -237,7 +257,22 @@ pub fn stats(
     x: Operand<'_>,
     saved: Operand<'_>,
     running: Running<'_>,
-) -> Result<Dispatch, GpuError> {
+) -> Result<Vec<Dispatch>, GpuError> {
+    let parts = reduction_parts(&shape);
+    stats_in_parts(gpu, shape, settings, x, saved, running, parts)
+}
+
+/// [`stats`] with the reduction cut into `parts` parts of whole images (clamped to 1..=n):
+/// one pass when 1, else per-part sums and an in-order merge.
+pub fn stats_in_parts(
+    gpu: &Gpu,
+    shape: NormShape,
+    settings: NormSettings,
+    x: Operand<'_>,
+    saved: Operand<'_>,
+    running: Running<'_>,
+    parts: u32,
+) -> Result<Vec<Dispatch>, GpuError> {
     let kernel = STATS;
     let mut p = base(kernel, &shape, x, &settings)?;
     check_fits(kernel, "saved", saved, 2 * shape.c as usize)?;
@@ -251,13 +286,39 @@ pub fn stats(
     check_fits(kernel, "guard", guard, 1)?;
     (p.saved_offset, p.mean_offset, p.var_offset) = (saved.offset, running.mean, running.var);
     p.guard_offset = running.guard;
-    launch(
-        gpu,
-        kernel,
-        &p,
-        &[(1, x.buffer), (6, saved.buffer), (7, running.buffer)],
-        [shape.c, 1, 1],
-    )
+    let finish = [(1, x.buffer), (6, saved.buffer), (7, running.buffer)];
+    let Some((partials, parts)) = split(gpu, &shape, parts, &mut p)? else {
+        return Ok(vec![launch(gpu, kernel, &p, &finish, [shape.c, 1, 1])?]);
+    };
+    let first = [(1, x.buffer), (9, &partials)];
+    let merge = [finish.as_slice(), &[(10, &partials)]].concat();
+    Ok(vec![
+        launch(gpu, STATS_PARTIAL, &p, &first, [parts, shape.c, 1])?,
+        launch(gpu, STATS_MERGE, &p, &merge, channel_grid(gpu, &shape))?,
+    ])
+}
+
+/// For a reduction cut into `parts` (clamped to 1..=n) parts of whole images: None when
+/// that is one part; else the scratch buffer of the parts' sums (2 per part and channel)
+/// and the part count, with the images per part set in `p`.
+fn split(
+    gpu: &Gpu,
+    shape: &NormShape,
+    parts: u32,
+    p: &mut Params,
+) -> Result<Option<(wgpu::Buffer, u32)>, GpuError> {
+    p.split = shape.n.div_ceil(parts.clamp(1, shape.n));
+    let parts = shape.n.div_ceil(p.split);
+    if parts == 1 {
+        return Ok(None);
+    }
+    let bytes = 2 * 4 * shape.c as u64 * parts as u64;
+    Ok(Some((gpu.storage("batch-norm partial sums", bytes)?, parts)))
+}
+
+/// One invocation per channel.
+fn channel_grid(gpu: &Gpu, shape: &NormShape) -> [u32; 3] {
+    super::elementwise::grid_1d(gpu, shape.c, 64)
 }
 
 /// y = gamma * (x - mean) / sqrt(var + eps) + beta (+ ReLU) with the saved batch statistics.
@@ -315,7 +376,8 @@ pub fn inference(
     launch(gpu, kernel, &p, &bindings, plane_grid(&shape))
 }
 
-/// dgamma and dbeta (written at `grads`' offsets) from x, dy and the saved statistics.
+/// dgamma and dbeta (written at `grads`' offsets) from x, dy and the saved statistics, the
+/// reduction cut into [`reduction_parts`].
 #[allow(clippy::too_many_arguments)]
 pub fn grad_reduce(
     gpu: &Gpu,
@@ -326,7 +388,24 @@ pub fn grad_reduce(
     affine: Affine<'_>,
     saved: Operand<'_>,
     grads: Affine<'_>,
-) -> Result<Dispatch, GpuError> {
+) -> Result<Vec<Dispatch>, GpuError> {
+    let parts = reduction_parts(&shape);
+    grad_reduce_in_parts(gpu, shape, settings, x, dy, affine, saved, grads, parts)
+}
+
+/// [`grad_reduce`] cut into `parts` parts of whole images (see [`stats_in_parts`]).
+#[allow(clippy::too_many_arguments)]
+pub fn grad_reduce_in_parts(
+    gpu: &Gpu,
+    shape: NormShape,
+    settings: NormSettings,
+    x: Operand<'_>,
+    dy: Operand<'_>,
+    affine: Affine<'_>,
+    saved: Operand<'_>,
+    grads: Affine<'_>,
+    parts: u32,
+) -> Result<Vec<Dispatch>, GpuError> {
     let kernel = GRAD_REDUCE;
     let mut p = base(kernel, &shape, x, &settings)?;
     check_fits(kernel, "dy", dy, shape.len())?;
@@ -346,14 +425,22 @@ pub fn grad_reduce(
     }
     (p.y_offset, p.gamma_offset, p.beta_offset, p.saved_offset) =
         (dy.offset, affine.gamma, affine.beta, saved.offset);
-    let bindings = [
+    let reads = [
         (1, x.buffer),
         (2, affine.buffer),
         (3, dy.buffer),
         (5, saved.buffer),
-        (8, grads.buffer),
     ];
-    launch(gpu, kernel, &p, &bindings, [shape.c, 1, 1])
+    let Some((partials, parts)) = split(gpu, &shape, parts, &mut p)? else {
+        let bindings = [reads.as_slice(), &[(8, grads.buffer)]].concat();
+        return Ok(vec![launch(gpu, kernel, &p, &bindings, [shape.c, 1, 1])?]);
+    };
+    let first = [reads.as_slice(), &[(9, &partials)]].concat();
+    let merge = [(8, grads.buffer), (10, &partials)];
+    Ok(vec![
+        launch(gpu, GRAD_PARTIAL, &p, &first, [parts, shape.c, 1])?,
+        launch(gpu, GRAD_MERGE, &p, &merge, channel_grid(gpu, &shape))?,
+    ])
 }
 
 /// dx (or dx += when `accumulate`, for DenseNet's shared features) from x, dy, the saved

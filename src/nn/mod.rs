@@ -9,5 +9,5 @@ pub mod plan;
 pub mod spec;
 
 pub use arch::Architecture;
-pub use plan::{ForwardChoice, Plan};
+pub use plan::{ForwardChoice, Plan, WeightGradChoice};
 pub use spec::{ModelSpec, SpecError};

@@ -10,7 +10,9 @@ use super::arch::{ActShape, Architecture, BlockKind, HeadPool};
 use super::geometry::BlockGeometry;
 use super::params::Layouts;
 use crate::gpu::{Dispatch, Gpu, GpuError};
-use crate::kernels::conv::{self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm};
+use crate::kernels::conv::{
+    self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm, WeightGradAlgorithm,
+};
 use crate::kernels::linear::{self, LinearShape};
 use crate::kernels::norm::{self, Affine, NormSettings, NormShape, Running};
 use crate::kernels::pool::{self, PoolKind, PoolShape};
@@ -28,6 +30,20 @@ pub enum ForwardChoice {
     Implicit,
     /// Always im2col + matmul.
     Im2col,
+}
+
+/// How each convolution's weight-gradient kernel is picked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightGradChoice {
+    /// Time the register tiles and the workgroup-memory tiles (and, where the latter win,
+    /// their splits of the batch) per layer shape on this adapter and keep the fastest.
+    #[default]
+    Measure,
+    /// Always the register tiles (the software adapters' kernel).
+    Registers,
+    /// Always the workgroup-memory tiles at their default split (the GPUs' kernel).
+    Shared,
 }
 
 /// A block's prepared work, in the order to record it.
@@ -69,24 +85,28 @@ pub struct Plan {
     pub blocks: Vec<BlockPlan>,
     /// The forward algorithm chosen for each distinct convolution shape.
     pub algorithms: Vec<(ConvShape, ForwardAlgorithm)>,
+    /// The weight-gradient kernel chosen for each distinct convolution shape.
+    pub weight_grads: Vec<(ConvShape, WeightGradAlgorithm)>,
     // Buffers only the prepared dispatches refer to; kept alive here.
     _owned: Vec<wgpu::Buffer>,
     _convs: Vec<ConvForward>,
 }
 
 impl Plan {
-    /// Builds everything for `arch` at batch size `batch`; `choice` says how to pick the
-    /// convolutions' forward algorithm.
+    /// Builds everything for `arch` at batch size `batch`; `choice` and `weight_grad` say
+    /// how to pick the convolutions' forward algorithm and weight-gradient kernel.
     pub async fn new(
         gpu: &Gpu,
         arch: Architecture,
         batch: u32,
         choice: ForwardChoice,
+        weight_grad: WeightGradChoice,
     ) -> Result<Plan, GpuError> {
         let geometry: Vec<BlockGeometry> = (0..arch.blocks.len())
             .map(|b| BlockGeometry::new(&arch, b, batch))
             .collect();
         let algorithms = choose_algorithms(gpu, &geometry, choice).await?;
+        let weight_grads = choose_weight_grads(gpu, &geometry, weight_grad).await?;
         let layouts = Layouts::new(&arch);
         let bytes = |elements: usize| elements as u64 * 4;
         let params = gpu.storage("parameters", bytes(layouts.params.len as usize))?;
@@ -129,6 +149,7 @@ impl Plan {
             saved_at: HashMap::new(),
             workspace: workspace.as_ref(),
             algorithms: &algorithms,
+            weight_grads: &weight_grads,
             convs: Vec::new(),
             owned: Vec::new(),
             pool: HashMap::new(),
@@ -156,6 +177,8 @@ impl Plan {
         owned.extend(workspace);
         let mut algorithms: Vec<_> = algorithms.into_iter().collect();
         algorithms.sort_by_key(|(s, _)| (s.c, s.h, s.k, s.r, s.stride));
+        let mut weight_grads: Vec<_> = weight_grads.into_iter().collect();
+        weight_grads.sort_by_key(|(s, _)| (s.c, s.h, s.k, s.r, s.stride));
         Ok(Plan {
             arch,
             layouts,
@@ -167,6 +190,7 @@ impl Plan {
             act_grads,
             blocks,
             algorithms,
+            weight_grads,
             _owned: owned,
             _convs: convs,
         })
@@ -226,6 +250,26 @@ async fn choose_algorithms(
     Ok(chosen)
 }
 
+async fn choose_weight_grads(
+    gpu: &Gpu,
+    geometry: &[BlockGeometry],
+    choice: WeightGradChoice,
+) -> Result<HashMap<ConvShape, WeightGradAlgorithm>, GpuError> {
+    let mut chosen = HashMap::new();
+    for shape in geometry.iter().flat_map(|g| g.convs.iter()) {
+        if chosen.contains_key(shape) {
+            continue;
+        }
+        let algorithm = match choice {
+            WeightGradChoice::Registers => WeightGradAlgorithm::Registers,
+            WeightGradChoice::Shared => WeightGradAlgorithm::shared_default(shape),
+            WeightGradChoice::Measure => conv::choose_weight_grad(gpu, *shape).await?,
+        };
+        chosen.insert(*shape, algorithm);
+    }
+    Ok(chosen)
+}
+
 /// A block's input and output tensors and their gradients.
 struct Io<'a> {
     x: &'a wgpu::Buffer,
@@ -249,6 +293,7 @@ struct Ctx<'a> {
     saved_at: HashMap<String, u32>,
     workspace: Option<&'a wgpu::Buffer>,
     algorithms: &'a HashMap<ConvShape, ForwardAlgorithm>,
+    weight_grads: &'a HashMap<ConvShape, WeightGradAlgorithm>,
     convs: Vec<ConvForward>,
     owned: Vec<wgpu::Buffer>,
     pool: HashMap<(u64, usize), wgpu::Buffer>,
@@ -341,7 +386,13 @@ impl<'a> Ctx<'a> {
         dy: &wgpu::Buffer,
     ) -> Result<Vec<Dispatch>, GpuError> {
         let dw = self.grad(&format!("{name}.weight"));
-        let op = Conv::weight_grad(self.gpu, shape, slices, whole(x), whole(dy), dw)?;
+        let algorithm = self
+            .weight_grads
+            .get(&shape)
+            .copied()
+            .unwrap_or(WeightGradAlgorithm::Registers);
+        let (x, dy) = (whole(x), whole(dy));
+        let op = Conv::weight_grad_by(self.gpu, algorithm, shape, slices, x, dy, dw)?;
         Ok(op.dispatches().to_vec())
     }
 
@@ -409,10 +460,10 @@ impl<'a> Ctx<'a> {
         };
         let saved = self.saved_for(name, shape.c);
         let (gpu, affine, running) = (self.gpu, self.affine(name, false), self.running(name));
-        let stats = norm::stats(gpu, shape, set, whole(x), saved, running)?;
-        let apply = norm::apply(gpu, shape, set, whole(x), affine, saved, whole(y))?;
+        let mut train = norm::stats(gpu, shape, set, whole(x), saved, running)?;
+        train.push(norm::apply(gpu, shape, set, whole(x), affine, saved, whole(y))?);
         let infer = norm::inference(gpu, shape, set, whole(x), affine, running, whole(y))?;
-        Ok((vec![stats, apply], infer))
+        Ok((train, infer))
     }
 
     /// Batch norm's backward: (dgamma and dbeta, then dx written or accumulated).
@@ -426,7 +477,7 @@ impl<'a> Ctx<'a> {
         dy: &wgpu::Buffer,
         dx: &wgpu::Buffer,
         accumulate: bool,
-    ) -> Result<(Dispatch, Dispatch), GpuError> {
+    ) -> Result<(Vec<Dispatch>, Dispatch), GpuError> {
         let set = NormSettings {
             relu,
             ..NormSettings::default()
@@ -514,7 +565,8 @@ impl<'a> Ctx<'a> {
             p.backward.push(back);
         }
         let (reduce, apply) = self.norm_backward(bn, ns, true, &a, &db, &da, false)?;
-        p.backward.extend([reduce, apply]);
+        p.backward.extend(reduce);
+        p.backward.push(apply);
         p.backward
             .extend(self.conv_weight_grad(conv, s, slices, io.x, &da)?);
         if let Some(dx) = io.dx {
@@ -611,13 +663,15 @@ impl<'a> Ctx<'a> {
             whole(&de),
         )?);
         let (r2, a2) = self.norm_backward(&bn2, ns, false, &c, &de, &dc, false)?;
-        p.backward.extend([r2, a2]);
+        p.backward.extend(r2);
+        p.backward.push(a2);
         p.backward
             .extend(self.conv_weight_grad(&conv2, s2, dense(&s2), &b, &dc)?);
         p.backward
             .push(self.conv_input_grad(s2, dense(&s2), &dc, w2, &db, false)?);
         let (r1, a1) = self.norm_backward(&bn1, ns, true, &a, &db, &da, false)?;
-        p.backward.extend([r1, a1]);
+        p.backward.extend(r1);
+        p.backward.push(a1);
         p.backward
             .extend(self.conv_weight_grad(&conv1, s1, dense(&s1), io.x, &da)?);
         if let Some(dx) = io.dx {
@@ -717,7 +771,8 @@ impl<'a> Ctx<'a> {
         p.backward
             .push(self.conv_input_grad(s2, out, io.dy, w2, &dt3, false)?);
         let (r2, a2) = self.norm_backward(&norm2, ns2, true, &t2, &dt3, &dt2, false)?;
-        p.backward.extend([r2, a2]);
+        p.backward.extend(r2);
+        p.backward.push(a2);
         p.backward
             .extend(self.conv_weight_grad(&conv1, s1, dense(&s1), &t1, &dt2)?);
         p.backward
@@ -725,7 +780,7 @@ impl<'a> Ctx<'a> {
         // dx: the shared tensor's gradient, to which every later layer adds its share.
         let dx = io.dx.expect("a dense layer reads a tensor with a gradient");
         let (r1, a1) = self.norm_backward(&norm1, ns1, true, io.x, &dt1, dx, true)?;
-        p.backward.push(r1);
+        p.backward.extend(r1);
         p.input_grad.push(a1);
         Ok(p)
     }
@@ -785,7 +840,7 @@ impl<'a> Ctx<'a> {
         )?);
         let dx = io.dx.expect("a transition reads a tensor with a gradient");
         let (r, a) = self.norm_backward(&name_norm, ns, true, io.x, &dt1, dx, false)?;
-        p.backward.push(r);
+        p.backward.extend(r);
         p.input_grad.push(a);
         Ok(p)
     }
@@ -883,7 +938,7 @@ impl<'a> Ctx<'a> {
                     .expect("the head's norm reads a tensor with a gradient");
                 let (r, a) = self.norm_backward(name, ns, true, io.x, dt, dx, false)?;
                 p.backward.extend(chain);
-                p.backward.push(r);
+                p.backward.extend(r);
                 p.input_grad.push(a);
             }
             // Without a norm the chain only serves the input gradient.

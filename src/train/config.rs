@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::nn::{ForwardChoice, ModelSpec, SpecError};
+use crate::nn::{ForwardChoice, ModelSpec, SpecError, WeightGradChoice};
 use crate::schedule::Method;
 
 /// Everything that defines a training run. Missing fields take their defaults when read
@@ -47,6 +47,8 @@ pub struct TrainConfig {
     pub eval_every_epoch: bool,
     /// How the convolutions' forward algorithm is picked.
     pub forward: ForwardChoice,
+    /// How the convolutions' weight-gradient kernel is picked.
+    pub weight_grad: WeightGradChoice,
 }
 
 impl Default for TrainConfig {
@@ -70,6 +72,7 @@ impl Default for TrainConfig {
             readback_every: 16,
             eval_every_epoch: true,
             forward: ForwardChoice::Measure,
+            weight_grad: WeightGradChoice::Measure,
         }
     }
 }

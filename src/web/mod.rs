@@ -125,6 +125,29 @@ impl GpuSession {
         self.gpu.lost_reason()
     }
 
+    /// The kernel choices measured (or loaded) on this device, in their kept form (JSON):
+    /// the page keeps it in IndexedDB so the next start measures nothing.
+    #[wasm_bindgen(js_name = kernelChoices)]
+    pub fn kernel_choices(&self) -> String {
+        self.gpu.kernel_choices_json()
+    }
+
+    /// Loads kept kernel choices; resolves to how many, or rejects with why they cannot be
+    /// trusted here (another adapter, driver or version of the kernels): then they are
+    /// measured again.
+    #[wasm_bindgen(js_name = loadKernelChoices)]
+    pub fn load_kernel_choices(&self, text: &str) -> Result<usize, JsValue> {
+        self.gpu
+            .load_kernel_choices(text)
+            .map_err(|why| JsValue::from(JsError::new(&why)))
+    }
+
+    /// The kernel choices as [question, answer] pairs, for the drawer.
+    #[wasm_bindgen(js_name = kernelChoiceList)]
+    pub fn kernel_choice_list(&self) -> Result<JsValue, JsValue> {
+        to_js(&self.gpu.kernel_choices())
+    }
+
     /// Dispatches recorded per kernel since the session opened.
     #[wasm_bindgen(js_name = dispatchCounts)]
     pub fn dispatch_counts(&self) -> Result<JsValue, JsValue> {

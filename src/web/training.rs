@@ -301,7 +301,8 @@ impl TrainingRun {
         to_js(&events)
     }
 
-    /// The model: name, parameter count, blocks and the forward algorithm per conv shape.
+    /// The model: name, parameter count, blocks, and the forward algorithm and weight-gradient
+    /// kernel per conv shape.
     pub fn model(&self) -> Result<JsValue, JsValue> {
         #[derive(serde::Serialize)]
         struct Model {
@@ -309,6 +310,7 @@ impl TrainingRun {
             parameters: u32,
             blocks: Vec<String>,
             forward_algorithms: Vec<String>,
+            weight_grad_kernels: Vec<String>,
         }
         let m = self.with(|t| {
             let plan = t.plan();
@@ -320,6 +322,11 @@ impl TrainingRun {
                     .algorithms
                     .iter()
                     .map(|(s, a)| format!("{}: {a:?}", s.describe()))
+                    .collect(),
+                weight_grad_kernels: plan
+                    .weight_grads
+                    .iter()
+                    .map(|(s, a)| format!("{}: {}", s.describe(), a.label()))
                     .collect(),
             }
         })?;

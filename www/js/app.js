@@ -5,6 +5,7 @@
 
 import { wasmReady } from "./wasm.js";
 import { showAdapter } from "./adapter.js";
+import { keepChoices, openSession, showChoices } from "./choices.js";
 import { wireDiagnostics } from "./diagnostics.js";
 import { DataFileError, loadBundled, loadFiles } from "./datasets.js";
 import { SettingsError, initSettings, lockSettings, readDataChoice, readRuns } from "./settings.js";
@@ -163,7 +164,7 @@ class Page {
   async ensureSession() {
     if (this.session) return true;
     try {
-      this.session = await this.wasm.GpuSession.open();
+      this.session = await openSession(this.wasm);
       return true;
     } catch (e) {
       say(`Could not open the GPU again: ${message(e)}`, "device-lost");
@@ -193,7 +194,16 @@ class Page {
     );
     this.saver = saver;
     this.comparison = new Comparison(this.session, data, this.records, {
-      started: (r) => { this.live.start(r); this.render(true); saver.now(); },
+      started: (r) => {
+        this.live.start(r);
+        this.render(true);
+        saver.now();
+        // The model's build measured its kernel choices: keep them for the next start.
+        if (this.session) {
+          keepChoices(this.session);
+          showChoices(this.session, $("kernel-choices"));
+        }
+      },
       progress: () => { this.render(false); saver.soon(); },
       snapshot: (r) => { this.votes.show(r, data); saver.now(); },
       changed: () => { this.render(true); saver.now(); },
@@ -415,7 +425,7 @@ class Page {
       go.disabled = true;
       let session;
       try {
-        session = await this.wasm.GpuSession.open();
+        session = await openSession(this.wasm);
       } catch (e) {
         say(`Could not open a new GPU device: ${message(e)}. Try again in a moment, or end here.`, "device-lost");
         go.disabled = false;
@@ -514,7 +524,7 @@ async function main() {
   }
   let session;
   try {
-    session = await wasm.GpuSession.open();
+    session = await openSession(wasm);
   } catch (e) {
     $("adapter-status").textContent = "No GPU available.";
     $("progress-text").textContent = "Cannot train: no WebGPU adapter.";
@@ -523,6 +533,7 @@ async function main() {
   }
   $("adapter-status").textContent = "";
   const adapter = await showAdapter(session, $("adapter-info"));
+  showChoices(session, $("kernel-choices"));
   initSettings(wasm, adapter);
   const page = new Page(wasm, session, adapter);
   window.snapfreezePage = page;

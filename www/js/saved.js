@@ -150,3 +150,13 @@ export class Saver {
     return this.writing;
   }
 }
+
+/** The value kept under `key` outside the comparison (e.g. the kernel choices), or undefined. */
+export async function loadValue(key) {
+  return transact("readonly", (store) => store.get(key));
+}
+
+/** Keeps `value` under `key` outside the comparison. */
+export async function keepValue(key, value) {
+  await transact("readwrite", (store) => store.put(value, key));
+}

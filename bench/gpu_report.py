@@ -1,0 +1,121 @@
+"""The ratio table of scripts/bench-gpu.sh: ours beside PyTorch on the same card.
+
+Reads the JSON the script wrote into one folder (train runs, bench-matmul, the PyTorch anchor's
+JSON lines) and prints a Markdown table with what is there; a missing file leaves its cells
+empty. Also prints where a ResNet-20 step's GPU time goes and the issue's aims beside them.
+
+Usage: python3 bench/gpu_report.py FOLDER
+"""
+import json
+import os
+import sys
+
+
+def load(folder, name):
+    try:
+        with open(os.path.join(folder, name)) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def load_lines(folder, name):
+    rows = []
+    try:
+        with open(os.path.join(folder, name)) as f:
+            for line in f:
+                try:
+                    rows.append(json.loads(line))
+                except ValueError:
+                    pass
+    except OSError:
+        pass
+    return rows
+
+
+def fmt(value, digits=0):
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def ratio(ours, theirs):
+    return "" if ours is None or not theirs else f"{ours / theirs:.2f}"
+
+
+def weight_grad_share(run):
+    """Fraction of the profiled GPU time spent in the conv weight gradient (with its sum)."""
+    profile = (run or {}).get("kernel_profile") or {}
+    kernels = profile.get("kernels") or []
+    total = sum(k["ms"] for k in kernels)
+    wgrad = sum(k["ms"] for k in kernels if k["kernel"].startswith("conv2d_weight_grad"))
+    return wgrad / total if total else None
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    folder = sys.argv[1]
+    torch_rows = load_lines(folder, "torch-train.jsonl")
+    cublas = {r["n"]: r["gflops"] for r in load_lines(folder, "torch-gemm.jsonl")
+              if r.get("anchor") == "cublas" and not r.get("tf32")}
+
+    def torch_rate(model, batch):
+        for r in torch_rows:
+            if r.get("model") == model and r.get("batch") == batch and not r.get("tf32"):
+                return r["img_per_s"]
+        return None
+
+    info = load(folder, "info.json") or {}
+    print(f"\nadapter: {info.get('name', '?')} ({info.get('backend', '?')}, "
+          f"{info.get('device_type', '?')}), driver {info.get('driver', '?')}")
+    print("\n| | ours, images/s | PyTorch eager fp32 | ours / PyTorch |")
+    print("| --- | --- | --- | --- |")
+    runs = [("small CNN w32, MNIST, batch 64", "small-b64.json", "small-w32", 64),
+            ("small CNN w32, MNIST, batch 128", "small-b128.json", "small-w32", 128),
+            ("ResNet-20, Fashion-MNIST, batch 64", "resnet20-b64.json", "resnet20", 64),
+            ("ResNet-20, Fashion-MNIST, batch 128", "resnet20-b128.json", "resnet20", 128)]
+    rates = {}
+    for label, file, model, batch in runs:
+        run = load(folder, file)
+        ours = run.get("images_per_second") if run else None
+        rates[file] = ours
+        theirs = torch_rate(model, batch)
+        print(f"| {label} | {fmt(ours)} | {fmt(theirs)} | {ratio(ours, theirs)} |")
+    for n in (1024, 4096):
+        mm = load(folder, f"matmul-{n}.json")
+        ours = mm.get("gflops") if mm else None
+        print(f"| matmul {n}^3, GFLOP/s | {fmt(ours)} | cuBLAS {fmt(cublas.get(n))} | "
+              f"{ratio(ours, cublas.get(n))} |")
+
+    print("\nWhere the GPU time of a profiled training step goes (top kernels):")
+    for file in ("resnet20-b128.json", "small-b128.json"):
+        run = load(folder, file)
+        kernels = ((run or {}).get("kernel_profile") or {}).get("kernels") or []
+        total = sum(k["ms"] for k in kernels)
+        if not total:
+            continue
+        top = ", ".join(f"{k['kernel']} {100 * k['ms'] / total:.1f}%" for k in kernels[:6])
+        print(f"- {file}: {top}")
+        chosen = run.get("weight_grad_kernels") or []
+        if chosen:
+            print(f"  weight-gradient kernels chosen: {'; '.join(chosen)}")
+
+    share = weight_grad_share(load(folder, "resnet20-b128.json"))
+    aims = [("ResNet-20 batch 128, images/s", rates.get("resnet20-b128.json"), 10_000),
+            ("small CNN batch 128, images/s", rates.get("small-b128.json"), 40_000)]
+    print("\nAims:")
+    for label, value, aim in aims:
+        verdict = "n/a" if value is None else ("met" if value >= aim else "not met")
+        print(f"- {label} >= {aim:,}: {fmt(value)} ({verdict})")
+    if share is not None:
+        verdict = "met" if share < 0.25 else "not met"
+        print(f"- weight gradient < 25% of a ResNet-20 step: {100 * share:.1f}% ({verdict})")
+    for n in (1024, 4096):
+        mm = load(folder, f"matmul-{n}.json")
+        if mm and cublas.get(n):
+            part = mm["gflops"] / cublas[n]
+            verdict = "met" if part >= 0.5 else "not met"
+            print(f"- matmul {n} >= 50% of cuBLAS: {100 * part:.0f}% ({verdict})")
+
+
+if __name__ == "__main__":
+    main()
