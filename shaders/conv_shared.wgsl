@@ -30,9 +30,12 @@ const CHUNK: u32 = 16u; // positions staged per step
 const FAR: i32 = -1048576; // a row or column origin that puts every tap in the padding
 const NONE: u32 = 0xffffffffu;
 
-// The staged blocks, as vec4s of 4 consecutive rows (dy) or columns (x) per position.
-var<workgroup> dy_tile: array<vec4<f32>, 256>; // [CHUNK][64 rows / 4]
-var<workgroup> x_tile: array<vec4<f32>, 256>; // [CHUNK][64 columns / 4]
+// The staged blocks, as vec4s of 4 consecutive rows (dy) or columns (x) per position:
+// [CHUNK][STRIDE], 16 vec4s used per position. The one vec4 of padding per position puts
+// the positions that neighbouring invocations store into different memory banks.
+const STRIDE: u32 = 17u;
+var<workgroup> dy_tile: array<vec4<f32>, 272>; // CHUNK * STRIDE
+var<workgroup> x_tile: array<vec4<f32>, 272>;
 // Per column of the tile: offset of channel c in an image, and the tap (r, s) - pad.
 var<workgroup> col_plane: array<u32, 64>;
 var<workgroup> col_r: array<i32, 64>;
@@ -115,7 +118,7 @@ fn weight_grad_shared(
             if (k < cv.k && at != NONE) {
                 v = dy[at + k * pq];
             }
-            dy_tile[j * 16u + row / 4u][row % 4u] = v;
+            dy_tile[j * STRIDE + row / 4u][row % 4u] = v;
         }
         // Stage x's windows the same way: (column e / CHUNK, position e % CHUNK).
         for (var e = li; e < TILE_COLS * CHUNK; e += threads) {
@@ -127,7 +130,7 @@ fn weight_grad_shared(
             if (u32(hi) < cv.h && u32(wi) < cv.w) {
                 v = x[pos_x[slot0 + j] + col_plane[col] + u32(hi) * cv.w + u32(wi)];
             }
-            x_tile[j * 16u + col / 4u][col % 4u] = v;
+            x_tile[j * STRIDE + col / 4u][col % 4u] = v;
         }
         // Meanwhile the next chunk's positions go into the other half of the tables (last
         // read two barriers ago).
@@ -136,8 +139,8 @@ fn weight_grad_shared(
         }
         workgroupBarrier();
         for (var j = 0u; j < CHUNK; j++) {
-            let a = dy_tile[j * 16u + lid.y];
-            let b = x_tile[j * 16u + lid.x];
+            let a = dy_tile[j * STRIDE + lid.y];
+            let b = x_tile[j * STRIDE + lid.x];
             acc0 += a.x * b;
             acc1 += a.y * b;
             acc2 += a.z * b;

@@ -1,5 +1,5 @@
-// Elementwise kernels: ReLU forward and backward, residual add forward and backward
-// (accumulate), and a per-channel bias add for NCHW (plane = h * w) or linear (plane = 1)
+// Elementwise kernels: ReLU forward and backward, residual add forward (alone, and fused
+// with the ReLU after it) and backward (accumulate), and a per-channel bias add for NCHW (plane = h * w) or linear (plane = 1)
 // outputs. One invocation per element; the grid is 2-D when one dimension is not enough.
 
 struct Elementwise {
@@ -48,6 +48,15 @@ fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     let i = element(gid, nwg);
     if (i < e.len) {
         out[e.out_offset + i] = a[e.a_offset + i] + b[e.b_offset + i];
+    }
+}
+
+// out = max(a + b, 0): the residual block's add and ReLU in one pass
+@compute @workgroup_size(256, 1, 1)
+fn add_relu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = element(gid, nwg);
+    if (i < e.len) {
+        out[e.out_offset + i] = max(a[e.a_offset + i] + b[e.b_offset + i], 0.0);
     }
 }
 

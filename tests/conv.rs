@@ -69,15 +69,22 @@ fn cases_cover_the_kernel_sizes_strides_and_layouts_the_models_need() {
     assert!(has(&|c| c.shape.k > 32 && c.shape.c > 32));
     // The workgroup-memory weight gradient, unsplit and split, at each of its tile heights
     // (16, 32, 64 rows), with more than one tile down and across.
-    for kernel in [ConvKernel::WeightGradShared, ConvKernel::WeightGradSharedSplit] {
+    for kernel in [
+        ConvKernel::WeightGradShared,
+        ConvKernel::WeightGradSharedSplit,
+    ] {
         for (low, high) in [(1, 16), (17, 32), (33, 64), (65, u32::MAX)] {
             assert!(
                 has(&|c| c.kernel == kernel && (low..=high).contains(&c.shape.k)),
                 "no {kernel:?} case with {low}..={high} output channels"
             );
         }
-        assert!(has(&|c| c.kernel == kernel && c.shape.c * c.shape.r * c.shape.s > 64));
-        assert!(has(&|c| c.kernel == kernel && c.slices != ChannelSlices::dense(&c.shape)));
+        assert!(has(
+            &|c| c.kernel == kernel && c.shape.c * c.shape.r * c.shape.s > 64
+        ));
+        assert!(has(
+            &|c| c.kernel == kernel && c.slices != ChannelSlices::dense(&c.shape)
+        ));
     }
 }
 
@@ -192,7 +199,10 @@ fn a_measured_choice_is_timed_once_kept_and_trusted_only_on_its_adapter() {
     let kept = gpu.kernel_choices_json();
     let fresh = common::gpu();
     assert_eq!(fresh.load_kernel_choices(&kept), Ok(2));
-    assert_eq!(block_on(conv::choose_weight_grad(&fresh, s)).unwrap(), chosen);
+    assert_eq!(
+        block_on(conv::choose_weight_grad(&fresh, s)).unwrap(),
+        chosen
+    );
     assert_eq!(block_on(conv::choose_forward(&fresh, s)).unwrap(), forward);
     assert_eq!(fresh.counters().get(conv::WEIGHT_GRAD), 0);
     assert_eq!(fresh.counters().get(conv::FORWARD), 0);
@@ -201,16 +211,35 @@ fn a_measured_choice_is_timed_once_kept_and_trusted_only_on_its_adapter() {
     // refused with the reason, and nothing is loaded.
     let key = gpu.choice_key().clone();
     let edits = [
-        (format!("\"adapter\": {:?}", key.adapter), "\"adapter\": \"NVIDIA H200\"".to_string(), "another adapter"),
-        (format!("\"driver\": {:?}", key.driver), "\"driver\": \"580.159\"".to_string(), "another driver"),
-        (format!("\"kernels\": {:?}", key.kernels), "\"kernels\": \"00000000\"".to_string(), "other kernels"),
-        ("\"format\": 1".to_string(), "\"format\": 7".to_string(), "another version"),
+        (
+            format!("\"adapter\": {:?}", key.adapter),
+            "\"adapter\": \"NVIDIA H200\"".to_string(),
+            "another adapter",
+        ),
+        (
+            format!("\"driver\": {:?}", key.driver),
+            "\"driver\": \"580.159\"".to_string(),
+            "another driver",
+        ),
+        (
+            format!("\"kernels\": {:?}", key.kernels),
+            "\"kernels\": \"00000000\"".to_string(),
+            "other kernels",
+        ),
+        (
+            "\"format\": 1".to_string(),
+            "\"format\": 7".to_string(),
+            "another version",
+        ),
     ];
     for (from, to, why) in edits {
         assert!(kept.contains(&from), "{from} not in {kept}");
         let other = common::gpu();
         let refused = other.load_kernel_choices(&kept.replace(&from, &to));
-        assert!(refused.as_ref().is_err_and(|e| e.contains(why)), "{why}: {refused:?}");
+        assert!(
+            refused.as_ref().is_err_and(|e| e.contains(why)),
+            "{why}: {refused:?}"
+        );
         assert!(other.kernel_choices().is_empty());
     }
     // An answer that names no kernel is not trusted either: the shape is timed again.

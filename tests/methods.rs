@@ -10,7 +10,7 @@ use common::synthetic;
 use snapfreeze::checkpoint;
 use snapfreeze::ensemble::mean_predictions;
 use snapfreeze::gpu::Gpu;
-use snapfreeze::nn::{ForwardChoice, ModelSpec, WeightGradChoice};
+use snapfreeze::nn::{ForwardChoice, KernelVariants, ModelSpec};
 use snapfreeze::schedule::{CyclicCosine, FreezeOut, Method, Scaling};
 use snapfreeze::train::{Event, TrainConfig, Trainer};
 
@@ -31,7 +31,7 @@ fn config(model: ModelSpec, method: Method) -> TrainConfig {
         readback_every: 1,
         eval_every_epoch: false,
         forward: ForwardChoice::Implicit,
-        weight_grad: WeightGradChoice::Registers,
+        kernel_variants: KernelVariants::Registers,
         ..TrainConfig::default()
     }
 }

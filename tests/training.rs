@@ -11,7 +11,7 @@ use snapfreeze::checkpoint;
 use snapfreeze::data::Dataset;
 use snapfreeze::gpu::Gpu;
 use snapfreeze::nn::params::Layouts;
-use snapfreeze::nn::{Architecture, ForwardChoice, ModelSpec, WeightGradChoice};
+use snapfreeze::nn::{Architecture, ForwardChoice, KernelVariants, ModelSpec};
 use snapfreeze::schedule::{Method, Schedule};
 use snapfreeze::train::{TrainConfig, TrainError, Trainer};
 
@@ -28,7 +28,7 @@ fn config(model: ModelSpec) -> TrainConfig {
         flip: true,
         readback_every: 3,
         forward: ForwardChoice::Implicit,
-        weight_grad: WeightGradChoice::Registers,
+        kernel_variants: KernelVariants::Registers,
         ..TrainConfig::default()
     }
 }
@@ -69,7 +69,7 @@ fn every_family_learns_a_simple_task() {
             c.forward = ForwardChoice::Im2col;
         }
         if shared {
-            c.weight_grad = WeightGradChoice::Shared;
+            c.kernel_variants = KernelVariants::Shared;
         }
         let mut t = trainer(&gpu, &data, &test, c);
         pollster::block_on(t.run(u64::MAX)).unwrap_or_else(|e| panic!("{name}: {e}"));

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use snapfreeze::checkpoint::{self, NamedTensor};
 use snapfreeze::data::Dataset;
-use snapfreeze::nn::{ForwardChoice, ModelSpec, WeightGradChoice};
+use snapfreeze::nn::{ForwardChoice, KernelVariants, ModelSpec};
 use snapfreeze::schedule::{Method, Schedule};
 use snapfreeze::train::{TrainConfig, Trainer};
 
@@ -364,7 +364,7 @@ fn twenty_sgd_steps_match_a_float64_implementation() {
         readback_every: 1,
         eval_every_epoch: false,
         forward: ForwardChoice::Implicit,
-        weight_grad: WeightGradChoice::Registers,
+        kernel_variants: KernelVariants::Registers,
     };
     let mut trainer = pollster::block_on(Trainer::new(
         Rc::clone(&gpu),

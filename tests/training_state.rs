@@ -9,7 +9,7 @@ use std::rc::Rc;
 use common::synthetic;
 use snapfreeze::data::Dataset;
 use snapfreeze::gpu::Gpu;
-use snapfreeze::nn::{ForwardChoice, ModelSpec, WeightGradChoice};
+use snapfreeze::nn::{ForwardChoice, KernelVariants, ModelSpec};
 use snapfreeze::schedule::{FreezeOut, Method, Scaling};
 use snapfreeze::train::{RunState, StateError, TrainConfig, TrainError, Trainer};
 
@@ -24,7 +24,7 @@ fn config(method: Method) -> TrainConfig {
         flip: true,
         readback_every: 3,
         forward: ForwardChoice::Implicit,
-        weight_grad: WeightGradChoice::Registers,
+        kernel_variants: KernelVariants::Registers,
         ..TrainConfig::default()
     }
 }

@@ -21,6 +21,8 @@ pub enum ElementwiseOp {
     ReluGrad,
     /// out = a + b.
     Add,
+    /// out = max(a + b, 0).
+    AddRelu,
     /// dst += src.
     Accumulate,
     /// y += bias per channel.
@@ -48,6 +50,7 @@ impl ElementwiseCase {
             ElementwiseOp::Relu => "relu".to_string(),
             ElementwiseOp::ReluGrad => "relu grad".to_string(),
             ElementwiseOp::Add => "residual add".to_string(),
+            ElementwiseOp::AddRelu => "residual add + relu".to_string(),
             ElementwiseOp::Accumulate => "residual add backward (accumulate)".to_string(),
             ElementwiseOp::BiasAdd { channels, plane } => {
                 format!("bias add, {channels} channels x {plane}")
@@ -65,6 +68,7 @@ pub fn cases() -> Vec<ElementwiseCase> {
         ElementwiseOp::Relu,
         ElementwiseOp::ReluGrad,
         ElementwiseOp::Add,
+        ElementwiseOp::AddRelu,
         ElementwiseOp::Accumulate,
     ] {
         for len in [1, 255, 256, 257, 1000, 70001] {
@@ -141,16 +145,19 @@ pub async fn check(gpu: &Gpu, case: &ElementwiseCase, seed: u64) -> Result<Check
                 GRADIENT_TOLERANCE,
             ))
         }
-        ElementwiseOp::Add => {
+        ElementwiseOp::Add | ElementwiseOp::AddRelu => {
+            let relu = case.op == ElementwiseOp::AddRelu;
             let want: Vec<f64> = a
                 .iter()
                 .zip(&b)
                 .map(|(&x, &y)| x as f64 + y as f64)
+                .map(|v| if relu { v.max(0.0) } else { v })
                 .collect();
             let e = [Expected::whole("out", want, TOLERANCE)];
             let inputs = [Input::F32(a), Input::F32(b)];
-            let o = harness::run(gpu, name, &inputs, &e, |i, o| {
-                ew::add(gpu, len, i[0], i[1], o[0])
+            let o = harness::run(gpu, name, &inputs, &e, |i, o| match relu {
+                true => ew::add_relu(gpu, len, i[0], i[1], o[0]),
+                false => ew::add(gpu, len, i[0], i[1], o[0]),
             })
             .await?;
             Ok(o.result)

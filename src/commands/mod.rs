@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, ValueEnum};
 use serde::Serialize;
 use snapfreeze::data::{parse_cifar10, parse_idx, Dataset};
-use snapfreeze::nn::{ForwardChoice, ModelSpec, WeightGradChoice};
+use snapfreeze::nn::{ForwardChoice, KernelVariants, ModelSpec};
 use snapfreeze::schedule::{FreezeOut, Method, Scaling, Schedule};
 use snapfreeze::train::TrainConfig;
 
@@ -173,15 +173,16 @@ pub enum ForwardArg {
     Im2col,
 }
 
-/// Weight-gradient kernel choice.
+/// Which variant of the kernels that come in two runs: the software adapters' or the GPUs'.
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum WeightGradArg {
-    /// Time the kernels and splits on this adapter per layer shape.
+pub enum KernelVariantsArg {
+    /// Time both (and the weight gradient's splits) on this adapter per layer shape.
     Measure,
-    /// Register tiles everywhere (the software adapters' kernel; bit-for-bit repeatable).
+    /// The software adapters' everywhere: register-tiled weight gradient, one-pass batch-norm
+    /// reductions (bit-for-bit repeatable).
     Registers,
-    /// Workgroup-memory tiles at their default split everywhere (the GPUs' kernel;
-    /// bit-for-bit repeatable).
+    /// The GPUs' everywhere: workgroup-memory weight gradient and batch-norm reductions,
+    /// both split over the batch at their default parts (bit-for-bit repeatable).
     Shared,
 }
 
@@ -238,9 +239,9 @@ pub struct RunArgs {
     /// How each convolution's forward algorithm is chosen.
     #[arg(long, value_enum, default_value_t = ForwardArg::Measure)]
     conv_forward: ForwardArg,
-    /// How each convolution's weight-gradient kernel is chosen.
-    #[arg(long, value_enum, default_value_t = WeightGradArg::Measure)]
-    weight_grad: WeightGradArg,
+    /// Which variant of the two-variant kernels runs (weight gradient, batch-norm reductions).
+    #[arg(long, value_enum, default_value_t = KernelVariantsArg::Measure)]
+    kernel_variants: KernelVariantsArg,
 }
 
 impl RunArgs {
@@ -271,10 +272,10 @@ impl RunArgs {
                 ForwardArg::Implicit => ForwardChoice::Implicit,
                 ForwardArg::Im2col => ForwardChoice::Im2col,
             },
-            weight_grad: match self.weight_grad {
-                WeightGradArg::Measure => WeightGradChoice::Measure,
-                WeightGradArg::Registers => WeightGradChoice::Registers,
-                WeightGradArg::Shared => WeightGradChoice::Shared,
+            kernel_variants: match self.kernel_variants {
+                KernelVariantsArg::Measure => KernelVariants::Measure,
+                KernelVariantsArg::Registers => KernelVariants::Registers,
+                KernelVariantsArg::Shared => KernelVariants::Shared,
             },
         };
         config.validate().map_err(|e| e.to_string())?;

@@ -82,6 +82,8 @@ struct Results<'a> {
     forward_algorithms: Vec<String>,
     /// The weight-gradient kernel chosen per conv shape (`registers` or `shared/PARTS`).
     weight_grad_kernels: Vec<String>,
+    /// Every kernel choice measured or loaded on this adapter: question to answer.
+    kernel_choices: std::collections::BTreeMap<String, String>,
     epochs: &'a [EpochMetrics],
     /// Snapshots, ensemble curve, FLOPs executed and launches by kernel.
     summary: &'a RunSummary,
@@ -465,6 +467,7 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
                 .iter()
                 .map(|(s, a)| format!("{}: {}", s.describe(), a.label()))
                 .collect(),
+            kernel_choices: trainer.gpu().kernel_choices().into_iter().collect(),
             epochs,
             summary: &summary,
             step_losses: trainer.steps().iter().map(|s| s.loss).collect(),

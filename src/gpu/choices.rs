@@ -79,9 +79,7 @@ impl KernelChoices {
 
     /// Every (question, answer), sorted.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.choices
-            .iter()
-            .map(|(q, a)| (q.as_str(), a.as_str()))
+        self.choices.iter().map(|(q, a)| (q.as_str(), a.as_str()))
     }
 
     /// How many are remembered.
@@ -106,8 +104,8 @@ impl KernelChoices {
 
     /// Reads a kept set, if it was made for `key`; otherwise says why it cannot be trusted.
     pub fn from_json(text: &str, key: &ChoiceKey) -> Result<KernelChoices, String> {
-        let kept: Kept = serde_json::from_str(text)
-            .map_err(|e| format!("not a kernel-choice file ({e})"))?;
+        let kept: Kept =
+            serde_json::from_str(text).map_err(|e| format!("not a kernel-choice file ({e})"))?;
         if kept.format != FORMAT {
             return Err(format!(
                 "made by another version of the program (format {}, this one reads {FORMAT})",

@@ -250,7 +250,9 @@ impl Gpu {
     pub fn kernel_choices(&self) -> Vec<(String, String)> {
         let choices = self.lock_choices();
         let entries = choices.entries();
-        entries.map(|(q, a)| (q.to_string(), a.to_string())).collect()
+        entries
+            .map(|(q, a)| (q.to_string(), a.to_string()))
+            .collect()
     }
 
     /// What the kernel choices are valid for: this adapter, driver and build's kernels.

@@ -16,6 +16,8 @@ pub const FORWARD: &str = "conv2d_forward";
 pub const INPUT_GRAD: &str = "conv2d_input_grad";
 /// Counter name of the weight-gradient kernel.
 pub const WEIGHT_GRAD: &str = "conv2d_weight_grad";
+/// Counter name of the workgroup-memory weight-gradient kernel (`conv_shared.wgsl`).
+pub const WEIGHT_GRAD_SHARED: &str = "conv2d_weight_grad_shared";
 /// Counter name of the pass that adds up a weight gradient split over the batch.
 pub const WEIGHT_GRAD_SUM: &str = "conv2d_weight_grad_sum";
 /// Counter name of the bias-gradient kernel.
@@ -447,7 +449,7 @@ impl Conv {
         };
         let mut params = Params::new(&shape, &slices, offsets, 0);
         let cols = shape.c * shape.r * shape.s;
-        let (entry, shader, constants, grid, parts) = match algorithm {
+        let (kernel, entry, shader, constants, grid, parts) = match algorithm {
             WeightGradAlgorithm::Registers => {
                 // Few columns (c r s, 9 for a one-channel 3x3 layer) would leave most of a
                 // 64-column tile idle in a single workgroup: narrow the workgroup to 2 or 4
@@ -461,14 +463,23 @@ impl Conv {
                 let parts = WEIGHT_GRAD_WORKGROUPS
                     .div_ceil(grid[0] * grid[1])
                     .clamp(1, shape.n);
-                ("weight_grad", &shaders::CONV, ("WG_X", across), grid, parts)
+                let entry = "weight_grad";
+                (kernel, entry, &shaders::CONV, ("WG_X", across), grid, parts)
             }
             WeightGradAlgorithm::Shared { parts } => {
                 let down = shared_tile_invocations_down(shape.k);
                 let grid = shared_weight_grad_grid(&shape);
                 let parts = parts.clamp(1, shape.n);
                 let entry = "weight_grad_shared";
-                (entry, &shaders::CONV_SHARED, ("WG_Y", down), grid, parts)
+                let kernel = WEIGHT_GRAD_SHARED;
+                (
+                    kernel,
+                    entry,
+                    &shaders::CONV_SHARED,
+                    ("WG_Y", down),
+                    grid,
+                    parts,
+                )
             }
         };
         params.split = shape.n.div_ceil(parts);
@@ -629,9 +640,12 @@ impl ForwardAlgorithm {
 
     /// The algorithm a [`ForwardAlgorithm::label`] names.
     pub fn from_label(label: &str) -> Option<Self> {
-        [ForwardAlgorithm::ImplicitGemm, ForwardAlgorithm::Im2colMatmul]
-            .into_iter()
-            .find(|a| a.label() == label)
+        [
+            ForwardAlgorithm::ImplicitGemm,
+            ForwardAlgorithm::Im2colMatmul,
+        ]
+        .into_iter()
+        .find(|a| a.label() == label)
     }
 }
 
@@ -908,7 +922,10 @@ pub async fn choose_weight_grad(
 ) -> Result<WeightGradAlgorithm, GpuError> {
     let question = format!("conv weight grad {}", shape.describe());
     let remembered = gpu.remembered_choice(&question);
-    if let Some(known) = remembered.as_deref().and_then(WeightGradAlgorithm::from_label) {
+    if let Some(known) = remembered
+        .as_deref()
+        .and_then(WeightGradAlgorithm::from_label)
+    {
         return Ok(known);
     }
     let chosen = measure_weight_grad(gpu, shape).await?;
@@ -916,10 +933,7 @@ pub async fn choose_weight_grad(
     Ok(chosen)
 }
 
-async fn measure_weight_grad(
-    gpu: &Gpu,
-    shape: ConvShape,
-) -> Result<WeightGradAlgorithm, GpuError> {
+async fn measure_weight_grad(gpu: &Gpu, shape: ConvShape) -> Result<WeightGradAlgorithm, GpuError> {
     let slices = ChannelSlices::dense(&shape);
     let x = gpu.storage("choose x", shape.x_len() as u64 * 4)?;
     let dy = gpu.storage("choose dy", shape.y_len() as u64 * 4)?;
@@ -928,7 +942,15 @@ async fn measure_weight_grad(
         let (x, dy, dw) = (&x, &dy, &dw);
         async move {
             let whole = Operand::whole;
-            let op = Conv::weight_grad_by(gpu, algorithm, shape, slices, whole(x), whole(dy), whole(dw));
+            let op = Conv::weight_grad_by(
+                gpu,
+                algorithm,
+                shape,
+                slices,
+                whole(x),
+                whole(dy),
+                whole(dw),
+            );
             match op {
                 Ok(op) => {
                     let dispatches: Vec<&Dispatch> = op.dispatches().iter().collect();

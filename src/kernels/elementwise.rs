@@ -13,6 +13,8 @@ pub const RELU_GRAD: &str = "relu_grad";
 pub const ADD: &str = "add";
 /// Counter name of gradient accumulation (the residual add's backward).
 pub const ACCUMULATE: &str = "accumulate";
+/// Counter name: residual add and ReLU fused.
+pub const ADD_RELU: &str = "add_relu";
 /// Counter name of the bias add.
 pub const BIAS_ADD: &str = "bias_add";
 
@@ -116,6 +118,17 @@ pub fn add(
     out: Operand<'_>,
 ) -> Result<Dispatch, GpuError> {
     launch(gpu, ADD, len, a, Some(b), out, (1, 1))
+}
+
+/// out = max(a + b, 0): a residual block's add and the ReLU after it, in one pass.
+pub fn add_relu(
+    gpu: &Gpu,
+    len: u32,
+    a: Operand<'_>,
+    b: Operand<'_>,
+    out: Operand<'_>,
+) -> Result<Dispatch, GpuError> {
+    launch(gpu, ADD_RELU, len, a, Some(b), out, (1, 1))
 }
 
 /// dst += src: how the residual add's backward hands dy to both inputs' gradients.

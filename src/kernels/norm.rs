@@ -43,6 +43,73 @@ pub fn reduction_parts(shape: &NormShape) -> u32 {
     shape.n.div_ceil(images).max(1)
 }
 
+/// Times the reductions (statistics, then dgamma and dbeta) of `shape` in one pass and cut
+/// into [`reduction_parts`] on scratch buffers, and returns the faster part count on this
+/// adapter: a GPU wants the parts' many workgroups, a software adapter pays for their
+/// barriers. Remembered on the device like the convolutions' choices.
+pub async fn choose_parts(gpu: &Gpu, shape: NormShape) -> Result<u32, GpuError> {
+    let split = reduction_parts(&shape);
+    if split == 1 {
+        return Ok(1);
+    }
+    let question = format!("batch norm reductions {}x{}x{}", shape.n, shape.c, shape.hw);
+    let remembered = gpu.remembered_choice(&question);
+    if let Some(parts) = remembered.and_then(|a| a.parse::<u32>().ok()) {
+        if parts == 1 || parts == split {
+            return Ok(parts);
+        }
+    }
+    let c = shape.c as usize;
+    let x = gpu.storage("choose x", shape.x_len() as u64 * 4)?;
+    let dy = gpu.storage("choose dy", shape.len() as u64 * 4)?;
+    let affine = gpu.storage_from("choose gamma beta", &vec![1f32; 2 * c])?;
+    let grads = gpu.storage("choose dgamma dbeta", 2 * c as u64 * 4)?;
+    let saved = gpu.storage_from("choose saved", &vec![1f32; 2 * c])?;
+    let state = gpu.storage("choose running", (2 * c as u64 + 1) * 4)?;
+    let whole = Operand::whole;
+    let set = NormSettings::default();
+    let (params, gradients) = (
+        Affine {
+            buffer: &affine,
+            gamma: 0,
+            beta: shape.c,
+        },
+        Affine {
+            buffer: &grads,
+            gamma: 0,
+            beta: shape.c,
+        },
+    );
+    let running = Running {
+        buffer: &state,
+        mean: 0,
+        var: shape.c,
+        guard: 2 * shape.c,
+    };
+    let mut best = (f64::INFINITY, 1);
+    for parts in [1, split] {
+        let mut ops = stats_in_parts(gpu, shape, set, whole(&x), whole(&saved), running, parts)?;
+        ops.extend(grad_reduce_in_parts(
+            gpu,
+            shape,
+            set,
+            whole(&x),
+            whole(&dy),
+            params,
+            whole(&saved),
+            gradients,
+            parts,
+        )?);
+        let refs: Vec<&Dispatch> = ops.iter().collect();
+        let (ms, _) = crate::gpu::timing::ms_per_run(gpu, &refs, 0.0).await?;
+        if ms < best.0 {
+            best = (ms, parts);
+        }
+    }
+    gpu.remember_choice(question, best.1.to_string());
+    Ok(best.1)
+}
+
 /// Sizes: n images of c channels of hw values; x holds `x_channels` channels per image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct NormShape {
@@ -313,7 +380,10 @@ fn split(
         return Ok(None);
     }
     let bytes = 2 * 4 * shape.c as u64 * parts as u64;
-    Ok(Some((gpu.storage("batch-norm partial sums", bytes)?, parts)))
+    Ok(Some((
+        gpu.storage("batch-norm partial sums", bytes)?,
+        parts,
+    )))
 }
 
 /// One invocation per channel.

@@ -13,6 +13,8 @@ pub struct BlockGeometry {
     pub convs: Vec<ConvShape>,
     /// The head's linear layer: (inputs, outputs).
     pub linear: Option<(u32, u32)>,
+    /// Batch norms: (channels, positions per image), to pick each one's reduction split.
+    pub norms: Vec<(u32, u32)>,
 }
 
 fn conv(n: u32, c: u32, h: u32, w: u32, k: u32, kernel: u32, stride: u32) -> ConvShape {
@@ -79,7 +81,20 @@ impl BlockGeometry {
             }
             _ => None,
         };
-        BlockGeometry { convs, linear }
+        let out = |c: &ConvShape| (c.k, c.p() * c.q());
+        let norms = match &block.kind {
+            BlockKind::ConvUnit { .. } => vec![out(&convs[0])],
+            BlockKind::Residual { .. } => vec![out(&convs[0]), out(&convs[0])],
+            BlockKind::DenseLayer { c_in, .. } => vec![(*c_in, h * w), out(&convs[0])],
+            BlockKind::Transition { c_in, .. } => vec![(*c_in, h * w)],
+            BlockKind::Head { norm: Some(_), .. } => vec![(x.channels, h * w)],
+            BlockKind::Head { norm: None, .. } | BlockKind::StemConv { .. } => Vec::new(),
+        };
+        BlockGeometry {
+            convs,
+            linear,
+            norms,
+        }
     }
 
     /// FLOPs of the block's forward pass for the whole batch (convolutions and the linear

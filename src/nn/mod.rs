@@ -9,5 +9,5 @@ pub mod plan;
 pub mod spec;
 
 pub use arch::Architecture;
-pub use plan::{ForwardChoice, Plan, WeightGradChoice};
+pub use plan::{ForwardChoice, KernelVariants, Plan};
 pub use spec::{ModelSpec, SpecError};

@@ -32,17 +32,21 @@ pub enum ForwardChoice {
     Im2col,
 }
 
-/// How each convolution's weight-gradient kernel is picked.
+/// How the kernels that come in two variants are picked: one for software adapters (no
+/// workgroup memory, few workgroups, few barriers) and one for GPUs (workgroup-memory tiles,
+/// work cut into many workgroups). Today: the convolutions' weight gradient (register tiles,
+/// or workgroup-memory tiles split over the batch) and batch norm's per-channel reductions
+/// (one pass with a workgroup per channel, or per-part sums merged by a second pass).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WeightGradChoice {
-    /// Time the register tiles and the workgroup-memory tiles (and, where the latter win,
-    /// their splits of the batch) per layer shape on this adapter and keep the fastest.
+pub enum KernelVariants {
+    /// Time both variants (and, where the GPU one wins, the weight gradient's splits) per
+    /// layer shape on this adapter and keep the fastest.
     #[default]
     Measure,
-    /// Always the register tiles (the software adapters' kernel).
+    /// Always the software adapters' variants.
     Registers,
-    /// Always the workgroup-memory tiles at their default split (the GPUs' kernel).
+    /// Always the GPUs' variants at their default splits.
     Shared,
 }
 
@@ -93,20 +97,22 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Builds everything for `arch` at batch size `batch`; `choice` and `weight_grad` say
-    /// how to pick the convolutions' forward algorithm and weight-gradient kernel.
+    /// Builds everything for `arch` at batch size `batch`; `choice` says how to pick the
+    /// convolutions' forward algorithm, `variants` the kernels that come in a software
+    /// adapter's and a GPU's variant.
     pub async fn new(
         gpu: &Gpu,
         arch: Architecture,
         batch: u32,
         choice: ForwardChoice,
-        weight_grad: WeightGradChoice,
+        variants: KernelVariants,
     ) -> Result<Plan, GpuError> {
         let geometry: Vec<BlockGeometry> = (0..arch.blocks.len())
             .map(|b| BlockGeometry::new(&arch, b, batch))
             .collect();
         let algorithms = choose_algorithms(gpu, &geometry, choice).await?;
-        let weight_grads = choose_weight_grads(gpu, &geometry, weight_grad).await?;
+        let weight_grads = choose_weight_grads(gpu, &geometry, variants).await?;
+        let norm_parts = choose_norm_parts(gpu, &geometry, batch, variants).await?;
         let layouts = Layouts::new(&arch);
         let bytes = |elements: usize| elements as u64 * 4;
         let params = gpu.storage("parameters", bytes(layouts.params.len as usize))?;
@@ -150,6 +156,7 @@ impl Plan {
             workspace: workspace.as_ref(),
             algorithms: &algorithms,
             weight_grads: &weight_grads,
+            norm_parts: &norm_parts,
             convs: Vec::new(),
             owned: Vec::new(),
             pool: HashMap::new(),
@@ -250,10 +257,38 @@ async fn choose_algorithms(
     Ok(chosen)
 }
 
+/// Parts of each batch norm's reductions, by (channels, positions per image).
+async fn choose_norm_parts(
+    gpu: &Gpu,
+    geometry: &[BlockGeometry],
+    n: u32,
+    variants: KernelVariants,
+) -> Result<HashMap<(u32, u32), u32>, GpuError> {
+    let mut chosen = HashMap::new();
+    for &(c, hw) in geometry.iter().flat_map(|g| g.norms.iter()) {
+        if chosen.contains_key(&(c, hw)) {
+            continue;
+        }
+        let shape = NormShape {
+            n,
+            c,
+            hw,
+            x_channels: c,
+        };
+        let parts = match variants {
+            KernelVariants::Registers => 1,
+            KernelVariants::Shared => norm::reduction_parts(&shape),
+            KernelVariants::Measure => norm::choose_parts(gpu, shape).await?,
+        };
+        chosen.insert((c, hw), parts);
+    }
+    Ok(chosen)
+}
+
 async fn choose_weight_grads(
     gpu: &Gpu,
     geometry: &[BlockGeometry],
-    choice: WeightGradChoice,
+    choice: KernelVariants,
 ) -> Result<HashMap<ConvShape, WeightGradAlgorithm>, GpuError> {
     let mut chosen = HashMap::new();
     for shape in geometry.iter().flat_map(|g| g.convs.iter()) {
@@ -261,9 +296,9 @@ async fn choose_weight_grads(
             continue;
         }
         let algorithm = match choice {
-            WeightGradChoice::Registers => WeightGradAlgorithm::Registers,
-            WeightGradChoice::Shared => WeightGradAlgorithm::shared_default(shape),
-            WeightGradChoice::Measure => conv::choose_weight_grad(gpu, *shape).await?,
+            KernelVariants::Registers => WeightGradAlgorithm::Registers,
+            KernelVariants::Shared => WeightGradAlgorithm::shared_default(shape),
+            KernelVariants::Measure => conv::choose_weight_grad(gpu, *shape).await?,
         };
         chosen.insert(*shape, algorithm);
     }
@@ -294,6 +329,7 @@ struct Ctx<'a> {
     workspace: Option<&'a wgpu::Buffer>,
     algorithms: &'a HashMap<ConvShape, ForwardAlgorithm>,
     weight_grads: &'a HashMap<ConvShape, WeightGradAlgorithm>,
+    norm_parts: &'a HashMap<(u32, u32), u32>,
     convs: Vec<ConvForward>,
     owned: Vec<wgpu::Buffer>,
     pool: HashMap<(u64, usize), wgpu::Buffer>,
@@ -445,6 +481,12 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The parts chosen for a batch norm's reductions (the default split if not chosen).
+    fn parts_of(&self, shape: &NormShape) -> u32 {
+        let chosen = self.norm_parts.get(&(shape.c, shape.hw)).copied();
+        chosen.unwrap_or_else(|| norm::reduction_parts(shape))
+    }
+
     /// Batch norm (+ ReLU) of `x` into dense `y`: (training forward, inference forward).
     fn norm_forward(
         &mut self,
@@ -460,8 +502,17 @@ impl<'a> Ctx<'a> {
         };
         let saved = self.saved_for(name, shape.c);
         let (gpu, affine, running) = (self.gpu, self.affine(name, false), self.running(name));
-        let mut train = norm::stats(gpu, shape, set, whole(x), saved, running)?;
-        train.push(norm::apply(gpu, shape, set, whole(x), affine, saved, whole(y))?);
+        let parts = self.parts_of(&shape);
+        let mut train = norm::stats_in_parts(gpu, shape, set, whole(x), saved, running, parts)?;
+        train.push(norm::apply(
+            gpu,
+            shape,
+            set,
+            whole(x),
+            affine,
+            saved,
+            whole(y),
+        )?);
         let infer = norm::inference(gpu, shape, set, whole(x), affine, running, whole(y))?;
         Ok((train, infer))
     }
@@ -485,7 +536,9 @@ impl<'a> Ctx<'a> {
         let saved = self.saved_for(name, shape.c);
         let (gpu, affine, grads) = (self.gpu, self.affine(name, false), self.affine(name, true));
         let (x, dy) = (whole(x), whole(dy));
-        let reduce = norm::grad_reduce(gpu, shape, set, x, dy, affine, saved, grads)?;
+        let parts = self.parts_of(&shape);
+        let reduce =
+            norm::grad_reduce_in_parts(gpu, shape, set, x, dy, affine, saved, grads, parts)?;
         let dx = whole(dx);
         let apply = norm::grad_apply(gpu, shape, set, x, dy, affine, saved, grads, dx, accumulate)?;
         Ok((reduce, apply))
@@ -590,9 +643,8 @@ impl<'a> Ctx<'a> {
         let a = self.kept(&format!("{conv1} output"), len)?;
         let b = self.kept(&format!("{bn1} output"), len)?;
         let c = self.kept(&format!("{conv2} output"), len)?;
-        // Forward-only: bn2's output d, the sum e, the shortcut's output.
+        // Forward-only: bn2's output d, the shortcut's output.
         let d = self.shared(len, 0)?;
-        let e = self.shared(len, 1)?;
         // Gradients of a, b, e (the sum's, which bn2 and the shortcut both receive) and c.
         let (da, db, de) = (
             self.shared(len, 2)?,
@@ -641,14 +693,13 @@ impl<'a> Ctx<'a> {
             }
         };
         let len32 = len as u32;
-        tail.push(elementwise::add(
+        tail.push(elementwise::add_relu(
             self.gpu,
             len32,
             whole(&d),
             whole(&skip),
-            whole(&e),
+            whole(io.y),
         )?);
-        tail.push(elementwise::relu(self.gpu, len32, whole(&e), whole(io.y))?);
         let mut p = BlockPlan {
             train: [f1.clone(), n1_train, f2.clone(), n2_train, tail.clone()].concat(),
             infer: [f1, vec![n1_infer], f2, vec![n2_infer], tail].concat(),

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::nn::{ForwardChoice, ModelSpec, SpecError, WeightGradChoice};
+use crate::nn::{ForwardChoice, KernelVariants, ModelSpec, SpecError};
 use crate::schedule::Method;
 
 /// Everything that defines a training run. Missing fields take their defaults when read
@@ -48,7 +48,7 @@ pub struct TrainConfig {
     /// How the convolutions' forward algorithm is picked.
     pub forward: ForwardChoice,
     /// How the convolutions' weight-gradient kernel is picked.
-    pub weight_grad: WeightGradChoice,
+    pub kernel_variants: KernelVariants,
 }
 
 impl Default for TrainConfig {
@@ -72,7 +72,7 @@ impl Default for TrainConfig {
             readback_every: 16,
             eval_every_epoch: true,
             forward: ForwardChoice::Measure,
-            weight_grad: WeightGradChoice::Measure,
+            kernel_variants: KernelVariants::Measure,
         }
     }
 }

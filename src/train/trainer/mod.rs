@@ -232,7 +232,14 @@ impl Trainer {
             train.classes,
         )?;
         let gpu_ref: &Gpu = &gpu;
-        let plan = Plan::new(gpu_ref, arch, config.batch, config.forward, config.weight_grad).await?;
+        let plan = Plan::new(
+            gpu_ref,
+            arch,
+            config.batch,
+            config.forward,
+            config.kernel_variants,
+        )
+        .await?;
         let layouts = &plan.layouts;
         let (params, state) = match init {
             Some(bytes) => {
