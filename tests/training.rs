@@ -88,6 +88,8 @@ fn every_family_learns_a_simple_task() {
         assert!(acc > 0.6, "{name}: test accuracy {acc}");
         assert_eq!(last.test.unwrap().images, 40);
     }
+    // The GPU variant of the weight gradient did the ResNet's and the DenseNet's.
+    assert!(gpu.counters().get(snapfreeze::kernels::conv::WEIGHT_GRAD_SHARED) > 0);
 }
 
 #[test]

@@ -204,6 +204,12 @@ impl Gpu {
         &self.report
     }
 
+    /// Whether the adapter reports itself as a CPU (software) implementation: lavapipe,
+    /// SwiftShader, WARP.
+    pub fn is_software(&self) -> bool {
+        self.report.device_type == "Cpu"
+    }
+
     /// The device's limits (equal to the adapter's).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits

@@ -43,3 +43,20 @@ pub async fn ms_per_run(
     let seconds = time_runs(gpu, op, reps).await?;
     Ok((seconds * 1e3 / reps as f64, reps))
 }
+
+/// [`ms_per_run`] for a candidate that must beat `to_beat_ms`: when its warm-up run alone
+/// (which includes compiling its pipelines) already takes more than twice that, it cannot
+/// win and is not timed again; that warm-up time is returned. Start-up choices use it so a
+/// software adapter spends little time on GPU variants that it runs several times slower.
+pub async fn ms_per_run_to_beat(
+    gpu: &Gpu,
+    op: &[&Dispatch],
+    to_beat_ms: f64,
+) -> Result<f64, GpuError> {
+    let first_ms = time_runs(gpu, op, 1).await? * 1e3;
+    if first_ms > 2.0 * to_beat_ms {
+        return Ok(first_ms);
+    }
+    let once = time_runs(gpu, op, 1).await?;
+    Ok(once * 1e3)
+}

@@ -914,8 +914,10 @@ pub fn shared_weight_grad_candidates(shape: &ConvShape) -> Vec<WeightGradAlgorit
 /// Times the weight-gradient kernels on scratch buffers of this shape and returns the
 /// fastest on this adapter: first the register tiles against the workgroup-memory tiles
 /// at their default split; only where the latter wins (a real GPU) are its other splits
-/// timed, so a software adapter spends two timings per layer. Remembered on the device
-/// like [`choose_forward`].
+/// timed. On a software adapter the register tiles are taken untimed: the workgroup-memory
+/// kernel ran 3-8 times slower on every ResNet-20 layer on both software adapters
+/// (BENCHMARKS.md), and timing it there cost the page seconds at start-up. Remembered on
+/// the device like [`choose_forward`].
 pub async fn choose_weight_grad(
     gpu: &Gpu,
     shape: ConvShape,
@@ -928,17 +930,25 @@ pub async fn choose_weight_grad(
     {
         return Ok(known);
     }
-    let chosen = measure_weight_grad(gpu, shape).await?;
+    let chosen = match gpu.is_software() {
+        true => WeightGradAlgorithm::Registers,
+        false => measure_weight_grad(gpu, shape).await?,
+    };
     gpu.remember_choice(question, chosen.label());
     Ok(chosen)
 }
 
-async fn measure_weight_grad(gpu: &Gpu, shape: ConvShape) -> Result<WeightGradAlgorithm, GpuError> {
+/// The timing behind [`choose_weight_grad`], on any adapter and remembering nothing.
+pub async fn measure_weight_grad(
+    gpu: &Gpu,
+    shape: ConvShape,
+) -> Result<WeightGradAlgorithm, GpuError> {
     let slices = ChannelSlices::dense(&shape);
     let x = gpu.storage("choose x", shape.x_len() as u64 * 4)?;
     let dy = gpu.storage("choose dy", shape.y_len() as u64 * 4)?;
     let dw = gpu.storage("choose dw", shape.w_len() as u64 * 4)?;
-    let time = |algorithm: WeightGradAlgorithm| {
+    // Milliseconds per run of `algorithm`, or more than twice `to_beat` when it cannot win.
+    let time = |algorithm: WeightGradAlgorithm, to_beat: f64| {
         let (x, dy, dw) = (&x, &dy, &dw);
         async move {
             let whole = Operand::whole;
@@ -954,8 +964,7 @@ async fn measure_weight_grad(gpu: &Gpu, shape: ConvShape) -> Result<WeightGradAl
             match op {
                 Ok(op) => {
                     let dispatches: Vec<&Dispatch> = op.dispatches().iter().collect();
-                    let (ms, _) = crate::gpu::timing::ms_per_run(gpu, &dispatches, 0.0).await?;
-                    Ok(ms)
+                    crate::gpu::timing::ms_per_run_to_beat(gpu, &dispatches, to_beat).await
                 }
                 // A split's scratch buffer may not fit this adapter: that split cannot run.
                 Err(GpuError::BufferTooLarge { .. }) => Ok(f64::INFINITY),
@@ -963,9 +972,9 @@ async fn measure_weight_grad(gpu: &Gpu, shape: ConvShape) -> Result<WeightGradAl
             }
         }
     };
-    let registers = time(WeightGradAlgorithm::Registers).await?;
+    let registers = time(WeightGradAlgorithm::Registers, f64::INFINITY).await?;
     let default = WeightGradAlgorithm::shared_default(&shape);
-    let mut best = (time(default).await?, default);
+    let mut best = (time(default, registers).await?, default);
     if best.0 >= registers {
         return Ok(WeightGradAlgorithm::Registers);
     }
@@ -973,7 +982,7 @@ async fn measure_weight_grad(gpu: &Gpu, shape: ConvShape) -> Result<WeightGradAl
         if candidate == default {
             continue;
         }
-        let ms = time(candidate).await?;
+        let ms = time(candidate, best.0).await?;
         if ms < best.0 {
             best = (ms, candidate);
         }

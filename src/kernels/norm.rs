@@ -46,10 +46,11 @@ pub fn reduction_parts(shape: &NormShape) -> u32 {
 /// Times the reductions (statistics, then dgamma and dbeta) of `shape` in one pass and cut
 /// into [`reduction_parts`] on scratch buffers, and returns the faster part count on this
 /// adapter: a GPU wants the parts' many workgroups, a software adapter pays for their
-/// barriers. Remembered on the device like the convolutions' choices.
+/// barriers (one pass is taken there untimed: the parts were 30-50% slower on lavapipe,
+/// BENCHMARKS.md). Remembered on the device like the convolutions' choices.
 pub async fn choose_parts(gpu: &Gpu, shape: NormShape) -> Result<u32, GpuError> {
     let split = reduction_parts(&shape);
-    if split == 1 {
+    if split == 1 || gpu.is_software() {
         return Ok(1);
     }
     let question = format!("batch norm reductions {}x{}x{}", shape.n, shape.c, shape.hw);
@@ -101,7 +102,7 @@ pub async fn choose_parts(gpu: &Gpu, shape: NormShape) -> Result<u32, GpuError> 
             parts,
         )?);
         let refs: Vec<&Dispatch> = ops.iter().collect();
-        let (ms, _) = crate::gpu::timing::ms_per_run(gpu, &refs, 0.0).await?;
+        let ms = crate::gpu::timing::ms_per_run_to_beat(gpu, &refs, best.0).await?;
         if ms < best.0 {
             best = (ms, parts);
         }
