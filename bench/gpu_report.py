@@ -95,10 +95,14 @@ def main():
             continue
         top = ", ".join(f"{k['kernel']} {100 * k['ms'] / total:.1f}%" for k in kernels[:6])
         print(f"- {file}: {top}")
-        chosen = run.get("weight_grad_kernels") or []
+        chosen = [line.rsplit(": ", 1)[-1] for line in run.get("weight_grad_kernels") or []]
         if chosen:
-            print(f"  weight-gradient kernels chosen: {'; '.join(chosen)}")
+            counts = ", ".join(f"{k} x{chosen.count(k)}" for k in sorted(set(chosen)))
+            print(f"  weight-gradient kernels chosen per layer shape: {counts}")
 
+    if info.get("device_type") not in ("DiscreteGpu", "IntegratedGpu"):
+        print("\nNo aims: the figures above are a software adapter's, not a GPU's.")
+        return
     share = weight_grad_share(load(folder, "resnet20-b128.json"))
     aims = [("ResNet-20 batch 128, images/s", rates.get("resnet20-b128.json"), 10_000),
             ("small CNN batch 128, images/s", rates.get("small-b128.json"), 40_000)]

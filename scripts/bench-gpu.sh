@@ -12,6 +12,8 @@
 #   DATA_DIR    folder holding mnist/ and fashion-mnist/ as `make setup` lays them (default data)
 #   OUT         where the JSON results go (default bench-results/gpu)
 #   PYTHON      Python with PyTorch for the anchor (default python3)
+#   TRAIN_LIMIT training images per run (default 0: all; a small number tries the script on a
+#               software adapter)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +22,13 @@ bin=${SNAPFREEZE:-target/release/snapfreeze}
 data=${DATA_DIR:-data}
 out=${OUT:-bench-results/gpu}
 python=${PYTHON:-python3}
+train_limit=${TRAIN_LIMIT:-0}
+if [ "$train_limit" -ne 0 ] && [ "$train_limit" -lt 1024 ]; then
+  # The profiles need 4 steps of batch 128 inside the first epoch, before any evaluation.
+  echo "TRAIN_LIMIT=$train_limit is raised to 1024 so the profiled steps fit in one epoch"
+  train_limit=1024
+fi
+limit=(--train-limit "$train_limit" --test-limit 2000)
 mkdir -p "$out"
 start=$SECONDS
 
@@ -75,14 +84,14 @@ fashion=(--dataset fashion --data-dir "$data/fashion-mnist")
 [ -n "$torch" ] && step torch-gemm 60 sh -c "$python bench/torch_anchor.py gemm >$out/torch-gemm.jsonl"
 step matmul-1024 30 sh -c "$bin bench-matmul --size 1024 --seconds 2 --json >$out/matmul-1024.json"
 step matmul-4096 40 sh -c "$bin bench-matmul --size 4096 --seconds 4 --json >$out/matmul-4096.json"
-step small-b128 90 "$bin" train --quiet "${mnist[@]}" --epochs 1 --batch 128 --profile-steps 4 \
+step small-b128 90 "$bin" train --quiet "${mnist[@]}" "${limit[@]}" --epochs 1 --batch 128 --profile-steps 4 \
   --json "$out/small-b128.json"
-step resnet20-b128 150 "$bin" train --quiet "${fashion[@]}" --model resnet --depth 20 --epochs 1 \
+step resnet20-b128 150 "$bin" train --quiet "${fashion[@]}" "${limit[@]}" --model resnet --depth 20 --epochs 1 \
   --batch 128 --profile-steps 4 --json "$out/resnet20-b128.json"
 [ -n "$torch" ] && step torch-train 150 sh -c "$python bench/torch_anchor.py train >$out/torch-train.jsonl"
-step small-b64 90 "$bin" train --quiet "${mnist[@]}" --epochs 1 --batch 64 --json "$out/small-b64.json"
-step resnet20-b64 120 "$bin" train --quiet "${fashion[@]}" --model resnet --depth 20 --epochs 1 \
-  --batch 64 --train-limit 20000 --json "$out/resnet20-b64.json"
+step small-b64 90 "$bin" train --quiet "${mnist[@]}" "${limit[@]}" --epochs 1 --batch 64 --json "$out/small-b64.json"
+step resnet20-b64 120 "$bin" train --quiet "${fashion[@]}" "${limit[@]}" --model resnet --depth 20 \
+  --epochs 1 --batch 64 --json "$out/resnet20-b64.json"
 step bench-kernels 120 "$bin" bench-kernels --batch 64 --seconds 0.2 --json "$out/kernels.json"
 
 log "done; results in $out"

@@ -178,7 +178,13 @@ pub fn items(batch: u32) -> Vec<Item> {
             hw,
             x_channels: c,
         };
-        for pass in ["training forward", "backward", "inference"] {
+        for pass in [
+            "training forward",
+            "training forward in parts",
+            "backward",
+            "backward in parts",
+            "inference",
+        ] {
             out.push(Item::Norm { shape, pass });
         }
     }
@@ -386,14 +392,31 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                 var: s.c,
                 guard: 2 * s.c,
             };
+            // One pass with a workgroup per channel, or the reductions cut into parts of
+            // whole images (the GPUs' variant) and merged.
+            let parts = match pass.ends_with("in parts") {
+                true => norm::reduction_parts(&s),
+                false => 1,
+            };
+            let saved_op = w(&saved);
             let ops = match *pass {
-                "training forward" => [
-                    norm::stats(gpu, s, set, w(&x), w(&saved), running)?,
+                "training forward" | "training forward in parts" => [
+                    norm::stats_in_parts(gpu, s, set, w(&x), saved_op, running, parts)?,
                     vec![norm::apply(gpu, s, set, w(&x), affine, w(&saved), w(&y))?],
                 ]
                 .concat(),
-                "backward" => [
-                    norm::grad_reduce(gpu, s, set, w(&x), w(&dy), affine, w(&saved), grad_affine)?,
+                "backward" | "backward in parts" => [
+                    norm::grad_reduce_in_parts(
+                        gpu,
+                        s,
+                        set,
+                        w(&x),
+                        w(&dy),
+                        affine,
+                        saved_op,
+                        grad_affine,
+                        parts,
+                    )?,
                     vec![norm::grad_apply(
                         gpu,
                         s,
@@ -410,7 +433,7 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                 .concat(),
                 _ => vec![norm::inference(gpu, s, set, w(&x), affine, running, w(&y))?],
             };
-            let tensors = if *pass == "backward" { 3.0 } else { 2.0 };
+            let tensors = if pass.starts_with("backward") { 3.0 } else { 2.0 };
             let ms = time(ops).await?;
             row(
                 format!("batch norm + relu {pass}"),

@@ -46,8 +46,8 @@ pub fn reduction_parts(shape: &NormShape) -> u32 {
 /// Times the reductions (statistics, then dgamma and dbeta) of `shape` in one pass and cut
 /// into [`reduction_parts`] on scratch buffers, and returns the faster part count on this
 /// adapter: a GPU wants the parts' many workgroups, a software adapter pays for their
-/// barriers (one pass is taken there untimed: the parts were 30-50% slower on lavapipe,
-/// BENCHMARKS.md). Remembered on the device like the convolutions' choices.
+/// barriers (one pass is taken there untimed: the parts were up to 25% slower per kernel
+/// and 30-45% slower in a ResNet-20 step on lavapipe, BENCHMARKS.md). Remembered on the device like the convolutions' choices.
 pub async fn choose_parts(gpu: &Gpu, shape: NormShape) -> Result<u32, GpuError> {
     let split = reduction_parts(&shape);
     if split == 1 || gpu.is_software() {
