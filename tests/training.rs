@@ -89,7 +89,11 @@ fn every_family_learns_a_simple_task() {
         assert_eq!(last.test.unwrap().images, 40);
     }
     // The GPU variant of the weight gradient did the ResNet's and the DenseNet's.
-    assert!(gpu.counters().get(snapfreeze::kernels::conv::WEIGHT_GRAD_SHARED) > 0);
+    assert!(
+        gpu.counters()
+            .get(snapfreeze::kernels::conv::WEIGHT_GRAD_SHARED)
+            > 0
+    );
 }
 
 #[test]

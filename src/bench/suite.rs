@@ -433,7 +433,11 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                 .concat(),
                 _ => vec![norm::inference(gpu, s, set, w(&x), affine, running, w(&y))?],
             };
-            let tensors = if pass.starts_with("backward") { 3.0 } else { 2.0 };
+            let tensors = if pass.starts_with("backward") {
+                3.0
+            } else {
+                2.0
+            };
             let ms = time(ops).await?;
             row(
                 format!("batch norm + relu {pass}"),
