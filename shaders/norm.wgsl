@@ -162,19 +162,29 @@ fn bn_stats_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroup
     let ch = wg.y;
     let img0 = wg.x * nm.split;
     let sums = shifted_sums(ch, img0, min(nm.n, img0 + nm.split), channel_shift(ch), lid.x);
-    part_a[lid.x] = sums.x;
-    part_b[lid.x] = sums.y;
-    reduce_pair(lid.x);
-    if (lid.x == 0u) {
-        let at = 2u * (ch * nwg.x + wg.x);
+    write_part(ch, wg.x, nwg.x, sums, lid.x);
+}
+
+// Channel ch's two sums over all its parts, added in part order (the second pass).
+fn merged_parts(ch: u32) -> vec2<f32> {
+    let parts = (nm.n + nm.split - 1u) / nm.split;
+    var sums = vec2<f32>(0.0);
+    for (var i = 0u; i < parts; i++) {
+        sums += vec2<f32>(parts_in[2u * (ch * parts + i)], parts_in[2u * (ch * parts + i) + 1u]);
+    }
+    return sums;
+}
+
+// The first pass's end: this workgroup's two sums, tree-reduced, into its part's slot.
+fn write_part(ch: u32, part: u32, parts: u32, sums: vec2<f32>, lid: u32) {
+    part_a[lid] = sums.x;
+    part_b[lid] = sums.y;
+    reduce_pair(lid);
+    if (lid == 0u) {
+        let at = 2u * (ch * parts + part);
         parts_out[at] = part_a[0];
         parts_out[at + 1u] = part_b[0];
     }
-}
-
-// Images of the two-pass reductions' parts.
-fn part_count() -> u32 {
-    return (nm.n + nm.split - 1u) / nm.split;
 }
 
 // Second pass: one invocation per channel adds its parts in order and finishes.
@@ -184,14 +194,8 @@ fn bn_stats_merge(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (ch >= nm.c) {
         return;
     }
-    let parts = part_count();
-    var sum = 0.0;
-    var sq = 0.0;
-    for (var i = 0u; i < parts; i++) {
-        sum += parts_in[2u * (ch * parts + i)];
-        sq += parts_in[2u * (ch * parts + i) + 1u];
-    }
-    finish_stats(ch, channel_shift(ch), sum, sq);
+    let sums = merged_parts(ch);
+    finish_stats(ch, channel_shift(ch), sums.x, sums.y);
 }
 
 // One channel's normalisation: x_hat = (x - shift) * scale, then gamma, beta and the ReLU.
@@ -312,14 +316,7 @@ fn bn_grad_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups
     let ch = wg.y;
     let img0 = wg.x * nm.split;
     let sums = grad_sums(ch, img0, min(nm.n, img0 + nm.split), lid.x);
-    part_a[lid.x] = sums.x;
-    part_b[lid.x] = sums.y;
-    reduce_pair(lid.x);
-    if (lid.x == 0u) {
-        let at = 2u * (ch * nwg.x + wg.x);
-        parts_out[at] = part_a[0];
-        parts_out[at + 1u] = part_b[0];
-    }
+    write_part(ch, wg.x, nwg.x, sums, lid.x);
 }
 
 // Second pass: one invocation per channel adds its parts in order.
@@ -329,15 +326,9 @@ fn bn_grad_merge(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (ch >= nm.c) {
         return;
     }
-    let parts = part_count();
-    var dg = 0.0;
-    var db = 0.0;
-    for (var i = 0u; i < parts; i++) {
-        dg += parts_in[2u * (ch * parts + i)];
-        db += parts_in[2u * (ch * parts + i) + 1u];
-    }
-    out[nm.gamma_offset + ch] = dg;
-    out[nm.beta_offset + ch] = db;
+    let sums = merged_parts(ch);
+    out[nm.gamma_offset + ch] = sums.x;
+    out[nm.beta_offset + ch] = sums.y;
 }
 
 // dx = gamma * inv / m * (m * dy - dbeta - x_hat * dgamma), with dy through the ReLU.
