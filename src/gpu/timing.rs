@@ -60,3 +60,25 @@ pub async fn ms_per_run_to_beat(
     let once = time_runs(gpu, op, 1).await?;
     Ok(once * 1e3)
 }
+
+/// Lets the page run between long stretches of set-up work (building a training plan makes
+/// hundreds of pipelines and bind groups): in the browser it waits for a zero-delay timer,
+/// so the main thread's task ends and input and painting get their turn; natively it does
+/// nothing.
+pub async fn yield_to_page() {
+    #[cfg(target_arch = "wasm32")]
+    {
+        use wasm_bindgen::JsCast;
+        let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+            let global = js_sys::global();
+            let timer = js_sys::Reflect::get(&global, &"setTimeout".into())
+                .ok()
+                .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+            let scheduled = timer.map(|f| f.call2(&global, &resolve, &0.into()).is_ok());
+            if scheduled != Some(true) {
+                let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+            }
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+    }
+}

@@ -163,6 +163,9 @@ impl Plan {
         };
         let mut blocks = Vec::new();
         for (b, g) in geometry.iter().enumerate() {
+            // Each block makes dozens of pipelines and bind groups: in the page, one task
+            // for all of them held the main thread too long.
+            crate::gpu::timing::yield_to_page().await;
             let spec = &arch.blocks[b];
             let io = Io {
                 x: &acts[spec.input],
