@@ -95,10 +95,13 @@ def main():
             continue
         top = ", ".join(f"{k['kernel']} {100 * k['ms'] / total:.1f}%" for k in kernels[:6])
         print(f"- {file}: {top}")
-        chosen = [line.rsplit(": ", 1)[-1] for line in run.get("weight_grad_kernels") or []]
-        if chosen:
-            counts = ", ".join(f"{k} x{chosen.count(k)}" for k in sorted(set(chosen)))
-            print(f"  weight-gradient kernels chosen per layer shape: {counts}")
+        for field, what in (("forward_algorithms", "forward"),
+                            ("input_grad_kernels", "input-gradient"),
+                            ("weight_grad_kernels", "weight-gradient")):
+            chosen = [line.rsplit(": ", 1)[-1] for line in run.get(field) or []]
+            if chosen:
+                counts = ", ".join(f"{k} x{chosen.count(k)}" for k in sorted(set(chosen)))
+                print(f"  {what} kernels chosen per layer shape: {counts}")
 
     if info.get("device_type") not in ("DiscreteGpu", "IntegratedGpu"):
         print("\nNo aims: the figures above are a software adapter's, not a GPU's.")

@@ -2,41 +2,91 @@
 // suit software adapters (no barriers, SIMD lanes); a GPU instead wants many workgroups
 // that stage their operands in workgroup memory and reuse each load many times. Which of
 // the two runs is measured per layer on the adapter in use (src/kernels/conv.rs,
-// `choose_weight_grad`).
+// `choose_forward`, `choose_input_grad`, `choose_weight_grad`).
 //
-// weight_grad_shared: dw[k, c, r, s] = sum_{n,p,q} dy[n, k, p, q] x[n, c, p*st-pad+r, q*st-pad+s]
-// as a GEMM: rows = output channels k, columns = (c, r, s), reduction over positions
-// l = (n, p, q). Workgroup (x, y) owns a TILE_ROWS x 64 block of dw; workgroup z one part of
-// the batch (images z*split .. (z+1)*split), so that layers with few outputs still give the
-// card enough workgroups. With several parts each writes its own copy of dw and conv.wgsl's
-// weight_grad_sum adds them in part order: no float atomics, the same bits every run.
-//
-// Per step of CHUNK positions the workgroup stages a TILE_ROWS x CHUNK block of dy and a
-// CHUNK x 64 block of the implicit im2col matrix of x, then each invocation adds the 4 x 4
-// outer products of its rows and columns. The positions' (n, p, q) and the columns' (c, r, s)
-// are decoded once into small tables, so no load divides.
+// All three kernels are one GEMM shape, out[row, col] = sum_t A[row, t] B[t, col], with a
+// workgroup owning a TILE_ROWS x 64 block of out:
+//   forward_shared:     rows = output channels k, columns = output positions (n, p, q),
+//                       reduction over taps (c, r, s); A = w, B = x's windows.
+//   input_grad_shared:  rows = input channels c, columns = input positions (n, h, w),
+//                       reduction over (k, r, s); A = w transposed, B = dy where the tap
+//                       lands on an output position (masked, so a stride-2 layer does 4x
+//                       the useful work; the register kernel splits by stride phase).
+//   weight_grad_shared: rows = output channels k, columns = taps (c, r, s), reduction over
+//                       positions (n, p, q); A = dy, B = x's windows. Workgroup z takes
+//                       one part of the batch (images z*split .. (z+1)*split), so that
+//                       layers with few outputs still give the card enough workgroups; with
+//                       several parts each writes its own copy of dw and conv.wgsl's
+//                       weight_grad_sum adds them in part order: no float atomics, the same
+//                       bits every run.
+// Per step of CHUNK reduction indices the workgroup stages a TILE_ROWS x CHUNK block of A and
+// a CHUNK x 64 block of B, then each invocation adds the 4 x 4 outer products of its rows
+// and columns (`multiply_staged`). Column and reduction indices are decoded once into small
+// workgroup tables (the reduction's double-buffered, filled for the next chunk while this
+// one is staged), so no load divides.
 
+// forward: x, w (, bias) -> y.  input_grad: dy, w -> dx.  weight_grad: x, dy -> dw.
 @group(0) @binding(0) var<uniform> cv: Conv;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> dy: array<f32>;
+@group(0) @binding(1) var<storage, read> in0: array<f32>;
+@group(0) @binding(2) var<storage, read> in1: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
 
-// Invocations down the tile (rows of 4): 4, 8 or 16, so a tile is 16, 32 or 64 channels
-// tall; the launcher picks the smallest that covers the layer's k (up to 64).
+const HAS_BIAS: u32 = 1u;
+const ACCUMULATE: u32 = 2u;
+
+// Invocations down the tile (rows of 4): 4, 8 or 16, so a tile is 16, 32 or 64 rows
+// tall; the launcher picks the smallest that covers the layer's rows (up to 64).
 override WG_Y: u32 = 16u;
+// input_grad_shared's stride, a constant so that its divisions become shifts.
+override ST: u32 = 1u;
 const WG_X: u32 = 16u; // across: 16 invocations x 4 columns = 64 columns
 const TILE_COLS: u32 = 64u;
-const CHUNK: u32 = 16u; // positions staged per step
-const FAR: i32 = -1048576; // a row or column origin that puts every tap in the padding
+const CHUNK: u32 = 16u; // reduction indices staged per step
+const FAR: i32 = -1048576; // an origin that puts every tap in the padding
 const NONE: u32 = 0xffffffffu;
 
-// The staged blocks, as vec4s of 4 consecutive rows (dy) or columns (x) per position:
-// [CHUNK][STRIDE], 16 vec4s used per position. The one vec4 of padding per position puts
-// the positions that neighbouring invocations store into different memory banks.
+// The staged blocks, as vec4s of 4 consecutive rows (A) or columns (B) per reduction index:
+// [CHUNK][STRIDE], 16 vec4s used per index. The one vec4 of padding per index puts the
+// indices that neighbouring invocations store into different memory banks.
 const STRIDE: u32 = 17u;
-var<workgroup> dy_tile: array<vec4<f32>, 272>; // CHUNK * STRIDE
-var<workgroup> x_tile: array<vec4<f32>, 272>;
-// Per column of the tile: offset of channel c in an image, and the tap (r, s) - pad.
+var<workgroup> a_tile: array<vec4<f32>, 272>; // CHUNK * STRIDE
+var<workgroup> b_tile: array<vec4<f32>, 272>;
+
+// One invocation's 4 x 4 block of out: row i of the block in r_i, its 4 columns as a vec4.
+struct Block {
+    r0: vec4<f32>,
+    r1: vec4<f32>,
+    r2: vec4<f32>,
+    r3: vec4<f32>,
+}
+
+// acc plus the outer products of the staged chunk for invocation lid's rows and columns.
+fn multiply_staged(acc: Block, lid: vec3<u32>) -> Block {
+    var t = acc;
+    for (var j = 0u; j < CHUNK; j++) {
+        let a = a_tile[j * STRIDE + lid.y];
+        let b = b_tile[j * STRIDE + lid.x];
+        t.r0 += a.x * b;
+        t.r1 += a.y * b;
+        t.r2 += a.z * b;
+        t.r3 += a.w * b;
+    }
+    return t;
+}
+
+fn stage_a(row: u32, j: u32, v: f32) {
+    a_tile[j * STRIDE + row / 4u][row % 4u] = v;
+}
+
+fn stage_b(col: u32, j: u32, v: f32) {
+    b_tile[j * STRIDE + col / 4u][col % 4u] = v;
+}
+
+// ---------------------------------------------------------------------------------------
+// weight_grad_shared: dw[k, c, r, s] = sum_{n,p,q} dy[n, k, p, q] x[n, c, p*st-pad+r, q*st-pad+s]
+
+// Per column of the tile: offset of channel c in an image, and the tap (r, s).
 var<workgroup> col_plane: array<u32, 64>;
 var<workgroup> col_r: array<i32, 64>;
 var<workgroup> col_s: array<i32, 64>;
@@ -100,10 +150,7 @@ fn weight_grad_shared(
     }
     workgroupBarrier();
 
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
+    var acc = Block();
     var buf = 0u;
     for (var l0 = l_begin; l0 < l_end; l0 += CHUNK) {
         let slot0 = buf * CHUNK;
@@ -116,9 +163,9 @@ fn weight_grad_shared(
             let at = pos_y[slot0 + j];
             var v = 0.0;
             if (k < cv.k && at != NONE) {
-                v = dy[at + k * pq];
+                v = in1[at + k * pq];
             }
-            dy_tile[j * STRIDE + row / 4u][row % 4u] = v;
+            stage_a(row, j, v);
         }
         // Stage x's windows the same way: (column e / CHUNK, position e % CHUNK).
         for (var e = li; e < TILE_COLS * CHUNK; e += threads) {
@@ -128,9 +175,9 @@ fn weight_grad_shared(
             let wi = pos_w[slot0 + j] + col_s[col];
             var v = 0.0;
             if (u32(hi) < cv.h && u32(wi) < cv.w) {
-                v = x[pos_x[slot0 + j] + col_plane[col] + u32(hi) * cv.w + u32(wi)];
+                v = in0[pos_x[slot0 + j] + col_plane[col] + u32(hi) * cv.w + u32(wi)];
             }
-            x_tile[j * STRIDE + col / 4u][col % 4u] = v;
+            stage_b(col, j, v);
         }
         // Meanwhile the next chunk's positions go into the other half of the tables (last
         // read two barriers ago).
@@ -138,14 +185,7 @@ fn weight_grad_shared(
             decode_position((1u - buf) * CHUNK + li, l0 + CHUNK + li, l_end);
         }
         workgroupBarrier();
-        for (var j = 0u; j < CHUNK; j++) {
-            let a = dy_tile[j * STRIDE + lid.y];
-            let b = x_tile[j * STRIDE + lid.x];
-            acc0 += a.x * b;
-            acc1 += a.y * b;
-            acc2 += a.z * b;
-            acc3 += a.w * b;
-        }
+        acc = multiply_staged(acc, lid);
         workgroupBarrier();
         buf = 1u - buf;
     }
@@ -154,14 +194,14 @@ fn weight_grad_shared(
     let base = cv.w_offset + wg.z * cv.k * crs;
     let col = col0 + 4u * lid.x;
     let row = row0 + 4u * lid.y;
-    store_row(base, row, col, crs, acc0);
-    store_row(base, row + 1u, col, crs, acc1);
-    store_row(base, row + 2u, col, crs, acc2);
-    store_row(base, row + 3u, col, crs, acc3);
+    store_dw_row(base, row, col, crs, acc.r0);
+    store_dw_row(base, row + 1u, col, crs, acc.r1);
+    store_dw_row(base, row + 2u, col, crs, acc.r2);
+    store_dw_row(base, row + 3u, col, crs, acc.r3);
 }
 
 // dw[row, col .. col + 4] = v where the row and columns exist.
-fn store_row(base: u32, row: u32, col: u32, crs: u32, v: vec4<f32>) {
+fn store_dw_row(base: u32, row: u32, col: u32, crs: u32, v: vec4<f32>) {
     if (row >= cv.k) {
         return;
     }
@@ -170,5 +210,247 @@ fn store_row(base: u32, row: u32, col: u32, crs: u32, v: vec4<f32>) {
         if (col + j < crs) {
             out[at + j] = v[j];
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// forward_shared: y[n, y_first + k, p, q] = b[k] + sum_{c,r,s} w[k, c, r, s] x[n, c, p*st-pad+r, q*st-pad+s]
+
+// Per column of the tile (forward_shared: an output position; input_grad_shared: an input
+// position): where the column's image starts in the B operand, the row and column its taps
+// are counted from (FAR past the last column), and the column's offset in the output
+// (NONE past the last column).
+var<workgroup> col_base: array<u32, 64>;
+var<workgroup> col_h0: array<i32, 64>;
+var<workgroup> col_w0: array<i32, 64>;
+var<workgroup> col_out: array<u32, 64>;
+// Per tap (c, r, s) of a chunk, double-buffered ([2][CHUNK]): the channel's offset in an
+// image and the tap's row and column (FAR past the last tap).
+var<workgroup> tap_plane: array<u32, 32>;
+var<workgroup> tap_r: array<i32, 32>;
+var<workgroup> tap_s: array<i32, 32>;
+
+// Decodes tap t (an index over (c, r, s)) into slot `slot` of the tap tables.
+fn decode_forward_tap(slot: u32, t: u32, end: u32) {
+    let rs = cv.r * cv.s;
+    let c = t / rs;
+    let r = (t - c * rs) / cv.s;
+    let s = t - c * rs - r * cv.s;
+    let inside = t < end;
+    tap_plane[slot] = select(0u, c * cv.h * cv.w, inside);
+    tap_r[slot] = select(FAR, i32(r), inside);
+    tap_s[slot] = select(FAR, i32(s), inside);
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn forward_shared(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let threads = WG_X * WG_Y;
+    let tile_rows = 4u * WG_Y;
+    let crs = cv.c * cv.r * cv.s;
+    let pq = cv.p * cv.q;
+    let row0 = wg.y * tile_rows;
+    let col0 = wg.x * TILE_COLS;
+
+    // The tile's output positions (n, p, q), decoded once.
+    for (var i = li; i < TILE_COLS; i += threads) {
+        let col = col0 + i;
+        let n = col / pq;
+        let o = col - n * pq;
+        let p = o / cv.q;
+        let q = o - p * cv.q;
+        let inside = col < cv.n * pq;
+        col_base[i] = select(0u, cv.x_offset + n * cv.x_channels * cv.h * cv.w, inside);
+        col_h0[i] = select(FAR, i32(p * cv.stride) - i32(cv.pad), inside);
+        col_w0[i] = select(FAR, i32(q * cv.stride) - i32(cv.pad), inside);
+        col_out[i] = select(NONE, cv.y_offset + (n * cv.y_channels + cv.y_first) * pq + o, inside);
+    }
+    if (li < CHUNK) {
+        decode_forward_tap(li, li, crs);
+    }
+    workgroupBarrier();
+
+    var acc = Block();
+    var buf = 0u;
+    for (var t0 = 0u; t0 < crs; t0 += CHUNK) {
+        let slot0 = buf * CHUNK;
+        // Stage w: element e is (row e / CHUNK, tap e % CHUNK), so neighbouring
+        // invocations read neighbouring weights of one filter.
+        for (var e = li; e < tile_rows * CHUNK; e += threads) {
+            let j = e % CHUNK;
+            let row = e / CHUNK;
+            let k = row0 + row;
+            let t = t0 + j;
+            var v = 0.0;
+            if (k < cv.k && t < crs) {
+                v = in1[cv.w_offset + k * crs + t];
+            }
+            stage_a(row, j, v);
+        }
+        // Stage x's windows: element e is (tap e / 64, column e % 64), so neighbouring
+        // invocations read neighbouring positions of one row of an input plane.
+        for (var e = li; e < TILE_COLS * CHUNK; e += threads) {
+            let col = e % TILE_COLS;
+            let j = e / TILE_COLS;
+            let hi = col_h0[col] + tap_r[slot0 + j];
+            let wi = col_w0[col] + tap_s[slot0 + j];
+            var v = 0.0;
+            if (u32(hi) < cv.h && u32(wi) < cv.w) {
+                v = in0[col_base[col] + tap_plane[slot0 + j] + u32(hi) * cv.w + u32(wi)];
+            }
+            stage_b(col, j, v);
+        }
+        if (li < CHUNK) {
+            decode_forward_tap((1u - buf) * CHUNK + li, t0 + CHUNK + li, crs);
+        }
+        workgroupBarrier();
+        acc = multiply_staged(acc, lid);
+        workgroupBarrier();
+        buf = 1u - buf;
+    }
+
+    let row = row0 + 4u * lid.y;
+    let first = 4u * lid.x;
+    store_channel_row(row, cv.k, first, pq, acc.r0, bias_of(row), false);
+    store_channel_row(row + 1u, cv.k, first, pq, acc.r1, bias_of(row + 1u), false);
+    store_channel_row(row + 2u, cv.k, first, pq, acc.r2, bias_of(row + 2u), false);
+    store_channel_row(row + 3u, cv.k, first, pq, acc.r3, bias_of(row + 3u), false);
+}
+
+// ---------------------------------------------------------------------------------------
+// input_grad_shared: dx[n, c, h, w] (+)= sum_{k,r,s} w[k, c, r, s] dy[n, k, (h+pad-r)/st, (w+pad-s)/st]
+// over the taps where both divisions are exact and land inside dy.
+// Column tables: col_base = the offset of (n, y_first, 0, 0) in dy, col_h0 and col_w0 =
+// h + pad and w + pad, col_out = dx's offset of (n, 0, h, w).
+
+// Per tap (k, r, s) of a chunk, double-buffered: the channel's offset in a dy image, w's
+// offset of (k, 0, r, s) (NONE past the last tap), and the tap's row and column (-FAR past
+// the last tap, so that no position reaches it).
+var<workgroup> tap_dy: array<u32, 32>;
+var<workgroup> tap_w: array<u32, 32>;
+
+fn decode_input_tap(slot: u32, t: u32, end: u32) {
+    let rs = cv.r * cv.s;
+    let k = t / rs;
+    let r = (t - k * rs) / cv.s;
+    let s = t - k * rs - r * cv.s;
+    let inside = t < end;
+    tap_dy[slot] = select(0u, k * cv.p * cv.q, inside);
+    tap_w[slot] = select(NONE, cv.w_offset + k * cv.c * rs + r * cv.s + s, inside);
+    tap_r[slot] = select(-FAR, i32(r), inside);
+    tap_s[slot] = select(-FAR, i32(s), inside);
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn input_grad_shared(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let threads = WG_X * WG_Y;
+    let tile_rows = 4u * WG_Y;
+    let rs = cv.r * cv.s;
+    let krs = cv.k * rs;
+    let hw = cv.h * cv.w;
+    let row0 = wg.y * tile_rows;
+    let col0 = wg.x * TILE_COLS;
+
+    // The tile's input positions (n, h, w), decoded once.
+    for (var i = li; i < TILE_COLS; i += threads) {
+        let col = col0 + i;
+        let n = col / hw;
+        let o = col - n * hw;
+        let h = o / cv.w;
+        let w = o - h * cv.w;
+        let inside = col < cv.n * hw;
+        col_base[i] = select(0u, cv.y_offset + (n * cv.y_channels + cv.y_first) * cv.p * cv.q, inside);
+        col_h0[i] = select(FAR, i32(h + cv.pad), inside);
+        col_w0[i] = select(FAR, i32(w + cv.pad), inside);
+        col_out[i] = select(NONE, cv.x_offset + n * cv.x_channels * hw + o, inside);
+    }
+    if (li < CHUNK) {
+        decode_input_tap(li, li, krs);
+    }
+    workgroupBarrier();
+
+    var acc = Block();
+    var buf = 0u;
+    for (var t0 = 0u; t0 < krs; t0 += CHUNK) {
+        let slot0 = buf * CHUNK;
+        // Stage w transposed: element e is (row c = e / CHUNK, tap e % CHUNK).
+        for (var e = li; e < tile_rows * CHUNK; e += threads) {
+            let j = e % CHUNK;
+            let row = e / CHUNK;
+            let c = row0 + row;
+            let at = tap_w[slot0 + j];
+            var v = 0.0;
+            if (c < cv.c && at != NONE) {
+                v = in1[at + c * rs];
+            }
+            stage_a(row, j, v);
+        }
+        // Stage dy: element e is (tap e / 64, column e % 64). A position receives the tap
+        // where (h + pad - r) is a non-negative multiple of the stride below p * stride
+        // (negative differences wrap to huge unsigned values and fail the bound).
+        for (var e = li; e < TILE_COLS * CHUNK; e += threads) {
+            let col = e % TILE_COLS;
+            let j = e / TILE_COLS;
+            let dh = u32(col_h0[col] - tap_r[slot0 + j]);
+            let dw = u32(col_w0[col] - tap_s[slot0 + j]);
+            let p = dh / ST;
+            let q = dw / ST;
+            var v = 0.0;
+            if (p < cv.p && q < cv.q && p * ST == dh && q * ST == dw) {
+                v = in0[col_base[col] + tap_dy[slot0 + j] + p * cv.q + q];
+            }
+            stage_b(col, j, v);
+        }
+        if (li < CHUNK) {
+            decode_input_tap((1u - buf) * CHUNK + li, t0 + CHUNK + li, krs);
+        }
+        workgroupBarrier();
+        acc = multiply_staged(acc, lid);
+        workgroupBarrier();
+        buf = 1u - buf;
+    }
+
+    let row = row0 + 4u * lid.y;
+    let first = 4u * lid.x;
+    let accumulate = (cv.flags & ACCUMULATE) != 0u;
+    store_channel_row(row, cv.c, first, hw, acc.r0, 0.0, accumulate);
+    store_channel_row(row + 1u, cv.c, first, hw, acc.r1, 0.0, accumulate);
+    store_channel_row(row + 2u, cv.c, first, hw, acc.r2, 0.0, accumulate);
+    store_channel_row(row + 3u, cv.c, first, hw, acc.r3, 0.0, accumulate);
+}
+
+// The forward's bias of channel k (0 without a bias or past the last channel).
+fn bias_of(k: u32) -> f32 {
+    if ((cv.flags & HAS_BIAS) == 0u || k >= cv.k) {
+        return 0.0;
+    }
+    return bias[cv.b_offset + k];
+}
+
+// Stores row `channel` (below `limit`) of the tile for the 4 columns from tile column
+// `first`: out[col_out[col] + channel * plane] = v + add (+ what it held when
+// accumulating), where col_out is valid.
+fn store_channel_row(channel: u32, limit: u32, first: u32, plane: u32, v: vec4<f32>, add: f32, accumulate: bool) {
+    if (channel >= limit) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        let at = col_out[first + j];
+        if (at == NONE) {
+            continue;
+        }
+        let i = at + channel * plane;
+        var value = v[j] + add;
+        if (accumulate) {
+            value += out[i];
+        }
+        out[i] = value;
     }
 }

@@ -245,6 +245,7 @@ mod cli {
                 match row.picked {
                     Some(snapfreeze::kernels::conv::ForwardAlgorithm::ImplicitGemm) => "implicit",
                     Some(snapfreeze::kernels::conv::ForwardAlgorithm::Im2colMatmul) => "im2col",
+                    Some(snapfreeze::kernels::conv::ForwardAlgorithm::SharedTiles) => "shared",
                     None => "",
                 },
                 opt(cpu, 1),

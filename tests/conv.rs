@@ -7,7 +7,10 @@ use pollster::block_on;
 use snapfreeze::checks::conv::{self as conv_checks, ConvKernel};
 use snapfreeze::checks::{self, random_values, Family};
 use snapfreeze::gpu::{Commands, GpuError};
-use snapfreeze::kernels::conv::{self, ChannelSlices, Conv, ConvShape, WeightGradAlgorithm};
+use snapfreeze::kernels::conv::{
+    self, ChannelSlices, Conv, ConvShape, ForwardAlgorithm, InputGradAlgorithm,
+    WeightGradAlgorithm,
+};
 use snapfreeze::kernels::Operand;
 
 #[allow(clippy::too_many_arguments)]
@@ -67,17 +70,27 @@ fn cases_cover_the_kernel_sizes_strides_and_layouts_the_models_need() {
         && c.option
         && c.slices != ChannelSlices::dense(&c.shape)));
     assert!(has(&|c| c.shape.k > 32 && c.shape.c > 32));
-    // The workgroup-memory weight gradient, unsplit and split, at each of its tile heights
-    // (16, 32, 64 rows), with more than one tile down and across.
+    // The workgroup-memory kernels at each of their tile heights (16, 32, 64 rows of output
+    // channels, or input channels for the input gradient), with more than one tile down and
+    // across, at strides 1, 2 and 3, and on channel slices.
     for kernel in [
+        ConvKernel::ForwardShared,
+        ConvKernel::InputGradShared,
         ConvKernel::WeightGradShared,
         ConvKernel::WeightGradSharedSplit,
     ] {
+        let rows = |c: &conv_checks::ConvCase| match kernel {
+            ConvKernel::InputGradShared => c.shape.c,
+            _ => c.shape.k,
+        };
         for (low, high) in [(1, 16), (17, 32), (33, 64), (65, u32::MAX)] {
             assert!(
-                has(&|c| c.kernel == kernel && (low..=high).contains(&c.shape.k)),
-                "no {kernel:?} case with {low}..={high} output channels"
+                has(&|c| c.kernel == kernel && (low..=high).contains(&rows(c))),
+                "no {kernel:?} case with {low}..={high} rows"
             );
+        }
+        for stride in 1..=3 {
+            assert!(has(&|c| c.kernel == kernel && c.shape.stride == stride));
         }
         assert!(has(
             &|c| c.kernel == kernel && c.shape.c * c.shape.r * c.shape.s > 64
@@ -86,6 +99,8 @@ fn cases_cover_the_kernel_sizes_strides_and_layouts_the_models_need() {
             &|c| c.kernel == kernel && c.slices != ChannelSlices::dense(&c.shape)
         ));
     }
+    assert!(has(&|c| c.kernel == ConvKernel::ForwardShared && c.option));
+    assert!(has(&|c| c.kernel == ConvKernel::InputGradShared && c.option));
 }
 
 #[test]
@@ -192,20 +207,33 @@ fn a_measured_choice_is_timed_once_kept_and_trusted_only_on_its_adapter() {
     assert!(gpu.counters().get(conv::WEIGHT_GRAD_SHARED) > 0);
     eprintln!("measured: {}", measured.label());
 
+    // So are both input-gradient variants and every forward algorithm asked for.
+    block_on(conv::measure_input_grad(&gpu, s)).unwrap();
+    assert!(gpu.counters().get(conv::INPUT_GRAD) > 0);
+    assert!(gpu.counters().get(conv::INPUT_GRAD_SHARED) > 0);
+    let all = ForwardAlgorithm::ALL;
+    block_on(conv::measure_forward(&gpu, s, &all)).unwrap();
+    assert!(gpu.counters().get(conv::FORWARD_SHARED) > 0);
+    assert!(gpu.counters().get(conv::IM2COL) > 0);
+
     // The start-up choices are remembered on the device: asked again, nothing is launched.
-    let forward = block_on(conv::choose_forward(&gpu, s)).unwrap();
+    let forward = block_on(conv::choose_forward(&gpu, s, &all)).unwrap();
     let chosen = block_on(conv::choose_weight_grad(&gpu, s)).unwrap();
+    let input = block_on(conv::choose_input_grad(&gpu, s)).unwrap();
     if gpu.is_software() {
-        // Where the GPU variant is not even timed (see choose_weight_grad).
+        // Where the GPU variants are not even timed (see choose_weight_grad).
         assert_eq!(chosen, WeightGradAlgorithm::Registers);
+        assert_eq!(input, InputGradAlgorithm::Registers);
+        assert_ne!(forward, ForwardAlgorithm::SharedTiles);
     }
     let launched = (
         gpu.counters().get(conv::FORWARD),
         gpu.counters().get(conv::WEIGHT_GRAD),
     );
     assert!(launched.0 > 0);
-    assert_eq!(block_on(conv::choose_forward(&gpu, s)).unwrap(), forward);
+    assert_eq!(block_on(conv::choose_forward(&gpu, s, &all)).unwrap(), forward);
     assert_eq!(block_on(conv::choose_weight_grad(&gpu, s)).unwrap(), chosen);
+    assert_eq!(block_on(conv::choose_input_grad(&gpu, s)).unwrap(), input);
     let again = (
         gpu.counters().get(conv::FORWARD),
         gpu.counters().get(conv::WEIGHT_GRAD),
@@ -217,8 +245,8 @@ fn a_measured_choice_is_timed_once_kept_and_trusted_only_on_its_adapter() {
     // Kept and loaded on a new device of the same adapter: answered without timing.
     let kept = gpu.kernel_choices_json();
     let fresh = common::gpu();
-    assert_eq!(fresh.load_kernel_choices(&kept), Ok(2));
-    assert_eq!(block_on(conv::choose_forward(&fresh, s)).unwrap(), forward);
+    assert_eq!(fresh.load_kernel_choices(&kept), Ok(3));
+    assert_eq!(block_on(conv::choose_forward(&fresh, s, &all)).unwrap(), forward);
     assert_eq!(
         block_on(conv::choose_weight_grad(&fresh, s)).unwrap(),
         chosen
@@ -265,8 +293,13 @@ fn a_measured_choice_is_timed_once_kept_and_trusted_only_on_its_adapter() {
     let garbled = kept.replace(&format!("\"{}\"", forward.label()), "\"sideways\"");
     let other = common::gpu();
     other.load_kernel_choices(&garbled).unwrap();
-    block_on(conv::choose_forward(&other, s)).unwrap();
+    block_on(conv::choose_forward(&other, s, &all)).unwrap();
     assert!(other.counters().get(conv::FORWARD) > 0);
+    // A kept answer outside the candidates asked for is not taken: with the register
+    // kernel and im2col alone, a kept "shared_tiles" would be wrong.
+    let pair = [ForwardAlgorithm::ImplicitGemm, ForwardAlgorithm::Im2colMatmul];
+    let picked = block_on(conv::choose_forward(&fresh, s, &pair)).unwrap();
+    assert!(pair.contains(&picked));
 }
 
 #[test]
@@ -394,6 +427,6 @@ fn both_forward_algorithms_and_the_naive_baseline_agree_with_the_reference() {
     let got = block_on(gpu.read_f32(&y, 0, s.y_len())).unwrap();
     assert!(checks::relative_l2_error(&got, &want) < 1e-5);
     // The start-up choice returns one of the two, whichever this adapter runs faster.
-    let chosen = block_on(conv::choose_forward(&gpu, s)).unwrap();
+    let chosen = block_on(conv::choose_forward(&gpu, s, &ForwardAlgorithm::ALL)).unwrap();
     eprintln!("choose_forward picked {chosen:?} for {}", s.describe());
 }

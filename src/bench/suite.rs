@@ -25,10 +25,14 @@ const RESNET20_PARAMS: u32 = 272_474;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConvPart {
-    /// Forward, with the naive baseline beside it.
+    /// Forward, register tiles, with the naive baseline and im2col + matmul beside it.
     Forward,
-    /// Gradient of the input.
+    /// Forward, workgroup-memory tiles (GPUs').
+    ForwardShared,
+    /// Gradient of the input, register tiles.
     InputGrad,
+    /// Gradient of the input, workgroup-memory tiles (GPUs').
+    InputGradShared,
     /// Gradient of the weights, register tiles (software adapters' kernel).
     WeightGrad,
     /// Gradient of the weights, workgroup-memory tiles at their default split (GPUs').
@@ -164,7 +168,9 @@ pub fn items(batch: u32) -> Vec<Item> {
     for (layer, shape) in layers {
         for part in [
             ConvPart::Forward,
+            ConvPart::ForwardShared,
             ConvPart::InputGrad,
+            ConvPart::InputGradShared,
             ConvPart::WeightGrad,
             ConvPart::WeightGradShared,
         ] {
@@ -314,14 +320,24 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
             let shared = WeightGradAlgorithm::shared_default(&s);
             let name = match part {
                 ConvPart::Forward => "conv forward".to_string(),
+                ConvPart::ForwardShared => "conv forward shared".to_string(),
                 ConvPart::InputGrad => "conv input grad".to_string(),
+                ConvPart::InputGradShared => "conv input grad shared".to_string(),
                 ConvPart::WeightGrad => "conv weight grad".to_string(),
                 ConvPart::WeightGradShared => format!("conv weight grad {}", shared.label()),
             };
             let op = match part {
                 ConvPart::Forward => Conv::forward(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?,
+                ConvPart::ForwardShared => {
+                    Conv::forward_shared(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?
+                }
                 ConvPart::InputGrad => {
                     Conv::input_grad(gpu, s, slices, w(&y), w(&wt), w(&out_x), false)?
+                }
+                ConvPart::InputGradShared => {
+                    let shared = conv::InputGradAlgorithm::Shared;
+                    let (dy, wt, dx) = (w(&y), w(&wt), w(&out_x));
+                    Conv::input_grad_by(gpu, shared, s, slices, dy, wt, dx, false)?
                 }
                 ConvPart::WeightGrad => Conv::weight_grad(gpu, s, slices, w(&x), w(&y), w(&out_w))?,
                 ConvPart::WeightGradShared => {
@@ -352,7 +368,7 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                 )?;
                 let pair: Vec<Dispatch> = im2col.dispatches().into_iter().cloned().collect();
                 r.im2col_matmul_ms = Some(time(pair).await?);
-                r.picked = Some(conv::choose_forward(gpu, s).await?);
+                r.picked = Some(conv::choose_forward(gpu, s, &ForwardAlgorithm::ALL).await?);
                 r
             } else {
                 r

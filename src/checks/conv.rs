@@ -30,8 +30,12 @@ pub enum ConvKernel {
     Forward,
     /// The same by im2col + batched matmul.
     ForwardIm2col,
+    /// The same by the workgroup-memory kernel.
+    ForwardShared,
     /// dx from dy and w.
     InputGrad,
+    /// dx by the workgroup-memory kernel.
+    InputGradShared,
     /// dw from x and dy.
     WeightGrad,
     /// dw by the workgroup-memory kernel, the batch in one part.
@@ -61,7 +65,9 @@ impl ConvCase {
         let kernel = match self.kernel {
             ConvKernel::Forward => "forward",
             ConvKernel::ForwardIm2col => "forward by im2col + matmul",
+            ConvKernel::ForwardShared => "forward by workgroup-memory tiles",
             ConvKernel::InputGrad => "input grad",
+            ConvKernel::InputGradShared => "input grad by workgroup-memory tiles",
             ConvKernel::WeightGrad => "weight grad",
             ConvKernel::WeightGradShared => "weight grad by workgroup-memory tiles",
             ConvKernel::WeightGradSharedSplit => {
@@ -74,8 +80,13 @@ impl ConvCase {
             notes.push("channel slices");
         }
         match (self.kernel, self.option) {
-            (ConvKernel::Forward | ConvKernel::ForwardIm2col, true) => notes.push("bias"),
-            (ConvKernel::InputGrad, true) => notes.push("accumulate"),
+            (
+                ConvKernel::Forward | ConvKernel::ForwardIm2col | ConvKernel::ForwardShared,
+                true,
+            ) => notes.push("bias"),
+            (ConvKernel::InputGrad | ConvKernel::InputGradShared, true) => {
+                notes.push("accumulate")
+            }
             _ => {}
         }
         let notes = if notes.is_empty() {
@@ -116,8 +127,9 @@ const fn shape(
 /// 5x5 and a non-square kernel, a non-square kernel at stride 3 (nine input-gradient
 /// phases with different taps), channel counts on both sides of the 16-row tile, output
 /// channels for each tile height of the workgroup-memory weight gradient (16, 32, 64 rows,
-/// and more than one tile of 64), and a ResNet-20 first-stage layer at batch 4.
-const FIXED: [ConvShape; 13] = [
+/// and more than one tile of 64; input channels likewise for the input gradient), and a
+/// ResNet-20 first-stage layer at batch 4.
+const FIXED: [ConvShape; 14] = [
     shape(2, 5, 7, 6, 3, 1, 1, 1, 0),
     shape(2, 3, 9, 11, 5, 3, 3, 1, 1),
     shape(3, 4, 10, 9, 6, 3, 3, 2, 1),
@@ -131,6 +143,7 @@ const FIXED: [ConvShape; 13] = [
     shape(3, 19, 11, 10, 35, 5, 3, 3, 2),
     shape(2, 20, 7, 9, 24, 3, 3, 1, 1),
     shape(3, 8, 6, 5, 70, 3, 3, 1, 1),
+    shape(2, 67, 5, 6, 9, 3, 3, 2, 1),
 ];
 
 /// Random shapes drawn after the fixed ones.
@@ -176,7 +189,9 @@ pub fn cases() -> Vec<ConvCase> {
                 (ConvKernel::Forward, i % 2 == 0),
                 // im2col + matmul adds a bias only to dense outputs.
                 (ConvKernel::ForwardIm2col, i % 2 == 0 && !sliced),
+                (ConvKernel::ForwardShared, i % 2 == 0),
                 (ConvKernel::InputGrad, sliced),
+                (ConvKernel::InputGradShared, sliced),
                 (ConvKernel::WeightGrad, false),
                 (ConvKernel::WeightGradShared, false),
                 (ConvKernel::WeightGradSharedSplit, false),
@@ -243,7 +258,7 @@ impl Data {
     fn loss_moved(&self, s: &ConvShape, kernel: ConvKernel, i: usize, delta: f64) -> f64 {
         let (mut x, mut w, mut b) = (to_f64(&self.x), to_f64(&self.w), to_f64(&self.b));
         let target = match kernel {
-            ConvKernel::InputGrad => &mut x,
+            ConvKernel::InputGrad | ConvKernel::InputGradShared => &mut x,
             ConvKernel::WeightGrad
             | ConvKernel::WeightGradShared
             | ConvKernel::WeightGradSharedSplit => &mut w,
@@ -275,12 +290,12 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
 
     // The output region, its initial contents and the expected values there.
     let (region, out_len, mut want, tolerance) = match case.kernel {
-        ConvKernel::Forward | ConvKernel::ForwardIm2col => {
+        ConvKernel::Forward | ConvKernel::ForwardIm2col | ConvKernel::ForwardShared => {
             let bias = case.option.then(|| to_f64(&data.b));
             let want = conv::forward_reference(&s, &x64, &w64, bias.as_deref());
             (y_idx.clone(), l.y_len(&s), want, FORWARD_TOLERANCE)
         }
-        ConvKernel::InputGrad => {
+        ConvKernel::InputGrad | ConvKernel::InputGradShared => {
             let want = conv::input_grad_reference(&s, &dy64, &w64);
             (x_idx.clone(), l.x_len(&s), want, GRADIENT_TOLERANCE)
         }
@@ -302,7 +317,8 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
         }
     };
     let mut initial_values = vec![SENTINEL; out_len];
-    let accumulate = case.kernel == ConvKernel::InputGrad && case.option;
+    let accumulate =
+        matches!(case.kernel, ConvKernel::InputGrad | ConvKernel::InputGradShared) && case.option;
     if accumulate {
         // dx already holds gradient from other consumers of x; the kernel adds to it.
         let earlier = random_values(seed ^ 0x4444, region.len());
@@ -335,7 +351,14 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
                 let op = ConvForward::new(gpu, algorithm, s, l, x, w, bias, out)?;
                 return Ok(op.dispatches().into_iter().cloned().collect());
             }
+            ConvKernel::ForwardShared => {
+                Conv::forward_shared(gpu, s, l, x, w, case.option.then_some(b), out)
+            }
             ConvKernel::InputGrad => Conv::input_grad(gpu, s, l, dy, w, out, accumulate),
+            ConvKernel::InputGradShared => {
+                let algorithm = conv::InputGradAlgorithm::Shared;
+                Conv::input_grad_by(gpu, algorithm, s, l, dy, w, out, accumulate)
+            }
             ConvKernel::WeightGrad => Conv::weight_grad(gpu, s, l, x, dy, out),
             ConvKernel::WeightGradShared | ConvKernel::WeightGradSharedSplit => {
                 let parts = match case.kernel {
@@ -351,8 +374,10 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
     })
     .await?;
 
-    if matches!(case.kernel, ConvKernel::Forward | ConvKernel::ForwardIm2col)
-        || s.flops() / 2.0 > FD_MAX_MACS
+    if matches!(
+        case.kernel,
+        ConvKernel::Forward | ConvKernel::ForwardIm2col | ConvKernel::ForwardShared
+    ) || s.flops() / 2.0 > FD_MAX_MACS
     {
         return Ok(o.result);
     }

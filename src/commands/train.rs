@@ -79,7 +79,11 @@ struct Results<'a> {
     /// 3 x forward FLOPs x images per second: the rate the kernels sustained.
     training_gflop_per_second: f64,
     final_test_accuracy: Option<f64>,
+    /// The forward algorithm chosen per conv shape (`implicit_gemm`, `im2col_matmul` or
+    /// `shared_tiles`).
     forward_algorithms: Vec<String>,
+    /// The input-gradient kernel chosen per conv shape (`registers` or `shared`).
+    input_grad_kernels: Vec<String>,
     /// The weight-gradient kernel chosen per conv shape (`registers` or `shared/PARTS`).
     weight_grad_kernels: Vec<String>,
     /// Every kernel choice measured or loaded on this adapter: question to answer.
@@ -459,7 +463,13 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
                 .plan()
                 .algorithms
                 .iter()
-                .map(|(s, a)| format!("{}: {a:?}", s.describe()))
+                .map(|(s, a)| format!("{}: {}", s.describe(), a.label()))
+                .collect(),
+            input_grad_kernels: trainer
+                .plan()
+                .input_grads
+                .iter()
+                .map(|(s, a)| format!("{}: {}", s.describe(), a.label()))
                 .collect(),
             weight_grad_kernels: trainer
                 .plan()

@@ -12,8 +12,12 @@ use crate::shaders;
 
 /// Counter name of the forward kernel.
 pub const FORWARD: &str = "conv2d_forward";
+/// Counter name of the workgroup-memory forward kernel (`conv_shared.wgsl`).
+pub const FORWARD_SHARED: &str = "conv2d_forward_shared";
 /// Counter name of the input-gradient kernel.
 pub const INPUT_GRAD: &str = "conv2d_input_grad";
+/// Counter name of the workgroup-memory input-gradient kernel (`conv_shared.wgsl`).
+pub const INPUT_GRAD_SHARED: &str = "conv2d_input_grad_shared";
 /// Counter name of the weight-gradient kernel.
 pub const WEIGHT_GRAD: &str = "conv2d_weight_grad";
 /// Counter name of the workgroup-memory weight-gradient kernel (`conv_shared.wgsl`).
@@ -40,7 +44,7 @@ const WEIGHT_GRAD_WORKGROUPS: u32 = 32;
 /// measured: a GPU of 100+ multiprocessors wants several resident workgroups on each.
 const SHARED_WEIGHT_GRAD_WORKGROUPS: u32 = 1024;
 
-/// Columns (c r s) of one workgroup of `weight_grad_shared`.
+/// Columns of one workgroup of the workgroup-memory kernels (`conv_shared.wgsl`).
 const SHARED_TILE_COLS: u32 = 64;
 
 /// Sizes of one convolution: input n x c x h x w, k filters of c x r x s, stride, zero padding
@@ -291,6 +295,20 @@ fn grid(cols: u32, rows: u32) -> [u32; 3] {
     [cols.div_ceil(BLOCK_COLS), rows.div_ceil(BLOCK_ROWS), 1]
 }
 
+/// Workgroups of a workgroup-memory kernel over a `rows` x `cols` output.
+fn shared_grid(cols: u32, rows: u32) -> [u32; 3] {
+    let tile_rows = 4 * shared_tile_invocations_down(rows);
+    [cols.div_ceil(SHARED_TILE_COLS), rows.div_ceil(tile_rows), 1]
+}
+
+/// The three forward kernels of [`Conv`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ForwardKernel {
+    Registers,
+    Naive,
+    Shared,
+}
+
 impl Conv {
     /// y = conv(x, w) (+ bias): y's layer channels are overwritten.
     pub fn forward(
@@ -302,7 +320,21 @@ impl Conv {
         bias: Option<Operand<'_>>,
         y: Operand<'_>,
     ) -> Result<Conv, GpuError> {
-        Self::forward_variant(gpu, shape, slices, x, w, bias, y, false)
+        Self::forward_variant(gpu, shape, slices, x, w, bias, y, ForwardKernel::Registers)
+    }
+
+    /// The same by workgroup-memory tiles (`conv_shared.wgsl`, for real GPUs).
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_shared(
+        gpu: &Gpu,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        x: Operand<'_>,
+        w: Operand<'_>,
+        bias: Option<Operand<'_>>,
+        y: Operand<'_>,
+    ) -> Result<Conv, GpuError> {
+        Self::forward_variant(gpu, shape, slices, x, w, bias, y, ForwardKernel::Shared)
     }
 
     /// The one-thread-per-output forward baseline, for the benchmark only.
@@ -315,7 +347,7 @@ impl Conv {
         bias: Option<Operand<'_>>,
         y: Operand<'_>,
     ) -> Result<Conv, GpuError> {
-        Self::forward_variant(gpu, shape, slices, x, w, bias, y, true)
+        Self::forward_variant(gpu, shape, slices, x, w, bias, y, ForwardKernel::Naive)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -327,9 +359,13 @@ impl Conv {
         w: Operand<'_>,
         bias: Option<Operand<'_>>,
         y: Operand<'_>,
-        naive: bool,
+        variant: ForwardKernel,
     ) -> Result<Conv, GpuError> {
-        let kernel = if naive { FORWARD_NAIVE } else { FORWARD };
+        let kernel = match variant {
+            ForwardKernel::Registers => FORWARD,
+            ForwardKernel::Naive => FORWARD_NAIVE,
+            ForwardKernel::Shared => FORWARD_SHARED,
+        };
         validate(kernel, &shape, &slices)?;
         check_fits(kernel, "x", x, slices.x_len(&shape))?;
         check_fits(kernel, "w", w, shape.w_len())?;
@@ -351,26 +387,41 @@ impl Conv {
         // Without a bias the binding still needs a buffer; the shader never reads it.
         let bias_buffer = bias.map_or(w.buffer, |b| b.buffer);
         let outputs = shape.n * shape.p() * shape.q();
-        let (entry, grid) = if naive {
-            let len = outputs * shape.k;
-            ("forward_naive", super::elementwise::grid_1d(gpu, len, 64))
-        } else {
-            ("forward", grid(outputs, shape.k))
-        };
         let bindings = [
             (1, x.buffer),
             (2, w.buffer),
             (3, y.buffer),
             (4, bias_buffer),
         ];
-        let dispatch = Dispatch::new(gpu, kernel, &shaders::CONV, entry, &params, &bindings, grid)?;
+        let dispatch = match variant {
+            ForwardKernel::Registers => {
+                let grid = grid(outputs, shape.k);
+                Dispatch::new(gpu, kernel, &shaders::CONV, "forward", &params, &bindings, grid)?
+            }
+            ForwardKernel::Naive => {
+                let grid = super::elementwise::grid_1d(gpu, outputs * shape.k, 64);
+                let entry = "forward_naive";
+                Dispatch::new(gpu, kernel, &shaders::CONV, entry, &params, &bindings, grid)?
+            }
+            ForwardKernel::Shared => Dispatch::with_constants(
+                gpu,
+                kernel,
+                &shaders::CONV_SHARED,
+                "forward_shared",
+                &[("WG_Y", shared_tile_invocations_down(shape.k) as f64)],
+                &params,
+                &bindings,
+                shared_grid(outputs, shape.k),
+            )?,
+        };
         Ok(Conv {
             shape,
             dispatches: vec![dispatch],
         })
     }
 
-    /// dx = (or += when `accumulate`) the gradient of the loss with respect to x, from dy.
+    /// dx = (or += when `accumulate`) the gradient of the loss with respect to x, from dy,
+    /// by the register-tiled kernel.
     #[allow(clippy::too_many_arguments)]
     pub fn input_grad(
         gpu: &Gpu,
@@ -381,7 +432,26 @@ impl Conv {
         dx: Operand<'_>,
         accumulate: bool,
     ) -> Result<Conv, GpuError> {
-        let kernel = INPUT_GRAD;
+        let algorithm = InputGradAlgorithm::Registers;
+        Self::input_grad_by(gpu, algorithm, shape, slices, dy, w, dx, accumulate)
+    }
+
+    /// dx by the given algorithm (see [`choose_input_grad`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn input_grad_by(
+        gpu: &Gpu,
+        algorithm: InputGradAlgorithm,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        dy: Operand<'_>,
+        w: Operand<'_>,
+        dx: Operand<'_>,
+        accumulate: bool,
+    ) -> Result<Conv, GpuError> {
+        let kernel = match algorithm {
+            InputGradAlgorithm::Registers => INPUT_GRAD,
+            InputGradAlgorithm::Shared => INPUT_GRAD_SHARED,
+        };
         validate(kernel, &shape, &slices)?;
         check_fits(kernel, "dy", dy, slices.y_len(&shape))?;
         check_fits(kernel, "w", w, shape.w_len())?;
@@ -395,15 +465,31 @@ impl Conv {
         };
         let flags = if accumulate { ACCUMULATE } else { 0 };
         let params = Params::new(&shape, &slices, offsets, flags);
-        let dispatch = Dispatch::new(
-            gpu,
-            kernel,
-            &shaders::CONV,
-            "input_grad",
-            &params,
-            &[(1, dy.buffer), (2, w.buffer), (3, dx.buffer)],
-            input_grad_grid(&shape),
-        )?;
+        let bindings = [(1, dy.buffer), (2, w.buffer), (3, dx.buffer)];
+        let dispatch = match algorithm {
+            InputGradAlgorithm::Registers => Dispatch::new(
+                gpu,
+                kernel,
+                &shaders::CONV,
+                "input_grad",
+                &params,
+                &bindings,
+                input_grad_grid(&shape),
+            )?,
+            InputGradAlgorithm::Shared => Dispatch::with_constants(
+                gpu,
+                kernel,
+                &shaders::CONV_SHARED,
+                "input_grad_shared",
+                &[
+                    ("WG_Y", shared_tile_invocations_down(shape.c) as f64),
+                    ("ST", shape.stride as f64),
+                ],
+                &params,
+                &bindings,
+                shared_grid(shape.n * shape.h * shape.w, shape.c),
+            )?,
+        };
         Ok(Conv {
             shape,
             dispatches: vec![dispatch],
@@ -619,33 +705,38 @@ pub fn im2col_len(s: &ConvShape) -> usize {
 }
 
 /// How a convolution's forward pass runs. Which is faster depends on the adapter and the
-/// layer (see BENCHMARKS.md), so [`choose_forward`] measures both.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// layer (see BENCHMARKS.md), so [`choose_forward`] measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ForwardAlgorithm {
-    /// One register-blocked kernel reading x directly.
+    /// One register-blocked kernel reading x directly (software adapters).
     ImplicitGemm,
     /// im2col into a workspace, then one batched matmul (and a bias add if any).
     Im2colMatmul,
+    /// One workgroup-memory tiled kernel reading x directly (real GPUs).
+    SharedTiles,
 }
 
 impl ForwardAlgorithm {
-    /// `implicit_gemm` or `im2col_matmul`.
+    /// Every algorithm.
+    pub const ALL: [ForwardAlgorithm; 3] = [
+        ForwardAlgorithm::ImplicitGemm,
+        ForwardAlgorithm::Im2colMatmul,
+        ForwardAlgorithm::SharedTiles,
+    ];
+
+    /// `implicit_gemm`, `im2col_matmul` or `shared_tiles`.
     pub fn label(&self) -> &'static str {
         match self {
             ForwardAlgorithm::ImplicitGemm => "implicit_gemm",
             ForwardAlgorithm::Im2colMatmul => "im2col_matmul",
+            ForwardAlgorithm::SharedTiles => "shared_tiles",
         }
     }
 
     /// The algorithm a [`ForwardAlgorithm::label`] names.
     pub fn from_label(label: &str) -> Option<Self> {
-        [
-            ForwardAlgorithm::ImplicitGemm,
-            ForwardAlgorithm::Im2colMatmul,
-        ]
-        .into_iter()
-        .find(|a| a.label() == label)
+        Self::ALL.into_iter().find(|a| a.label() == label)
     }
 }
 
@@ -712,8 +803,14 @@ impl ConvForward {
         y: Operand<'_>,
         shared: Option<&wgpu::Buffer>,
     ) -> Result<ConvForward, GpuError> {
-        if algorithm == ForwardAlgorithm::ImplicitGemm {
-            let conv = Conv::forward(gpu, shape, slices, x, w, bias, y)?;
+        let direct = match algorithm {
+            ForwardAlgorithm::ImplicitGemm => Some(Conv::forward(gpu, shape, slices, x, w, bias, y)?),
+            ForwardAlgorithm::SharedTiles => Some(Conv::forward_shared(
+                gpu, shape, slices, x, w, bias, y,
+            )?),
+            ForwardAlgorithm::Im2colMatmul => None,
+        };
+        if let Some(conv) = direct {
             return Ok(ConvForward {
                 algorithm,
                 dispatches: conv.dispatches,
@@ -778,31 +875,49 @@ impl ConvForward {
     }
 }
 
-/// Times both forward algorithms once on scratch buffers of this shape and returns the
-/// faster on this adapter: the start-up choice the training plan makes per layer. The
-/// answer is remembered on the device ([`Gpu::remember_choice`]), so each shape is timed
-/// once per adapter, and not at all where kept choices were loaded.
-pub async fn choose_forward(gpu: &Gpu, shape: ConvShape) -> Result<ForwardAlgorithm, GpuError> {
-    let question = format!("conv forward {}", shape.describe());
+/// Times the forward algorithms in `candidates` once on scratch buffers of this shape and
+/// returns the fastest on this adapter: the start-up choice the training plan makes per
+/// layer. The answer is remembered on the device ([`Gpu::remember_choice`]), so each shape
+/// is timed once per adapter and candidate set, and not at all where kept choices were
+/// loaded. On a software adapter the workgroup-memory kernel is dropped untimed, like the
+/// other GPU variants (see [`choose_weight_grad`]).
+pub async fn choose_forward(
+    gpu: &Gpu,
+    shape: ConvShape,
+    candidates: &[ForwardAlgorithm],
+) -> Result<ForwardAlgorithm, GpuError> {
+    let mut candidates: Vec<ForwardAlgorithm> = candidates.to_vec();
+    if gpu.is_software() && candidates.len() > 1 {
+        candidates.retain(|&a| a != ForwardAlgorithm::SharedTiles);
+    }
+    if candidates.len() <= 1 {
+        return Ok(candidates.first().copied().unwrap_or(ForwardAlgorithm::ImplicitGemm));
+    }
+    let labels: Vec<&str> = candidates.iter().map(|a| a.label()).collect();
+    let question = format!("conv forward of {} {}", labels.join("|"), shape.describe());
     let remembered = gpu.remembered_choice(&question);
     if let Some(known) = remembered.as_deref().and_then(ForwardAlgorithm::from_label) {
-        return Ok(known);
+        if candidates.contains(&known) {
+            return Ok(known);
+        }
     }
-    let chosen = measure_forward(gpu, shape).await?;
+    let chosen = measure_forward(gpu, shape, &candidates).await?;
     gpu.remember_choice(question, chosen.label().into());
     Ok(chosen)
 }
 
-async fn measure_forward(gpu: &Gpu, shape: ConvShape) -> Result<ForwardAlgorithm, GpuError> {
+/// The timing behind [`choose_forward`], on any adapter and remembering nothing.
+pub async fn measure_forward(
+    gpu: &Gpu,
+    shape: ConvShape,
+    candidates: &[ForwardAlgorithm],
+) -> Result<ForwardAlgorithm, GpuError> {
     let slices = ChannelSlices::dense(&shape);
     let x = gpu.storage("choose x", shape.x_len() as u64 * 4)?;
     let w = gpu.storage("choose w", shape.w_len() as u64 * 4)?;
     let y = gpu.storage("choose y", shape.y_len() as u64 * 4)?;
     let mut best = (f64::INFINITY, ForwardAlgorithm::ImplicitGemm);
-    for algorithm in [
-        ForwardAlgorithm::ImplicitGemm,
-        ForwardAlgorithm::Im2colMatmul,
-    ] {
+    for &algorithm in candidates {
         let whole = Operand::whole;
         let op = match ConvForward::new(
             gpu,
@@ -819,7 +934,90 @@ async fn measure_forward(gpu: &Gpu, shape: ConvShape) -> Result<ForwardAlgorithm
             Err(GpuError::BufferTooLarge { .. }) => continue,
             Err(e) => return Err(e),
         };
-        let (ms, _) = crate::gpu::timing::ms_per_run(gpu, &op.dispatches(), 0.0).await?;
+        let ms =
+            crate::gpu::timing::ms_per_run_to_beat(gpu, &op.dispatches(), best.0).await?;
+        if ms < best.0 {
+            best = (ms, algorithm);
+        }
+    }
+    Ok(best.1)
+}
+
+/// How a convolution's input gradient runs. Which is faster depends on the adapter and the
+/// layer, so [`choose_input_grad`] measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputGradAlgorithm {
+    /// `conv.wgsl`'s register tiles, one z layer per stride phase (software adapters).
+    Registers,
+    /// `conv_shared.wgsl`'s workgroup-memory tiles, every tap masked (real GPUs).
+    Shared,
+}
+
+impl InputGradAlgorithm {
+    /// `registers` or `shared`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            InputGradAlgorithm::Registers => "registers",
+            InputGradAlgorithm::Shared => "shared",
+        }
+    }
+
+    /// The algorithm a [`InputGradAlgorithm::label`] names.
+    pub fn from_label(label: &str) -> Option<Self> {
+        [InputGradAlgorithm::Registers, InputGradAlgorithm::Shared]
+            .into_iter()
+            .find(|a| a.label() == label)
+    }
+}
+
+/// Times the two input-gradient kernels on scratch buffers of this shape and returns the
+/// faster on this adapter; on a software adapter the register tiles, untimed. Remembered on
+/// the device like [`choose_forward`].
+pub async fn choose_input_grad(
+    gpu: &Gpu,
+    shape: ConvShape,
+) -> Result<InputGradAlgorithm, GpuError> {
+    let question = format!("conv input grad {}", shape.describe());
+    let remembered = gpu.remembered_choice(&question);
+    if let Some(known) = remembered
+        .as_deref()
+        .and_then(InputGradAlgorithm::from_label)
+    {
+        return Ok(known);
+    }
+    let chosen = match gpu.is_software() {
+        true => InputGradAlgorithm::Registers,
+        false => measure_input_grad(gpu, shape).await?,
+    };
+    gpu.remember_choice(question, chosen.label().into());
+    Ok(chosen)
+}
+
+/// The timing behind [`choose_input_grad`], on any adapter and remembering nothing.
+pub async fn measure_input_grad(
+    gpu: &Gpu,
+    shape: ConvShape,
+) -> Result<InputGradAlgorithm, GpuError> {
+    let slices = ChannelSlices::dense(&shape);
+    let dy = gpu.storage("choose dy", shape.y_len() as u64 * 4)?;
+    let w = gpu.storage("choose w", shape.w_len() as u64 * 4)?;
+    let dx = gpu.storage("choose dx", shape.x_len() as u64 * 4)?;
+    let mut best = (f64::INFINITY, InputGradAlgorithm::Registers);
+    for algorithm in [InputGradAlgorithm::Registers, InputGradAlgorithm::Shared] {
+        let whole = Operand::whole;
+        let op = Conv::input_grad_by(
+            gpu,
+            algorithm,
+            shape,
+            slices,
+            whole(&dy),
+            whole(&w),
+            whole(&dx),
+            false,
+        )?;
+        let dispatches: Vec<&Dispatch> = op.dispatches().iter().collect();
+        let ms = crate::gpu::timing::ms_per_run_to_beat(gpu, &dispatches, best.0).await?;
         if ms < best.0 {
             best = (ms, algorithm);
         }
@@ -874,10 +1072,10 @@ impl WeightGradAlgorithm {
     }
 }
 
-/// Invocations down a `weight_grad_shared` workgroup (4 rows each): the fewest of 4, 8, 16
-/// whose tile covers k channels, so thin layers do not compute idle rows.
-fn shared_tile_invocations_down(k: u32) -> u32 {
-    match k {
+/// Invocations down a workgroup-memory kernel's workgroup (4 rows each): the fewest of 4,
+/// 8, 16 whose tile covers `rows` channels, so thin layers do not compute idle rows.
+fn shared_tile_invocations_down(rows: u32) -> u32 {
+    match rows {
         0..=16 => 4,
         17..=32 => 8,
         _ => 16,
@@ -886,9 +1084,7 @@ fn shared_tile_invocations_down(k: u32) -> u32 {
 
 /// `weight_grad_shared`'s workgroups over dw for one part of the batch.
 fn shared_weight_grad_grid(s: &ConvShape) -> [u32; 3] {
-    let rows = 4 * shared_tile_invocations_down(s.k);
-    let cols = s.c * s.r * s.s;
-    [cols.div_ceil(SHARED_TILE_COLS), s.k.div_ceil(rows), 1]
+    shared_grid(s.c * s.r * s.s, s.k)
 }
 
 /// The splits of the batch worth timing for the workgroup-memory kernel: 1, 2, 4, ... up to

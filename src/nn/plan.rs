@@ -11,7 +11,8 @@ use super::geometry::BlockGeometry;
 use super::params::Layouts;
 use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::kernels::conv::{
-    self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm, WeightGradAlgorithm,
+    self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm, InputGradAlgorithm,
+    WeightGradAlgorithm,
 };
 use crate::kernels::linear::{self, LinearShape};
 use crate::kernels::norm::{self, Affine, NormSettings, NormShape, Running};
@@ -22,11 +23,12 @@ use crate::kernels::{elementwise, Operand};
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ForwardChoice {
-    /// Time both algorithms per layer shape on this adapter and keep the faster (the
+    /// Time the algorithms per layer shape on this adapter and keep the fastest (the
     /// default; two runs can then differ in the last bits if the timings flip).
     #[default]
     Measure,
-    /// Always the implicit GEMM: bit-for-bit repeatable runs on one platform.
+    /// Always an implicit GEMM (register or workgroup-memory tiles, as [`KernelVariants`]
+    /// says): bit-for-bit repeatable runs on one platform when the variants are fixed too.
     Implicit,
     /// Always im2col + matmul.
     Im2col,
@@ -34,8 +36,9 @@ pub enum ForwardChoice {
 
 /// How the kernels that come in two variants are picked: one for software adapters (no
 /// workgroup memory, few workgroups, few barriers) and one for GPUs (workgroup-memory tiles,
-/// work cut into many workgroups). Today: the convolutions' weight gradient (register tiles,
-/// or workgroup-memory tiles split over the batch) and batch norm's per-channel reductions
+/// work cut into many workgroups). Today: the convolutions' implicit-GEMM forward and input
+/// gradient (register or workgroup-memory tiles), their weight gradient (register tiles, or
+/// workgroup-memory tiles split over the batch) and batch norm's per-channel reductions
 /// (one pass with a workgroup per channel, or per-part sums merged by a second pass).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -89,6 +92,8 @@ pub struct Plan {
     pub blocks: Vec<BlockPlan>,
     /// The forward algorithm chosen for each distinct convolution shape.
     pub algorithms: Vec<(ConvShape, ForwardAlgorithm)>,
+    /// The input-gradient kernel chosen for each distinct convolution shape.
+    pub input_grads: Vec<(ConvShape, InputGradAlgorithm)>,
     /// The weight-gradient kernel chosen for each distinct convolution shape.
     pub weight_grads: Vec<(ConvShape, WeightGradAlgorithm)>,
     // Buffers only the prepared dispatches refer to; kept alive here.
@@ -110,7 +115,8 @@ impl Plan {
         let geometry: Vec<BlockGeometry> = (0..arch.blocks.len())
             .map(|b| BlockGeometry::new(&arch, b, batch))
             .collect();
-        let algorithms = choose_algorithms(gpu, &geometry, choice).await?;
+        let algorithms = choose_algorithms(gpu, &geometry, choice, variants).await?;
+        let input_grads = choose_input_grads(gpu, &geometry, variants).await?;
         let weight_grads = choose_weight_grads(gpu, &geometry, variants).await?;
         let norm_parts = choose_norm_parts(gpu, &geometry, batch, variants).await?;
         let layouts = Layouts::new(&arch);
@@ -155,6 +161,7 @@ impl Plan {
             saved_at: HashMap::new(),
             workspace: workspace.as_ref(),
             algorithms: &algorithms,
+            input_grads: &input_grads,
             weight_grads: &weight_grads,
             norm_parts: &norm_parts,
             convs: Vec::new(),
@@ -187,6 +194,8 @@ impl Plan {
         owned.extend(workspace);
         let mut algorithms: Vec<_> = algorithms.into_iter().collect();
         algorithms.sort_by_key(|(s, _)| (s.c, s.h, s.k, s.r, s.stride));
+        let mut input_grads: Vec<_> = input_grads.into_iter().collect();
+        input_grads.sort_by_key(|(s, _)| (s.c, s.h, s.k, s.r, s.stride));
         let mut weight_grads: Vec<_> = weight_grads.into_iter().collect();
         weight_grads.sort_by_key(|(s, _)| (s.c, s.h, s.k, s.r, s.stride));
         Ok(Plan {
@@ -200,6 +209,7 @@ impl Plan {
             act_grads,
             blocks,
             algorithms,
+            input_grads,
             weight_grads,
             _owned: owned,
             _convs: convs,
@@ -240,20 +250,56 @@ impl Plan {
     }
 }
 
+/// The forward algorithms `choice` and `variants` leave to choose from.
+fn forward_candidates(choice: ForwardChoice, variants: KernelVariants) -> Vec<ForwardAlgorithm> {
+    let implicit = match variants {
+        KernelVariants::Registers => vec![ForwardAlgorithm::ImplicitGemm],
+        KernelVariants::Shared => vec![ForwardAlgorithm::SharedTiles],
+        KernelVariants::Measure => vec![ForwardAlgorithm::ImplicitGemm, ForwardAlgorithm::SharedTiles],
+    };
+    match choice {
+        ForwardChoice::Implicit => implicit,
+        ForwardChoice::Im2col => vec![ForwardAlgorithm::Im2colMatmul],
+        ForwardChoice::Measure => {
+            let mut all = implicit;
+            all.insert(1, ForwardAlgorithm::Im2colMatmul);
+            all
+        }
+    }
+}
+
 async fn choose_algorithms(
     gpu: &Gpu,
     geometry: &[BlockGeometry],
     choice: ForwardChoice,
+    variants: KernelVariants,
 ) -> Result<HashMap<ConvShape, ForwardAlgorithm>, GpuError> {
+    let candidates = forward_candidates(choice, variants);
+    let mut chosen = HashMap::new();
+    for shape in geometry.iter().flat_map(|g| g.convs.iter()) {
+        if chosen.contains_key(shape) {
+            continue;
+        }
+        let algorithm = conv::choose_forward(gpu, *shape, &candidates).await?;
+        chosen.insert(*shape, algorithm);
+    }
+    Ok(chosen)
+}
+
+async fn choose_input_grads(
+    gpu: &Gpu,
+    geometry: &[BlockGeometry],
+    choice: KernelVariants,
+) -> Result<HashMap<ConvShape, InputGradAlgorithm>, GpuError> {
     let mut chosen = HashMap::new();
     for shape in geometry.iter().flat_map(|g| g.convs.iter()) {
         if chosen.contains_key(shape) {
             continue;
         }
         let algorithm = match choice {
-            ForwardChoice::Implicit => ForwardAlgorithm::ImplicitGemm,
-            ForwardChoice::Im2col => ForwardAlgorithm::Im2colMatmul,
-            ForwardChoice::Measure => conv::choose_forward(gpu, *shape).await?,
+            KernelVariants::Registers => InputGradAlgorithm::Registers,
+            KernelVariants::Shared => InputGradAlgorithm::Shared,
+            KernelVariants::Measure => conv::choose_input_grad(gpu, *shape).await?,
         };
         chosen.insert(*shape, algorithm);
     }
@@ -331,6 +377,7 @@ struct Ctx<'a> {
     saved_at: HashMap<String, u32>,
     workspace: Option<&'a wgpu::Buffer>,
     algorithms: &'a HashMap<ConvShape, ForwardAlgorithm>,
+    input_grads: &'a HashMap<ConvShape, InputGradAlgorithm>,
     weight_grads: &'a HashMap<ConvShape, WeightGradAlgorithm>,
     norm_parts: &'a HashMap<(u32, u32), u32>,
     convs: Vec<ConvForward>,
@@ -400,9 +447,20 @@ impl<'a> Ctx<'a> {
                 whole(y),
                 ws,
             )?,
+            // The planner makes a workspace whenever a layer takes im2col.
+            (ForwardAlgorithm::Im2colMatmul, None) => ConvForward::new(
+                self.gpu,
+                algorithm,
+                shape,
+                slices,
+                whole(x),
+                w,
+                None,
+                whole(y),
+            )?,
             _ => ConvForward::new(
                 self.gpu,
-                ForwardAlgorithm::ImplicitGemm,
+                algorithm,
                 shape,
                 slices,
                 whole(x),
@@ -445,7 +503,13 @@ impl<'a> Ctx<'a> {
         dx: &wgpu::Buffer,
         accumulate: bool,
     ) -> Result<Dispatch, GpuError> {
-        let op = Conv::input_grad(self.gpu, shape, slices, whole(dy), w, whole(dx), accumulate)?;
+        let algorithm = self
+            .input_grads
+            .get(&shape)
+            .copied()
+            .unwrap_or(InputGradAlgorithm::Registers);
+        let (dy, dx) = (whole(dy), whole(dx));
+        let op = Conv::input_grad_by(self.gpu, algorithm, shape, slices, dy, w, dx, accumulate)?;
         Ok(op.dispatches()[0].clone())
     }
 

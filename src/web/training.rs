@@ -310,6 +310,7 @@ impl TrainingRun {
             parameters: u32,
             blocks: Vec<String>,
             forward_algorithms: Vec<String>,
+            input_grad_kernels: Vec<String>,
             weight_grad_kernels: Vec<String>,
         }
         let m = self.with(|t| {
@@ -321,7 +322,12 @@ impl TrainingRun {
                 forward_algorithms: plan
                     .algorithms
                     .iter()
-                    .map(|(s, a)| format!("{}: {a:?}", s.describe()))
+                    .map(|(s, a)| format!("{}: {}", s.describe(), a.label()))
+                    .collect(),
+                input_grad_kernels: plan
+                    .input_grads
+                    .iter()
+                    .map(|(s, a)| format!("{}: {}", s.describe(), a.label()))
                     .collect(),
                 weight_grad_kernels: plan
                     .weight_grads
