@@ -83,7 +83,9 @@ def main():
     for n in (1024, 4096):
         mm = load(folder, f"matmul-{n}.json")
         ours = mm.get("gflops") if mm else None
-        print(f"| matmul {n}^3, GFLOP/s | {fmt(ours)} | cuBLAS {fmt(cublas.get(n))} | "
+        kernels = ", ".join(f"{k} {fmt(g)}" for k, g in (mm or {}).get("by_kernel") or [])
+        label = f"matmul {n}^3, GFLOP/s" + (f" ({kernels})" if kernels else "")
+        print(f"| {label} | {fmt(ours)} | cuBLAS {fmt(cublas.get(n))} | "
               f"{ratio(ours, cublas.get(n))} |")
 
     print("\nWhere the GPU time of a profiled training step goes (top kernels):")

@@ -82,8 +82,8 @@ mnist=(--dataset mnist --data-dir "$data/mnist")
 fashion=(--dataset fashion --data-dir "$data/fashion-mnist")
 
 [ -n "$torch" ] && step torch-gemm 60 sh -c "$python bench/torch_anchor.py gemm >$out/torch-gemm.jsonl"
-step matmul-1024 30 sh -c "$bin bench-matmul --size 1024 --seconds 2 --json >$out/matmul-1024.json"
-step matmul-4096 40 sh -c "$bin bench-matmul --size 4096 --seconds 4 --json >$out/matmul-4096.json"
+step matmul-1024 30 sh -c "$bin bench-matmul --size 1024 --seconds 1 --json >$out/matmul-1024.json"
+step matmul-4096 40 sh -c "$bin bench-matmul --size 4096 --seconds 2 --json >$out/matmul-4096.json"
 step small-b128 90 "$bin" train --quiet "${mnist[@]}" "${limit[@]}" --epochs 1 --batch 128 --profile-steps 4 \
   --json "$out/small-b128.json"
 step resnet20-b128 150 "$bin" train --quiet "${fashion[@]}" "${limit[@]}" --model resnet --depth 20 --epochs 1 \

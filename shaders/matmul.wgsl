@@ -122,3 +122,96 @@ fn naive(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     c[params.c_offset + gid.z * params.c_batch + row * params.n + col] = acc;
 }
+
+// ---------------------------------------------------------------------------------------
+// main_shared: the same product by workgroup-memory tiles, for real GPUs (the register
+// blocks above suit software adapters, which pay dearly for barriers; a GPU instead wants
+// each operand loaded once per workgroup and reused from workgroup memory). Which of the two
+// runs is measured on the adapter in use (src/kernels/matmul.rs, `choose`).
+//
+// The workgroup, 16 x 16 invocations, owns a 64 x 64 block of C; invocation (x, y) owns
+// rows 4y .. 4y+3 and columns 4x .. 4x+3 of it. Per step of SHARED_CHUNK inner indices it
+// stages a 64 x SHARED_CHUNK block of op(A) and a SHARED_CHUNK x 64 block of op(B), as
+// vec4s of 4 consecutive rows (columns), then adds its 4 x 4 outer products.
+
+const SHARED_BLOCK: u32 = 64u;
+const SHARED_CHUNK: u32 = 16u;
+// vec4s per inner index: 16 used and one of padding, so that the inner indices that
+// neighbouring invocations store fall in different memory banks.
+const SHARED_STRIDE: u32 = 17u;
+var<workgroup> a_staged: array<vec4<f32>, 272>; // [SHARED_CHUNK][SHARED_STRIDE]
+var<workgroup> b_staged: array<vec4<f32>, 272>;
+
+@compute @workgroup_size(16, 16, 1)
+fn main_shared(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let row0 = wg.y * SHARED_BLOCK;
+    let col0 = wg.x * SHARED_BLOCK;
+    let a_start = params.a_offset + wg.z * params.a_batch;
+    let b_start = params.b_offset + wg.z * params.b_batch;
+    // Staging order follows each operand's memory order, so that neighbouring invocations
+    // read neighbouring addresses: along the inner dimension where it is contiguous (A
+    // untransposed, B transposed), else along the rows (columns).
+    let a_inner_first = params.a_step == 1u;
+    let b_inner_first = params.b_step == 1u;
+    var r0 = vec4<f32>(0.0);
+    var r1 = vec4<f32>(0.0);
+    var r2 = vec4<f32>(0.0);
+    var r3 = vec4<f32>(0.0);
+    for (var p0 = 0u; p0 < params.k; p0 += SHARED_CHUNK) {
+        for (var e = li; e < SHARED_BLOCK * SHARED_CHUNK; e += 256u) {
+            let row = select(e % SHARED_BLOCK, e / SHARED_CHUNK, a_inner_first);
+            let j = select(e / SHARED_BLOCK, e % SHARED_CHUNK, a_inner_first);
+            let i = row0 + row;
+            let p = p0 + j;
+            var v = 0.0;
+            if (i < params.m && p < params.k) {
+                v = a[a_start + i * params.a_row_stride + p * params.a_step];
+            }
+            a_staged[j * SHARED_STRIDE + row / 4u][row % 4u] = v;
+        }
+        for (var e = li; e < SHARED_BLOCK * SHARED_CHUNK; e += 256u) {
+            let col = select(e % SHARED_BLOCK, e / SHARED_CHUNK, b_inner_first);
+            let j = select(e / SHARED_BLOCK, e % SHARED_CHUNK, b_inner_first);
+            let i = col0 + col;
+            let p = p0 + j;
+            var v = 0.0;
+            if (i < params.n && p < params.k) {
+                v = b[b_start + i * params.b_col_stride + p * params.b_step];
+            }
+            b_staged[j * SHARED_STRIDE + col / 4u][col % 4u] = v;
+        }
+        workgroupBarrier();
+        for (var j = 0u; j < SHARED_CHUNK; j++) {
+            let ra = a_staged[j * SHARED_STRIDE + lid.y];
+            let cb = b_staged[j * SHARED_STRIDE + lid.x];
+            r0 += ra.x * cb;
+            r1 += ra.y * cb;
+            r2 += ra.z * cb;
+            r3 += ra.w * cb;
+        }
+        workgroupBarrier();
+    }
+    let base = params.c_offset + wg.z * params.c_batch;
+    let row = row0 + 4u * lid.y;
+    let col = col0 + 4u * lid.x;
+    store_shared_row(base, row, col, r0);
+    store_shared_row(base, row + 1u, col, r1);
+    store_shared_row(base, row + 2u, col, r2);
+    store_shared_row(base, row + 3u, col, r3);
+}
+
+// C[row, col .. col + 4] = v where the row and columns exist.
+fn store_shared_row(base: u32, row: u32, col: u32, v: vec4<f32>) {
+    if (row >= params.m) {
+        return;
+    }
+    for (var j = 0u; j < 4u; j++) {
+        if (col + j < params.n) {
+            c[base + row * params.n + col + j] = v[j];
+        }
+    }
+}

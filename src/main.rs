@@ -55,13 +55,27 @@ mod cli {
             /// m = n = k.
             #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=16384))]
             size: u32,
-            /// Keep timing for at least this many seconds.
+            /// Keep timing for at least this many seconds (per kernel).
             #[arg(long, default_value_t = 3.0)]
             seconds: f64,
+            /// Which kernel: both, reporting the faster, or one of them.
+            #[arg(long, value_enum, default_value_t = MatmulKernelArg::Both)]
+            kernel: MatmulKernelArg,
             /// Print JSON instead of text.
             #[arg(long)]
             json: bool,
         },
+    }
+
+    /// The matmul kernels `bench-matmul` times.
+    #[derive(Clone, Copy, Debug, clap::ValueEnum)]
+    pub enum MatmulKernelArg {
+        /// Register blocks and workgroup-memory tiles.
+        Both,
+        /// Register blocks (software adapters' kernel).
+        Registers,
+        /// Workgroup-memory tiles (GPUs' kernel).
+        Shared,
     }
 
     pub fn main() -> ExitCode {
@@ -156,19 +170,30 @@ mod cli {
             Command::BenchMatmul {
                 size,
                 seconds,
+                kernel,
                 json,
             } => {
                 if !(seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0) {
                     eprintln!("error: --seconds must be a number in (0, 3600], got {seconds}");
                     return Ok(ExitCode::FAILURE);
                 }
-                let r = bench::matmul(&gpu, size, seconds).await?;
+                use snapfreeze::kernels::matmul::MatmulAlgorithm;
+                let kernels: &[MatmulAlgorithm] = match kernel {
+                    MatmulKernelArg::Both => &[MatmulAlgorithm::Registers, MatmulAlgorithm::Shared],
+                    MatmulKernelArg::Registers => &[MatmulAlgorithm::Registers],
+                    MatmulKernelArg::Shared => &[MatmulAlgorithm::Shared],
+                };
+                let r = bench::matmul(&gpu, size, seconds, kernels).await?;
                 if json {
                     println!("{}", to_json(&r));
                 } else {
+                    for (name, gflops) in &r.by_kernel {
+                        println!("  {name}: {gflops:.2} GFLOP/s");
+                    }
                     println!(
-                        "matmul {s}x{s}x{s}: {:.2} GFLOP/s ({:.1} ms per product, {} reps) on {}",
+                        "matmul {s}x{s}x{s}: {:.2} GFLOP/s by {} ({:.1} ms per product, {} reps) on {}",
                         r.gflops,
+                        r.kernel,
                         r.ms_per_product,
                         r.reps,
                         r.adapter,
@@ -246,6 +271,9 @@ mod cli {
                     Some(snapfreeze::kernels::conv::ForwardAlgorithm::ImplicitGemm) => "implicit",
                     Some(snapfreeze::kernels::conv::ForwardAlgorithm::Im2colMatmul) => "im2col",
                     Some(snapfreeze::kernels::conv::ForwardAlgorithm::SharedTiles) => "shared",
+                    Some(snapfreeze::kernels::conv::ForwardAlgorithm::Im2colSharedMatmul) => {
+                        "im2col/sh"
+                    }
                     None => "",
                 },
                 opt(cpu, 1),

@@ -8,8 +8,7 @@ use snapfreeze::checks::conv::{self as conv_checks, ConvKernel};
 use snapfreeze::checks::{self, random_values, Family};
 use snapfreeze::gpu::{Commands, GpuError};
 use snapfreeze::kernels::conv::{
-    self, ChannelSlices, Conv, ConvShape, ForwardAlgorithm, InputGradAlgorithm,
-    WeightGradAlgorithm,
+    self, ChannelSlices, Conv, ConvShape, ForwardAlgorithm, InputGradAlgorithm, WeightGradAlgorithm,
 };
 use snapfreeze::kernels::Operand;
 
@@ -231,7 +230,10 @@ fn a_measured_choice_is_timed_once_kept_and_trusted_only_on_its_adapter() {
         gpu.counters().get(conv::WEIGHT_GRAD),
     );
     assert!(launched.0 > 0);
-    assert_eq!(block_on(conv::choose_forward(&gpu, s, &all)).unwrap(), forward);
+    assert_eq!(
+        block_on(conv::choose_forward(&gpu, s, &all)).unwrap(),
+        forward
+    );
     assert_eq!(block_on(conv::choose_weight_grad(&gpu, s)).unwrap(), chosen);
     assert_eq!(block_on(conv::choose_input_grad(&gpu, s)).unwrap(), input);
     let again = (
@@ -246,7 +248,10 @@ fn a_measured_choice_is_timed_once_kept_and_trusted_only_on_its_adapter() {
     let kept = gpu.kernel_choices_json();
     let fresh = common::gpu();
     assert_eq!(fresh.load_kernel_choices(&kept), Ok(3));
-    assert_eq!(block_on(conv::choose_forward(&fresh, s, &all)).unwrap(), forward);
+    assert_eq!(
+        block_on(conv::choose_forward(&fresh, s, &all)).unwrap(),
+        forward
+    );
     assert_eq!(
         block_on(conv::choose_weight_grad(&fresh, s)).unwrap(),
         chosen
@@ -297,7 +302,10 @@ fn a_measured_choice_is_timed_once_kept_and_trusted_only_on_its_adapter() {
     assert!(other.counters().get(conv::FORWARD) > 0);
     // A kept answer outside the candidates asked for is not taken: with the register
     // kernel and im2col alone, a kept "shared_tiles" would be wrong.
-    let pair = [ForwardAlgorithm::ImplicitGemm, ForwardAlgorithm::Im2colMatmul];
+    let pair = [
+        ForwardAlgorithm::ImplicitGemm,
+        ForwardAlgorithm::Im2colMatmul,
+    ];
     let picked = block_on(conv::choose_forward(&fresh, s, &pair)).unwrap();
     assert!(pair.contains(&picked));
 }

@@ -6,7 +6,7 @@ mod common;
 use pollster::block_on;
 use snapfreeze::checks::{self, random_values};
 use snapfreeze::gpu::{Commands, GpuError};
-use snapfreeze::kernels::matmul::{self, Matmul, MatmulShape};
+use snapfreeze::kernels::matmul::{self, Matmul, MatmulAlgorithm, MatmulShape};
 use snapfreeze::kernels::Operand;
 
 #[test]
@@ -14,12 +14,12 @@ fn every_case_matches_the_f64_reference() {
     let gpu = common::gpu();
     let cases = checks::matmul::cases();
     assert!(
-        cases.len() >= 120,
-        "expected at least 30 shapes x 4 transposes"
+        cases.len() >= 240,
+        "expected at least 30 shapes x 4 transposes x 2 kernels"
     );
     let mut failures = Vec::new();
-    for (i, shape) in cases.iter().enumerate() {
-        let r = block_on(checks::matmul::check(&gpu, *shape, i as u64)).expect("GPU error");
+    for (i, case) in cases.iter().enumerate() {
+        let r = block_on(checks::matmul::check(&gpu, *case, i as u64)).expect("GPU error");
         eprintln!(
             "{} {:<40} rel err {:.2e}",
             if r.passed { "pass" } else { "FAIL" },
@@ -35,7 +35,17 @@ fn every_case_matches_the_f64_reference() {
 
 #[test]
 fn cases_cover_degenerate_prime_and_large_shapes_in_all_transposes() {
-    let cases = checks::matmul::cases();
+    let all = checks::matmul::cases();
+    // Every shape by both kernels.
+    for algorithm in [MatmulAlgorithm::Registers, MatmulAlgorithm::Shared] {
+        let by: Vec<MatmulShape> = all
+            .iter()
+            .filter(|c| c.algorithm == algorithm)
+            .map(|c| c.shape)
+            .collect();
+        assert_eq!(by.len() * 2, all.len(), "{algorithm:?}");
+    }
+    let cases: Vec<MatmulShape> = all.iter().map(|c| c.shape).collect();
     let has = |f: &dyn Fn(&MatmulShape) -> bool| cases.iter().any(f);
     assert!(has(&|s| s.m == 1 && s.n == 1 && s.k == 1));
     assert!(has(&|s| s.m > 512 && s.n > 512 && s.k > 512));
@@ -126,23 +136,41 @@ fn same_inputs_give_bitwise_identical_outputs() {
         .storage_from("b", &random_values(6, shape.b_len()))
         .unwrap();
     let c = gpu.storage("c", shape.c_len() as u64 * 4).unwrap();
-    let op = Matmul::new(
-        &gpu,
-        shape,
-        Operand::whole(&a),
-        Operand::whole(&b),
-        Operand::whole(&c),
-    )
-    .unwrap();
-    let mut runs = Vec::new();
-    for _ in 0..2 {
-        let mut commands = Commands::new(&gpu, "determinism");
-        commands.run(&[op.dispatch()]);
-        commands.submit();
-        let out = block_on(gpu.read_f32(&c, 0, shape.c_len())).unwrap();
-        runs.push(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+    let whole = Operand::whole;
+    for algorithm in [MatmulAlgorithm::Registers, MatmulAlgorithm::Shared] {
+        let op = Matmul::new_by(&gpu, algorithm, shape, whole(&a), whole(&b), whole(&c)).unwrap();
+        let mut runs = Vec::new();
+        for _ in 0..2 {
+            let mut commands = Commands::new(&gpu, "determinism");
+            commands.run(&[op.dispatch()]);
+            commands.submit();
+            let out = block_on(gpu.read_f32(&c, 0, shape.c_len())).unwrap();
+            runs.push(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        }
+        assert_eq!(runs[0], runs[1], "{algorithm:?}");
     }
-    assert_eq!(runs[0], runs[1]);
+}
+
+#[test]
+fn the_kernel_choice_times_both_once_and_software_adapters_keep_register_blocks() {
+    let gpu = common::gpu();
+    let shape = MatmulShape::new(70, 130, 90).transposed(false, true);
+    block_on(matmul::measure(&gpu, shape, 3)).unwrap();
+    assert!(gpu.counters().get(matmul::KERNEL) > 0);
+    assert!(gpu.counters().get(matmul::SHARED) > 0);
+    let chosen = block_on(matmul::choose(&gpu, shape, 3)).unwrap();
+    if gpu.is_software() {
+        assert_eq!(chosen, MatmulAlgorithm::Registers);
+    }
+    let launched = gpu.counters().get(matmul::KERNEL) + gpu.counters().get(matmul::SHARED);
+    assert_eq!(block_on(matmul::choose(&gpu, shape, 3)).unwrap(), chosen);
+    let again = gpu.counters().get(matmul::KERNEL) + gpu.counters().get(matmul::SHARED);
+    assert_eq!(again, launched, "a remembered choice is not timed again");
+    let question = format!("matmul {} x3", shape.describe());
+    assert_eq!(
+        gpu.remembered_choice(&question),
+        Some(chosen.label().into())
+    );
 }
 
 #[test]

@@ -59,8 +59,9 @@ fn every_family_learns_a_simple_task() {
         let name = model.name();
         // im2col + matmul for two of them: its shared workspace and DenseNet's channel slices.
         let im2col = matches!(model, ModelSpec::Vgg { .. } | ModelSpec::Densenet { .. });
-        // The GPUs' workgroup-memory weight gradient for two of them: split over the batch,
-        // on residual blocks and on DenseNet's channel slices.
+        // The GPUs' workgroup-memory kernels for two of them: the weight gradient split over
+        // the batch and the input gradient, on residual blocks and on DenseNet's channel
+        // slices, and the ResNet's forward too (the DenseNet's is im2col).
         let shared = matches!(model, ModelSpec::Resnet { .. } | ModelSpec::Densenet { .. });
         let mut c = config(model);
         c.epochs = 6;
@@ -88,12 +89,15 @@ fn every_family_learns_a_simple_task() {
         assert!(acc > 0.6, "{name}: test accuracy {acc}");
         assert_eq!(last.test.unwrap().images, 40);
     }
-    // The GPU variant of the weight gradient did the ResNet's and the DenseNet's.
-    assert!(
-        gpu.counters()
-            .get(snapfreeze::kernels::conv::WEIGHT_GRAD_SHARED)
-            > 0
-    );
+    // The GPU variants did the ResNet's and the DenseNet's convolutions.
+    use snapfreeze::kernels::conv;
+    for kernel in [
+        conv::WEIGHT_GRAD_SHARED,
+        conv::INPUT_GRAD_SHARED,
+        conv::FORWARD_SHARED,
+    ] {
+        assert!(gpu.counters().get(kernel) > 0, "{kernel} never ran");
+    }
 }
 
 #[test]

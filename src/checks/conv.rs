@@ -32,6 +32,8 @@ pub enum ConvKernel {
     ForwardIm2col,
     /// The same by the workgroup-memory kernel.
     ForwardShared,
+    /// The same by im2col + the workgroup-memory batched matmul.
+    ForwardIm2colShared,
     /// dx from dy and w.
     InputGrad,
     /// dx by the workgroup-memory kernel.
@@ -66,6 +68,7 @@ impl ConvCase {
             ConvKernel::Forward => "forward",
             ConvKernel::ForwardIm2col => "forward by im2col + matmul",
             ConvKernel::ForwardShared => "forward by workgroup-memory tiles",
+            ConvKernel::ForwardIm2colShared => "forward by im2col + workgroup-memory matmul",
             ConvKernel::InputGrad => "input grad",
             ConvKernel::InputGradShared => "input grad by workgroup-memory tiles",
             ConvKernel::WeightGrad => "weight grad",
@@ -81,12 +84,13 @@ impl ConvCase {
         }
         match (self.kernel, self.option) {
             (
-                ConvKernel::Forward | ConvKernel::ForwardIm2col | ConvKernel::ForwardShared,
+                ConvKernel::Forward
+                | ConvKernel::ForwardIm2col
+                | ConvKernel::ForwardShared
+                | ConvKernel::ForwardIm2colShared,
                 true,
             ) => notes.push("bias"),
-            (ConvKernel::InputGrad | ConvKernel::InputGradShared, true) => {
-                notes.push("accumulate")
-            }
+            (ConvKernel::InputGrad | ConvKernel::InputGradShared, true) => notes.push("accumulate"),
             _ => {}
         }
         let notes = if notes.is_empty() {
@@ -190,6 +194,7 @@ pub fn cases() -> Vec<ConvCase> {
                 // im2col + matmul adds a bias only to dense outputs.
                 (ConvKernel::ForwardIm2col, i % 2 == 0 && !sliced),
                 (ConvKernel::ForwardShared, i % 2 == 0),
+                (ConvKernel::ForwardIm2colShared, i % 2 == 0 && !sliced),
                 (ConvKernel::InputGrad, sliced),
                 (ConvKernel::InputGradShared, sliced),
                 (ConvKernel::WeightGrad, false),
@@ -290,7 +295,10 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
 
     // The output region, its initial contents and the expected values there.
     let (region, out_len, mut want, tolerance) = match case.kernel {
-        ConvKernel::Forward | ConvKernel::ForwardIm2col | ConvKernel::ForwardShared => {
+        ConvKernel::Forward
+        | ConvKernel::ForwardIm2col
+        | ConvKernel::ForwardShared
+        | ConvKernel::ForwardIm2colShared => {
             let bias = case.option.then(|| to_f64(&data.b));
             let want = conv::forward_reference(&s, &x64, &w64, bias.as_deref());
             (y_idx.clone(), l.y_len(&s), want, FORWARD_TOLERANCE)
@@ -317,8 +325,10 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
         }
     };
     let mut initial_values = vec![SENTINEL; out_len];
-    let accumulate =
-        matches!(case.kernel, ConvKernel::InputGrad | ConvKernel::InputGradShared) && case.option;
+    let accumulate = matches!(
+        case.kernel,
+        ConvKernel::InputGrad | ConvKernel::InputGradShared
+    ) && case.option;
     if accumulate {
         // dx already holds gradient from other consumers of x; the kernel adds to it.
         let earlier = random_values(seed ^ 0x4444, region.len());
@@ -345,8 +355,11 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
         let (x, w, b, dy, out) = (i[0], i[1], i[2], i[3], o[0]);
         let op = match case.kernel {
             ConvKernel::Forward => Conv::forward(gpu, s, l, x, w, case.option.then_some(b), out),
-            ConvKernel::ForwardIm2col => {
-                let algorithm = ForwardAlgorithm::Im2colMatmul;
+            ConvKernel::ForwardIm2col | ConvKernel::ForwardIm2colShared => {
+                let algorithm = match case.kernel {
+                    ConvKernel::ForwardIm2col => ForwardAlgorithm::Im2colMatmul,
+                    _ => ForwardAlgorithm::Im2colSharedMatmul,
+                };
                 let bias = case.option.then_some(b);
                 let op = ConvForward::new(gpu, algorithm, s, l, x, w, bias, out)?;
                 return Ok(op.dispatches().into_iter().cloned().collect());
@@ -376,7 +389,10 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
 
     if matches!(
         case.kernel,
-        ConvKernel::Forward | ConvKernel::ForwardIm2col | ConvKernel::ForwardShared
+        ConvKernel::Forward
+            | ConvKernel::ForwardIm2col
+            | ConvKernel::ForwardShared
+            | ConvKernel::ForwardIm2colShared
     ) || s.flops() / 2.0 > FD_MAX_MACS
     {
         return Ok(o.result);

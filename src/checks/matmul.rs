@@ -1,10 +1,11 @@
 //! Matmul checks: every transpose combination on shapes that are not multiples of the
-//! 32x32 tile, including 1x1x1, primes and sizes above 512.
+//! 64x64 tile, including 1x1x1, primes and sizes above 512, by both kernels (register
+//! blocks and workgroup-memory tiles).
 
 use super::harness::{self, Expected, Input};
 use super::{random_values, CheckResult};
 use crate::gpu::{Gpu, GpuError};
-use crate::kernels::matmul::{self, Matmul, MatmulShape};
+use crate::kernels::matmul::{self, Matmul, MatmulAlgorithm, MatmulShape};
 
 /// Largest accepted relative L2 error (f32 accumulation against an f64 reference).
 pub const TOLERANCE: f64 = 1e-5;
@@ -27,8 +28,40 @@ const FIXED: [(u32, u32, u32); 11] = [
 /// Random shapes drawn after the fixed ones.
 const RANDOM_SHAPES: usize = 20;
 
+/// One product to check, by one kernel.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct MatmulCase {
+    /// Sizes and transposition.
+    pub shape: MatmulShape,
+    /// Which kernel.
+    pub algorithm: MatmulAlgorithm,
+}
+
+impl MatmulCase {
+    /// Like `C[3x5] = A^T[3x4] * B[4x5]`, with ` by workgroup-memory tiles` for that kernel.
+    pub fn describe(&self) -> String {
+        match self.algorithm {
+            MatmulAlgorithm::Registers => self.shape.describe(),
+            MatmulAlgorithm::Shared => {
+                format!("{} by workgroup-memory tiles", self.shape.describe())
+            }
+        }
+    }
+}
+
+/// Every shape to check, each in all four transpose combinations, by both kernels.
+pub fn cases() -> Vec<MatmulCase> {
+    shapes()
+        .into_iter()
+        .flat_map(|shape| {
+            [MatmulAlgorithm::Registers, MatmulAlgorithm::Shared]
+                .map(|algorithm| MatmulCase { shape, algorithm })
+        })
+        .collect()
+}
+
 /// Every shape to check, each in all four transpose combinations.
-pub fn cases() -> Vec<MatmulShape> {
+fn shapes() -> Vec<MatmulShape> {
     let mut rng = fastrand::Rng::with_seed(0x05ee_d3a7);
     // Log-uniform sizes in 1..=300 so small and medium shapes are both common.
     let mut size = || (300f64.powf(rng.f64())).round().max(1.0) as u32;
@@ -45,16 +78,19 @@ pub fn cases() -> Vec<MatmulShape> {
 
 /// Runs one product on the GPU with operands at odd offsets inside padded buffers and
 /// compares it with the f64 reference.
-pub async fn check(gpu: &Gpu, shape: MatmulShape, seed: u64) -> Result<CheckResult, GpuError> {
+pub async fn check(gpu: &Gpu, case: MatmulCase, seed: u64) -> Result<CheckResult, GpuError> {
+    let shape = case.shape;
     let a = random_values(seed, shape.a_len());
     let b = random_values(seed ^ 0x9e37_79b9, shape.b_len());
     let want = matmul::reference(&shape, &a, &b);
     let expected = [Expected::whole("C", want, TOLERANCE)];
     let inputs = [Input::F32(a), Input::F32(b)];
-    let o = harness::run(gpu, shape.describe(), &inputs, &expected, |i, o| {
-        Ok(Matmul::new(gpu, shape, i[0], i[1], o[0])?
-            .dispatch()
-            .clone())
+    let o = harness::run(gpu, case.describe(), &inputs, &expected, |i, o| {
+        Ok(
+            Matmul::new_by(gpu, case.algorithm, shape, i[0], i[1], o[0])?
+                .dispatch()
+                .clone(),
+        )
     })
     .await?;
     Ok(o.result)

@@ -95,8 +95,8 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
     let missing = || GpuError::launch("self-test", format!("no such case: {case:?}"));
     match case.family {
         Family::Matmul => {
-            let shape = *matmul::cases().get(case.index).ok_or_else(missing)?;
-            matmul::check(gpu, shape, seed).await
+            let matmul_case = *matmul::cases().get(case.index).ok_or_else(missing)?;
+            matmul::check(gpu, matmul_case, seed).await
         }
         Family::Conv => {
             let conv_case = *conv::cases().get(case.index).ok_or_else(missing)?;

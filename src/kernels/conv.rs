@@ -396,7 +396,15 @@ impl Conv {
         let dispatch = match variant {
             ForwardKernel::Registers => {
                 let grid = grid(outputs, shape.k);
-                Dispatch::new(gpu, kernel, &shaders::CONV, "forward", &params, &bindings, grid)?
+                Dispatch::new(
+                    gpu,
+                    kernel,
+                    &shaders::CONV,
+                    "forward",
+                    &params,
+                    &bindings,
+                    grid,
+                )?
             }
             ForwardKernel::Naive => {
                 let grid = super::elementwise::grid_1d(gpu, outputs * shape.k, 64);
@@ -715,23 +723,43 @@ pub enum ForwardAlgorithm {
     Im2colMatmul,
     /// One workgroup-memory tiled kernel reading x directly (real GPUs).
     SharedTiles,
+    /// im2col, then the workgroup-memory tiled batched matmul (real GPUs).
+    Im2colSharedMatmul,
 }
 
 impl ForwardAlgorithm {
     /// Every algorithm.
-    pub const ALL: [ForwardAlgorithm; 3] = [
+    pub const ALL: [ForwardAlgorithm; 4] = [
         ForwardAlgorithm::ImplicitGemm,
         ForwardAlgorithm::Im2colMatmul,
         ForwardAlgorithm::SharedTiles,
+        ForwardAlgorithm::Im2colSharedMatmul,
     ];
 
-    /// `implicit_gemm`, `im2col_matmul` or `shared_tiles`.
+    /// `implicit_gemm`, `im2col_matmul`, `shared_tiles` or `im2col_shared_matmul`.
     pub fn label(&self) -> &'static str {
         match self {
             ForwardAlgorithm::ImplicitGemm => "implicit_gemm",
             ForwardAlgorithm::Im2colMatmul => "im2col_matmul",
             ForwardAlgorithm::SharedTiles => "shared_tiles",
+            ForwardAlgorithm::Im2colSharedMatmul => "im2col_shared_matmul",
         }
+    }
+
+    /// Whether it goes through im2col's workspace.
+    pub fn uses_im2col(&self) -> bool {
+        matches!(
+            self,
+            ForwardAlgorithm::Im2colMatmul | ForwardAlgorithm::Im2colSharedMatmul
+        )
+    }
+
+    /// Whether it is one of the GPUs' workgroup-memory variants.
+    pub fn is_shared(&self) -> bool {
+        matches!(
+            self,
+            ForwardAlgorithm::SharedTiles | ForwardAlgorithm::Im2colSharedMatmul
+        )
     }
 
     /// The algorithm a [`ForwardAlgorithm::label`] names.
@@ -804,11 +832,13 @@ impl ConvForward {
         shared: Option<&wgpu::Buffer>,
     ) -> Result<ConvForward, GpuError> {
         let direct = match algorithm {
-            ForwardAlgorithm::ImplicitGemm => Some(Conv::forward(gpu, shape, slices, x, w, bias, y)?),
-            ForwardAlgorithm::SharedTiles => Some(Conv::forward_shared(
-                gpu, shape, slices, x, w, bias, y,
-            )?),
-            ForwardAlgorithm::Im2colMatmul => None,
+            ForwardAlgorithm::ImplicitGemm => {
+                Some(Conv::forward(gpu, shape, slices, x, w, bias, y)?)
+            }
+            ForwardAlgorithm::SharedTiles => {
+                Some(Conv::forward_shared(gpu, shape, slices, x, w, bias, y)?)
+            }
+            ForwardAlgorithm::Im2colMatmul | ForwardAlgorithm::Im2colSharedMatmul => None,
         };
         if let Some(conv) = direct {
             return Ok(ConvForward {
@@ -837,8 +867,13 @@ impl ConvForward {
             buffer: y.buffer,
             offset: y.offset + slices.y_first * pq,
         };
-        let product = super::matmul::Matmul::batched(
+        let matmul = match algorithm {
+            ForwardAlgorithm::Im2colSharedMatmul => super::matmul::MatmulAlgorithm::Shared,
+            _ => super::matmul::MatmulAlgorithm::Registers,
+        };
+        let product = super::matmul::Matmul::batched_by(
             gpu,
+            matmul,
             super::matmul::MatmulShape::new(shape.k, pq, crs),
             batch,
             w,
@@ -879,7 +914,7 @@ impl ConvForward {
 /// returns the fastest on this adapter: the start-up choice the training plan makes per
 /// layer. The answer is remembered on the device ([`Gpu::remember_choice`]), so each shape
 /// is timed once per adapter and candidate set, and not at all where kept choices were
-/// loaded. On a software adapter the workgroup-memory kernel is dropped untimed, like the
+/// loaded. On a software adapter the workgroup-memory variants are dropped untimed, like the
 /// other GPU variants (see [`choose_weight_grad`]).
 pub async fn choose_forward(
     gpu: &Gpu,
@@ -888,10 +923,13 @@ pub async fn choose_forward(
 ) -> Result<ForwardAlgorithm, GpuError> {
     let mut candidates: Vec<ForwardAlgorithm> = candidates.to_vec();
     if gpu.is_software() && candidates.len() > 1 {
-        candidates.retain(|&a| a != ForwardAlgorithm::SharedTiles);
+        candidates.retain(|a| !a.is_shared());
     }
     if candidates.len() <= 1 {
-        return Ok(candidates.first().copied().unwrap_or(ForwardAlgorithm::ImplicitGemm));
+        return Ok(candidates
+            .first()
+            .copied()
+            .unwrap_or(ForwardAlgorithm::ImplicitGemm));
     }
     let labels: Vec<&str> = candidates.iter().map(|a| a.label()).collect();
     let question = format!("conv forward of {} {}", labels.join("|"), shape.describe());
@@ -934,8 +972,7 @@ pub async fn measure_forward(
             Err(GpuError::BufferTooLarge { .. }) => continue,
             Err(e) => return Err(e),
         };
-        let ms =
-            crate::gpu::timing::ms_per_run_to_beat(gpu, &op.dispatches(), best.0).await?;
+        let ms = crate::gpu::timing::ms_per_run_to_beat(gpu, &op.dispatches(), best.0).await?;
         if ms < best.0 {
             best = (ms, algorithm);
         }

@@ -11,6 +11,8 @@ use crate::shaders;
 
 /// Name of this kernel in the dispatch counters.
 pub const KERNEL: &str = "matmul";
+/// Name of the workgroup-memory variant in the dispatch counters.
+pub const SHARED: &str = "matmul_shared";
 /// Name of the one-thread-per-output baseline kept for the benchmark.
 pub const NAIVE: &str = "matmul_naive";
 
@@ -156,6 +158,42 @@ impl Params {
     }
 }
 
+/// Which kernel computes a product. Which is faster depends on the adapter, so [`choose`]
+/// measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatmulAlgorithm {
+    /// `main`: 8x8 register blocks, no workgroup memory (software adapters).
+    Registers,
+    /// `main_shared`: 64x64 workgroup-memory tiles (real GPUs).
+    Shared,
+}
+
+impl MatmulAlgorithm {
+    /// `registers` or `shared`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            MatmulAlgorithm::Registers => "registers",
+            MatmulAlgorithm::Shared => "shared",
+        }
+    }
+
+    /// The algorithm a [`MatmulAlgorithm::label`] names.
+    pub fn from_label(label: &str) -> Option<Self> {
+        [MatmulAlgorithm::Registers, MatmulAlgorithm::Shared]
+            .into_iter()
+            .find(|a| a.label() == label)
+    }
+}
+
+/// The kernels a [`Matmul`] can run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kernel {
+    Registers,
+    Shared,
+    Naive,
+}
+
 /// A prepared matrix product over fixed buffers; record [`Matmul::dispatch`] as often as needed.
 #[derive(Debug)]
 pub struct Matmul {
@@ -172,7 +210,19 @@ impl Matmul {
         b: Operand<'_>,
         c: Operand<'_>,
     ) -> Result<Matmul, GpuError> {
-        Self::build(gpu, shape, Batch::ONE, a, b, c, false)
+        Self::build(gpu, shape, Batch::ONE, a, b, c, Kernel::Registers)
+    }
+
+    /// [`Matmul::new`] by the given algorithm (see [`choose`]).
+    pub fn new_by(
+        gpu: &Gpu,
+        algorithm: MatmulAlgorithm,
+        shape: MatmulShape,
+        a: Operand<'_>,
+        b: Operand<'_>,
+        c: Operand<'_>,
+    ) -> Result<Matmul, GpuError> {
+        Self::batched_by(gpu, algorithm, shape, Batch::ONE, a, b, c)
     }
 
     /// `batch.count` products in one dispatch (workgroup z picks the product).
@@ -184,7 +234,24 @@ impl Matmul {
         b: Operand<'_>,
         c: Operand<'_>,
     ) -> Result<Matmul, GpuError> {
-        Self::build(gpu, shape, batch, a, b, c, false)
+        Self::build(gpu, shape, batch, a, b, c, Kernel::Registers)
+    }
+
+    /// [`Matmul::batched`] by the given algorithm.
+    pub fn batched_by(
+        gpu: &Gpu,
+        algorithm: MatmulAlgorithm,
+        shape: MatmulShape,
+        batch: Batch,
+        a: Operand<'_>,
+        b: Operand<'_>,
+        c: Operand<'_>,
+    ) -> Result<Matmul, GpuError> {
+        let kernel = match algorithm {
+            MatmulAlgorithm::Registers => Kernel::Registers,
+            MatmulAlgorithm::Shared => Kernel::Shared,
+        };
+        Self::build(gpu, shape, batch, a, b, c, kernel)
     }
 
     /// The one-thread-per-output baseline, for the benchmark only.
@@ -195,7 +262,7 @@ impl Matmul {
         b: Operand<'_>,
         c: Operand<'_>,
     ) -> Result<Matmul, GpuError> {
-        Self::build(gpu, shape, Batch::ONE, a, b, c, true)
+        Self::build(gpu, shape, Batch::ONE, a, b, c, Kernel::Naive)
     }
 
     fn build(
@@ -205,7 +272,7 @@ impl Matmul {
         a: Operand<'_>,
         b: Operand<'_>,
         c: Operand<'_>,
-        naive: bool,
+        variant: Kernel,
     ) -> Result<Matmul, GpuError> {
         if shape.m == 0 || shape.n == 0 || shape.k == 0 {
             return Err(GpuError::launch(
@@ -226,10 +293,11 @@ impl Matmul {
         check_fits(KERNEL, "C", c, extent(batch.c, shape.c_len()))?;
         check_distinct(KERNEL, c.buffer, &[a.buffer, b.buffer])?;
         let params = Params::new(&shape, &batch, a.offset, b.offset, c.offset);
-        let (kernel, entry, block) = if naive {
-            (NAIVE, "naive", 8)
-        } else {
-            (KERNEL, "main", BLOCK)
+        // The shared variant's 64x64 tile is as large as the register variant's block.
+        let (kernel, entry, block) = match variant {
+            Kernel::Registers => (KERNEL, "main", BLOCK),
+            Kernel::Shared => (SHARED, "main_shared", BLOCK),
+            Kernel::Naive => (NAIVE, "naive", 8),
         };
         let grid = [
             shape.n.div_ceil(block),
@@ -257,6 +325,56 @@ impl Matmul {
     pub fn dispatch(&self) -> &Dispatch {
         &self.dispatch
     }
+}
+
+/// Times both kernels once on scratch buffers of this shape and batch and returns the faster
+/// on this adapter; on a software adapter the register blocks, untimed (the workgroup-memory
+/// kernel's barriers cost software adapters dearly). Remembered on the device like the
+/// convolutions' choices (`conv::choose_forward`).
+pub async fn choose(
+    gpu: &Gpu,
+    shape: MatmulShape,
+    count: u32,
+) -> Result<MatmulAlgorithm, GpuError> {
+    let question = format!("matmul {} x{count}", shape.describe());
+    let remembered = gpu.remembered_choice(&question);
+    if let Some(known) = remembered.as_deref().and_then(MatmulAlgorithm::from_label) {
+        return Ok(known);
+    }
+    let chosen = match gpu.is_software() {
+        true => MatmulAlgorithm::Registers,
+        false => measure(gpu, shape, count).await?,
+    };
+    gpu.remember_choice(question, chosen.label().into());
+    Ok(chosen)
+}
+
+/// The timing behind [`choose`], on any adapter and remembering nothing.
+pub async fn measure(
+    gpu: &Gpu,
+    shape: MatmulShape,
+    count: u32,
+) -> Result<MatmulAlgorithm, GpuError> {
+    let bytes = |len: usize| (len * count.max(1) as usize * 4) as u64;
+    let a = gpu.storage("choose A", bytes(shape.a_len()))?;
+    let b = gpu.storage("choose B", bytes(shape.b_len()))?;
+    let c = gpu.storage("choose C", bytes(shape.c_len()))?;
+    let batch = Batch {
+        count: count.max(1),
+        a: shape.a_len() as u32,
+        b: shape.b_len() as u32,
+        c: shape.c_len() as u32,
+    };
+    let mut best = (f64::INFINITY, MatmulAlgorithm::Registers);
+    for algorithm in [MatmulAlgorithm::Registers, MatmulAlgorithm::Shared] {
+        let w = Operand::whole;
+        let op = Matmul::batched_by(gpu, algorithm, shape, batch, w(&a), w(&b), w(&c))?;
+        let ms = crate::gpu::timing::ms_per_run_to_beat(gpu, &[op.dispatch()], best.0).await?;
+        if ms < best.0 {
+            best = (ms, algorithm);
+        }
+    }
+    Ok(best.1)
 }
 
 /// CPU reference: C = op(A) * op(B) accumulated in f64, from row-major A and B stored as

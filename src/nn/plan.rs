@@ -142,7 +142,7 @@ impl Plan {
         let workspace_len = geometry
             .iter()
             .flat_map(|g| g.convs.iter())
-            .filter(|s| algorithms.get(*s) == Some(&ForwardAlgorithm::Im2colMatmul))
+            .filter(|s| algorithms.get(*s).is_some_and(|a| a.uses_im2col()))
             .map(conv::im2col_len)
             .max();
         let workspace = match workspace_len {
@@ -252,19 +252,19 @@ impl Plan {
 
 /// The forward algorithms `choice` and `variants` leave to choose from.
 fn forward_candidates(choice: ForwardChoice, variants: KernelVariants) -> Vec<ForwardAlgorithm> {
-    let implicit = match variants {
-        KernelVariants::Registers => vec![ForwardAlgorithm::ImplicitGemm],
-        KernelVariants::Shared => vec![ForwardAlgorithm::SharedTiles],
-        KernelVariants::Measure => vec![ForwardAlgorithm::ImplicitGemm, ForwardAlgorithm::SharedTiles],
+    use ForwardAlgorithm::*;
+    let (implicit, im2col) = match variants {
+        KernelVariants::Registers => (vec![ImplicitGemm], vec![Im2colMatmul]),
+        KernelVariants::Shared => (vec![SharedTiles], vec![Im2colSharedMatmul]),
+        KernelVariants::Measure => (
+            vec![ImplicitGemm, SharedTiles],
+            vec![Im2colMatmul, Im2colSharedMatmul],
+        ),
     };
     match choice {
         ForwardChoice::Implicit => implicit,
-        ForwardChoice::Im2col => vec![ForwardAlgorithm::Im2colMatmul],
-        ForwardChoice::Measure => {
-            let mut all = implicit;
-            all.insert(1, ForwardAlgorithm::Im2colMatmul);
-            all
-        }
+        ForwardChoice::Im2col => im2col,
+        ForwardChoice::Measure => [implicit, im2col].concat(),
     }
 }
 
@@ -436,8 +436,8 @@ impl<'a> Ctx<'a> {
             .get(&shape)
             .copied()
             .unwrap_or(ForwardAlgorithm::ImplicitGemm);
-        let op = match (algorithm, self.workspace) {
-            (ForwardAlgorithm::Im2colMatmul, Some(ws)) => ConvForward::with_workspace(
+        let op = match (algorithm.uses_im2col(), self.workspace) {
+            (true, Some(ws)) => ConvForward::with_workspace(
                 self.gpu,
                 algorithm,
                 shape,
@@ -446,17 +446,6 @@ impl<'a> Ctx<'a> {
                 w,
                 whole(y),
                 ws,
-            )?,
-            // The planner makes a workspace whenever a layer takes im2col.
-            (ForwardAlgorithm::Im2colMatmul, None) => ConvForward::new(
-                self.gpu,
-                algorithm,
-                shape,
-                slices,
-                whole(x),
-                w,
-                None,
-                whole(y),
             )?,
             _ => ConvForward::new(
                 self.gpu,

@@ -90,12 +90,19 @@ impl GpuSession {
         })
     }
 
-    /// Measures matmul throughput at `size`^3 for at least `seconds`.
+    /// Measures matmul throughput at `size`^3 for at least `seconds`: both kernels on a
+    /// GPU, the register blocks alone on a software adapter (where the workgroup-memory
+    /// tiles lose several times over and would only make the page wait).
     #[wasm_bindgen(js_name = benchMatmul)]
     pub fn bench_matmul(&self, size: u32, seconds: f64) -> Promise {
         let gpu = Rc::clone(&self.gpu);
         future_to_promise(async move {
-            let result = bench::matmul(&gpu, size, seconds)
+            use crate::kernels::matmul::MatmulAlgorithm;
+            let kernels: &[MatmulAlgorithm] = match gpu.is_software() {
+                true => &[MatmulAlgorithm::Registers],
+                false => &[MatmulAlgorithm::Registers, MatmulAlgorithm::Shared],
+            };
+            let result = bench::matmul(&gpu, size, seconds, kernels)
                 .await
                 .map_err(gpu_error)?;
             to_js(&result)
