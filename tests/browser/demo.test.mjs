@@ -553,6 +553,10 @@ test("the latest comparison is kept in the browser and comes back after a reload
   await reload();
   await page.waitForSelector("#saved-show", { timeout: 10_000 });
   assert.match(await page.textContent("#saved"), /Kept in this browser from .*: MNIST/);
+  // The kernel choices the run measured came back too (kept under this adapter's info), listed
+  // in the drawer before any model is built.
+  const choices = await page.$$eval("#kernel-choices dt", (els) => els.map((e) => e.textContent));
+  assert.ok(choices.some((q) => q.startsWith("conv forward of ")), choices.join(", "));
   await page.click("#saved-show");
   // The whole comparison is read from storage only now.
   await page.waitForFunction(() => window.snapfreezePage.records.length > 0, null, { timeout: 10_000 });

@@ -13,7 +13,8 @@ const LIMITS = [
   ["max_compute_workgroups_per_dimension", "workgroups per dimension", String],
 ];
 
-async function browserAdapterInfo() {
+/** The browser's own adapter info (vendor, architecture, device, description), or {}. */
+export async function browserAdapterInfo() {
   try {
     const adapter = await navigator.gpu?.requestAdapter({ powerPreference: "high-performance" });
     const info = adapter?.info ?? (await adapter?.requestAdapterInfo?.());

@@ -1,18 +1,32 @@
 // The kernel choices measured on this adapter (which convolution kernels and splits are
 // fastest here), kept in IndexedDB so the next start measures nothing. The engine refuses a
 // kept set made on another adapter or driver, or with other kernels; then it measures again.
+// On the web wgpu passes no vendor, device or driver through (only the description, which
+// browsers often leave empty), so each set is also kept under the browser's own adapter info:
+// a laptop that switches between its integrated and discrete GPU keeps one set for each.
 
 import { loadValue, keepValue } from "./saved.js";
 import { message } from "./format.js";
+import { browserAdapterInfo } from "./adapter.js";
 
-const KEY = "kernel-choices";
+let key;
+
+/** The IndexedDB key of this adapter's choices, like `kernel-choices nvidia/hopper//`. */
+async function choicesKey() {
+  if (key === undefined) {
+    const info = await browserAdapterInfo();
+    const parts = [info.vendor, info.architecture, info.device, info.description];
+    key = `kernel-choices ${parts.map((p) => p ?? "").join("/")}`;
+  }
+  return key;
+}
 
 /** Opens a GPU session with the kept kernel choices loaded; resolves to the session. */
 export async function openSession(wasm) {
   const session = await wasm.GpuSession.open();
   let kept;
   try {
-    kept = await loadValue(KEY);
+    kept = await loadValue(await choicesKey());
   } catch {
     return session; // no IndexedDB here (private mode): measure as before
   }
@@ -29,7 +43,7 @@ export async function openSession(wasm) {
 /** Keeps the session's kernel choices (after a run has measured them). */
 export async function keepChoices(session) {
   try {
-    await keepValue(KEY, session.kernelChoices());
+    await keepValue(await choicesKey(), session.kernelChoices());
   } catch {
     // Only the next start's measuring is lost.
   }
