@@ -27,7 +27,8 @@ const ACCUMULATE: u32 = 2u;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
 // Invocations across (columns) and down (rows). weight_grad sets WG_X lower for layers
-// with few columns (see its launcher); the others keep 8.
+// with few columns (see its launcher; never below 4 in the subgroup build, so that the four
+// lanes of a subgroup share their rows); the others keep 8.
 override WG_X: u32 = 8u;
 const WG_Y: u32 = 2u;
 
@@ -54,6 +55,14 @@ fn gather0(i: vec4<u32>) -> vec4<f32> {
 fn gather1(i: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(in1[i.x], in1[i.y], in1[i.z], in1[i.w]);
 }
+
+// The GEMM's row operand (w in forward and input_grad, dy in weight_grad) is read through
+// `row_values`, defined by conv_rows.wgsl (a plain gather1) or, in the browser where the
+// adapter has subgroups of four lanes, by conv_rows_subgroup.wgsl (one load per lane, shared
+// by broadcast: the four lanes of a subgroup hold the same rows). Both give the same values,
+// so the two builds compute the same bits. `row_lane` is the invocation's lane among the
+// four, set at the start of each kernel that uses `row_values`.
+var<private> row_lane: u32;
 
 // Four 2-D windows into in0: a base address each and the (row, column) of their origin.
 struct Windows {
@@ -161,6 +170,7 @@ fn row_biases(rows: Eight) -> array<f32, 8> {
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    row_lane = lid.x & 3u;
     let pq = cv.p * cv.q;
     let rows = tile_rows(wg, lid);
     let cols = tile_cols(wg, lid);
@@ -183,7 +193,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
     for (var i = 0u; i < crs; i++) {
         let xl = gather_window(win_lo, plane, r, s, cv.h, cv.w);
         let xh = gather_window(win_hi, plane, r, s, cv.h, cv.w);
-        t = mac(t, gather1(iw_lo), gather1(iw_hi), xl, xh);
+        t = mac(t, row_values(iw_lo), row_values(iw_hi), xl, xh);
         iw_lo += vec4<u32>(1u);
         iw_hi += vec4<u32>(1u);
         s += 1;
@@ -237,6 +247,7 @@ fn input_grad_columns(col_in: vec4<u32>, col: vec4<u32>, ph: u32, pw: u32, r0: u
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    row_lane = lid.x & 3u;
     let st = cv.stride;
     let ph = wg.z / st;
     let pw = wg.z % st;
@@ -269,7 +280,7 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
         let o = vec4<u32>(wk + (r0 + i * st) * cv.s + s0 + j * st);
         let dl = gather_window(lo.win, plane, -i32(i), -i32(j), cv.p, cv.q);
         let dh = gather_window(hi.win, plane, -i32(i), -i32(j), cv.p, cv.q);
-        t = mac(t, gather1(wrow_lo + o), gather1(wrow_hi + o), dl, dh);
+        t = mac(t, row_values(wrow_lo + o), row_values(wrow_hi + o), dl, dh);
         j += 1u;
         let next_i = j == taps_s;
         j = select(j, 0u, next_i);
@@ -312,6 +323,7 @@ fn dw_at(col: vec4<u32>, part: u32) -> vec4<u32> {
 
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    row_lane = lid.x & 3u;
     let crs = cv.c * cv.r * cv.s;
     let pq = cv.p * cv.q;
     let hw = cv.h * cv.w;
@@ -341,7 +353,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         let xl = gather_window(win_lo, xb, p * st, q * st, cv.h, cv.w);
         let xh = gather_window(win_hi, xb, p * st, q * st, cv.h, cv.w);
         let at = vec4<u32>(yb);
-        t = mac(t, gather1(at + dy_lo), gather1(at + dy_hi), xl, xh);
+        t = mac(t, row_values(at + dy_lo), row_values(at + dy_hi), xl, xh);
         yb += 1u;
         q += 1;
         let next_p = q == i32(cv.q);

@@ -128,7 +128,7 @@ mod cli {
             Command::Selftest => {
                 println!("adapter: {}", gpu.adapter().summary());
                 let mut failed = 0;
-                let cases = checks::all_cases();
+                let cases = checks::cases_for(&gpu);
                 for (i, case) in cases.iter().enumerate() {
                     let r = checks::run(&gpu, case, i as u64).await?;
                     let verdict = if r.passed { "pass" } else { "FAIL" };
@@ -267,15 +267,7 @@ mod cli {
                 opt(row.naive_ms, 3),
                 opt(row.speedup_vs_naive, 1),
                 opt(row.im2col_matmul_ms, 3),
-                match row.picked {
-                    Some(snapfreeze::kernels::conv::ForwardAlgorithm::ImplicitGemm) => "implicit",
-                    Some(snapfreeze::kernels::conv::ForwardAlgorithm::Im2colMatmul) => "im2col",
-                    Some(snapfreeze::kernels::conv::ForwardAlgorithm::SharedTiles) => "shared",
-                    Some(snapfreeze::kernels::conv::ForwardAlgorithm::Im2colSharedMatmul) => {
-                        "im2col/sh"
-                    }
-                    None => "",
-                },
+                row.picked.map_or("", |a| a.label()),
                 opt(cpu, 1),
                 opt(vs_cpu, 3)
             );

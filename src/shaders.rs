@@ -19,12 +19,28 @@ pub const MATMUL: Shader = Shader {
 };
 
 /// 2-D convolution, forward and backward: `shaders/conv.wgsl`, after the register tile of
-/// `shaders/tile.wgsl` and the uniform of `shaders/conv_params.wgsl`.
+/// `shaders/tile.wgsl`, the uniform of `shaders/conv_params.wgsl` and the plain row loads of
+/// `shaders/conv_rows.wgsl`.
 pub const CONV: Shader = Shader {
     name: "conv",
     source: concat!(
         include_str!("../shaders/tile.wgsl"),
         include_str!("../shaders/conv_params.wgsl"),
+        include_str!("../shaders/conv_rows.wgsl"),
+        include_str!("../shaders/conv.wgsl")
+    ),
+};
+
+/// The same kernels with their row loads shared by subgroup broadcast
+/// (`shaders/conv_rows_subgroup.wgsl`): browsers only, where the adapter has subgroups of
+/// four lanes (`Gpu::subgroup_rows`); naga does not take `enable subgroups`.
+pub const CONV_SUBGROUP: Shader = Shader {
+    name: "conv_subgroup",
+    source: concat!(
+        "enable subgroups;\n",
+        include_str!("../shaders/tile.wgsl"),
+        include_str!("../shaders/conv_params.wgsl"),
+        include_str!("../shaders/conv_rows_subgroup.wgsl"),
         include_str!("../shaders/conv.wgsl")
     ),
 };
@@ -82,9 +98,10 @@ pub const ENSEMBLE: Shader = Shader {
 };
 
 /// Every module, for the hash that ties measured kernel choices to these sources.
-pub const ALL: [Shader; 10] = [
+pub const ALL: [Shader; 11] = [
     MATMUL,
     CONV,
+    CONV_SUBGROUP,
     CONV_SHARED,
     ELEMENTWISE,
     LOSS,

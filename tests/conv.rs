@@ -207,11 +207,19 @@ fn a_measured_choice_is_timed_once_kept_and_trusted_only_on_its_adapter() {
     eprintln!("measured: {}", measured.label());
 
     // So are both input-gradient variants and every forward algorithm asked for.
-    block_on(conv::measure_input_grad(&gpu, s)).unwrap();
+    let both = [InputGradAlgorithm::Registers, InputGradAlgorithm::Shared];
+    block_on(conv::measure_input_grad(&gpu, s, &both)).unwrap();
     assert!(gpu.counters().get(conv::INPUT_GRAD) > 0);
     assert!(gpu.counters().get(conv::INPUT_GRAD_SHARED) > 0);
+    // Natively there is no subgroup build (naga does not take `enable subgroups`): asked
+    // for, it is refused with a message, and choices leave it out.
+    assert!(!gpu.subgroup_rows());
     let all = ForwardAlgorithm::ALL;
-    block_on(conv::measure_forward(&gpu, s, &all)).unwrap();
+    let runnable: Vec<ForwardAlgorithm> = all
+        .into_iter()
+        .filter(|a| *a != ForwardAlgorithm::ImplicitGemmSubgroup)
+        .collect();
+    block_on(conv::measure_forward(&gpu, s, &runnable)).unwrap();
     assert!(gpu.counters().get(conv::FORWARD_SHARED) > 0);
     assert!(gpu.counters().get(conv::IM2COL) > 0);
 
@@ -319,6 +327,20 @@ fn bad_launches_are_errors_not_panics() {
     let s = shape(2, 3, 8, 8, 4, 3, 1, 1);
     let dense = ChannelSlices::dense(&s);
     let invalid = |r: Result<Conv, GpuError>| matches!(r, Err(GpuError::InvalidLaunch { .. }));
+
+    // The subgroup build where the device has no subgroups of four lanes (natively, always).
+    let (x, dy, dw) = (whole(&buf), whole(&buf), whole(&out));
+    let subgroup = WeightGradAlgorithm::RegistersSubgroup;
+    let refused = Conv::weight_grad_by(&gpu, subgroup, s, dense, x, dy, dw);
+    assert!(
+        matches!(&refused, Err(GpuError::InvalidLaunch { reason, .. }) if reason.contains("subgroups")),
+        "{refused:?}"
+    );
+    let forward = Conv::forward_subgroup(&gpu, s, dense, x, whole(&buf), None, whole(&out));
+    assert!(invalid(forward));
+    let input = InputGradAlgorithm::RegistersSubgroup;
+    let refused = Conv::input_grad_by(&gpu, input, s, dense, dy, whole(&buf), dw, false);
+    assert!(invalid(refused));
 
     let too_big_kernel = ConvShape { r: 11, s: 11, ..s };
     assert!(invalid(Conv::forward(

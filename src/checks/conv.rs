@@ -34,18 +34,65 @@ pub enum ConvKernel {
     ForwardShared,
     /// The same by im2col + the workgroup-memory batched matmul.
     ForwardIm2colShared,
+    /// The same by the register tiles' subgroup build (browsers with subgroups of four lanes).
+    ForwardSubgroup,
     /// dx from dy and w.
     InputGrad,
+    /// dx by the register tiles' subgroup build.
+    InputGradSubgroup,
     /// dx by the workgroup-memory kernel.
     InputGradShared,
     /// dw from x and dy.
     WeightGrad,
+    /// dw by the register tiles' subgroup build.
+    WeightGradSubgroup,
     /// dw by the workgroup-memory kernel, the batch in one part.
     WeightGradShared,
     /// dw by the workgroup-memory kernel, every image its own part (then summed).
     WeightGradSharedSplit,
     /// db from dy.
     BiasGrad,
+}
+
+impl ConvKernel {
+    /// Whether it runs the subgroup build (`shaders::CONV_SUBGROUP`), which only browsers whose
+    /// adapter has subgroups of four lanes compile.
+    pub fn needs_subgroups(&self) -> bool {
+        matches!(
+            self,
+            ConvKernel::ForwardSubgroup
+                | ConvKernel::InputGradSubgroup
+                | ConvKernel::WeightGradSubgroup
+        )
+    }
+
+    fn is_forward(&self) -> bool {
+        matches!(
+            self,
+            ConvKernel::Forward
+                | ConvKernel::ForwardIm2col
+                | ConvKernel::ForwardShared
+                | ConvKernel::ForwardIm2colShared
+                | ConvKernel::ForwardSubgroup
+        )
+    }
+
+    fn is_input_grad(&self) -> bool {
+        matches!(
+            self,
+            ConvKernel::InputGrad | ConvKernel::InputGradShared | ConvKernel::InputGradSubgroup
+        )
+    }
+
+    fn is_weight_grad(&self) -> bool {
+        matches!(
+            self,
+            ConvKernel::WeightGrad
+                | ConvKernel::WeightGradShared
+                | ConvKernel::WeightGradSharedSplit
+                | ConvKernel::WeightGradSubgroup
+        )
+    }
 }
 
 /// One convolution check.
@@ -69,6 +116,9 @@ impl ConvCase {
             ConvKernel::ForwardIm2col => "forward by im2col + matmul",
             ConvKernel::ForwardShared => "forward by workgroup-memory tiles",
             ConvKernel::ForwardIm2colShared => "forward by im2col + workgroup-memory matmul",
+            ConvKernel::ForwardSubgroup => "forward by subgroup-shared rows",
+            ConvKernel::InputGradSubgroup => "input grad by subgroup-shared rows",
+            ConvKernel::WeightGradSubgroup => "weight grad by subgroup-shared rows",
             ConvKernel::InputGrad => "input grad",
             ConvKernel::InputGradShared => "input grad by workgroup-memory tiles",
             ConvKernel::WeightGrad => "weight grad",
@@ -82,15 +132,9 @@ impl ConvCase {
         if self.slices != ChannelSlices::dense(&self.shape) {
             notes.push("channel slices");
         }
-        match (self.kernel, self.option) {
-            (
-                ConvKernel::Forward
-                | ConvKernel::ForwardIm2col
-                | ConvKernel::ForwardShared
-                | ConvKernel::ForwardIm2colShared,
-                true,
-            ) => notes.push("bias"),
-            (ConvKernel::InputGrad | ConvKernel::InputGradShared, true) => notes.push("accumulate"),
+        match (self.option, self.kernel) {
+            (true, k) if k.is_forward() => notes.push("bias"),
+            (true, k) if k.is_input_grad() => notes.push("accumulate"),
             _ => {}
         }
         let notes = if notes.is_empty() {
@@ -194,12 +238,15 @@ pub fn cases() -> Vec<ConvCase> {
                 // im2col + matmul adds a bias only to dense outputs.
                 (ConvKernel::ForwardIm2col, i % 2 == 0 && !sliced),
                 (ConvKernel::ForwardShared, i % 2 == 0),
+                (ConvKernel::ForwardSubgroup, i % 2 == 0),
                 (ConvKernel::ForwardIm2colShared, i % 2 == 0 && !sliced),
                 (ConvKernel::InputGrad, sliced),
                 (ConvKernel::InputGradShared, sliced),
+                (ConvKernel::InputGradSubgroup, sliced),
                 (ConvKernel::WeightGrad, false),
                 (ConvKernel::WeightGradShared, false),
                 (ConvKernel::WeightGradSharedSplit, false),
+                (ConvKernel::WeightGradSubgroup, false),
                 (ConvKernel::BiasGrad, false),
             ] {
                 out.push(ConvCase {
@@ -263,10 +310,8 @@ impl Data {
     fn loss_moved(&self, s: &ConvShape, kernel: ConvKernel, i: usize, delta: f64) -> f64 {
         let (mut x, mut w, mut b) = (to_f64(&self.x), to_f64(&self.w), to_f64(&self.b));
         let target = match kernel {
-            ConvKernel::InputGrad | ConvKernel::InputGradShared => &mut x,
-            ConvKernel::WeightGrad
-            | ConvKernel::WeightGradShared
-            | ConvKernel::WeightGradSharedSplit => &mut w,
+            k if k.is_input_grad() => &mut x,
+            k if k.is_weight_grad() => &mut w,
             _ => &mut b,
         };
         target[i] += delta;
@@ -295,21 +340,16 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
 
     // The output region, its initial contents and the expected values there.
     let (region, out_len, mut want, tolerance) = match case.kernel {
-        ConvKernel::Forward
-        | ConvKernel::ForwardIm2col
-        | ConvKernel::ForwardShared
-        | ConvKernel::ForwardIm2colShared => {
+        k if k.is_forward() => {
             let bias = case.option.then(|| to_f64(&data.b));
             let want = conv::forward_reference(&s, &x64, &w64, bias.as_deref());
             (y_idx.clone(), l.y_len(&s), want, FORWARD_TOLERANCE)
         }
-        ConvKernel::InputGrad | ConvKernel::InputGradShared => {
+        k if k.is_input_grad() => {
             let want = conv::input_grad_reference(&s, &dy64, &w64);
             (x_idx.clone(), l.x_len(&s), want, GRADIENT_TOLERANCE)
         }
-        ConvKernel::WeightGrad
-        | ConvKernel::WeightGradShared
-        | ConvKernel::WeightGradSharedSplit => {
+        k if k.is_weight_grad() => {
             let want = conv::weight_grad_reference(&s, &x64, &dy64);
             (
                 (0..s.w_len()).collect(),
@@ -318,17 +358,14 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
                 GRADIENT_TOLERANCE,
             )
         }
-        ConvKernel::BiasGrad => {
+        _ => {
             let want = conv::bias_grad_reference(&s, &dy64);
             let k = s.k as usize;
             ((0..k).collect(), k, want, GRADIENT_TOLERANCE)
         }
     };
     let mut initial_values = vec![SENTINEL; out_len];
-    let accumulate = matches!(
-        case.kernel,
-        ConvKernel::InputGrad | ConvKernel::InputGradShared
-    ) && case.option;
+    let accumulate = case.kernel.is_input_grad() && case.option;
     if accumulate {
         // dx already holds gradient from other consumers of x; the kernel adds to it.
         let earlier = random_values(seed ^ 0x4444, region.len());
@@ -367,6 +404,17 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
             ConvKernel::ForwardShared => {
                 Conv::forward_shared(gpu, s, l, x, w, case.option.then_some(b), out)
             }
+            ConvKernel::ForwardSubgroup => {
+                Conv::forward_subgroup(gpu, s, l, x, w, case.option.then_some(b), out)
+            }
+            ConvKernel::InputGradSubgroup => {
+                let algorithm = conv::InputGradAlgorithm::RegistersSubgroup;
+                Conv::input_grad_by(gpu, algorithm, s, l, dy, w, out, accumulate)
+            }
+            ConvKernel::WeightGradSubgroup => {
+                let algorithm = WeightGradAlgorithm::RegistersSubgroup;
+                Conv::weight_grad_by(gpu, algorithm, s, l, x, dy, out)
+            }
             ConvKernel::InputGrad => Conv::input_grad(gpu, s, l, dy, w, out, accumulate),
             ConvKernel::InputGradShared => {
                 let algorithm = conv::InputGradAlgorithm::Shared;
@@ -387,14 +435,7 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
     })
     .await?;
 
-    if matches!(
-        case.kernel,
-        ConvKernel::Forward
-            | ConvKernel::ForwardIm2col
-            | ConvKernel::ForwardShared
-            | ConvKernel::ForwardIm2colShared
-    ) || s.flops() / 2.0 > FD_MAX_MACS
-    {
+    if case.kernel.is_forward() || s.flops() / 2.0 > FD_MAX_MACS {
         return Ok(o.result);
     }
     let earlier = |i: usize| {

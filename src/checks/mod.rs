@@ -90,6 +90,22 @@ pub fn all_cases() -> Vec<Case> {
     .concat()
 }
 
+/// The self-test cases this device can run: every case of [`all_cases`] except the
+/// convolution checks of the subgroup build where the device has no subgroups of four lanes
+/// (natively: never; in the browser where the adapter has them).
+pub fn cases_for(gpu: &Gpu) -> Vec<Case> {
+    let conv_cases = conv::cases();
+    all_cases()
+        .into_iter()
+        .filter(|case| match case.family {
+            Family::Conv => conv_cases
+                .get(case.index)
+                .is_some_and(|c| gpu.subgroup_rows() || !c.kernel.needs_subgroups()),
+            _ => true,
+        })
+        .collect()
+}
+
 /// Runs `case`; `seed` picks its random data.
 pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuError> {
     let missing = || GpuError::launch("self-test", format!("no such case: {case:?}"));

@@ -46,6 +46,23 @@ impl Faults {
     }
 }
 
+/// Whether the page gave the last device it opened the `subgroups` feature
+/// (`www/js/subgroups.js` sets `snapfreezeSubgroups`). Natively: never, since naga does not
+/// implement `enable subgroups`.
+fn page_enabled_subgroups() -> bool {
+    #[cfg(target_arch = "wasm32")]
+    {
+        js_sys::Reflect::get(&js_sys::global(), &"snapfreezeSubgroups".into())
+            .ok()
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false)
+    }
+    #[cfg(not(target_arch = "wasm32"))]
+    {
+        false
+    }
+}
+
 /// The adapter's identity and the limits that matter for training, for display and reports.
 #[derive(Clone, Debug, Serialize)]
 pub struct AdapterReport {
@@ -75,6 +92,11 @@ pub struct AdapterReport {
     pub max_compute_workgroup_size_x: u32,
     /// Workgroups per dispatch dimension.
     pub max_compute_workgroups_per_dimension: u32,
+    /// Fewest and most lanes of a subgroup (0 where unknown).
+    pub subgroup_sizes: [u32; 2],
+    /// Whether the register-tiled convolution kernels can share their row loads within a
+    /// subgroup here (see [`Gpu::subgroup_rows`]).
+    pub subgroup_rows: bool,
 }
 
 impl AdapterReport {
@@ -98,6 +120,8 @@ impl AdapterReport {
             max_compute_workgroup_storage_size: limits.max_compute_workgroup_storage_size,
             max_compute_invocations_per_workgroup: limits.max_compute_invocations_per_workgroup,
             max_compute_workgroup_size_x: limits.max_compute_workgroup_size_x,
+            subgroup_sizes: [info.subgroup_min_size, info.subgroup_max_size],
+            subgroup_rows: false,
             max_compute_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
         }
     }
@@ -182,7 +206,8 @@ impl Gpu {
                 });
             });
         }
-        let report = AdapterReport::new(&adapter.get_info(), &limits);
+        let mut report = AdapterReport::new(&adapter.get_info(), &limits);
+        report.subgroup_rows = report.subgroup_sizes == [4, 4] && page_enabled_subgroups();
         let choice_key = ChoiceKey::new(&report);
         Ok(Gpu {
             device,
@@ -202,6 +227,15 @@ impl Gpu {
     /// The adapter's identity and key limits.
     pub fn adapter(&self) -> &AdapterReport {
         &self.report
+    }
+
+    /// Whether the register-tiled convolution kernels may load their rows once per subgroup
+    /// and share them by broadcast (`shaders::CONV_SUBGROUP`): only in the browser, where the
+    /// page added the `subgroups` feature to the device request (wgpu 30 cannot ask for it
+    /// on the web; `www/js/subgroups.js`), and where every subgroup has exactly four lanes,
+    /// so that the lanes of one are four neighbours with the same rows.
+    pub fn subgroup_rows(&self) -> bool {
+        self.report.subgroup_rows
     }
 
     /// Whether the adapter reports itself as a CPU (software) implementation: lavapipe,

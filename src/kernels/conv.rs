@@ -12,6 +12,12 @@ use crate::shaders;
 
 /// Counter name of the forward kernel.
 pub const FORWARD: &str = "conv2d_forward";
+/// Counter name of the forward kernel with its row loads shared by subgroup broadcast.
+pub const FORWARD_SUBGROUP: &str = "conv2d_forward_subgroup";
+/// Counter name of the input-gradient kernel with its row loads shared by subgroup broadcast.
+pub const INPUT_GRAD_SUBGROUP: &str = "conv2d_input_grad_subgroup";
+/// Counter name of the weight-gradient kernel with its row loads shared by subgroup broadcast.
+pub const WEIGHT_GRAD_SUBGROUP: &str = "conv2d_weight_grad_subgroup";
 /// Counter name of the workgroup-memory forward kernel (`conv_shared.wgsl`).
 pub const FORWARD_SHARED: &str = "conv2d_forward_shared";
 /// Counter name of the input-gradient kernel.
@@ -301,12 +307,33 @@ fn shared_grid(cols: u32, rows: u32) -> [u32; 3] {
     [cols.div_ceil(SHARED_TILE_COLS), rows.div_ceil(tile_rows), 1]
 }
 
-/// The three forward kernels of [`Conv`].
+/// The forward kernels of [`Conv`].
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum ForwardKernel {
     Registers,
+    Subgroup,
     Naive,
     Shared,
+}
+
+/// The register-tiled kernels' module: with plain row loads, or sharing them by subgroup.
+fn register_module(subgroup: bool) -> &'static shaders::Shader {
+    match subgroup {
+        true => &shaders::CONV_SUBGROUP,
+        false => &shaders::CONV,
+    }
+}
+
+/// The subgroup build compiles only where the page gave the device subgroups of four lanes.
+fn check_subgroup_rows(gpu: &Gpu, kernel: &'static str) -> Result<(), GpuError> {
+    match gpu.subgroup_rows() {
+        true => Ok(()),
+        false => Err(GpuError::launch(
+            kernel,
+            "this device has no subgroups of four lanes (the subgroup build is for browsers \
+             whose adapter has them)",
+        )),
+    }
 }
 
 impl Conv {
@@ -321,6 +348,22 @@ impl Conv {
         y: Operand<'_>,
     ) -> Result<Conv, GpuError> {
         Self::forward_variant(gpu, shape, slices, x, w, bias, y, ForwardKernel::Registers)
+    }
+
+    /// The same by the register tiles with their row loads shared by subgroup broadcast
+    /// (`shaders::CONV_SUBGROUP`; only where [`Gpu::subgroup_rows`]). Same bits as
+    /// [`Conv::forward`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_subgroup(
+        gpu: &Gpu,
+        shape: ConvShape,
+        slices: ChannelSlices,
+        x: Operand<'_>,
+        w: Operand<'_>,
+        bias: Option<Operand<'_>>,
+        y: Operand<'_>,
+    ) -> Result<Conv, GpuError> {
+        Self::forward_variant(gpu, shape, slices, x, w, bias, y, ForwardKernel::Subgroup)
     }
 
     /// The same by workgroup-memory tiles (`conv_shared.wgsl`, for real GPUs).
@@ -363,9 +406,13 @@ impl Conv {
     ) -> Result<Conv, GpuError> {
         let kernel = match variant {
             ForwardKernel::Registers => FORWARD,
+            ForwardKernel::Subgroup => FORWARD_SUBGROUP,
             ForwardKernel::Naive => FORWARD_NAIVE,
             ForwardKernel::Shared => FORWARD_SHARED,
         };
+        if variant == ForwardKernel::Subgroup {
+            check_subgroup_rows(gpu, kernel)?;
+        }
         validate(kernel, &shape, &slices)?;
         check_fits(kernel, "x", x, slices.x_len(&shape))?;
         check_fits(kernel, "w", w, shape.w_len())?;
@@ -394,12 +441,12 @@ impl Conv {
             (4, bias_buffer),
         ];
         let dispatch = match variant {
-            ForwardKernel::Registers => {
+            ForwardKernel::Registers | ForwardKernel::Subgroup => {
                 let grid = grid(outputs, shape.k);
                 Dispatch::new(
                     gpu,
                     kernel,
-                    &shaders::CONV,
+                    register_module(variant == ForwardKernel::Subgroup),
                     "forward",
                     &params,
                     &bindings,
@@ -458,8 +505,12 @@ impl Conv {
     ) -> Result<Conv, GpuError> {
         let kernel = match algorithm {
             InputGradAlgorithm::Registers => INPUT_GRAD,
+            InputGradAlgorithm::RegistersSubgroup => INPUT_GRAD_SUBGROUP,
             InputGradAlgorithm::Shared => INPUT_GRAD_SHARED,
         };
+        if algorithm == InputGradAlgorithm::RegistersSubgroup {
+            check_subgroup_rows(gpu, kernel)?;
+        }
         validate(kernel, &shape, &slices)?;
         check_fits(kernel, "dy", dy, slices.y_len(&shape))?;
         check_fits(kernel, "w", w, shape.w_len())?;
@@ -475,10 +526,10 @@ impl Conv {
         let params = Params::new(&shape, &slices, offsets, flags);
         let bindings = [(1, dy.buffer), (2, w.buffer), (3, dx.buffer)];
         let dispatch = match algorithm {
-            InputGradAlgorithm::Registers => Dispatch::new(
+            InputGradAlgorithm::Registers | InputGradAlgorithm::RegistersSubgroup => Dispatch::new(
                 gpu,
                 kernel,
-                &shaders::CONV,
+                register_module(algorithm == InputGradAlgorithm::RegistersSubgroup),
                 "input_grad",
                 &params,
                 &bindings,
@@ -529,7 +580,13 @@ impl Conv {
         dy: Operand<'_>,
         dw: Operand<'_>,
     ) -> Result<Conv, GpuError> {
-        let kernel = WEIGHT_GRAD;
+        let kernel = match algorithm {
+            WeightGradAlgorithm::RegistersSubgroup => WEIGHT_GRAD_SUBGROUP,
+            _ => WEIGHT_GRAD,
+        };
+        if algorithm == WeightGradAlgorithm::RegistersSubgroup {
+            check_subgroup_rows(gpu, kernel)?;
+        }
         validate(kernel, &shape, &slices)?;
         check_fits(kernel, "x", x, slices.x_len(&shape))?;
         check_fits(kernel, "dy", dy, slices.y_len(&shape))?;
@@ -544,12 +601,15 @@ impl Conv {
         let mut params = Params::new(&shape, &slices, offsets, 0);
         let cols = shape.c * shape.r * shape.s;
         let (kernel, entry, shader, constants, grid, parts) = match algorithm {
-            WeightGradAlgorithm::Registers => {
+            WeightGradAlgorithm::Registers | WeightGradAlgorithm::RegistersSubgroup => {
+                let subgroup = algorithm == WeightGradAlgorithm::RegistersSubgroup;
                 // Few columns (c r s, 9 for a one-channel 3x3 layer) would leave most of a
                 // 64-column tile idle in a single workgroup: narrow the workgroup to 2 or 4
                 // invocations across instead, so no invocation computes only padding and
-                // more workgroups share the work.
-                let across = cols.div_ceil(8).next_power_of_two().min(8);
+                // more workgroups share the work. The subgroup build keeps at least 4, the
+                // lanes that share their rows.
+                let fewest = if subgroup { 4 } else { 1 };
+                let across = cols.div_ceil(8).next_power_of_two().clamp(fewest, 8);
                 let grid = [cols.div_ceil(8 * across), shape.k.div_ceil(BLOCK_ROWS), 1];
                 // A small layer's GEMM has a long inner dimension (n p q) and few outputs,
                 // so few workgroups: split the batch into parts, summed by a second pass,
@@ -558,7 +618,8 @@ impl Conv {
                     .div_ceil(grid[0] * grid[1])
                     .clamp(1, shape.n);
                 let entry = "weight_grad";
-                (kernel, entry, &shaders::CONV, ("WG_X", across), grid, parts)
+                let shader = register_module(subgroup);
+                (kernel, entry, shader, ("WG_X", across), grid, parts)
             }
             WeightGradAlgorithm::Shared { parts } => {
                 let down = shared_tile_invocations_down(shape.k);
@@ -723,26 +784,43 @@ pub enum ForwardAlgorithm {
     Im2colMatmul,
     /// One workgroup-memory tiled kernel reading x directly (real GPUs).
     SharedTiles,
+    /// The register-blocked kernel with its row loads shared by subgroup broadcast (browsers
+    /// whose adapter has subgroups of four lanes); the same bits as `ImplicitGemm`.
+    ImplicitGemmSubgroup,
     /// im2col, then the workgroup-memory tiled batched matmul (real GPUs).
     Im2colSharedMatmul,
 }
 
 impl ForwardAlgorithm {
     /// Every algorithm.
-    pub const ALL: [ForwardAlgorithm; 4] = [
+    pub const ALL: [ForwardAlgorithm; 5] = [
         ForwardAlgorithm::ImplicitGemm,
+        ForwardAlgorithm::ImplicitGemmSubgroup,
         ForwardAlgorithm::Im2colMatmul,
         ForwardAlgorithm::SharedTiles,
         ForwardAlgorithm::Im2colSharedMatmul,
     ];
 
-    /// `implicit_gemm`, `im2col_matmul`, `shared_tiles` or `im2col_shared_matmul`.
+    /// `implicit_gemm`, `implicit_gemm_subgroup`, `im2col_matmul`, `shared_tiles` or
+    /// `im2col_shared_matmul`.
     pub fn label(&self) -> &'static str {
         match self {
             ForwardAlgorithm::ImplicitGemm => "implicit_gemm",
+            ForwardAlgorithm::ImplicitGemmSubgroup => "implicit_gemm_subgroup",
             ForwardAlgorithm::Im2colMatmul => "im2col_matmul",
             ForwardAlgorithm::SharedTiles => "shared_tiles",
             ForwardAlgorithm::Im2colSharedMatmul => "im2col_shared_matmul",
+        }
+    }
+
+    /// Whether [`choose_forward`] times it on this device: the workgroup-memory variants
+    /// not on software adapters (they lose there 3-8x; see [`choose_weight_grad`]), the
+    /// subgroup one only where [`Gpu::subgroup_rows`].
+    pub fn worth_timing_on(&self, gpu: &Gpu) -> bool {
+        match self {
+            ForwardAlgorithm::ImplicitGemmSubgroup => gpu.subgroup_rows(),
+            a if a.is_shared() => !gpu.is_software(),
+            _ => true,
         }
     }
 
@@ -835,6 +913,9 @@ impl ConvForward {
             ForwardAlgorithm::ImplicitGemm => {
                 Some(Conv::forward(gpu, shape, slices, x, w, bias, y)?)
             }
+            ForwardAlgorithm::ImplicitGemmSubgroup => {
+                Some(Conv::forward_subgroup(gpu, shape, slices, x, w, bias, y)?)
+            }
             ForwardAlgorithm::SharedTiles => {
                 Some(Conv::forward_shared(gpu, shape, slices, x, w, bias, y)?)
             }
@@ -914,16 +995,16 @@ impl ConvForward {
 /// returns the fastest on this adapter: the start-up choice the training plan makes per
 /// layer. The answer is remembered on the device ([`Gpu::remember_choice`]), so each shape
 /// is timed once per adapter and candidate set, and not at all where kept choices were
-/// loaded. On a software adapter the workgroup-memory variants are dropped untimed, like the
-/// other GPU variants (see [`choose_weight_grad`]).
+/// loaded. Candidates not [`ForwardAlgorithm::worth_timing_on`] this device are dropped
+/// untimed.
 pub async fn choose_forward(
     gpu: &Gpu,
     shape: ConvShape,
     candidates: &[ForwardAlgorithm],
 ) -> Result<ForwardAlgorithm, GpuError> {
     let mut candidates: Vec<ForwardAlgorithm> = candidates.to_vec();
-    if gpu.is_software() && candidates.len() > 1 {
-        candidates.retain(|a| !a.is_shared());
+    if candidates.len() > 1 {
+        candidates.retain(|a| a.worth_timing_on(gpu));
     }
     if candidates.len() <= 1 {
         return Ok(candidates
@@ -987,30 +1068,49 @@ pub async fn measure_forward(
 pub enum InputGradAlgorithm {
     /// `conv.wgsl`'s register tiles, one z layer per stride phase (software adapters).
     Registers,
+    /// The same with their row loads shared by subgroup broadcast (browsers whose adapter has
+    /// subgroups of four lanes); the same bits as `Registers`.
+    RegistersSubgroup,
     /// `conv_shared.wgsl`'s workgroup-memory tiles, every tap masked (real GPUs).
     Shared,
 }
 
 impl InputGradAlgorithm {
-    /// `registers` or `shared`.
+    /// Every algorithm.
+    pub const ALL: [InputGradAlgorithm; 3] = [
+        InputGradAlgorithm::Registers,
+        InputGradAlgorithm::RegistersSubgroup,
+        InputGradAlgorithm::Shared,
+    ];
+
+    /// `registers`, `registers_subgroup` or `shared`.
     pub fn label(&self) -> &'static str {
         match self {
             InputGradAlgorithm::Registers => "registers",
+            InputGradAlgorithm::RegistersSubgroup => "registers_subgroup",
             InputGradAlgorithm::Shared => "shared",
         }
     }
 
     /// The algorithm a [`InputGradAlgorithm::label`] names.
     pub fn from_label(label: &str) -> Option<Self> {
-        [InputGradAlgorithm::Registers, InputGradAlgorithm::Shared]
-            .into_iter()
-            .find(|a| a.label() == label)
+        Self::ALL.into_iter().find(|a| a.label() == label)
+    }
+
+    /// Whether [`choose_input_grad`] times it on this device (as
+    /// [`ForwardAlgorithm::worth_timing_on`]).
+    pub fn worth_timing_on(&self, gpu: &Gpu) -> bool {
+        match self {
+            InputGradAlgorithm::Registers => true,
+            InputGradAlgorithm::RegistersSubgroup => gpu.subgroup_rows(),
+            InputGradAlgorithm::Shared => !gpu.is_software(),
+        }
     }
 }
 
-/// Times the two input-gradient kernels on scratch buffers of this shape and returns the
-/// faster on this adapter; on a software adapter the register tiles, untimed. Remembered on
-/// the device like [`choose_forward`].
+/// Times the input-gradient kernels worth timing on this device, on scratch buffers of this
+/// shape, and returns the fastest (on a software adapter without subgroups: the register
+/// tiles, untimed). Remembered on the device like [`choose_forward`].
 pub async fn choose_input_grad(
     gpu: &Gpu,
     shape: ConvShape,
@@ -1023,25 +1123,31 @@ pub async fn choose_input_grad(
     {
         return Ok(known);
     }
-    let chosen = match gpu.is_software() {
-        true => InputGradAlgorithm::Registers,
-        false => measure_input_grad(gpu, shape).await?,
+    let candidates: Vec<InputGradAlgorithm> = InputGradAlgorithm::ALL
+        .into_iter()
+        .filter(|a| a.worth_timing_on(gpu))
+        .collect();
+    let chosen = match candidates.as_slice() {
+        [only] => *only,
+        _ => measure_input_grad(gpu, shape, &candidates).await?,
     };
     gpu.remember_choice(question, chosen.label().into());
     Ok(chosen)
 }
 
-/// The timing behind [`choose_input_grad`], on any adapter and remembering nothing.
+/// The timing behind [`choose_input_grad`], of any candidates this device can run,
+/// remembering nothing.
 pub async fn measure_input_grad(
     gpu: &Gpu,
     shape: ConvShape,
+    candidates: &[InputGradAlgorithm],
 ) -> Result<InputGradAlgorithm, GpuError> {
     let slices = ChannelSlices::dense(&shape);
     let dy = gpu.storage("choose dy", shape.y_len() as u64 * 4)?;
     let w = gpu.storage("choose w", shape.w_len() as u64 * 4)?;
     let dx = gpu.storage("choose dx", shape.x_len() as u64 * 4)?;
     let mut best = (f64::INFINITY, InputGradAlgorithm::Registers);
-    for algorithm in [InputGradAlgorithm::Registers, InputGradAlgorithm::Shared] {
+    for &algorithm in candidates {
         let whole = Operand::whole;
         let op = Conv::input_grad_by(
             gpu,
@@ -1070,6 +1176,9 @@ pub enum WeightGradAlgorithm {
     /// `conv.wgsl`'s register tiles, no workgroup memory; the batch is split until 32
     /// workgroups run (software adapters' cores).
     Registers,
+    /// The same with their row loads shared by subgroup broadcast (browsers whose adapter has
+    /// subgroups of four lanes); the same bits as `Registers`.
+    RegistersSubgroup,
     /// `conv_shared.wgsl`'s workgroup-memory tiles, the batch cut into `parts` (clamped to
     /// 1..=n) whose copies of dw a second pass adds in order (real GPUs).
     Shared {
@@ -1092,6 +1201,7 @@ impl WeightGradAlgorithm {
     pub fn label(&self) -> String {
         match self {
             WeightGradAlgorithm::Registers => "registers".into(),
+            WeightGradAlgorithm::RegistersSubgroup => "registers_subgroup".into(),
             WeightGradAlgorithm::Shared { parts } => format!("shared/{parts}"),
         }
     }
@@ -1100,6 +1210,7 @@ impl WeightGradAlgorithm {
     pub fn from_label(label: &str) -> Option<Self> {
         match label.split_once('/') {
             None if label == "registers" => Some(WeightGradAlgorithm::Registers),
+            None if label == "registers_subgroup" => Some(WeightGradAlgorithm::RegistersSubgroup),
             Some(("shared", parts)) => match parts.parse() {
                 Ok(parts) if parts >= 1 => Some(WeightGradAlgorithm::Shared { parts }),
                 _ => None,
@@ -1163,18 +1274,32 @@ pub async fn choose_weight_grad(
     {
         return Ok(known);
     }
-    let chosen = match gpu.is_software() {
-        true => WeightGradAlgorithm::Registers,
-        false => measure_weight_grad(gpu, shape).await?,
+    let chosen = match (gpu.is_software(), gpu.subgroup_rows()) {
+        (true, false) => WeightGradAlgorithm::Registers,
+        // The register tiles against their subgroup build only: the workgroup-memory
+        // kernel loses on software adapters.
+        (true, true) => measure_weight_grad_among(gpu, shape, false).await?,
+        (false, _) => measure_weight_grad(gpu, shape).await?,
     };
     gpu.remember_choice(question, chosen.label());
     Ok(chosen)
 }
 
-/// The timing behind [`choose_weight_grad`], on any adapter and remembering nothing.
+/// The timing behind [`choose_weight_grad`] on a GPU, on any adapter and remembering
+/// nothing: the register tiles (and their subgroup build where the device has it) against
+/// the workgroup-memory tiles and their splits.
 pub async fn measure_weight_grad(
     gpu: &Gpu,
     shape: ConvShape,
+) -> Result<WeightGradAlgorithm, GpuError> {
+    measure_weight_grad_among(gpu, shape, true).await
+}
+
+/// [`measure_weight_grad`], with or without the workgroup-memory tiles.
+async fn measure_weight_grad_among(
+    gpu: &Gpu,
+    shape: ConvShape,
+    with_shared: bool,
 ) -> Result<WeightGradAlgorithm, GpuError> {
     let slices = ChannelSlices::dense(&shape);
     let x = gpu.storage("choose x", shape.x_len() as u64 * 4)?;
@@ -1205,11 +1330,24 @@ pub async fn measure_weight_grad(
             }
         }
     };
-    let registers = time(WeightGradAlgorithm::Registers, f64::INFINITY).await?;
+    let mut registers = (
+        time(WeightGradAlgorithm::Registers, f64::INFINITY).await?,
+        WeightGradAlgorithm::Registers,
+    );
+    if gpu.subgroup_rows() {
+        let subgroup = WeightGradAlgorithm::RegistersSubgroup;
+        let ms = time(subgroup, registers.0).await?;
+        if ms < registers.0 {
+            registers = (ms, subgroup);
+        }
+    }
+    if !with_shared {
+        return Ok(registers.1);
+    }
     let default = WeightGradAlgorithm::shared_default(&shape);
-    let mut best = (time(default, registers).await?, default);
-    if best.0 >= registers {
-        return Ok(WeightGradAlgorithm::Registers);
+    let mut best = (time(default, registers.0).await?, default);
+    if best.0 >= registers.0 {
+        return Ok(registers.1);
     }
     for candidate in shared_weight_grad_candidates(&shape) {
         if candidate == default {

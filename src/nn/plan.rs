@@ -36,7 +36,8 @@ pub enum ForwardChoice {
 
 /// How the kernels that come in two variants are picked: one for software adapters (no
 /// workgroup memory, few workgroups, few barriers) and one for GPUs (workgroup-memory tiles,
-/// work cut into many workgroups). Today: the convolutions' implicit-GEMM forward and input
+/// work cut into many workgroups). `Measure` also times, in browsers whose adapter has
+/// subgroups of four lanes, the register tiles' subgroup build (same bits, fewer loads). Today: the convolutions' implicit-GEMM forward and input
 /// gradient (register or workgroup-memory tiles), their weight gradient (register tiles, or
 /// workgroup-memory tiles split over the batch) and batch norm's per-channel reductions
 /// (one pass with a workgroup per channel, or per-part sums merged by a second pass).
@@ -257,7 +258,7 @@ fn forward_candidates(choice: ForwardChoice, variants: KernelVariants) -> Vec<Fo
         KernelVariants::Registers => (vec![ImplicitGemm], vec![Im2colMatmul]),
         KernelVariants::Shared => (vec![SharedTiles], vec![Im2colSharedMatmul]),
         KernelVariants::Measure => (
-            vec![ImplicitGemm, SharedTiles],
+            vec![ImplicitGemm, ImplicitGemmSubgroup, SharedTiles],
             vec![Im2colMatmul, Im2colSharedMatmul],
         ),
     };

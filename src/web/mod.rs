@@ -31,12 +31,6 @@ fn gpu_error(e: GpuError) -> JsValue {
     JsError::new(&e.to_string()).into()
 }
 
-/// The kernel self-test cases, in order: `[{family, index, name}]`.
-#[wasm_bindgen(js_name = selftestCases)]
-pub fn selftest_cases() -> Result<JsValue, JsValue> {
-    to_js(&checks::all_cases())
-}
-
 /// The kernel-benchmark items at `batch`, in order.
 #[wasm_bindgen(js_name = kernelBenchItems)]
 pub fn kernel_bench_items(batch: u32) -> Result<JsValue, JsValue> {
@@ -71,12 +65,20 @@ impl GpuSession {
         to_js(self.gpu.adapter())
     }
 
-    /// Runs self-test case `index` of [`selftest_cases`]; resolves to a check result.
+    /// The self-test cases this device runs, in order: `[{family, index, name}]` (every case,
+    /// less the subgroup build's where the adapter has no subgroups of four lanes).
+    #[wasm_bindgen(js_name = selftestCases)]
+    pub fn selftest_cases(&self) -> Result<JsValue, JsValue> {
+        to_js(&checks::cases_for(&self.gpu))
+    }
+
+    /// Runs self-test case `index` of [`GpuSession::selftest_cases`]; resolves to a check
+    /// result.
     #[wasm_bindgen(js_name = runCheck)]
     pub fn run_check(&self, index: usize) -> Promise {
         let gpu = Rc::clone(&self.gpu);
         future_to_promise(async move {
-            let cases = checks::all_cases();
+            let cases = checks::cases_for(&gpu);
             let case = cases.get(index).ok_or_else(|| {
                 JsValue::from(JsError::new(&format!(
                     "there are {} self-test cases; {index} is out of range",

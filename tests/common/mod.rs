@@ -21,7 +21,7 @@ pub fn run_family(
     use snapfreeze::checks;
     let mut results = Vec::new();
     let mut failures = Vec::new();
-    for (seed, case) in checks::all_cases().iter().enumerate() {
+    for (seed, case) in checks::cases_for(gpu).iter().enumerate() {
         if case.family != family {
             continue;
         }

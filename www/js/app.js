@@ -3,6 +3,7 @@
 // views. Training runs on this thread between GPU submissions: each call into the module
 // records and submits a few steps and then awaits the GPU, so the page stays responsive.
 
+import "./subgroups.js"; // first: before any device is requested
 import { wasmReady } from "./wasm.js";
 import { showAdapter } from "./adapter.js";
 import { keepChoices, openSession, showChoices } from "./choices.js";

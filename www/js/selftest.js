@@ -9,7 +9,7 @@ function cell(text, className) {
 
 /** Runs every case; resolves to { passed, failed, total }. */
 export async function runSelftest(wasm, session, { table, summary, progress }) {
-  const cases = wasm.selftestCases();
+  const cases = session.selftestCases();
   const body = table.tBodies[0];
   body.replaceChildren();
   progress.max = cases.length;
