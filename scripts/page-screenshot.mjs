@@ -15,7 +15,10 @@ try {
   await page.waitForFunction(() => !document.getElementById("start").disabled, null, { timeout: 60_000 });
   await page.click("#start");
   await page.waitForFunction(() => document.body.dataset.firstStepMs, null, { timeout: 60_000 });
-  console.log(`first step shown ${await page.evaluate(() => document.body.dataset.firstStepMs)} ms after opening`);
+  const firstStep = Number(await page.evaluate(() => document.body.dataset.firstStepMs));
+  // The aim: a first step within 10 s of opening, on a quiet machine (the first start also
+  // times the kernel choices; later starts load them from IndexedDB).
+  console.log(`first step shown ${firstStep} ms after opening (aim: under 10000 ms: ${firstStep < 10_000 ? "met" : "not met"})`);
   await page.waitForFunction(() => {
     const r = window.snapfreezePage.records[2];
     return r?.status === "running" && r.freezes.length >= 1;

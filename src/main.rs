@@ -238,7 +238,7 @@ mod cli {
         let opt =
             |v: Option<f64>, digits: usize| v.map(|v| format!("{v:.digits$}")).unwrap_or_default();
         let mut rows = Vec::new();
-        for item in suite::items(batch) {
+        for item in suite::items(batch, gpu.subgroup_rows()) {
             let row = suite::run_item(gpu, &item, seconds).await?;
             // The same machine's CPU sgemm on the equivalent product is the ceiling to beat.
             let gemm = match &item {

@@ -37,6 +37,12 @@ pub enum ConvPart {
     WeightGrad,
     /// Gradient of the weights, workgroup-memory tiles at their default split (GPUs').
     WeightGradShared,
+    /// Forward, register tiles by their subgroup build (browsers with 4-lane subgroups).
+    ForwardSubgroup,
+    /// Gradient of the input, register tiles by their subgroup build.
+    InputGradSubgroup,
+    /// Gradient of the weights, register tiles by their subgroup build.
+    WeightGradSubgroup,
 }
 
 /// One benchmark item.
@@ -151,7 +157,7 @@ fn conv(n: u32, c: u32, hw: u32, k: u32, r: u32, stride: u32) -> ConvShape {
 }
 
 /// Every item at batch `batch`, in order.
-pub fn items(batch: u32) -> Vec<Item> {
+pub fn items(batch: u32, subgroups: bool) -> Vec<Item> {
     let b = batch;
     let mut out = vec![Item::Matmul {
         shape: MatmulShape::new(1024, 1024, 1024),
@@ -173,8 +179,19 @@ pub fn items(batch: u32) -> Vec<Item> {
             ConvPart::InputGradShared,
             ConvPart::WeightGrad,
             ConvPart::WeightGradShared,
+            ConvPart::ForwardSubgroup,
+            ConvPart::InputGradSubgroup,
+            ConvPart::WeightGradSubgroup,
         ] {
-            out.push(Item::Conv { layer, shape, part });
+            let subgroup_build = matches!(
+                part,
+                ConvPart::ForwardSubgroup
+                    | ConvPart::InputGradSubgroup
+                    | ConvPart::WeightGradSubgroup
+            );
+            if subgroups || !subgroup_build {
+                out.push(Item::Conv { layer, shape, part });
+            }
         }
     }
     for (c, hw) in [(16, 1024), (32, 256), (64, 64)] {
@@ -325,6 +342,9 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                 ConvPart::InputGradShared => "conv input grad shared".to_string(),
                 ConvPart::WeightGrad => "conv weight grad".to_string(),
                 ConvPart::WeightGradShared => format!("conv weight grad {}", shared.label()),
+                ConvPart::ForwardSubgroup => "conv forward subgroup".to_string(),
+                ConvPart::InputGradSubgroup => "conv input grad subgroup".to_string(),
+                ConvPart::WeightGradSubgroup => "conv weight grad subgroup".to_string(),
             };
             let op = match part {
                 ConvPart::Forward => Conv::forward(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?,
@@ -343,6 +363,19 @@ pub async fn run_item(gpu: &Gpu, item: &Item, min_seconds: f64) -> Result<Row, G
                 ConvPart::WeightGradShared => {
                     let (x, dy, dw) = (w(&x), w(&y), w(&out_w));
                     Conv::weight_grad_by(gpu, shared, s, slices, x, dy, dw)?
+                }
+                ConvPart::ForwardSubgroup => {
+                    Conv::forward_subgroup(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?
+                }
+                ConvPart::InputGradSubgroup => {
+                    let algorithm = conv::InputGradAlgorithm::RegistersSubgroup;
+                    let (dy, wt, dx) = (w(&y), w(&wt), w(&out_x));
+                    Conv::input_grad_by(gpu, algorithm, s, slices, dy, wt, dx, false)?
+                }
+                ConvPart::WeightGradSubgroup => {
+                    let algorithm = WeightGradAlgorithm::RegistersSubgroup;
+                    let (x, dy, dw) = (w(&x), w(&y), w(&out_w));
+                    Conv::weight_grad_by(gpu, algorithm, s, slices, x, dy, dw)?
                 }
             };
             let ms = time(op.dispatches().to_vec()).await?;

@@ -814,13 +814,22 @@ impl ForwardAlgorithm {
     }
 
     /// Whether [`choose_forward`] times it on this device: the workgroup-memory variants
-    /// not on software adapters (they lose there 3-8x; see [`choose_weight_grad`]), the
-    /// subgroup one only where [`Gpu::subgroup_rows`].
+    /// not on software adapters (they lose there 3-8x; see [`choose_weight_grad`]), and the
+    /// subgroup build never (it computes the same bits as `ImplicitGemm`; whether it runs is
+    /// decided once per device, by [`choose_subgroup_rows`]).
     pub fn worth_timing_on(&self, gpu: &Gpu) -> bool {
         match self {
-            ForwardAlgorithm::ImplicitGemmSubgroup => gpu.subgroup_rows(),
+            ForwardAlgorithm::ImplicitGemmSubgroup => false,
             a if a.is_shared() => !gpu.is_software(),
             _ => true,
+        }
+    }
+
+    /// The same algorithm by the register tiles' subgroup build, where there is one.
+    pub fn with_subgroup_rows(self) -> Self {
+        match self {
+            ForwardAlgorithm::ImplicitGemm => ForwardAlgorithm::ImplicitGemmSubgroup,
+            other => other,
         }
     }
 
@@ -1061,6 +1070,58 @@ pub async fn measure_forward(
     Ok(best.1)
 }
 
+/// Whether the register-tiled kernels run by their subgroup build on this device (rows
+/// loaded once per subgroup and shared by broadcast; the same bits either way): where
+/// [`Gpu::subgroup_rows`], the forward pass of `shape` (the plan passes its costliest layer)
+/// is timed both ways, once per device, and the answer holds for the input and weight
+/// gradients too: what the build trades (one load for three broadcasts, in the same loop)
+/// is the adapter's, not the layer's or the kernel's. Timing every kernel of every layer
+/// shape both ways had made the page's first start several seconds slower. Remembered on
+/// the device like [`choose_forward`].
+pub async fn choose_subgroup_rows(gpu: &Gpu, shape: ConvShape) -> Result<bool, GpuError> {
+    if !gpu.subgroup_rows() {
+        return Ok(false);
+    }
+    let question = "conv register rows by subgroup broadcast";
+    if let Some(known) = gpu.remembered_choice(question) {
+        match known.as_str() {
+            "yes" => return Ok(true),
+            "no" => return Ok(false),
+            _ => {}
+        }
+    }
+    let chosen = measure_subgroup_rows(gpu, shape).await?;
+    gpu.remember_choice(question.into(), if chosen { "yes" } else { "no" }.into());
+    Ok(chosen)
+}
+
+/// The timing behind [`choose_subgroup_rows`], remembering nothing: both builds of the
+/// forward pass warmed up (compiled) first, then timed twice each, alternating, and the
+/// best time of each compared.
+pub async fn measure_subgroup_rows(gpu: &Gpu, shape: ConvShape) -> Result<bool, GpuError> {
+    let slices = ChannelSlices::dense(&shape);
+    let x = gpu.storage("choose x", shape.x_len() as u64 * 4)?;
+    let w = gpu.storage("choose w", shape.w_len() as u64 * 4)?;
+    let y = gpu.storage("choose y", shape.y_len() as u64 * 4)?;
+    let o = Operand::whole;
+    let builds = [
+        Conv::forward(gpu, shape, slices, o(&x), o(&w), None, o(&y))?,
+        Conv::forward_subgroup(gpu, shape, slices, o(&x), o(&w), None, o(&y))?,
+    ];
+    let mut best = [f64::INFINITY; 2];
+    for round in 0..3 {
+        for (i, build) in builds.iter().enumerate() {
+            let dispatches: Vec<&Dispatch> = build.dispatches().iter().collect();
+            let ms = crate::gpu::timing::time_runs(gpu, &dispatches, 1).await? * 1e3;
+            // Round 0 compiles the pipelines; only the later ones count.
+            if round > 0 {
+                best[i] = best[i].min(ms);
+            }
+        }
+    }
+    Ok(best[1] < best[0])
+}
+
 /// How a convolution's input gradient runs. Which is faster depends on the adapter and the
 /// layer, so [`choose_input_grad`] measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
@@ -1102,8 +1163,16 @@ impl InputGradAlgorithm {
     pub fn worth_timing_on(&self, gpu: &Gpu) -> bool {
         match self {
             InputGradAlgorithm::Registers => true,
-            InputGradAlgorithm::RegistersSubgroup => gpu.subgroup_rows(),
+            InputGradAlgorithm::RegistersSubgroup => false,
             InputGradAlgorithm::Shared => !gpu.is_software(),
+        }
+    }
+
+    /// The same algorithm by the register tiles' subgroup build, where there is one.
+    pub fn with_subgroup_rows(self) -> Self {
+        match self {
+            InputGradAlgorithm::Registers => InputGradAlgorithm::RegistersSubgroup,
+            other => other,
         }
     }
 }
@@ -1188,6 +1257,14 @@ pub enum WeightGradAlgorithm {
 }
 
 impl WeightGradAlgorithm {
+    /// The same algorithm by the register tiles' subgroup build, where there is one.
+    pub fn with_subgroup_rows(self) -> Self {
+        match self {
+            WeightGradAlgorithm::Registers => WeightGradAlgorithm::RegistersSubgroup,
+            other => other,
+        }
+    }
+
     /// The workgroup-memory kernel with the batch cut so that about 1,024 workgroups run.
     pub fn shared_default(shape: &ConvShape) -> Self {
         let [x, y, _] = shared_weight_grad_grid(shape);
@@ -1274,32 +1351,19 @@ pub async fn choose_weight_grad(
     {
         return Ok(known);
     }
-    let chosen = match (gpu.is_software(), gpu.subgroup_rows()) {
-        (true, false) => WeightGradAlgorithm::Registers,
-        // The register tiles against their subgroup build only: the workgroup-memory
-        // kernel loses on software adapters.
-        (true, true) => measure_weight_grad_among(gpu, shape, false).await?,
-        (false, _) => measure_weight_grad(gpu, shape).await?,
+    let chosen = match gpu.is_software() {
+        true => WeightGradAlgorithm::Registers,
+        false => measure_weight_grad(gpu, shape).await?,
     };
     gpu.remember_choice(question, chosen.label());
     Ok(chosen)
 }
 
-/// The timing behind [`choose_weight_grad`] on a GPU, on any adapter and remembering
-/// nothing: the register tiles (and their subgroup build where the device has it) against
-/// the workgroup-memory tiles and their splits.
+/// The timing behind [`choose_weight_grad`], on any adapter and remembering nothing: the
+/// register tiles against the workgroup-memory tiles and, where those win, their splits.
 pub async fn measure_weight_grad(
     gpu: &Gpu,
     shape: ConvShape,
-) -> Result<WeightGradAlgorithm, GpuError> {
-    measure_weight_grad_among(gpu, shape, true).await
-}
-
-/// [`measure_weight_grad`], with or without the workgroup-memory tiles.
-async fn measure_weight_grad_among(
-    gpu: &Gpu,
-    shape: ConvShape,
-    with_shared: bool,
 ) -> Result<WeightGradAlgorithm, GpuError> {
     let slices = ChannelSlices::dense(&shape);
     let x = gpu.storage("choose x", shape.x_len() as u64 * 4)?;
@@ -1330,24 +1394,11 @@ async fn measure_weight_grad_among(
             }
         }
     };
-    let mut registers = (
-        time(WeightGradAlgorithm::Registers, f64::INFINITY).await?,
-        WeightGradAlgorithm::Registers,
-    );
-    if gpu.subgroup_rows() {
-        let subgroup = WeightGradAlgorithm::RegistersSubgroup;
-        let ms = time(subgroup, registers.0).await?;
-        if ms < registers.0 {
-            registers = (ms, subgroup);
-        }
-    }
-    if !with_shared {
-        return Ok(registers.1);
-    }
+    let registers = time(WeightGradAlgorithm::Registers, f64::INFINITY).await?;
     let default = WeightGradAlgorithm::shared_default(&shape);
-    let mut best = (time(default, registers.0).await?, default);
-    if best.0 >= registers.0 {
-        return Ok(registers.1);
+    let mut best = (time(default, registers).await?, default);
+    if best.0 >= registers {
+        return Ok(WeightGradAlgorithm::Registers);
     }
     for candidate in shared_weight_grad_candidates(&shape) {
         if candidate == default {

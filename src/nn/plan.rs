@@ -36,8 +36,9 @@ pub enum ForwardChoice {
 
 /// How the kernels that come in two variants are picked: one for software adapters (no
 /// workgroup memory, few workgroups, few barriers) and one for GPUs (workgroup-memory tiles,
-/// work cut into many workgroups). `Measure` also times, in browsers whose adapter has
-/// subgroups of four lanes, the register tiles' subgroup build (same bits, fewer loads). Today: the convolutions' implicit-GEMM forward and input
+/// work cut into many workgroups). `Measure` also times, once per device in browsers whose
+/// adapter has subgroups of four lanes, the register tiles' subgroup build (same bits,
+/// fewer loads; `conv::choose_subgroup_rows`). Today: the convolutions' implicit-GEMM forward and input
 /// gradient (register or workgroup-memory tiles), their weight gradient (register tiles, or
 /// workgroup-memory tiles split over the batch) and batch norm's per-channel reductions
 /// (one pass with a workgroup per channel, or per-part sums merged by a second pass).
@@ -116,9 +117,30 @@ impl Plan {
         let geometry: Vec<BlockGeometry> = (0..arch.blocks.len())
             .map(|b| BlockGeometry::new(&arch, b, batch))
             .collect();
-        let algorithms = choose_algorithms(gpu, &geometry, choice, variants).await?;
-        let input_grads = choose_input_grads(gpu, &geometry, variants).await?;
-        let weight_grads = choose_weight_grads(gpu, &geometry, variants).await?;
+        let mut algorithms = choose_algorithms(gpu, &geometry, choice, variants).await?;
+        let mut input_grads = choose_input_grads(gpu, &geometry, variants).await?;
+        let mut weight_grads = choose_weight_grads(gpu, &geometry, variants).await?;
+        if variants == KernelVariants::Measure {
+            // The register tiles by their subgroup build, where the device has one and it
+            // wins on the costliest layer (the same bits either way).
+            let costliest = geometry
+                .iter()
+                .flat_map(|g| g.convs.iter())
+                .max_by(|a, b| a.flops().total_cmp(&b.flops()));
+            if let Some(&shape) = costliest {
+                if conv::choose_subgroup_rows(gpu, shape).await? {
+                    algorithms
+                        .values_mut()
+                        .for_each(|a| *a = a.with_subgroup_rows());
+                    input_grads
+                        .values_mut()
+                        .for_each(|a| *a = a.with_subgroup_rows());
+                    weight_grads
+                        .values_mut()
+                        .for_each(|a| *a = a.with_subgroup_rows());
+                }
+            }
+        }
         let norm_parts = choose_norm_parts(gpu, &geometry, batch, variants).await?;
         let layouts = Layouts::new(&arch);
         let bytes = |elements: usize| elements as u64 * 4;
@@ -258,7 +280,7 @@ fn forward_candidates(choice: ForwardChoice, variants: KernelVariants) -> Vec<Fo
         KernelVariants::Registers => (vec![ImplicitGemm], vec![Im2colMatmul]),
         KernelVariants::Shared => (vec![SharedTiles], vec![Im2colSharedMatmul]),
         KernelVariants::Measure => (
-            vec![ImplicitGemm, ImplicitGemmSubgroup, SharedTiles],
+            vec![ImplicitGemm, SharedTiles],
             vec![Im2colMatmul, Im2colSharedMatmul],
         ),
     };

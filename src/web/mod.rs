@@ -31,12 +31,6 @@ fn gpu_error(e: GpuError) -> JsValue {
     JsError::new(&e.to_string()).into()
 }
 
-/// The kernel-benchmark items at `batch`, in order.
-#[wasm_bindgen(js_name = kernelBenchItems)]
-pub fn kernel_bench_items(batch: u32) -> Result<JsValue, JsValue> {
-    to_js(&bench::suite::items(batch))
-}
-
 /// The base learning rate the model family trains well with (`model` as in the settings'
 /// `model` field): the page fills its rate box with it.
 #[wasm_bindgen(js_name = defaultLr)]
@@ -111,12 +105,19 @@ impl GpuSession {
         })
     }
 
-    /// Measures kernel-benchmark item `index` of [`kernel_bench_items`] at `batch`.
+    /// The kernel-benchmark items at `batch` on this device, in order (the subgroup build's
+    /// rows only where the adapter has 4-lane subgroups).
+    #[wasm_bindgen(js_name = kernelBenchItems)]
+    pub fn kernel_bench_items(&self, batch: u32) -> Result<JsValue, JsValue> {
+        to_js(&bench::suite::items(batch, self.gpu.subgroup_rows()))
+    }
+
+    /// Measures kernel-benchmark item `index` of [`GpuSession::kernel_bench_items`] at `batch`.
     #[wasm_bindgen(js_name = runKernelBench)]
     pub fn run_kernel_bench(&self, batch: u32, index: usize, seconds: f64) -> Promise {
         let gpu = Rc::clone(&self.gpu);
         future_to_promise(async move {
-            let items = bench::suite::items(batch);
+            let items = bench::suite::items(batch, gpu.subgroup_rows());
             let item = items.get(index).ok_or_else(|| {
                 JsValue::from(JsError::new(&format!("no benchmark item {index}")))
             })?;

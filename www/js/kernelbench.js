@@ -29,7 +29,7 @@ export function wireKernelBench(wasm, session, { form, button, batch, seconds, s
     event.preventDefault();
     const b = Number(batch.value);
     const s = Number(seconds.value);
-    const items = wasm.kernelBenchItems(b);
+    const items = session.kernelBenchItems(b);
     const body = table.tBodies[0];
     body.replaceChildren();
     button.disabled = true;
