@@ -2,7 +2,7 @@
 # The methods' benchmarks (BENCHMARKS.md "Snapshot Ensembles and FreezeOut"):
 #   freezeout: FreezeOut (t0 0.5, linear, scaled) against the cosine baseline on ResNet-20,
 #              VGG-11 (width 32) and DenseNet-BC-40, same data, budget and seed: measured wall-clock
-#              saving beside the FLOP saving and DESIGN's expected backward saving.
+#              saving beside the FLOP saving and the expected backward saving (docs/design.md §2.5).
 #   snapshot:  Snapshot Ensembles (M = 3) against the step-decay baseline on Fashion-MNIST,
 #              3 seeds: test error of the baseline, the final snapshot and the ensemble, and
 #              the ensemble-size curve (3 epochs; snapshot-long: 6 epochs, alpha0 0.02).

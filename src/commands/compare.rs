@@ -117,7 +117,7 @@ struct Row {
     measured_backward_saving: Option<f64>,
     /// 1 - FLOPs executed / FLOPs with nothing frozen, forward and backward.
     step_flop_saving: f64,
-    /// DESIGN 2's expected backward saving, 1 - sum c_i t_i / sum c_i.
+    /// The expected backward saving (docs/design.md §2.5), 1 - sum c_i t_i / sum c_i.
     theoretical_backward_saving: f64,
     /// measured_saving / step_flop_saving.
     measured_over_expected: Option<f64>,
@@ -339,7 +339,7 @@ pub async fn compare(args: CompareArgs) -> Result<(), String> {
          inside each run against its own steps with nothing frozen; FLOPs: forward+backward \
          FLOPs saved by freezing (ratio: saved / FLOPs); bwd meas.: the time saved as a share \
          of the baseline's backward time (its time less its steps x the mean of \
-         {FORWARD_TIMING_STEPS} timed forward halves); bwd th.: DESIGN's 1 - sum c_i t_i / \
+         {FORWARD_TIMING_STEPS} timed forward halves); bwd th.: the design's 1 - sum c_i t_i / \
          sum c_i (ratio: bwd meas. / bwd th.)"
     );
     if let Some(r) = reference {

@@ -1,4 +1,4 @@
-//! Snapshot Ensembles' evaluation (DESIGN 2): each snapshot's softmax outputs on the test
+//! Snapshot Ensembles' evaluation (docs/design.md §2.1): each snapshot's softmax outputs on the test
 //! set, combined as the mean over the last m snapshots (the headline) or by majority vote
 //! (a second view). Pure functions over probabilities read back from the GPU, plus the GPU
 //! store that keeps the snapshots' weights ([`store`]).

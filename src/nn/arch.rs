@@ -1,4 +1,4 @@
-//! Model families as sequences of freezable blocks (DESIGN 3.3): the stem is block 0, then
+//! Model families as sequences of freezable blocks (docs/design.md §3.3): the stem is block 0, then
 //! each VGG unit, residual block, dense layer or transition is a block, and the classifier
 //! head is the last. This module only describes the network; `plan` puts it on the GPU.
 

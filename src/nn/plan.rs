@@ -1,4 +1,4 @@
-//! The static training plan (DESIGN 3.2): for one model and batch size, every buffer and
+//! The static training plan (docs/design.md §3.2): for one model and batch size, every buffer and
 //! bind group is made here, once. A training step then only records the prepared dispatches
 //! of each block; nothing is allocated while training runs.
 

@@ -1,4 +1,4 @@
-//! FreezeOut's per-block schedule (Brock et al. 2017, DESIGN 2): block i of blocks 0..=L
+//! FreezeOut's per-block schedule (Brock et al. 2017; docs/design.md §2.4): block i of blocks 0..=L
 //! trains while j <= t_i * T with its own cosine rate that reaches zero there, then
 //! freezes for good.
 

@@ -1,5 +1,5 @@
 //! Learning-rate schedules as pure functions of the 0-based iteration j and the budget of T
-//! iterations (DESIGN 2): no GPU, no state, so they can be tested at hand-computed points
+//! iterations (docs/design.md §2): no GPU, no state, so they can be tested at hand-computed points
 //! and printed (`snapfreeze schedule`).
 //!
 //! - [`baseline`]: one rate for the whole network (step decay, cosine, constant);
@@ -158,7 +158,7 @@ impl RunSchedule {
         }
     }
 
-    /// DESIGN 2's expected backward saving for per-block forward costs `costs`: the
+    /// The expected backward saving (docs/design.md §2.5) for per-block forward costs `costs`: the
     /// backward work is sum 2 c_i t_i instead of sum 2 c_i.
     pub fn theoretical_backward_saving(&self, costs: &[f64]) -> f64 {
         let full: f64 = costs.iter().sum();

@@ -1,4 +1,4 @@
-//! Snapshot Ensembles' cyclic cosine schedule (Huang et al. 2017, Eq. 2, DESIGN 2): M
+//! Snapshot Ensembles' cyclic cosine schedule (Huang et al. 2017, Eq. 2; docs/design.md §2.1): M
 //! cycles of P = ceil(T / M) iterations, the rate restarting at alpha0 each cycle, and a
 //! snapshot after the last iteration of every cycle.
 

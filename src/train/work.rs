@@ -40,7 +40,7 @@ pub fn forward_work<'a>(
     work
 }
 
-/// The step's launches with the first `frozen` blocks frozen (DESIGN 2, FreezeOut): the
+/// The step's launches with the first `frozen` blocks frozen (docs/design.md §2.4): the
 /// frozen prefix runs forward in inference mode, the backward pass stops at the first
 /// trainable block, which computes its weight gradients but not its input's gradient, and
 /// the optimizer covers the trainable suffix only.

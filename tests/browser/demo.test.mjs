@@ -426,7 +426,7 @@ test("a diverging run pauses with its snapshots and curve, and resumes at half t
   assert.equal(record.resumes.length, 1);
   assert.equal(record.resumes[0].factor, 0.5);
   assert.equal(record.resumes[0].iteration, at);
-  // Cyclic cosine over 20 iterations and 3 cycles of 7 (DESIGN 2), halved from `at` on.
+  // Cyclic cosine over 20 iterations and 3 cycles of 7 (docs/design.md §2.1), halved from `at` on.
   const cyclic = (j) => (record.base / 2) * (Math.cos((Math.PI * (j % 7)) / 7) + 1);
   record.lrs.forEach((lr, j) => {
     const want = cyclic(j) * (j >= at ? 0.5 : 1);

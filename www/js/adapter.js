@@ -24,6 +24,14 @@ export async function browserAdapterInfo() {
   }
 }
 
+/** The subgroup sizes, and whether the register kernels may share rows within one. */
+function subgroups(report) {
+  const [low, high] = report.subgroup_sizes ?? [0, 0];
+  if (!high) return "not reported";
+  const lanes = low === high ? `${low} lanes` : `${low}-${high} lanes`;
+  return report.subgroup_rows ? `${lanes}; the register kernels' subgroup build is available` : lanes;
+}
+
 /** Fills the adapter panel; returns the merged description for reports. */
 export async function showAdapter(session, container) {
   const report = session.adapter();
@@ -34,6 +42,7 @@ export async function showAdapter(session, container) {
     ["architecture", info.architecture || "not reported"],
     ["device", info.device || info.description || report.name || "not reported"],
     ["type", report.device_type === "Cpu" ? "software (fallback) adapter" : report.device_type],
+    ["subgroups", subgroups(report)],
     ...LIMITS.map(([key, label, fmt]) => [label, fmt(report[key])]),
   ];
   container.replaceChildren(...rows.flatMap(([k, v]) => {

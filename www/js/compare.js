@@ -10,7 +10,7 @@ const $ = (id) => document.getElementById(id);
 /**
  * One row per record: test error of the final model, the ensemble's error (Snapshot),
  * training time and speed, time saved against the baseline, and FreezeOut's measured
- * backward saving (time saved over the baseline's backward time) beside DESIGN's theory.
+ * backward saving (time saved over the baseline's backward time) beside the theory (docs/design.md §2.5).
  */
 export function resultRows(records) {
   const baseline = records.find((r) => r.kind === "baseline" && r.status === "done" && r.summary);

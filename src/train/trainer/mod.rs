@@ -1159,7 +1159,7 @@ pub struct RunSummary {
     pub snapshots: Vec<Snapshot>,
     /// The ensembles of the last m snapshots.
     pub ensemble: Vec<EnsemblePoint>,
-    /// DESIGN 2's expected backward saving from the freeze fractions.
+    /// The expected backward saving (docs/design.md §2.5) from the freeze fractions.
     pub theoretical_backward_saving: f64,
     /// FreezeOut's wall-clock saving measured within the run (see
     /// [`Trainer::measured_saving`]).
