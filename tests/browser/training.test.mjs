@@ -85,8 +85,11 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
   assert.match(r.busy ?? "", /busy/);
   const timed = Object.fromEntries(r.profile.kernels.map((k) => [k.kernel, k]));
   assert.equal(r.profile.untimed, 0);
-  assert.equal(timed.conv2d_weight_grad?.launches % 2, 0, JSON.stringify(r.profile));
-  assert.ok(timed.conv2d_weight_grad.launches >= 4, "two convolutions in each of two steps");
+  // The register-tiled weight gradient, by its plain or its subgroup build (the same bits;
+  // which one is timed once per device where the adapter has 4-lane subgroups).
+  const wgrad = timed.conv2d_weight_grad ?? timed.conv2d_weight_grad_subgroup;
+  assert.equal(wgrad?.launches % 2, 0, JSON.stringify(r.profile));
+  assert.ok(wgrad.launches >= 4, "two convolutions in each of two steps");
   assert.equal(timed.sgd?.launches, 2, "one optimizer step per step");
   assert.ok(r.profile.kernels.every((k) => k.ms >= 0) && r.profile.kernels.some((k) => k.ms > 0), JSON.stringify(r.profile));
   assert.deepEqual(r.resourcesAtEnd, r.resourcesAfterFirstStep, "no GPU buffers or bind groups after the first step");

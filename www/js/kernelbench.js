@@ -13,7 +13,7 @@ function rowOf(r) {
     fixed(r.naive_ms, 3),
     r.speedup_vs_naive == null ? "" : `${r.speedup_vs_naive.toFixed(1)}×`,
     fixed(r.im2col_matmul_ms, 3),
-    { implicit_gemm: "implicit GEMM", im2col_matmul: "im2col + matmul" }[r.picked] ?? "",
+    PICKED[r.picked] ?? "",
   ]) {
     const td = document.createElement("td");
     td.textContent = text;
@@ -21,6 +21,15 @@ function rowOf(r) {
   }
   return tr;
 }
+
+/** How the forward choice's answers read in the table. */
+const PICKED = {
+  implicit_gemm: "implicit GEMM",
+  implicit_gemm_subgroup: "implicit GEMM, subgroup build",
+  im2col_matmul: "im2col + matmul",
+  shared_tiles: "workgroup-memory tiles",
+  im2col_shared_matmul: "im2col + workgroup-memory matmul",
+};
 
 /** Enables the benchmark form; each run replaces the table. */
 export function wireKernelBench(wasm, session, { form, button, batch, seconds, status, table }) {

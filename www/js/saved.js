@@ -69,11 +69,17 @@ export async function loadSavedSummary() {
   return saved && summarize(saved, saved.records.map((r) => r.checkpoint));
 }
 
-/** The kept comparison with each run's checkpoint, or undefined. */
+/** The kept comparison with each run's checkpoint, or undefined. One read per key: the
+ * browser decodes what a read returns on the main thread, and the comparison, the
+ * checkpoints and the test images (megabytes each) decoded together made one task of up to
+ * 90 ms on a loaded machine; apart, each is its own shorter task. The page reads them only
+ * while no run writes. */
 export async function loadSaved() {
-  const [saved, checkpoints, testImages] = await transact("readonly",
-    (store) => [store.get(LATEST), store.get(CHECKPOINTS), store.get(TEST_IMAGES)]);
+  const read = (key) => transact("readonly", (store) => store.get(key));
+  const saved = await read(LATEST);
   if (!saved) return undefined;
+  const checkpoints = await read(CHECKPOINTS);
+  const testImages = await read(TEST_IMAGES);
   saved.records.forEach((r, i) => { r.checkpoint = checkpoints?.[i] ?? null; });
   saved.testImages = testImages ?? null;
   return saved;
