@@ -551,7 +551,7 @@ async function main() {
   // When start-up ended (module and WebAssembly evaluation, first layout, the GPU opened):
   // the responsiveness test counts the main thread's long tasks from here.
   document.body.dataset.readyMs = String(Math.round(performance.now()));
-  wireDiagnostics(wasm, session);
+  wireDiagnostics(session);
 }
 
 main();

@@ -34,9 +34,9 @@ function wireMatmulBench(session) {
 }
 
 /** Enables the self-test and both benchmarks on `session`. */
-export function wireDiagnostics(wasm, session) {
+export function wireDiagnostics(session) {
   wireMatmulBench(session);
-  wireKernelBench(wasm, session, {
+  wireKernelBench(session, {
     form: $("kernelbench-form"),
     button: $("kernelbench-run"),
     batch: $("kernelbench-batch"),
@@ -47,7 +47,7 @@ export function wireDiagnostics(wasm, session) {
   const button = $("selftest-run");
   const selftest = async () => {
     button.disabled = true;
-    const outcome = await runSelftest(wasm, session, {
+    const outcome = await runSelftest(session, {
       table: $("selftest-table"),
       summary: $("selftest-summary"),
       progress: $("selftest-progress"),

@@ -32,7 +32,7 @@ const PICKED = {
 };
 
 /** Enables the benchmark form; each run replaces the table. */
-export function wireKernelBench(wasm, session, { form, button, batch, seconds, status, table }) {
+export function wireKernelBench(session, { form, button, batch, seconds, status, table }) {
   button.disabled = false;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();

@@ -8,7 +8,7 @@ function cell(text, className) {
 }
 
 /** Runs every case; resolves to { passed, failed, total }. */
-export async function runSelftest(wasm, session, { table, summary, progress }) {
+export async function runSelftest(session, { table, summary, progress }) {
   const cases = session.selftestCases();
   const body = table.tBodies[0];
   body.replaceChildren();
