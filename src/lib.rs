@@ -9,6 +9,7 @@ pub mod data;
 pub mod ensemble;
 pub mod gpu;
 pub mod kernels;
+pub mod metrics;
 pub mod nn;
 pub mod schedule;
 pub mod shaders;

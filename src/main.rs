@@ -26,6 +26,9 @@ mod cli {
         Train(Box<super::commands::train::TrainArgs>),
         /// Run several methods on the same model, data, budget and seeds and tabulate them.
         Compare(Box<super::commands::compare::CompareArgs>),
+        /// Print the table of a saved comparison (compare --json, or the page's results
+        /// JSON), computed as `compare` and the page compute it.
+        Report(super::commands::compare::ReportArgs),
         /// Print every block's learning rate at every iteration, and whether it is frozen,
         /// as CSV (iteration, block, lr, frozen).
         Schedule(Box<super::commands::schedule::ScheduleArgs>),
@@ -85,6 +88,7 @@ mod cli {
             Command::Train(args) => pollster::block_on(commands::train::train(*args)),
             Command::Compare(args) => pollster::block_on(commands::compare::compare(*args)),
             Command::Schedule(args) => commands::schedule::schedule(*args),
+            Command::Report(args) => commands::compare::report_file(args),
             other => {
                 return match pollster::block_on(run(other)) {
                     Ok(code) => code,
@@ -107,7 +111,7 @@ mod cli {
     async fn run(command: Command) -> Result<ExitCode, GpuError> {
         let (gpu, kept) = crate::commands::choices::open_gpu().await?;
         match command {
-            Command::Train(_) | Command::Compare(_) | Command::Schedule(_) => {
+            Command::Train(_) | Command::Compare(_) | Command::Schedule(_) | Command::Report(_) => {
                 unreachable!("handled in main")
             }
             Command::Info { json } => {

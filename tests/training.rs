@@ -477,3 +477,84 @@ fn a_dataset_too_large_for_the_adapter_is_refused_with_how_many_fit() {
         "{text}"
     );
 }
+
+/// The run loop the CLI and the page share: `advance` stops at every epoch end with the
+/// training state due, at the finish, and at a divergence, as typed outcomes; whatever the
+/// stride, the run gives the same losses and weights to the bit as one `run` to the end.
+#[test]
+fn the_run_loop_reports_epochs_finish_and_divergence_and_keeps_the_bits() {
+    use snapfreeze::train::{Outcome, Stride};
+    let gpu = Rc::new(common::gpu());
+    let data = synthetic(40, 1, 12, 7);
+    let test = synthetic(8, 1, 12, 8);
+    // 5 steps per epoch, 15 in all; snapshots after iterations 4, 9 and 14.
+    let mut c = config(ModelSpec::Small { width: 4 });
+    c.method = Method::Snapshot {
+        cycles: 3,
+        alpha0: None,
+    };
+    let result = |t: &Trainer| {
+        let losses: Vec<u64> = t.steps().iter().map(|s| s.loss.to_bits()).collect();
+        let weights = pollster::block_on(t.tensors()).unwrap();
+        let ensemble = t.ensemble();
+        (losses, weights, ensemble)
+    };
+    let mut whole = trainer(&gpu, &data, &test, c.clone());
+    pollster::block_on(whole.run(u64::MAX)).unwrap();
+    let expected = result(&whole);
+
+    for stride in [Stride::Steps(2), Stride::Steps(100), Stride::Seconds(0.05)] {
+        let mut t = trainer(&gpu, &data, &test, c.clone());
+        let mut outcomes = Vec::new();
+        loop {
+            let a = pollster::block_on(t.advance(stride)).unwrap();
+            if let Stride::Steps(n) = stride {
+                assert!(a.steps <= n, "{stride:?}: {} steps in one call", a.steps);
+            }
+            assert!(a.steps <= 5, "a call crossed an epoch end");
+            assert_eq!(a.state_due, matches!(a.outcome, Outcome::EpochEnded { .. }));
+            if a.outcome != Outcome::Ran {
+                outcomes.push((a.iteration, a.outcome.clone()));
+            }
+            if a.outcome == Outcome::Finished {
+                break;
+            }
+        }
+        let epoch = |epoch| Outcome::EpochEnded { epoch };
+        assert_eq!(
+            outcomes,
+            [(5, epoch(0)), (10, epoch(1)), (15, Outcome::Finished)],
+            "{stride:?}"
+        );
+        assert_eq!(result(&t), expected, "{stride:?}: other bits than one run");
+        // Finished: a further call runs nothing.
+        let again = pollster::block_on(t.advance(stride)).unwrap();
+        assert_eq!((again.steps, again.outcome), (0, Outcome::Finished));
+    }
+
+    // A divergence is an outcome, not an error, and the run stands there until resumed.
+    let mut t = trainer(&gpu, &data, &test, c.clone());
+    pollster::block_on(t.run(7)).unwrap();
+    let fc = t.plan().layouts.params.offset("fc.weight") as u64 * 4;
+    gpu.write(&t.plan().params, fc, &[3e38f32]);
+    let a = pollster::block_on(t.advance(Stride::Steps(16))).unwrap();
+    let Outcome::Diverged {
+        iteration, message, ..
+    } = &a.outcome
+    else {
+        panic!("{:?}", a.outcome);
+    };
+    assert_eq!(
+        (*iteration, a.iteration, a.steps, a.state_due),
+        (7, 7, 0, false)
+    );
+    assert!(
+        message.contains("training diverged at iteration 7"),
+        "{message}"
+    );
+    let again = pollster::block_on(t.advance(Stride::Steps(16))).unwrap();
+    assert!(matches!(
+        again.outcome,
+        Outcome::Diverged { iteration: 7, .. }
+    ));
+}

@@ -1,13 +1,16 @@
 //! `snapfreeze compare`: the chosen methods on the same model, data, budget and seeds, one
 //! after another on one GPU, tabulated: test error of the final model and of the snapshot
 //! ensemble, training time, speed, and FreezeOut's measured against its expected saving.
+//! `snapfreeze report` prints the same table from a saved comparison (this command's JSON
+//! or the page's results export). The rows come from `snapfreeze::train::report`, as the
+//! page's do.
 
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use snapfreeze::schedule::{Method, Schedule};
-use snapfreeze::train::RunSummary;
+use snapfreeze::train::report::{self, Comparison, Reference, Row, RunRecord, Spread};
 
 use super::train::{drive, print_method_results, start};
 use super::{check_data, write, MethodArgs, MethodKind, RunArgs};
@@ -64,146 +67,102 @@ impl CompareArgs {
 /// Steps timed to measure the forward half of a baseline step.
 const FORWARD_TIMING_STEPS: u32 = 8;
 
-/// One run.
-#[derive(Serialize)]
-struct Run {
-    seed: u64,
-    summary: RunSummary,
-}
-
-/// Mean and sample standard deviation.
-#[derive(Clone, Copy, Debug, Serialize)]
-struct Spread {
-    mean: f64,
-    std: f64,
-}
-
-fn spread(values: &[f64]) -> Option<Spread> {
-    if values.is_empty() {
-        return None;
-    }
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n;
-    let var = match values.len() {
-        1 => 0.0,
-        _ => values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0),
-    };
-    Some(Spread {
-        mean,
-        std: var.sqrt(),
-    })
-}
-
-/// One method's line of the table, over its seeds.
-#[derive(Serialize)]
-struct Row {
-    method: String,
-    runs: usize,
-    /// Test error (%) of the final model.
-    single_error: Option<Spread>,
-    /// Test error (%) of the ensemble of all snapshots.
-    ensemble_error: Option<Spread>,
-    /// Test error (%) of the ensemble of the last m snapshots, m = 1, 2, ...
-    ensemble_curve: Vec<Spread>,
-    train_seconds: Option<Spread>,
-    images_per_second: Option<Spread>,
-    /// 1 - this method's training time / the reference baseline's, from the mean times.
-    measured_saving: Option<f64>,
-    /// FreezeOut's saving (%) measured inside each run against its own unfrozen steps.
-    in_run_saving: Option<Spread>,
-    /// The time saved against the reference baseline as a fraction of the baseline's
-    /// backward time (its training time less its steps' forward time): the measured
-    /// counterpart of `theoretical_backward_saving`.
-    measured_backward_saving: Option<f64>,
-    /// 1 - FLOPs executed / FLOPs with nothing frozen, forward and backward.
-    step_flop_saving: f64,
-    /// The expected backward saving (docs/design.md §2.5), 1 - sum c_i t_i / sum c_i.
-    theoretical_backward_saving: f64,
-    /// measured_saving / step_flop_saving.
-    measured_over_expected: Option<f64>,
-}
-
-/// The reference baseline's mean training time and its backward part.
-#[derive(Clone, Copy, Serialize)]
-struct Reference {
-    seconds: f64,
-    iterations: u64,
-    forward_seconds_per_step: f64,
-    backward_seconds: f64,
-}
-
-fn row(runs: &[&Run], reference: Option<Reference>) -> Row {
-    let reference_seconds = reference.map(|r| r.seconds);
-    let error = |a: f64| 100.0 * (1.0 - a);
-    let single: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.summary.final_test.map(|t| error(t.accuracy)))
-        .collect();
-    let ensemble: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.summary.ensemble.last().map(|p| error(p.accuracy)))
-        .collect();
-    let longest = runs
-        .iter()
-        .map(|r| r.summary.ensemble.len())
-        .max()
-        .unwrap_or(0);
-    let curve = (0..longest)
-        .filter_map(|m| {
-            let at: Vec<f64> = runs
-                .iter()
-                .filter_map(|r| r.summary.ensemble.get(m).map(|p| error(p.accuracy)))
-                .collect();
-            spread(&at)
-        })
-        .collect();
-    let seconds: Vec<f64> = runs.iter().map(|r| r.summary.train_seconds).collect();
-    let speed: Vec<f64> = runs.iter().map(|r| r.summary.images_per_second).collect();
-    let first = &runs[0].summary;
-    let seconds = spread(&seconds);
-    let measured_saving = match (reference_seconds, seconds) {
-        (Some(reference), Some(s)) if reference > 0.0 => Some(1.0 - s.mean / reference),
-        _ => None,
-    };
-    let step_flop_saving = first.work.step_saving();
-    let measured_backward_saving = match (reference, seconds) {
-        (Some(r), Some(s)) if r.backward_seconds > 0.0 && step_flop_saving > 0.0 => {
-            Some((r.seconds - s.mean) / r.backward_seconds)
-        }
-        _ => None,
-    };
-    let in_run: Vec<f64> = runs
-        .iter()
-        .filter_map(|r| r.summary.measured_saving.map(|m| 100.0 * m))
-        .collect();
-    Row {
-        in_run_saving: spread(&in_run),
-        method: first.method.clone(),
-        runs: runs.len(),
-        single_error: spread(&single),
-        ensemble_error: spread(&ensemble),
-        ensemble_curve: curve,
-        train_seconds: seconds,
-        images_per_second: spread(&speed),
-        measured_saving,
-        step_flop_saving,
-        measured_backward_saving,
-        theoretical_backward_saving: first.theoretical_backward_saving,
-        measured_over_expected: match (measured_saving, step_flop_saving) {
-            (Some(m), e) if e > 0.0 => Some(m / e),
-            _ => None,
-        },
-    }
-}
-
-fn show(s: Option<Spread>, digits: usize) -> String {
+fn show(s: Option<Spread>, scale: f64, digits: usize) -> String {
     s.map_or("-".into(), |s| {
-        format!("{:.digits$} ± {:.digits$}", s.mean, s.std)
+        format!("{:.digits$} ± {:.digits$}", scale * s.mean, scale * s.std)
     })
 }
 
 fn percent(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{:.1}%", 100.0 * v))
+}
+
+/// The table's cells for one row: what `compare` and `report` print.
+pub fn cells(r: &Row) -> [String; 12] {
+    [
+        r.title.clone(),
+        r.runs.to_string(),
+        show(r.test_error, 100.0, 2),
+        show(r.ensemble_error, 100.0, 2),
+        show(r.train_seconds, 1.0, 1),
+        show(r.images_per_second, 1.0, 1),
+        percent(r.time_saved),
+        show(r.in_run_saving, 100.0, 1),
+        percent(Some(r.step_flop_saving)),
+        r.time_over_flops.map_or("-".into(), |v| format!("{v:.2}")),
+        percent(r.backward_saving_measured),
+        percent(r.backward_saving_theory),
+    ]
+}
+
+/// Prints the comparison's table, its legend and the ensembles' curves.
+pub fn print_table(c: &Comparison) {
+    println!();
+    let widths = [40, 4, 16, 16, 16, 14, 9, 13, 9, 9, 9, 9];
+    let line = |cells: [String; 12]| -> String {
+        let mut text = format!("{:<w$}", cells[0], w = widths[0]);
+        for (cell, w) in cells.iter().zip(widths).skip(1) {
+            text += &format!(" {cell:>w$}");
+        }
+        text
+    };
+    let header = [
+        "method",
+        "runs",
+        "test err %",
+        "ensemble err %",
+        "train s",
+        "img/s",
+        "saved",
+        "in-run %",
+        "FLOPs",
+        "ratio",
+        "bwd meas.",
+        "bwd th.",
+    ];
+    println!("{}", line(header.map(String::from)));
+    for r in &c.rows {
+        println!("{}", line(cells(r)));
+    }
+    println!(
+        "saved: training time saved against the first baseline; in-run: the same measured \
+         inside each run against its own steps with nothing frozen; FLOPs: forward+backward \
+         FLOPs saved by freezing (ratio: saved / FLOPs); bwd meas.: the time saved as a share \
+         of the baseline's backward time (its time less its steps x its forward half's time \
+         per step); bwd th.: the design's 1 - sum c_i t_i / sum c_i"
+    );
+    if let Some(Reference {
+        forward_seconds_per_step: Some(forward),
+        backward_seconds: Some(backward),
+        iterations,
+        ..
+    }) = c.reference
+    {
+        println!(
+            "baseline step: {forward:.3} s forward, {:.3} s backward and update",
+            backward / iterations.max(1) as f64
+        );
+    }
+    for r in c.rows.iter().filter(|r| r.ensemble_curve.len() > 1) {
+        let curve: Vec<String> = r
+            .ensemble_curve
+            .iter()
+            .enumerate()
+            .map(|(m, s)| format!("m={} {:.2}±{:.2}", m + 1, 100.0 * s.mean, 100.0 * s.std))
+            .collect();
+        println!("{} ensemble error % by size: {}", r.title, curve.join(", "));
+    }
+}
+
+/// What `compare --json` writes; `report` reads its `runs` back.
+#[derive(Serialize)]
+struct Saved<'a> {
+    generator: &'static str,
+    dataset: super::DatasetKind,
+    seeds: &'a [u64],
+    runs: &'a [RunRecord],
+    #[serde(flatten)]
+    comparison: &'a Comparison,
 }
 
 /// Runs `compare`; errors are one line saying what to fix.
@@ -223,15 +182,16 @@ pub async fn compare(args: CompareArgs) -> Result<(), String> {
         check_data(config, train_set.len())?;
     }
 
-    let mut runs: Vec<Run> = Vec::new();
+    let mut runs: Vec<RunRecord> = Vec::new();
     for config in configs {
         let seed = config.seed;
+        let baseline = matches!(config.method, Method::Baseline { .. });
         let mut trainer = start(&train_set, &test_set, config, None).await?;
         drive(&mut trainer, args.quiet, None).await?;
         let summary = trainer.summary();
         println!(
             "seed {seed}, {}: test error {} in {:.1} s",
-            summary.method,
+            summary.title,
             summary.final_test.map_or("n/a".into(), |t| format!(
                 "{:.2}%",
                 100.0 * (1.0 - t.accuracy)
@@ -239,147 +199,74 @@ pub async fn compare(args: CompareArgs) -> Result<(), String> {
             summary.train_seconds
         );
         print_method_results(&summary);
-        runs.push(Run { seed, summary });
+        // A finished baseline times its forward half, to split its step time into forward
+        // and backward (the page does the same).
+        let forward = match baseline {
+            true => Some(
+                trainer
+                    .time_forward_pass(FORWARD_TIMING_STEPS)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            ),
+            false => None,
+        };
+        runs.push(RunRecord {
+            seed: Some(seed),
+            finished: trainer.is_finished(),
+            forward_seconds_per_step: forward,
+            summary: Some(summary),
+        });
     }
 
-    let labels: Vec<String> = args
-        .methods
-        .iter()
-        .map(|&c| args.method(c).label())
-        .collect();
-    let of =
-        |label: &str| -> Vec<&Run> { runs.iter().filter(|r| r.summary.method == label).collect() };
-    let baseline = args
-        .methods
-        .iter()
-        .position(|c| matches!(c, Choice::Step | Choice::Cosine));
-    let reference = match baseline {
-        Some(i) => {
-            let runs = of(&labels[i]);
-            let seconds: Vec<f64> = runs.iter().map(|r| r.summary.train_seconds).collect();
-            let seconds = spread(&seconds).map_or(0.0, |s| s.mean);
-            let iterations = runs[0].summary.iterations;
-            // The forward half of a baseline step, timed on a throwaway trainer.
-            let config = args
-                .run
-                .config(args.method(args.methods[i]), args.seeds[0])?;
-            let mut probe = start(&train_set, &test_set, config, None).await?;
-            let forward = probe
-                .time_forward_pass(FORWARD_TIMING_STEPS)
-                .await
-                .map_err(|e| e.to_string())?;
-            Some(Reference {
-                seconds,
-                iterations,
-                forward_seconds_per_step: forward,
-                backward_seconds: seconds - forward * iterations as f64,
-            })
-        }
-        None => None,
-    };
-    let mut rows: Vec<Row> = Vec::new();
-    for label in &labels {
-        if rows.iter().any(|r| &r.method == label) {
-            continue;
-        }
-        rows.push(row(&of(label), reference));
-    }
-
-    println!();
-    let widths = [34, 4, 16, 16, 16, 14, 9, 13, 9, 9, 9, 9, 9];
-    let line = |cells: [String; 13]| -> String {
-        let mut text = format!("{:<w$}", cells[0], w = widths[0]);
-        for (cell, w) in cells.iter().zip(widths).skip(1) {
-            text += &format!(" {cell:>w$}");
-        }
-        text
-    };
-    let header = [
-        "method",
-        "runs",
-        "single err %",
-        "ensemble err %",
-        "train s",
-        "img/s",
-        "saved",
-        "in-run %",
-        "FLOPs",
-        "ratio",
-        "bwd meas.",
-        "bwd th.",
-        "ratio",
-    ];
-    println!("{}", line(header.map(String::from)));
-    for r in &rows {
-        println!(
-            "{}",
-            line([
-                r.method.clone(),
-                r.runs.to_string(),
-                show(r.single_error, 2),
-                show(r.ensemble_error, 2),
-                show(r.train_seconds, 1),
-                show(r.images_per_second, 1),
-                percent(r.measured_saving),
-                show(r.in_run_saving, 1),
-                percent(Some(r.step_flop_saving)),
-                r.measured_over_expected
-                    .map_or("-".into(), |v| format!("{v:.2}")),
-                percent(r.measured_backward_saving),
-                percent(Some(r.theoretical_backward_saving)),
-                match (r.measured_backward_saving, r.theoretical_backward_saving) {
-                    (Some(m), t) if t > 0.0 => format!("{:.2}", m / t),
-                    _ => "-".into(),
-                },
-            ])
-        );
-    }
-    println!(
-        "saved: training time saved against the first baseline; in-run: the same measured \
-         inside each run against its own steps with nothing frozen; FLOPs: forward+backward \
-         FLOPs saved by freezing (ratio: saved / FLOPs); bwd meas.: the time saved as a share \
-         of the baseline's backward time (its time less its steps x the mean of \
-         {FORWARD_TIMING_STEPS} timed forward halves); bwd th.: the design's 1 - sum c_i t_i / \
-         sum c_i (ratio: bwd meas. / bwd th.)"
-    );
-    if let Some(r) = reference {
-        println!(
-            "baseline step: {:.3} s forward, {:.3} s backward and update",
-            r.forward_seconds_per_step,
-            r.backward_seconds / r.iterations.max(1) as f64
-        );
-    }
-    for r in rows.iter().filter(|r| r.ensemble_curve.len() > 1) {
-        let curve: Vec<String> = r
-            .ensemble_curve
-            .iter()
-            .enumerate()
-            .map(|(m, s)| format!("m={} {:.2}±{:.2}", m + 1, s.mean, s.std))
-            .collect();
-        println!(
-            "{} ensemble error % by size: {}",
-            r.method,
-            curve.join(", ")
-        );
-    }
-
+    let comparison = report::compare(&runs);
+    print_table(&comparison);
     if let Some(path) = &args.json {
-        #[derive(Serialize)]
-        struct Report<'a> {
-            dataset: super::DatasetKind,
-            seeds: &'a [u64],
-            reference: Option<Reference>,
-            rows: &'a [Row],
-            runs: &'a [Run],
-        }
-        let report = Report {
+        let saved = Saved {
+            generator: "snapfreeze compare",
             dataset: args.run.dataset,
             seeds: &args.seeds,
-            reference,
-            rows: &rows,
             runs: &runs,
+            comparison: &comparison,
         };
-        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(&saved).map_err(|e| e.to_string())?;
+        write(path, text)?;
+    }
+    Ok(())
+}
+
+/// `report`'s arguments.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A saved comparison: `compare --json`'s file or the page's results export (JSON).
+    file: PathBuf,
+    /// Write the reference and rows here as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// The part of a saved comparison `report` reads.
+#[derive(Deserialize)]
+struct SavedRuns {
+    runs: Vec<RunRecord>,
+}
+
+/// Runs `report`: the table of a saved comparison, from its runs.
+pub fn report_file(args: ReportArgs) -> Result<(), String> {
+    let text = std::fs::read_to_string(&args.file)
+        .map_err(|e| format!("cannot read {}: {e}", args.file.display()))?;
+    let saved: SavedRuns = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{} is not a saved comparison (compare --json, or the page's results JSON): {e}",
+            args.file.display()
+        )
+    })?;
+    let comparison = report::compare(&saved.runs);
+    if comparison.rows.is_empty() {
+        return Err(format!("{} holds no run with results", args.file.display()));
+    }
+    print_table(&comparison);
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&comparison).map_err(|e| e.to_string())?;
         write(path, text)?;
     }
     Ok(())

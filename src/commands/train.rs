@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use snapfreeze::data::Dataset;
 use snapfreeze::gpu::KernelProfile;
-use snapfreeze::train::{EpochMetrics, Event, RunSummary, TrainConfig, Trainer};
+use snapfreeze::train::{EpochMetrics, Event, Outcome, RunSummary, Stride, TrainConfig, Trainer};
 
 use super::{check_data, replace, write, DatasetKind, MethodArgs, RunArgs};
 
@@ -222,7 +222,8 @@ fn say(bar: &ProgressBar, quiet: bool, line: String) {
 }
 
 /// Trains to the end with a progress bar (or, with `quiet`, a line every 5%), printing
-/// epochs, snapshots and freezes as they happen.
+/// epochs, snapshots and freezes as they happen; keeps the training state at every epoch
+/// end when asked.
 pub async fn drive(
     trainer: &mut Trainer,
     quiet: bool,
@@ -239,6 +240,62 @@ pub async fn drive(
         bar.set_style(style);
         bar
     };
+    let lose_at = saving.as_ref().and_then(|s| s.lose_device_at);
+    let stride = Stride::Steps(trainer.config().readback_every as u64);
+    loop {
+        if lose_at.is_some_and(|at| trainer.iteration() >= at) {
+            trainer.gpu().device().destroy();
+        }
+        let advance = trainer.advance(stride).await.map_err(|e| e.to_string());
+        show_events(trainer, &bar, quiet);
+        let problem = match &advance {
+            Err(message) => Some(message.clone()),
+            Ok(a) => match &a.outcome {
+                Outcome::Diverged { message, .. } | Outcome::DeviceLost { message, .. } => {
+                    Some(message.clone())
+                }
+                _ => None,
+            },
+        };
+        let (Some(advance), None) = (advance.ok(), problem.clone()) else {
+            bar.abandon();
+            let message = problem.unwrap_or_default();
+            // `train` says how to go on; `compare` (no saving) just fails.
+            return Err(match saving.as_ref().map(|s| s.state) {
+                Some(Some(path)) => format!(
+                    "{message}\nthe training state of the last finished epoch is in {0}: go on from it with --state {0} --resume",
+                    path.display()
+                ),
+                Some(None) => format!("{message}\n(with --state FILE a run keeps its training state at every epoch end and can go on after a fault)"),
+                None => message,
+            });
+        };
+        let finished = advance.outcome == Outcome::Finished;
+        if let Some(s) = &saving {
+            let epochs = trainer.epochs().len() as u32;
+            let epoch_ended = advance.state_due || (finished && advance.steps > 0);
+            if epoch_ended && s.every > 0 && epochs.is_multiple_of(s.every) {
+                if let Some(path) = s.path {
+                    save(trainer, path).await?;
+                }
+            }
+            // The state is due at each epoch end; a finished run keeps its last too, so
+            // that --resume on it reports the results.
+            if let (true, Some(path)) = (epoch_ended, s.state) {
+                keep_state(trainer, path, &bar, quiet).await?;
+            }
+        }
+        if finished {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Prints what the trainer reported since the last call: progress, epochs, snapshots and
+/// freezes.
+fn show_events(trainer: &mut Trainer, bar: &ProgressBar, quiet: bool) {
     let names: Vec<String> = trainer
         .plan()
         .arch
@@ -246,117 +303,86 @@ pub async fn drive(
         .iter()
         .map(|b| b.name.clone())
         .collect();
-    let lose_at = saving.as_ref().and_then(|s| s.lose_device_at);
-    while !trainer.is_finished() {
-        if lose_at.is_some_and(|at| trainer.iteration() >= at) {
-            trainer.gpu().device().destroy();
-        }
-        // Calls end at epoch ends, so the training state is saved at each.
-        let per_epoch = trainer.steps_per_epoch();
-        let to_epoch_end = per_epoch - trainer.iteration() % per_epoch;
-        let chunk = to_epoch_end.min(trainer.config().readback_every as u64);
-        let result = trainer.run(chunk).await;
-        let mut save_now = false;
-        let mut epoch_done = false;
-        for event in trainer.take_events() {
-            match event {
-                Event::Steps {
-                    first,
-                    count,
-                    images_per_second,
-                } => {
-                    if let Some(s) = trainer.steps()[first..first + count].last() {
-                        let status = format!(
-                            "loss {:.4}  acc {:.1}%  {:.0} img/s",
-                            s.loss,
-                            100.0 * s.accuracy,
-                            images_per_second
-                        );
-                        // Quiet runs (logs, background jobs) get a line every 5% instead.
-                        let every = (trainer.total_iterations() / 20).max(1);
-                        let before = trainer.iteration() - count as u64;
-                        if quiet && trainer.iteration() / every != before / every {
-                            eprintln!(
-                                "step {}/{}: {status}",
-                                trainer.iteration(),
-                                trainer.total_iterations()
-                            );
-                        }
-                        bar.set_message(status);
-                    }
-                    bar.set_position(trainer.iteration());
-                }
-                Event::Epoch(e) => {
-                    if let Some(s) = &saving {
-                        save_now |= s.every > 0 && (e.epoch + 1) % s.every == 0;
-                    }
-                    epoch_done = true;
-                    say(&bar, quiet, epoch_line(&e));
-                }
-                Event::Snapshot {
-                    index,
-                    iteration,
-                    test,
-                    ensemble,
-                } => {
-                    let all = ensemble.last().map_or(0.0, |p| p.accuracy);
-                    say(
-                        &bar,
-                        quiet,
-                        format!(
-                            "snapshot {} after iteration {}: test acc {:.2}% alone, ensemble of {} {:.2}%",
-                            index + 1,
-                            iteration + 1,
-                            100.0 * test.accuracy,
-                            ensemble.len(),
-                            100.0 * all
-                        ),
+    for event in trainer.take_events() {
+        match event {
+            Event::Steps {
+                first,
+                count,
+                images_per_second,
+            } => {
+                if let Some(s) = trainer.steps()[first..first + count].last() {
+                    let status = format!(
+                        "loss {:.4}  acc {:.1}%  {:.0} img/s",
+                        s.loss,
+                        100.0 * s.accuracy,
+                        images_per_second
                     );
+                    // Quiet runs (logs, background jobs) get a line every 5% instead.
+                    let every = (trainer.total_iterations() / 20).max(1);
+                    let done = s.iteration + 1;
+                    let before = done - count as u64;
+                    if quiet && done / every != before / every {
+                        eprintln!("step {done}/{}: {status}", trainer.total_iterations());
+                    }
+                    bar.set_message(status);
+                    bar.set_position(done);
                 }
-                Event::Frozen { blocks, iteration } => {
-                    let last = names.get(blocks - 1).map_or("", |n| n.as_str());
-                    say(
-                        &bar,
-                        quiet,
-                        format!(
-                            "iteration {iteration}: {blocks} block{} frozen (up to {last})",
-                            if blocks == 1 { "" } else { "s" }
-                        ),
-                    );
-                }
-                Event::Finished => {}
             }
-        }
-        if let Err(e) = result {
-            bar.abandon();
-            // `train` says how to go on; `compare` (no saving) just fails.
-            return Err(match saving.as_ref().map(|s| s.state) {
-                Some(Some(path)) => format!(
-                    "{e}\nthe training state of the last finished epoch is in {0}: go on from it with --state {0} --resume",
-                    path.display()
-                ),
-                Some(None) => format!("{e}\n(with --state FILE a run keeps its training state at every epoch end and can go on after a fault)"),
-                None => e.to_string(),
-            });
-        }
-        if let (true, Some(path)) = (save_now, saving.as_ref().and_then(|s| s.path)) {
-            save(trainer, path).await?;
-        }
-        if let (true, Some(path)) = (epoch_done, saving.as_ref().and_then(|s| s.state)) {
-            let started = Instant::now();
-            let bytes = trainer.save_state().await.map_err(|e| e.to_string())?;
-            let size = bytes.len();
-            replace(path, bytes)?;
-            let line = format!(
-                "training state saved to {} ({:.2} MB in {:.0} ms)",
-                path.display(),
-                size as f64 / 1e6,
-                started.elapsed().as_secs_f64() * 1e3
-            );
-            say(&bar, quiet, line);
+            Event::Epoch(e) => say(bar, quiet, epoch_line(&e)),
+            Event::Snapshot {
+                index,
+                iteration,
+                test,
+                ensemble,
+            } => {
+                let all = ensemble.last().map_or(0.0, |p| p.accuracy);
+                say(
+                    bar,
+                    quiet,
+                    format!(
+                        "snapshot {} after iteration {}: test acc {:.2}% alone, ensemble of {} {:.2}%",
+                        index + 1,
+                        iteration + 1,
+                        100.0 * test.accuracy,
+                        ensemble.len(),
+                        100.0 * all
+                    ),
+                );
+            }
+            Event::Frozen { blocks, iteration } => {
+                let last = names.get(blocks - 1).map_or("", |n| n.as_str());
+                say(
+                    bar,
+                    quiet,
+                    format!(
+                        "iteration {iteration}: {blocks} block{} frozen (up to {last})",
+                        if blocks == 1 { "" } else { "s" }
+                    ),
+                );
+            }
+            Event::Finished => {}
         }
     }
-    bar.finish_and_clear();
+}
+
+/// Replaces the training-state file with the run's state now.
+async fn keep_state(
+    trainer: &Trainer,
+    path: &Path,
+    bar: &ProgressBar,
+    quiet: bool,
+) -> Result<(), String> {
+    let started = Instant::now();
+    let bytes = trainer.save_state().await.map_err(|e| e.to_string())?;
+    let size = bytes.len();
+    replace(path, bytes)?;
+    let line = format!(
+        "training state saved to {} ({:.2} MB in {:.0} ms)",
+        path.display(),
+        size as f64 / 1e6,
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    say(bar, quiet, line);
     Ok(())
 }
 

@@ -5,26 +5,26 @@
 
 pub mod store;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use store::SnapshotStore;
 
 /// One snapshot: when it was taken and what it predicts on the test set.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// 0-based snapshot number.
     pub index: usize,
     /// The iteration after which it was taken.
     pub iteration: u64,
     /// Its test loss and accuracy alone.
-    pub test: crate::train::Evaluation,
+    pub test: crate::metrics::Evaluation,
     /// Its softmax outputs, images x classes, in test-set order.
     #[serde(skip)]
     pub probabilities: Vec<f32>,
 }
 
 /// The ensemble of the last `m` snapshots.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EnsemblePoint {
     /// Snapshots in the ensemble (the most recent m).
     pub m: usize,
@@ -154,7 +154,7 @@ mod tests {
         let snapshot = |index, p: &[f32]| Snapshot {
             index,
             iteration: index as u64,
-            test: crate::train::Evaluation {
+            test: crate::metrics::Evaluation {
                 loss: 0.0,
                 accuracy: 0.0,
                 images: 2,

@@ -67,18 +67,31 @@ pub async fn ms_per_run_to_beat(
 /// nothing.
 pub async fn yield_to_page() {
     #[cfg(target_arch = "wasm32")]
-    {
-        use wasm_bindgen::JsCast;
-        let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-            let global = js_sys::global();
-            let timer = js_sys::Reflect::get(&global, &"setTimeout".into())
-                .ok()
-                .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
-            let scheduled = timer.map(|f| f.call2(&global, &resolve, &0.into()).is_ok());
-            if scheduled != Some(true) {
-                let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
-            }
-        });
-        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
-    }
+    browser_timer(0).await;
+}
+
+/// Waits `ms` milliseconds without blocking the page (a timer in the browser; natively the
+/// thread sleeps, since nothing else runs on it).
+pub async fn pause_ms(ms: u32) {
+    #[cfg(target_arch = "wasm32")]
+    browser_timer(ms).await;
+    #[cfg(not(target_arch = "wasm32"))]
+    std::thread::sleep(std::time::Duration::from_millis(ms as u64));
+}
+
+/// Resolves after a `setTimeout` of `ms` (at once where there is no timer).
+#[cfg(target_arch = "wasm32")]
+async fn browser_timer(ms: u32) {
+    use wasm_bindgen::JsCast;
+    let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+        let global = js_sys::global();
+        let timer = js_sys::Reflect::get(&global, &"setTimeout".into())
+            .ok()
+            .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+        let scheduled = timer.map(|f| f.call2(&global, &resolve, &ms.into()).is_ok());
+        if scheduled != Some(true) {
+            let _ = resolve.call0(&wasm_bindgen::JsValue::NULL);
+        }
+    });
+    let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
 }

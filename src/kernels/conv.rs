@@ -6,7 +6,8 @@
 
 use serde::Serialize;
 
-use super::{check_distinct, check_fits, Operand};
+use super::params::wgsl_params;
+use super::{Launch, Operand};
 use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::shaders;
 
@@ -202,30 +203,30 @@ impl ChannelSlices {
     }
 }
 
-/// Uniforms, laid out as `Conv` in the shader.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    c: u32,
-    h: u32,
-    w: u32,
-    k: u32,
-    r: u32,
-    s: u32,
-    stride: u32,
-    pad: u32,
-    p: u32,
-    q: u32,
-    x_channels: u32,
-    y_channels: u32,
-    y_first: u32,
-    x_offset: u32,
-    w_offset: u32,
-    y_offset: u32,
-    b_offset: u32,
-    flags: u32,
-    split: u32,
+wgsl_params! {
+    /// Uniforms, laid out as `Conv` in the shader.
+    struct Params mirrors [crate::shaders::CONV, crate::shaders::CONV_SUBGROUP, crate::shaders::CONV_SHARED] {
+        n: u32,
+        c: u32,
+        h: u32,
+        w: u32,
+        k: u32,
+        r: u32,
+        s: u32,
+        stride: u32,
+        pad: u32,
+        p: u32,
+        q: u32,
+        x_channels: u32,
+        y_channels: u32,
+        y_first: u32,
+        x_offset: u32,
+        w_offset: u32,
+        y_offset: u32,
+        b_offset: u32,
+        flags: u32,
+        split: u32,
+    }
 }
 
 const HAS_BIAS: u32 = 1;
@@ -414,15 +415,15 @@ impl Conv {
             check_subgroup_rows(gpu, kernel)?;
         }
         validate(kernel, &shape, &slices)?;
-        check_fits(kernel, "x", x, slices.x_len(&shape))?;
-        check_fits(kernel, "w", w, shape.w_len())?;
-        check_fits(kernel, "y", y, slices.y_len(&shape))?;
-        let mut inputs = vec![x.buffer, w.buffer];
-        if let Some(b) = bias {
-            check_fits(kernel, "bias", b, shape.k as usize)?;
-            inputs.push(b.buffer);
-        }
-        check_distinct(kernel, y.buffer, &inputs)?;
+        let mut launch = Launch::new(gpu, kernel)
+            .read(1, "x", x, slices.x_len(&shape))?
+            .read(2, "w", w, shape.w_len())?
+            .write(3, "y", y, slices.y_len(&shape))?;
+        launch = match bias {
+            Some(b) => launch.read(4, "bias", b, shape.k as usize)?,
+            // Without a bias the binding still needs a buffer; the shader never reads it.
+            None => launch.unused(4, w.buffer),
+        };
         let offsets = Offsets {
             x: x.offset,
             w: w.offset,
@@ -431,41 +432,21 @@ impl Conv {
         };
         let flags = if bias.is_some() { HAS_BIAS } else { 0 };
         let params = Params::new(&shape, &slices, offsets, flags);
-        // Without a bias the binding still needs a buffer; the shader never reads it.
-        let bias_buffer = bias.map_or(w.buffer, |b| b.buffer);
         let outputs = shape.n * shape.p() * shape.q();
-        let bindings = [
-            (1, x.buffer),
-            (2, w.buffer),
-            (3, y.buffer),
-            (4, bias_buffer),
-        ];
         let dispatch = match variant {
             ForwardKernel::Registers | ForwardKernel::Subgroup => {
-                let grid = grid(outputs, shape.k);
-                Dispatch::new(
-                    gpu,
-                    kernel,
-                    register_module(variant == ForwardKernel::Subgroup),
-                    "forward",
-                    &params,
-                    &bindings,
-                    grid,
-                )?
+                let module = register_module(variant == ForwardKernel::Subgroup);
+                launch.dispatch(module, "forward", &params, grid(outputs, shape.k))?
             }
             ForwardKernel::Naive => {
                 let grid = super::elementwise::grid_1d(gpu, outputs * shape.k, 64);
-                let entry = "forward_naive";
-                Dispatch::new(gpu, kernel, &shaders::CONV, entry, &params, &bindings, grid)?
+                launch.dispatch(&shaders::CONV, "forward_naive", &params, grid)?
             }
-            ForwardKernel::Shared => Dispatch::with_constants(
-                gpu,
-                kernel,
+            ForwardKernel::Shared => launch.dispatch_with(
                 &shaders::CONV_SHARED,
                 "forward_shared",
                 &[("WG_Y", shared_tile_invocations_down(shape.k) as f64)],
                 &params,
-                &bindings,
                 shared_grid(outputs, shape.k),
             )?,
         };
@@ -512,10 +493,10 @@ impl Conv {
             check_subgroup_rows(gpu, kernel)?;
         }
         validate(kernel, &shape, &slices)?;
-        check_fits(kernel, "dy", dy, slices.y_len(&shape))?;
-        check_fits(kernel, "w", w, shape.w_len())?;
-        check_fits(kernel, "dx", dx, slices.x_len(&shape))?;
-        check_distinct(kernel, dx.buffer, &[dy.buffer, w.buffer])?;
+        let launch = Launch::new(gpu, kernel)
+            .read(1, "dy", dy, slices.y_len(&shape))?
+            .read(2, "w", w, shape.w_len())?
+            .write(3, "dx", dx, slices.x_len(&shape))?;
         let offsets = Offsets {
             x: dx.offset,
             w: w.offset,
@@ -524,20 +505,12 @@ impl Conv {
         };
         let flags = if accumulate { ACCUMULATE } else { 0 };
         let params = Params::new(&shape, &slices, offsets, flags);
-        let bindings = [(1, dy.buffer), (2, w.buffer), (3, dx.buffer)];
         let dispatch = match algorithm {
-            InputGradAlgorithm::Registers | InputGradAlgorithm::RegistersSubgroup => Dispatch::new(
-                gpu,
-                kernel,
-                register_module(algorithm == InputGradAlgorithm::RegistersSubgroup),
-                "input_grad",
-                &params,
-                &bindings,
-                input_grad_grid(&shape),
-            )?,
-            InputGradAlgorithm::Shared => Dispatch::with_constants(
-                gpu,
-                kernel,
+            InputGradAlgorithm::Registers | InputGradAlgorithm::RegistersSubgroup => {
+                let module = register_module(algorithm == InputGradAlgorithm::RegistersSubgroup);
+                launch.dispatch(module, "input_grad", &params, input_grad_grid(&shape))?
+            }
+            InputGradAlgorithm::Shared => launch.dispatch_with(
                 &shaders::CONV_SHARED,
                 "input_grad_shared",
                 &[
@@ -545,7 +518,6 @@ impl Conv {
                     ("ST", shape.stride as f64),
                 ],
                 &params,
-                &bindings,
                 shared_grid(shape.n * shape.h * shape.w, shape.c),
             )?,
         };
@@ -588,10 +560,8 @@ impl Conv {
             check_subgroup_rows(gpu, kernel)?;
         }
         validate(kernel, &shape, &slices)?;
-        check_fits(kernel, "x", x, slices.x_len(&shape))?;
-        check_fits(kernel, "dy", dy, slices.y_len(&shape))?;
-        check_fits(kernel, "dw", dw, shape.w_len())?;
-        check_distinct(kernel, dw.buffer, &[x.buffer, dy.buffer])?;
+        // dw is only checked here: the first pass writes a scratch buffer when split.
+        Launch::new(gpu, kernel).fits("dw", dw, shape.w_len())?;
         let offsets = Offsets {
             x: x.offset,
             w: dw.offset,
@@ -647,34 +617,31 @@ impl Conv {
         };
         let (target, target_params) = match &partial {
             Some(buffer) => (
-                buffer,
+                Operand::whole(buffer),
                 Params {
                     w_offset: 0,
                     ..params
                 },
             ),
-            None => (dw.buffer, params),
+            None => (dw, params),
         };
-        let mut dispatches = vec![Dispatch::with_constants(
-            gpu,
-            kernel,
+        let first = Launch::new(gpu, kernel)
+            .read(1, "x", x, slices.x_len(&shape))?
+            .read(2, "dy", dy, slices.y_len(&shape))?
+            .write(3, "dw", target, parts as usize * len)?;
+        let mut dispatches = vec![first.dispatch_with(
             shader,
             entry,
             &[(constants.0, constants.1 as f64)],
             &target_params,
-            &[(1, x.buffer), (2, dy.buffer), (3, target)],
             [grid[0], grid[1], parts],
         )?];
         if let Some(buffer) = &partial {
-            dispatches.push(Dispatch::new(
-                gpu,
-                WEIGHT_GRAD_SUM,
-                &shaders::CONV,
-                "weight_grad_sum",
-                &params,
-                &[(1, buffer), (3, dw.buffer)],
-                super::elementwise::grid_1d(gpu, len as u32, 64),
-            )?);
+            let sum = Launch::new(gpu, WEIGHT_GRAD_SUM)
+                .read(1, "dw parts", Operand::whole(buffer), parts as usize * len)?
+                .write(3, "dw", dw, len)?;
+            let grid = super::elementwise::grid_1d(gpu, len as u32, 64);
+            dispatches.push(sum.dispatch(&shaders::CONV, "weight_grad_sum", &params, grid)?);
         }
         Ok(Conv { shape, dispatches })
     }
@@ -689,24 +656,16 @@ impl Conv {
     ) -> Result<Conv, GpuError> {
         let kernel = BIAS_GRAD;
         validate(kernel, &shape, &slices)?;
-        check_fits(kernel, "dy", dy, slices.y_len(&shape))?;
-        check_fits(kernel, "db", db, shape.k as usize)?;
-        check_distinct(kernel, db.buffer, &[dy.buffer])?;
+        let launch = Launch::new(gpu, kernel)
+            .read(1, "dy", dy, slices.y_len(&shape))?
+            .write(3, "db", db, shape.k as usize)?;
         let offsets = Offsets {
             y: dy.offset,
             b: db.offset,
             ..Offsets::default()
         };
         let params = Params::new(&shape, &slices, offsets, 0);
-        let dispatch = Dispatch::new(
-            gpu,
-            kernel,
-            &shaders::CONV,
-            "bias_grad",
-            &params,
-            &[(1, dy.buffer), (3, db.buffer)],
-            [shape.k, 1, 1],
-        )?;
+        let dispatch = launch.dispatch(&shaders::CONV, "bias_grad", &params, [shape.k, 1, 1])?;
         Ok(Conv {
             shape,
             dispatches: vec![dispatch],
@@ -725,9 +684,9 @@ impl Conv {
         let kernel = IM2COL;
         validate(kernel, &shape, &slices)?;
         let len = im2col_len(&shape);
-        check_fits(kernel, "x", x, slices.x_len(&shape))?;
-        check_fits(kernel, "col", col, len)?;
-        check_distinct(kernel, col.buffer, &[x.buffer])?;
+        let launch = Launch::new(gpu, kernel)
+            .read(1, "x", x, slices.x_len(&shape))?
+            .write(3, "col", col, len)?;
         let offsets = Offsets {
             x: x.offset,
             y: col.offset,
@@ -741,15 +700,7 @@ impl Conv {
             ));
         }
         let grid = super::elementwise::grid_1d(gpu, len as u32, 64);
-        let dispatch = Dispatch::new(
-            gpu,
-            kernel,
-            &shaders::CONV,
-            "im2col",
-            &params,
-            &[(1, x.buffer), (3, col.buffer)],
-            grid,
-        )?;
+        let dispatch = launch.dispatch(&shaders::CONV, "im2col", &params, grid)?;
         Ok(Conv {
             shape,
             dispatches: vec![dispatch],
@@ -938,7 +889,7 @@ impl ConvForward {
             });
         }
         validate(IM2COL, &shape, &slices)?;
-        check_fits(FORWARD, "y", y, slices.y_len(&shape))?;
+        Launch::new(gpu, FORWARD).fits("y", y, slices.y_len(&shape))?;
         let owned = match shared {
             Some(_) => None,
             None => Some(gpu.storage("im2col workspace", im2col_len(&shape) as u64 * 4)?),

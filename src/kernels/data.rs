@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use super::elementwise::grid_1d;
-use super::{check_distinct, check_fits, Operand};
+use super::params::wgsl_params;
+use super::{Launch, Operand};
 use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::shaders;
 
@@ -50,25 +51,25 @@ pub struct GatherSettings {
     pub std: [f32; 4],
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    batch: u32,
-    channels: u32,
-    h: u32,
-    w: u32,
-    pad: u32,
-    flags: u32,
-    seed: u32,
-    epoch: u32,
-    index_offset: u32,
-    out_offset: u32,
-    label_offset: u32,
-    images_offset: u32,
-    labels_in_offset: u32,
-    _pad: [u32; 3],
-    mean: [f32; 4],
-    inv_std: [f32; 4],
+wgsl_params! {
+    struct Params mirrors [crate::shaders::DATA] {
+        batch: u32,
+        channels: u32,
+        h: u32,
+        w: u32,
+        pad: u32,
+        flags: u32,
+        seed: u32,
+        epoch: u32,
+        index_offset: u32,
+        out_offset: u32,
+        label_offset: u32,
+        images_offset: u32,
+        labels_in_offset: u32,
+        _pad: [u32; 3],
+        mean: [f32; 4],
+        inv_std: [f32; 4],
+    }
 }
 
 /// The dataset as the GPU holds it: pixels (bytes packed four to a u32 word, the offset
@@ -129,15 +130,12 @@ impl Gather {
             ));
         }
         let words = (data.count as usize * shape.len()).div_ceil(4);
-        check_fits(kernel, "images", data.images, words)?;
-        check_fits(kernel, "labels", data.labels, data.count as usize)?;
-        check_fits(kernel, "indices", indices, batch as usize)?;
-        check_fits(kernel, "out", out, batch as usize * shape.len())?;
-        check_fits(kernel, "out_labels", out_labels, batch as usize)?;
-        let inputs = [data.images.buffer, data.labels.buffer, indices.buffer];
-        check_distinct(kernel, out.buffer, &inputs)?;
-        let all = [inputs[0], inputs[1], inputs[2], out.buffer];
-        check_distinct(kernel, out_labels.buffer, &all)?;
+        let launch = Launch::new(gpu, kernel)
+            .read(1, "images", data.images, words)?
+            .read(2, "labels", data.labels, data.count as usize)?
+            .read(3, "indices", indices, batch as usize)?
+            .write(4, "out", out, batch as usize * shape.len())?
+            .write(5, "out_labels", out_labels, batch as usize)?;
         let mut inv_std = [1f32; 4];
         for (inv, &s) in inv_std.iter_mut().zip(&settings.std) {
             *inv = 1.0 / s;
@@ -160,21 +158,8 @@ impl Gather {
             mean: settings.mean,
             inv_std,
         };
-        let dispatch = Dispatch::new(
-            gpu,
-            kernel,
-            &shaders::DATA,
-            "gather",
-            &params,
-            &[
-                (1, data.images.buffer),
-                (2, data.labels.buffer),
-                (3, indices.buffer),
-                (4, out.buffer),
-                (5, out_labels.buffer),
-            ],
-            grid_1d(gpu, batch * shape.len() as u32, 256),
-        )?;
+        let grid = grid_1d(gpu, batch * shape.len() as u32, 256);
+        let dispatch = launch.dispatch(&shaders::DATA, "gather", &params, grid)?;
         Ok(Gather { dispatch, params })
     }
 

@@ -1,7 +1,8 @@
 //! Elementwise kernels (`shaders/elementwise.wgsl`): ReLU forward and backward, residual add
 //! forward and backward, bias add; with their CPU references.
 
-use super::{check_distinct, check_fits, Operand};
+use super::params::wgsl_params;
+use super::{Launch, Operand};
 use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::shaders;
 
@@ -21,16 +22,16 @@ pub const BIAS_ADD: &str = "bias_add";
 /// Invocations per workgroup in `elementwise.wgsl`.
 const WG: u32 = 256;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    len: u32,
-    a_offset: u32,
-    b_offset: u32,
-    out_offset: u32,
-    channels: u32,
-    plane: u32,
-    _pad: [u32; 2],
+wgsl_params! {
+    struct Params mirrors [crate::shaders::ELEMENTWISE] {
+        len: u32,
+        a_offset: u32,
+        b_offset: u32,
+        out_offset: u32,
+        channels: u32,
+        plane: u32,
+        _pad: [u32; 2],
+    }
 }
 
 /// A grid of `ceil(len / per_group)` workgroups, folded into 2-D when it exceeds the
@@ -59,14 +60,15 @@ fn launch(
     } else {
         len as usize
     };
-    check_fits(kernel, "a", a, a_len)?;
-    check_fits(kernel, "out", out, len as usize)?;
-    let mut inputs = vec![a.buffer];
+    // Pipeline layouts come from the shader, so an entry point that never reads `b` has
+    // no binding 2 and must not be given one.
+    let mut launch =
+        Launch::new(gpu, kernel)
+            .read(1, "a", a, a_len)?
+            .write(3, "out", out, len as usize)?;
     if let Some(b) = b {
-        check_fits(kernel, "b", b, len as usize)?;
-        inputs.push(b.buffer);
+        launch = launch.read(2, "b", b, len as usize)?;
     }
-    check_distinct(kernel, out.buffer, &inputs)?;
     let params = Params {
         len,
         a_offset: a.offset,
@@ -76,19 +78,10 @@ fn launch(
         plane: channels_plane.1,
         _pad: [0; 2],
     };
-    // Pipeline layouts come from the shader, so an entry point that never reads `b` has
-    // no binding 2 and must not be given one.
-    let mut bindings = vec![(1, a.buffer), (3, out.buffer)];
-    if let Some(b) = b {
-        bindings.push((2, b.buffer));
-    }
-    Dispatch::new(
-        gpu,
-        kernel,
+    launch.dispatch(
         &shaders::ELEMENTWISE,
         kernel,
         &params,
-        &bindings,
         grid_1d(gpu, len, WG),
     )
 }

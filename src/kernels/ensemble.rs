@@ -1,7 +1,8 @@
 //! Snapshot-ensemble kernels (`shaders/ensemble.wgsl`): add a snapshot's softmax to the
 //! running sum and record its votes; predict from the sum. With CPU references.
 
-use super::{check_distinct, check_fits, Operand};
+use super::params::wgsl_params;
+use super::{Launch, Operand};
 use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::shaders;
 
@@ -10,16 +11,16 @@ pub const SOFTMAX_ACCUMULATE: &str = "softmax_accumulate";
 /// Counter name of the prediction.
 pub const ENSEMBLE_PREDICT: &str = "ensemble_predict";
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    classes: u32,
-    logits_offset: u32,
-    sum_offset: u32,
-    votes_offset: u32,
-    pred_offset: u32,
-    _pad: [u32; 2],
+wgsl_params! {
+    struct Params mirrors [crate::shaders::ENSEMBLE] {
+        n: u32,
+        classes: u32,
+        logits_offset: u32,
+        sum_offset: u32,
+        votes_offset: u32,
+        pred_offset: u32,
+        _pad: [u32; 2],
+    }
 }
 
 fn sizes(kernel: &'static str, n: u32, classes: u32) -> Result<usize, GpuError> {
@@ -43,11 +44,10 @@ pub fn softmax_accumulate(
 ) -> Result<Dispatch, GpuError> {
     let kernel = SOFTMAX_ACCUMULATE;
     let len = sizes(kernel, n, classes)?;
-    check_fits(kernel, "logits", logits, len)?;
-    check_fits(kernel, "probs_sum", probs_sum, len)?;
-    check_fits(kernel, "votes", votes, n as usize)?;
-    check_distinct(kernel, probs_sum.buffer, &[logits.buffer])?;
-    check_distinct(kernel, votes.buffer, &[logits.buffer, probs_sum.buffer])?;
+    let launch = Launch::new(gpu, kernel)
+        .read(1, "logits", logits, len)?
+        .write(2, "probs_sum", probs_sum, len)?
+        .write(3, "votes", votes, n as usize)?;
     let params = Params {
         n,
         classes,
@@ -56,16 +56,7 @@ pub fn softmax_accumulate(
         votes_offset: votes.offset,
         ..Params::default()
     };
-    let bindings = [(1, logits.buffer), (2, probs_sum.buffer), (3, votes.buffer)];
-    Dispatch::new(
-        gpu,
-        kernel,
-        &shaders::ENSEMBLE,
-        kernel,
-        &params,
-        &bindings,
-        [n.div_ceil(64), 1, 1],
-    )
+    launch.dispatch(&shaders::ENSEMBLE, kernel, &params, [n.div_ceil(64), 1, 1])
 }
 
 /// predictions (n u32) = argmax of probs_sum per sample.
@@ -78,9 +69,9 @@ pub fn predict(
 ) -> Result<Dispatch, GpuError> {
     let kernel = ENSEMBLE_PREDICT;
     let len = sizes(kernel, n, classes)?;
-    check_fits(kernel, "probs_sum", probs_sum, len)?;
-    check_fits(kernel, "predictions", predictions, n as usize)?;
-    check_distinct(kernel, predictions.buffer, &[probs_sum.buffer])?;
+    let launch = Launch::new(gpu, kernel)
+        .read(4, "probs_sum", probs_sum, len)?
+        .write(5, "predictions", predictions, n as usize)?;
     let params = Params {
         n,
         classes,
@@ -88,16 +79,7 @@ pub fn predict(
         pred_offset: predictions.offset,
         ..Params::default()
     };
-    let bindings = [(4, probs_sum.buffer), (5, predictions.buffer)];
-    Dispatch::new(
-        gpu,
-        kernel,
-        &shaders::ENSEMBLE,
-        kernel,
-        &params,
-        &bindings,
-        [n.div_ceil(64), 1, 1],
-    )
+    launch.dispatch(&shaders::ENSEMBLE, kernel, &params, [n.div_ceil(64), 1, 1])
 }
 
 /// Index of the first maximum.

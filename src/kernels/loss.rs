@@ -1,7 +1,8 @@
 //! Softmax cross-entropy (`shaders/loss.wgsl`): mean loss gradient, per-sample loss and
 //! correctness, and on-GPU accumulation of loss and accuracy; with CPU references.
 
-use super::{check_distinct, check_fits, Operand};
+use super::params::wgsl_params;
+use super::{Launch, Operand};
 use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::shaders;
 
@@ -12,19 +13,19 @@ pub const ACCUMULATE_METRICS: &str = "accumulate_metrics";
 /// Floats in a metrics record: loss sum, correct count, sample count.
 pub const METRICS_LEN: usize = 3;
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    classes: u32,
-    logits_offset: u32,
-    labels_offset: u32,
-    grad_offset: u32,
-    stats_offset: u32,
-    metrics_offset: u32,
-    grad_scale: f32,
-    guard_offset: u32,
-    _pad: [u32; 3],
+wgsl_params! {
+    struct Params mirrors [crate::shaders::LOSS] {
+        n: u32,
+        classes: u32,
+        logits_offset: u32,
+        labels_offset: u32,
+        grad_offset: u32,
+        stats_offset: u32,
+        metrics_offset: u32,
+        grad_scale: f32,
+        guard_offset: u32,
+        _pad: [u32; 3],
+    }
 }
 
 fn check_sizes(kernel: &'static str, n: u32, classes: u32) -> Result<(), GpuError> {
@@ -51,16 +52,11 @@ pub fn softmax_cross_entropy(
     let kernel = SOFTMAX_CROSS_ENTROPY;
     check_sizes(kernel, n, classes)?;
     let len = n as usize * classes as usize;
-    check_fits(kernel, "logits", logits, len)?;
-    check_fits(kernel, "labels", labels, n as usize)?;
-    check_fits(kernel, "grad", grad, len)?;
-    check_fits(kernel, "stats", stats, 2 * n as usize)?;
-    check_distinct(kernel, grad.buffer, &[logits.buffer, labels.buffer])?;
-    check_distinct(
-        kernel,
-        stats.buffer,
-        &[logits.buffer, labels.buffer, grad.buffer],
-    )?;
+    let launch = Launch::new(gpu, kernel)
+        .read(1, "logits", logits, len)?
+        .read(2, "labels", labels, n as usize)?
+        .write(3, "grad", grad, len)?
+        .write(4, "stats", stats, 2 * n as usize)?;
     let params = Params {
         n,
         classes,
@@ -73,20 +69,7 @@ pub fn softmax_cross_entropy(
         guard_offset: 0,
         _pad: [0; 3],
     };
-    Dispatch::new(
-        gpu,
-        kernel,
-        &shaders::LOSS,
-        kernel,
-        &params,
-        &[
-            (1, logits.buffer),
-            (2, labels.buffer),
-            (3, grad.buffer),
-            (4, stats.buffer),
-        ],
-        [n.div_ceil(64), 1, 1],
-    )
+    launch.dispatch(&shaders::LOSS, kernel, &params, [n.div_ceil(64), 1, 1])
 }
 
 /// Adds the batch's loss sum, correct count and size (from `stats` of `n` samples) to the
@@ -101,11 +84,10 @@ pub fn accumulate_metrics(
 ) -> Result<Dispatch, GpuError> {
     let kernel = ACCUMULATE_METRICS;
     check_sizes(kernel, n, 1)?;
-    check_fits(kernel, "stats", stats, 2 * n as usize)?;
-    check_fits(kernel, "metrics", metrics, METRICS_LEN)?;
-    check_fits(kernel, "guard", guard, 1)?;
-    check_distinct(kernel, metrics.buffer, &[stats.buffer, guard.buffer])?;
-    check_distinct(kernel, guard.buffer, &[stats.buffer])?;
+    let launch = Launch::new(gpu, kernel)
+        .read(5, "stats", stats, 2 * n as usize)?
+        .write(6, "metrics", metrics, METRICS_LEN)?
+        .write(7, "guard", guard, 1)?;
     let params = Params {
         n,
         classes: 1,
@@ -118,15 +100,7 @@ pub fn accumulate_metrics(
         guard_offset: guard.offset,
         _pad: [0; 3],
     };
-    Dispatch::new(
-        gpu,
-        kernel,
-        &shaders::LOSS,
-        kernel,
-        &params,
-        &[(5, stats.buffer), (6, metrics.buffer), (7, guard.buffer)],
-        [1, 1, 1],
-    )
+    launch.dispatch(&shaders::LOSS, kernel, &params, [1, 1, 1])
 }
 
 /// CPU reference: per-sample losses, correctness (first maximum wins ties) and the

@@ -5,7 +5,8 @@
 
 use serde::Serialize;
 
-use super::{check_distinct, check_fits, Operand};
+use super::params::wgsl_params;
+use super::{Launch, Operand};
 use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::shaders;
 
@@ -90,24 +91,24 @@ impl MatmulShape {
     }
 }
 
-/// Uniforms, laid out as `Params` in the shader.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    c_offset: u32,
-    a_offset: u32,
-    a_row_stride: u32,
-    a_step: u32,
-    b_offset: u32,
-    b_col_stride: u32,
-    b_step: u32,
-    a_batch: u32,
-    b_batch: u32,
-    c_batch: u32,
-    _pad: [u32; 3],
+wgsl_params! {
+    /// Uniforms, laid out as `Params` in the shader.
+    struct Params mirrors [crate::shaders::MATMUL] {
+        m: u32,
+        n: u32,
+        k: u32,
+        c_offset: u32,
+        a_offset: u32,
+        a_row_stride: u32,
+        a_step: u32,
+        b_offset: u32,
+        b_col_stride: u32,
+        b_step: u32,
+        a_batch: u32,
+        b_batch: u32,
+        c_batch: u32,
+        _pad: [u32; 3],
+    }
 }
 
 /// A batch of equally shaped products: `count` of them, each operand `a`, `b`, `c`
@@ -288,31 +289,23 @@ impl Matmul {
         }
         // Extent of each operand over the batch: the last product's start plus one product.
         let extent = |stride: u32, len: usize| (batch.count as usize - 1) * stride as usize + len;
-        check_fits(KERNEL, "A", a, extent(batch.a, shape.a_len()))?;
-        check_fits(KERNEL, "B", b, extent(batch.b, shape.b_len()))?;
-        check_fits(KERNEL, "C", c, extent(batch.c, shape.c_len()))?;
-        check_distinct(KERNEL, c.buffer, &[a.buffer, b.buffer])?;
-        let params = Params::new(&shape, &batch, a.offset, b.offset, c.offset);
         // The shared variant's 64x64 tile is as large as the register variant's block.
         let (kernel, entry, block) = match variant {
             Kernel::Registers => (KERNEL, "main", BLOCK),
             Kernel::Shared => (SHARED, "main_shared", BLOCK),
             Kernel::Naive => (NAIVE, "naive", 8),
         };
+        let launch = Launch::new(gpu, kernel)
+            .read(1, "A", a, extent(batch.a, shape.a_len()))?
+            .read(2, "B", b, extent(batch.b, shape.b_len()))?
+            .write(3, "C", c, extent(batch.c, shape.c_len()))?;
+        let params = Params::new(&shape, &batch, a.offset, b.offset, c.offset);
         let grid = [
             shape.n.div_ceil(block),
             shape.m.div_ceil(block),
             batch.count,
         ];
-        let dispatch = Dispatch::new(
-            gpu,
-            kernel,
-            &shaders::MATMUL,
-            entry,
-            &params,
-            &[(1, a.buffer), (2, b.buffer), (3, c.buffer)],
-            grid,
-        )?;
+        let dispatch = launch.dispatch(&shaders::MATMUL, entry, &params, grid)?;
         Ok(Matmul { shape, dispatch })
     }
 

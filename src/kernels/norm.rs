@@ -9,7 +9,8 @@
 
 use serde::Serialize;
 
-use super::{check_distinct, check_fits, Operand};
+use super::params::wgsl_params;
+use super::{Launch, Operand};
 use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::shaders;
 
@@ -162,25 +163,25 @@ impl Default for NormSettings {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    n: u32,
-    c: u32,
-    hw: u32,
-    x_channels: u32,
-    x_offset: u32,
-    y_offset: u32,
-    gamma_offset: u32,
-    beta_offset: u32,
-    saved_offset: u32,
-    mean_offset: u32,
-    var_offset: u32,
-    flags: u32,
-    momentum: f32,
-    eps: f32,
-    guard_offset: u32,
-    split: u32,
+wgsl_params! {
+    struct Params mirrors [crate::shaders::NORM] {
+        n: u32,
+        c: u32,
+        hw: u32,
+        x_channels: u32,
+        x_offset: u32,
+        y_offset: u32,
+        gamma_offset: u32,
+        beta_offset: u32,
+        saved_offset: u32,
+        mean_offset: u32,
+        var_offset: u32,
+        flags: u32,
+        momentum: f32,
+        eps: f32,
+        guard_offset: u32,
+        split: u32,
+    }
 }
 
 const RELU: u32 = 1;
@@ -241,7 +242,6 @@ fn shape_params(
             format!("bad batch-norm shape {s:?}"),
         ));
     }
-    check_fits(kernel, "x", x, s.x_len())?;
     Ok(Params {
         n: s.n,
         c: s.c,
@@ -255,46 +255,65 @@ fn shape_params(
     })
 }
 
-fn check_affine(kernel: &'static str, a: &Affine<'_>, c: u32) -> Result<(), GpuError> {
-    check_fits(
-        kernel,
-        "gamma",
+impl<'a> Affine<'a> {
+    fn gamma(&self) -> Operand<'a> {
         Operand {
-            buffer: a.buffer,
-            offset: a.gamma,
-        },
-        c as usize,
-    )?;
-    check_fits(
-        kernel,
-        "beta",
+            buffer: self.buffer,
+            offset: self.gamma,
+        }
+    }
+
+    fn beta(&self) -> Operand<'a> {
         Operand {
-            buffer: a.buffer,
-            offset: a.beta,
-        },
-        c as usize,
-    )
+            buffer: self.buffer,
+            offset: self.beta,
+        }
+    }
 }
 
-fn check_running(kernel: &'static str, r: &Running<'_>, c: u32) -> Result<(), GpuError> {
-    check_fits(
-        kernel,
-        "running mean",
+impl<'a> Running<'a> {
+    fn at(&self, offset: u32) -> Operand<'a> {
         Operand {
-            buffer: r.buffer,
-            offset: r.mean,
-        },
-        c as usize,
-    )?;
-    check_fits(
-        kernel,
-        "running var",
-        Operand {
-            buffer: r.buffer,
-            offset: r.var,
-        },
-        c as usize,
-    )
+            buffer: self.buffer,
+            offset,
+        }
+    }
+}
+
+impl<'a> Launch<'a> {
+    /// gamma and beta (or their gradients), one buffer at `binding`.
+    fn affine(
+        self,
+        binding: u32,
+        name: &str,
+        a: &Affine<'a>,
+        c: u32,
+        written: bool,
+    ) -> Result<Self, GpuError> {
+        let gamma = format!("{name}gamma");
+        let launch = match written {
+            true => self.write(binding, &gamma, a.gamma(), c as usize)?,
+            false => self.read(binding, &gamma, a.gamma(), c as usize)?,
+        };
+        launch.fits(&format!("{name}beta"), a.beta(), c as usize)
+    }
+
+    /// The running mean, variance and divergence guard, one buffer at binding 7.
+    fn running(self, r: &Running<'a>, c: u32, written: bool) -> Result<Self, GpuError> {
+        let launch = match written {
+            true => self.write(7, "running mean", r.at(r.mean), c as usize)?,
+            false => self.read(7, "running mean", r.at(r.mean), c as usize)?,
+        };
+        launch
+            .fits("running var", r.at(r.var), c as usize)?
+            .fits("guard", r.at(r.guard), 1)
+    }
+
+    /// The dispatch of the entry point named as the kernel.
+    fn norm(self, p: &Params, grid: [u32; 3]) -> Result<Dispatch, GpuError> {
+        let entry = self.kernel();
+        self.dispatch(&shaders::NORM, entry, p, grid)
+    }
 }
 
 /// Positions of one channel plane per workgroup of the elementwise passes (`PER_GROUP`
@@ -304,16 +323,6 @@ const PER_GROUP: u32 = 1024;
 /// Grid of the elementwise passes: (part of a plane, channel, image).
 fn plane_grid(shape: &NormShape) -> [u32; 3] {
     [shape.hw.div_ceil(PER_GROUP), shape.c, shape.n]
-}
-
-fn launch(
-    gpu: &Gpu,
-    kernel: &'static str,
-    p: &Params,
-    bindings: &[(u32, &wgpu::Buffer)],
-    grid: [u32; 3],
-) -> Result<Dispatch, GpuError> {
-    Dispatch::new(gpu, kernel, &shaders::NORM, kernel, p, bindings, grid)
 }
 
 /// Batch statistics into `saved` (2 per channel) and the running-statistics update, the
@@ -343,26 +352,26 @@ pub fn stats_in_parts(
 ) -> Result<Vec<Dispatch>, GpuError> {
     let kernel = STATS;
     let mut p = base(kernel, &shape, x, &settings)?;
-    check_fits(kernel, "saved", saved, 2 * shape.c as usize)?;
-    check_running(kernel, &running, shape.c)?;
-    check_distinct(kernel, saved.buffer, &[x.buffer, running.buffer])?;
-    check_distinct(kernel, running.buffer, &[x.buffer])?;
-    let guard = Operand {
-        buffer: running.buffer,
-        offset: running.guard,
-    };
-    check_fits(kernel, "guard", guard, 1)?;
     (p.saved_offset, p.mean_offset, p.var_offset) = (saved.offset, running.mean, running.var);
     p.guard_offset = running.guard;
-    let finish = [(1, x.buffer), (6, saved.buffer), (7, running.buffer)];
-    let Some((partials, parts)) = split(gpu, &shape, parts, &mut p)? else {
-        return Ok(vec![launch(gpu, kernel, &p, &finish, [shape.c, 1, 1])?]);
+    let c = shape.c;
+    let finish = |kernel| -> Result<Launch<'_>, GpuError> {
+        Launch::new(gpu, kernel)
+            .read(1, "x", x, shape.x_len())?
+            .write(6, "saved", saved, 2 * c as usize)?
+            .running(&running, c, true)
     };
-    let first = [(1, x.buffer), (9, &partials)];
-    let merge = [finish.as_slice(), &[(10, &partials)]].concat();
+    let Some((partials, parts)) = split(gpu, &shape, parts, &mut p)? else {
+        return Ok(vec![finish(kernel)?.norm(&p, [c, 1, 1])?]);
+    };
+    let sums = (Operand::whole(&partials), 2 * (c * parts) as usize);
+    let first = Launch::new(gpu, STATS_PARTIAL)
+        .read(1, "x", x, shape.x_len())?
+        .write(9, "partial sums", sums.0, sums.1)?;
+    let merge = finish(STATS_MERGE)?.read(10, "partial sums", sums.0, sums.1)?;
     Ok(vec![
-        launch(gpu, STATS_PARTIAL, &p, &first, [parts, shape.c, 1])?,
-        launch(gpu, STATS_MERGE, &p, &merge, channel_grid(gpu, &shape))?,
+        first.norm(&p, [parts, c, 1])?,
+        merge.norm(&p, channel_grid(gpu, &shape))?,
     ])
 }
 
@@ -404,19 +413,14 @@ pub fn apply(
 ) -> Result<Dispatch, GpuError> {
     let kernel = APPLY;
     let mut p = base(kernel, &shape, x, &settings)?;
-    check_affine(kernel, &affine, shape.c)?;
-    check_fits(kernel, "saved", saved, 2 * shape.c as usize)?;
-    check_fits(kernel, "y", y, shape.len())?;
-    check_distinct(kernel, y.buffer, &[x.buffer, affine.buffer, saved.buffer])?;
+    let launch = Launch::new(gpu, kernel)
+        .read(1, "x", x, shape.x_len())?
+        .affine(2, "", &affine, shape.c, false)?
+        .read(5, "saved", saved, 2 * shape.c as usize)?
+        .write(8, "y", y, shape.len())?;
     (p.gamma_offset, p.beta_offset, p.saved_offset, p.y_offset) =
         (affine.gamma, affine.beta, saved.offset, y.offset);
-    let bindings = [
-        (1, x.buffer),
-        (2, affine.buffer),
-        (5, saved.buffer),
-        (8, y.buffer),
-    ];
-    launch(gpu, kernel, &p, &bindings, plane_grid(&shape))
+    launch.norm(&p, plane_grid(&shape))
 }
 
 /// The same with the running statistics: evaluation, and blocks frozen by FreezeOut.
@@ -431,20 +435,14 @@ pub fn inference(
 ) -> Result<Dispatch, GpuError> {
     let kernel = INFERENCE;
     let mut p = shape_params(kernel, &shape, x, &settings)?;
-    check_affine(kernel, &affine, shape.c)?;
-    check_running(kernel, &running, shape.c)?;
-    check_fits(kernel, "y", y, shape.len())?;
-    check_distinct(kernel, y.buffer, &[x.buffer, affine.buffer, running.buffer])?;
-    check_distinct(kernel, running.buffer, &[x.buffer, affine.buffer])?;
+    let launch = Launch::new(gpu, kernel)
+        .read(1, "x", x, shape.x_len())?
+        .affine(2, "", &affine, shape.c, false)?
+        .running(&running, shape.c, false)?
+        .write(8, "y", y, shape.len())?;
     (p.y_offset, p.gamma_offset, p.beta_offset) = (y.offset, affine.gamma, affine.beta);
     (p.mean_offset, p.var_offset) = (running.mean, running.var);
-    let bindings = [
-        (1, x.buffer),
-        (2, affine.buffer),
-        (7, running.buffer),
-        (8, y.buffer),
-    ];
-    launch(gpu, kernel, &p, &bindings, plane_grid(&shape))
+    launch.norm(&p, plane_grid(&shape))
 }
 
 /// dgamma and dbeta (written at `grads`' offsets) from x, dy and the saved statistics, the
@@ -479,15 +477,6 @@ pub fn grad_reduce_in_parts(
 ) -> Result<Vec<Dispatch>, GpuError> {
     let kernel = GRAD_REDUCE;
     let mut p = base(kernel, &shape, x, &settings)?;
-    check_fits(kernel, "dy", dy, shape.len())?;
-    check_affine(kernel, &affine, shape.c)?;
-    check_affine(kernel, &grads, shape.c)?;
-    check_fits(kernel, "saved", saved, 2 * shape.c as usize)?;
-    check_distinct(
-        kernel,
-        grads.buffer,
-        &[x.buffer, dy.buffer, affine.buffer, saved.buffer],
-    )?;
     if grads.gamma != affine.gamma || grads.beta != affine.beta {
         return Err(GpuError::launch(
             kernel,
@@ -496,21 +485,26 @@ pub fn grad_reduce_in_parts(
     }
     (p.y_offset, p.gamma_offset, p.beta_offset, p.saved_offset) =
         (dy.offset, affine.gamma, affine.beta, saved.offset);
-    let reads = [
-        (1, x.buffer),
-        (2, affine.buffer),
-        (3, dy.buffer),
-        (5, saved.buffer),
-    ];
-    let Some((partials, parts)) = split(gpu, &shape, parts, &mut p)? else {
-        let bindings = [reads.as_slice(), &[(8, grads.buffer)]].concat();
-        return Ok(vec![launch(gpu, kernel, &p, &bindings, [shape.c, 1, 1])?]);
+    let c = shape.c;
+    let reads = |kernel| -> Result<Launch<'_>, GpuError> {
+        Launch::new(gpu, kernel)
+            .read(1, "x", x, shape.x_len())?
+            .affine(2, "", &affine, c, false)?
+            .read(3, "dy", dy, shape.len())?
+            .read(5, "saved", saved, 2 * c as usize)
     };
-    let first = [reads.as_slice(), &[(9, &partials)]].concat();
-    let merge = [(8, grads.buffer), (10, &partials)];
+    let Some((partials, parts)) = split(gpu, &shape, parts, &mut p)? else {
+        let launch = reads(kernel)?.affine(8, "d", &grads, c, true)?;
+        return Ok(vec![launch.norm(&p, [c, 1, 1])?]);
+    };
+    let sums = (Operand::whole(&partials), 2 * (c * parts) as usize);
+    let first = reads(GRAD_PARTIAL)?.write(9, "partial sums", sums.0, sums.1)?;
+    let merge = Launch::new(gpu, GRAD_MERGE)
+        .affine(8, "d", &grads, c, true)?
+        .read(10, "partial sums", sums.0, sums.1)?;
     Ok(vec![
-        launch(gpu, GRAD_PARTIAL, &p, &first, [parts, shape.c, 1])?,
-        launch(gpu, GRAD_MERGE, &p, &merge, channel_grid(gpu, &shape))?,
+        first.norm(&p, [parts, c, 1])?,
+        merge.norm(&p, channel_grid(gpu, &shape))?,
     ])
 }
 
@@ -531,42 +525,25 @@ pub fn grad_apply(
 ) -> Result<Dispatch, GpuError> {
     let kernel = GRAD_APPLY;
     let mut p = base(kernel, &shape, x, &settings)?;
-    check_fits(kernel, "dy", dy, shape.len())?;
-    check_affine(kernel, &affine, shape.c)?;
-    check_affine(kernel, &grads, shape.c)?;
-    check_fits(kernel, "saved", saved, 2 * shape.c as usize)?;
-    check_fits(kernel, "dx", dx, shape.x_len())?;
-    check_distinct(
-        kernel,
-        dx.buffer,
-        &[
-            x.buffer,
-            dy.buffer,
-            affine.buffer,
-            saved.buffer,
-            grads.buffer,
-        ],
-    )?;
     if dx.offset != x.offset || grads.gamma != affine.gamma || grads.beta != affine.beta {
         return Err(GpuError::launch(
             kernel,
             "gradients must sit at their tensors' offsets",
         ));
     }
+    let launch = Launch::new(gpu, kernel)
+        .read(1, "x", x, shape.x_len())?
+        .affine(2, "", &affine, shape.c, false)?
+        .read(3, "dy", dy, shape.len())?
+        .affine(4, "d", &grads, shape.c, false)?
+        .read(5, "saved", saved, 2 * shape.c as usize)?
+        .write(8, "dx", dx, shape.x_len())?;
     (p.y_offset, p.gamma_offset, p.beta_offset, p.saved_offset) =
         (dy.offset, affine.gamma, affine.beta, saved.offset);
     if accumulate {
         p.flags |= ACCUMULATE;
     }
-    let bindings = [
-        (1, x.buffer),
-        (2, affine.buffer),
-        (3, dy.buffer),
-        (4, grads.buffer),
-        (5, saved.buffer),
-        (8, dx.buffer),
-    ];
-    launch(gpu, kernel, &p, &bindings, plane_grid(&shape))
+    launch.norm(&p, plane_grid(&shape))
 }
 
 /// Per-channel batch statistics of dense x: (mean, biased variance, unbiased variance).

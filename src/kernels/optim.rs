@@ -7,7 +7,8 @@ use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::shaders;
 
 use super::elementwise::grid_1d;
-use super::{check_distinct, check_fits, Operand};
+use super::params::wgsl_params;
+use super::{Launch, Operand};
 
 /// Counter name of the SGD step.
 pub const SGD: &str = "sgd";
@@ -27,20 +28,20 @@ pub struct SgdSettings {
     pub first_step: bool,
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    start: u32,
-    end: u32,
-    blocks: u32,
-    first_step: u32,
-    momentum: f32,
-    weight_decay: f32,
-    nesterov: u32,
-    starts_offset: u32,
-    lrs_offset: u32,
-    guard_offset: u32,
-    _pad: [u32; 2],
+wgsl_params! {
+    struct Params mirrors [crate::shaders::OPTIM] {
+        start: u32,
+        end: u32,
+        blocks: u32,
+        first_step: u32,
+        momentum: f32,
+        weight_decay: f32,
+        nesterov: u32,
+        starts_offset: u32,
+        lrs_offset: u32,
+        guard_offset: u32,
+        _pad: [u32; 2],
+    }
 }
 
 /// The flat buffers SGD works on: parameters, gradients and momentum share one layout
@@ -89,35 +90,20 @@ impl Sgd {
                 "nothing to update: empty range or no blocks",
             ));
         }
-        for (name, buffer) in [
-            ("params", buffers.params),
-            ("grads", buffers.grads),
-            ("momentum", buffers.momentum),
-        ] {
-            if buffer.size() / 4 < range.end as u64 {
-                return Err(GpuError::launch(
-                    kernel,
-                    format!("{name} holds fewer than {} elements", range.end),
-                ));
-            }
-        }
-        check_fits(
-            kernel,
-            "block_starts",
-            buffers.block_starts,
-            blocks as usize + 1,
-        )?;
-        check_fits(kernel, "lrs", buffers.lrs, blocks as usize)?;
-        check_fits(kernel, "guard", buffers.guard, 1)?;
-        let (starts, lrs, guard) = (
-            buffers.block_starts.buffer,
-            buffers.lrs.buffer,
-            buffers.guard.buffer,
-        );
-        check_distinct(kernel, buffers.params, &[buffers.grads, starts, lrs, guard])?;
-        let others = [buffers.grads, starts, lrs, buffers.params, guard];
-        check_distinct(kernel, buffers.momentum, &others)?;
-        check_distinct(kernel, guard, &[buffers.grads, starts, lrs])?;
+        // The gradient check reads the gradients and sets the guard; the step reads the
+        // guard and skips the update once it is set.
+        let whole = Operand::whole;
+        let end = range.end as usize;
+        let check = Launch::new(gpu, CHECK_FINITE)
+            .read(1, "grads", whole(buffers.grads), end)?
+            .write(6, "guard", buffers.guard, 1)?;
+        let step = Launch::new(gpu, kernel)
+            .read(1, "grads", whole(buffers.grads), end)?
+            .read(2, "block_starts", buffers.block_starts, blocks as usize + 1)?
+            .read(3, "lrs", buffers.lrs, blocks as usize)?
+            .write(4, "params", whole(buffers.params), end)?
+            .write(5, "momentum", whole(buffers.momentum), end)?
+            .write(6, "guard", buffers.guard, 1)?;
         let params = Params {
             start: range.start,
             end: range.end,
@@ -131,31 +117,8 @@ impl Sgd {
             guard_offset: buffers.guard.offset,
             _pad: [0; 2],
         };
-        let check = Dispatch::new(
-            gpu,
-            CHECK_FINITE,
-            &shaders::OPTIM,
-            "check_finite",
-            &params,
-            &[(1, buffers.grads), (6, guard)],
-            [1, 1, 1],
-        )?;
-        let dispatch = Dispatch::new(
-            gpu,
-            kernel,
-            &shaders::OPTIM,
-            "sgd",
-            &params,
-            &[
-                (1, buffers.grads),
-                (2, starts),
-                (3, lrs),
-                (4, buffers.params),
-                (5, buffers.momentum),
-                (6, guard),
-            ],
-            grid_1d(gpu, len, 256),
-        )?;
+        let check = check.dispatch(&shaders::OPTIM, "check_finite", &params, [1, 1, 1])?;
+        let dispatch = step.dispatch(&shaders::OPTIM, "sgd", &params, grid_1d(gpu, len, 256))?;
         Ok(Sgd {
             check,
             dispatch,

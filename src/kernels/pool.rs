@@ -5,7 +5,8 @@
 use serde::Serialize;
 
 use super::elementwise::grid_1d;
-use super::{check_distinct, check_fits, Operand};
+use super::params::wgsl_params;
+use super::{Launch, Operand};
 use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::shaders;
 
@@ -78,17 +79,17 @@ impl PoolShape {
     }
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    planes: u32,
-    h: u32,
-    w: u32,
-    p: u32,
-    q: u32,
-    in_offset: u32,
-    out_offset: u32,
-    _pad: u32,
+wgsl_params! {
+    struct Params mirrors [crate::shaders::POOL] {
+        planes: u32,
+        h: u32,
+        w: u32,
+        p: u32,
+        q: u32,
+        in_offset: u32,
+        out_offset: u32,
+        _pad: u32,
+    }
 }
 
 fn params(
@@ -130,23 +131,15 @@ pub fn forward(
 ) -> Result<Dispatch, GpuError> {
     let kernel = kind.forward_kernel();
     let p = params(kind, &shape, x.offset, y.offset)?;
-    check_fits(kernel, "x", x, shape.x_len())?;
-    check_fits(kernel, "y", y, shape.y_len(kind))?;
-    check_distinct(kernel, y.buffer, &[x.buffer])?;
+    let launch = Launch::new(gpu, kernel)
+        .read(1, "x", x, shape.x_len())?
+        .write(3, "y", y, shape.y_len(kind))?;
     let work = if kind == PoolKind::Global {
         p.planes
     } else {
         shape.y_len(kind) as u32
     };
-    Dispatch::new(
-        gpu,
-        kernel,
-        &shaders::POOL,
-        kernel,
-        &p,
-        &[(1, x.buffer), (3, y.buffer)],
-        grid_1d(gpu, work, 256),
-    )
+    launch.dispatch(&shaders::POOL, kernel, &p, grid_1d(gpu, work, 256))
 }
 
 /// dx = the gradient through the pooling from dy; max pooling also needs the input x, at
@@ -161,9 +154,9 @@ pub fn backward(
 ) -> Result<Dispatch, GpuError> {
     let kernel = kind.backward_kernel();
     let p = params(kind, &shape, dx.offset, dy.offset)?;
-    check_fits(kernel, "dy", dy, shape.y_len(kind))?;
-    check_fits(kernel, "dx", dx, shape.x_len())?;
-    let mut bindings = vec![(1, dy.buffer), (3, dx.buffer)];
+    let mut launch = Launch::new(gpu, kernel)
+        .read(1, "dy", dy, shape.y_len(kind))?
+        .write(3, "dx", dx, shape.x_len())?;
     match (kind, x) {
         (PoolKind::Max, Some(x)) => {
             if x.offset != dx.offset {
@@ -172,9 +165,7 @@ pub fn backward(
                     "x and dx must sit at the same offset in their buffers",
                 ));
             }
-            check_fits(kernel, "x", x, shape.x_len())?;
-            check_distinct(kernel, dx.buffer, &[dy.buffer, x.buffer])?;
-            bindings.push((2, x.buffer));
+            launch = launch.read(2, "x", x, shape.x_len())?;
         }
         (PoolKind::Max, None) => {
             return Err(GpuError::launch(
@@ -182,7 +173,7 @@ pub fn backward(
                 "max pooling's gradient needs its input x",
             ))
         }
-        _ => check_distinct(kernel, dx.buffer, &[dy.buffer])?,
+        _ => {}
     }
     // Max pooling's gradient runs one invocation per 2x2 block of dx.
     let work = match kind {
@@ -191,15 +182,7 @@ pub fn backward(
         }
         _ => shape.x_len(),
     };
-    Dispatch::new(
-        gpu,
-        kernel,
-        &shaders::POOL,
-        kernel,
-        &p,
-        &bindings,
-        grid_1d(gpu, work as u32, 256),
-    )
+    launch.dispatch(&shaders::POOL, kernel, &p, grid_1d(gpu, work as u32, 256))
 }
 
 /// Input indices of output (plane, oy, ox)'s window, row-major; the whole plane for global.

@@ -47,6 +47,33 @@ impl Default for Method {
 }
 
 impl Method {
+    /// Which method, as the JSON's `kind` names it: `baseline`, `snapshot` or `freezeout`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Method::Baseline { .. } => "baseline",
+            Method::Snapshot { .. } => "snapshot",
+            Method::Freezeout(_) => "freezeout",
+        }
+    }
+
+    /// The name people read in the page and in `compare`'s table: `baseline (step)`,
+    /// `Snapshot Ensemble (M = 5)`, `FreezeOut (t₀ = 0.5, cubic, scaled)`.
+    pub fn title(&self) -> String {
+        match self {
+            Method::Baseline { schedule } => format!("baseline ({})", schedule.name()),
+            Method::Snapshot { cycles, alpha0 } => match alpha0 {
+                Some(a) => format!("Snapshot Ensemble (M = {cycles}, α₀ = {a})"),
+                None => format!("Snapshot Ensemble (M = {cycles})"),
+            },
+            Method::Freezeout(f) => format!(
+                "FreezeOut (t₀ = {}, {}{})",
+                f.t0,
+                f.scaling.name(),
+                if f.scaled_lr { ", scaled" } else { "" }
+            ),
+        }
+    }
+
     /// A short name for tables and files: `baseline-step`, `snapshot-m5`, `freezeout-0.5-linear-scaled`.
     pub fn label(&self) -> String {
         match self {

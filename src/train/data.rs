@@ -1,10 +1,9 @@
 //! The dataset on the GPU: uploaded once as bytes, batches gathered and augmented there.
+//! What the model does with a batch (loss, metrics) is the trainer's.
 
 use crate::data::Dataset;
-use crate::gpu::Dispatch;
 use crate::gpu::{Gpu, GpuError};
 use crate::kernels::data::{pack_bytes, DatasetBuffers, Gather, GatherSettings, ImageShape};
-use crate::kernels::loss::{self, METRICS_LEN};
 use crate::kernels::Operand;
 
 /// Images and labels of one file, on the GPU.
@@ -66,64 +65,31 @@ pub fn channel_statistics(data: &Dataset, count: usize) -> ([f32; 4], [f32; 4]) 
     (mean, std)
 }
 
-/// A fixed list of images evaluated batch by batch (the test set or the validation split):
-/// its index list, its gather, and the loss and metric launches for the last, partial batch.
+/// A fixed list of images gathered batch by batch for evaluation (the test set or the
+/// validation split): its index list, padded to whole batches, and its gather.
 pub struct EvalSet {
     /// Images in the set.
     pub images: u32,
+    /// Images per batch.
+    pub batch: u32,
     /// Batches to run.
     pub batches: u32,
     /// The gather into the model's input.
     pub gather: Gather,
-    /// Loss and metric accumulation for a full batch and for the last one.
-    pub full: [Dispatch; 2],
-    /// The same for the last batch's real images, when it is partial.
-    pub last: Option<[Dispatch; 2]>,
     _indices: wgpu::Buffer,
 }
 
-/// Where the model's batch goes and where losses and metrics are written.
-pub struct BatchTargets<'a> {
+/// Where a gather writes a batch: the model's input and the batch's labels.
+#[derive(Clone, Copy)]
+pub struct BatchInput<'a> {
     /// The model's input buffer.
     pub input: &'a wgpu::Buffer,
     /// Labels of the batch (u32).
     pub labels: &'a wgpu::Buffer,
-    /// The logits.
-    pub logits: &'a wgpu::Buffer,
-    /// Where the loss writes the logits' gradient.
-    pub logits_grad: &'a wgpu::Buffer,
-    /// Per-sample loss and correctness.
-    pub stats: &'a wgpu::Buffer,
-    /// The metric record to accumulate into.
-    pub metrics: Operand<'a>,
-    /// The divergence flag a non-finite loss sets (see `Plan::guard`).
-    pub guard: Operand<'a>,
-}
-
-/// Loss and metric accumulation over the first `n` images of the batch.
-pub fn loss_and_metrics(
-    gpu: &Gpu,
-    n: u32,
-    classes: u32,
-    t: &BatchTargets<'_>,
-) -> Result<[Dispatch; 2], GpuError> {
-    let whole = Operand::whole;
-    let loss = loss::softmax_cross_entropy(
-        gpu,
-        n,
-        classes,
-        whole(t.logits),
-        whole(t.labels),
-        whole(t.logits_grad),
-        whole(t.stats),
-    )?;
-    let metrics = loss::accumulate_metrics(gpu, n, whole(t.stats), t.metrics, t.guard)?;
-    Ok([loss, metrics])
 }
 
 impl EvalSet {
     /// Prepares evaluation of `indices` of `source` in batches of `batch`.
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         gpu: &Gpu,
         source: &GpuImages,
@@ -131,8 +97,7 @@ impl EvalSet {
         indices: &[u32],
         batch: u32,
         settings: &GatherSettings,
-        classes: u32,
-        targets: &BatchTargets<'_>,
+        into: BatchInput<'_>,
     ) -> Result<EvalSet, GpuError> {
         let images = indices.len() as u32;
         let batches = images.div_ceil(batch);
@@ -150,22 +115,14 @@ impl EvalSet {
             batch,
             settings,
             Operand::whole(&list),
-            Operand::whole(targets.input),
-            Operand::whole(targets.labels),
+            Operand::whole(into.input),
+            Operand::whole(into.labels),
         )?;
-        let full = loss_and_metrics(gpu, batch, classes, targets)?;
-        let rest = images % batch;
-        let last = if rest > 0 {
-            Some(loss_and_metrics(gpu, rest, classes, targets)?)
-        } else {
-            None
-        };
         Ok(EvalSet {
             images,
+            batch,
             batches,
             gather,
-            full,
-            last,
             _indices: list,
         })
     }
@@ -190,7 +147,7 @@ impl TrainSet {
         images: u32,
         batch: u32,
         settings: &GatherSettings,
-        targets: &BatchTargets<'_>,
+        into: BatchInput<'_>,
     ) -> Result<TrainSet, GpuError> {
         let indices = gpu.storage("training order", images as u64 * 4)?;
         let gather = Gather::new(
@@ -200,8 +157,8 @@ impl TrainSet {
             batch,
             settings,
             Operand::whole(&indices),
-            Operand::whole(targets.input),
-            Operand::whole(targets.labels),
+            Operand::whole(into.input),
+            Operand::whole(into.labels),
         )?;
         Ok(TrainSet {
             images,
@@ -210,8 +167,3 @@ impl TrainSet {
         })
     }
 }
-
-/// Floats per metric record slot: a record of [`METRICS_LEN`] floats, then the divergence
-/// guard as it was after the step (see `Plan::guard`).
-pub const SLOT: usize = 4;
-const _: () = assert!(METRICS_LEN < SLOT);

@@ -1,17 +1,21 @@
-//! Training: settings ([`config`]), the data on the GPU ([`data`]), what a run reports
-//! ([`metrics`]), the trainer that drives the static plan ([`trainer`]) and the
-//! training state a run goes on from after a fault ([`state`]).
+//! Training: settings ([`config`]), the data on the GPU ([`data`]), what a step runs
+//! ([`work`]), the trainer that drives the static plan ([`trainer`]), what it tells its
+//! callers as it goes ([`events`]), the training state a run goes on from after a fault
+//! ([`state`]), and the summary and comparison rows every front end shows ([`report`]).
 
 pub mod config;
 pub mod data;
-pub mod metrics;
+pub mod events;
 pub mod probabilities;
+pub mod report;
 pub mod state;
 pub mod trainer;
 pub mod work;
 
+pub use crate::metrics::{EpochMetrics, Evaluation, PhaseTime, Resume, StepMetrics};
 pub use config::{ConfigError, TrainConfig};
-pub use metrics::{EpochMetrics, Evaluation, Event, StepMetrics};
+pub use events::Event;
+pub use report::{Comparison, RunRecord, RunSummary};
 pub use state::{RunState, StateError};
-pub use trainer::{PhaseTime, Resume, RunSummary, TrainError, Trainer};
+pub use trainer::{Advance, Outcome, Stride, TrainError, Trainer};
 pub use work::{StepProfile, WorkDone};

@@ -9,10 +9,9 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::config::TrainConfig;
-use super::metrics::{EpochMetrics, Evaluation, StepMetrics};
-use super::trainer::{PhaseTime, Resume};
 use crate::checkpoint::{self, CheckpointError, NamedTensor};
 use crate::data::Dataset;
+use crate::metrics::{EpochMetrics, Evaluation, PhaseTime, Resume, StepMetrics};
 
 /// The metadata key naming the format, and its value.
 const FORMAT_KEY: &str = "format";

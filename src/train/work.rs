@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::gpu::Dispatch;
 use crate::nn::Plan;
@@ -104,7 +104,7 @@ impl StepProfile {
 
 /// The work a run has done so far, against what the same steps would cost with nothing
 /// frozen.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct WorkDone {
     /// Steps run.
     pub steps: u64,
@@ -115,7 +115,7 @@ pub struct WorkDone {
     /// Backward FLOPs the same steps would have cost with no block frozen.
     pub full_backward_flops: f64,
     /// Launches by kernel name.
-    pub dispatches: BTreeMap<&'static str, u64>,
+    pub dispatches: BTreeMap<String, u64>,
 }
 
 impl WorkDone {
@@ -127,7 +127,7 @@ impl WorkDone {
         self.backward_flops += n * profile.backward_flops;
         self.full_backward_flops += n * full.backward_flops;
         for (&kernel, &count) in &profile.dispatches {
-            *self.dispatches.entry(kernel).or_insert(0) += steps * count as u64;
+            *self.dispatches.entry(kernel.to_string()).or_insert(0) += steps * count as u64;
         }
     }
 

@@ -12,10 +12,45 @@ use super::{to_js, GpuSession};
 use crate::data::{
     idx_images_needed, maybe_gunzip, parse_cifar10, parse_idx_prefix, Dataset, GZIP_MAGIC,
 };
-use crate::train::{TrainConfig, Trainer};
+use crate::schedule::Method;
+use crate::train::report::{self, RunRecord};
+use crate::train::{Stride, TrainConfig, Trainer};
 
 fn js_error(message: impl std::fmt::Display) -> JsValue {
     JsError::new(&message.to_string()).into()
+}
+
+/// Reads a plain JS object as `T` through JSON text: serde-wasm-bindgen only looks up the
+/// fields it knows, so a misspelt field would be silently ignored, where serde_json's
+/// `deny_unknown_fields` types and missing fields are caught.
+fn from_js<T: serde::de::DeserializeOwned>(value: &JsValue, what: &str) -> Result<T, JsValue> {
+    let text = js_sys::JSON::stringify(value)
+        .map(String::from)
+        .map_err(|_| js_error(format!("the {what} are not a plain object")))?;
+    serde_json::from_str(&text).map_err(|e| js_error(format!("bad {what}: {e}")))
+}
+
+/// The comparison of runs kept as `[{finished, forward_seconds_per_step, summary}]` (the
+/// summaries from `TrainingRun.summary`): `{reference, rows}`, one row per method, the
+/// same rows `snapfreeze compare` and `snapfreeze report` print.
+#[wasm_bindgen(js_name = compareRuns)]
+pub fn compare_runs(records: JsValue) -> Result<JsValue, JsValue> {
+    let records: Vec<RunRecord> = from_js(&records, "run records")?;
+    to_js(&report::compare(&records))
+}
+
+/// The most steps one paced `TrainingRun.advance` call runs.
+#[wasm_bindgen(js_name = maxPacedSteps)]
+pub fn max_paced_steps() -> u32 {
+    crate::train::trainer::MAX_PACED_STEPS as u32
+}
+
+/// A method's name for people (`method` as in the settings' `method` field), as the CLI's
+/// tables print it: `Snapshot Ensemble (M = 5)`.
+#[wasm_bindgen(js_name = methodTitle)]
+pub fn method_title(method: JsValue) -> Result<String, JsValue> {
+    let method: Method = from_js(&method, "method settings")?;
+    Ok(method.title())
 }
 
 /// A dataset parsed in the page.
@@ -141,13 +176,7 @@ impl GpuSession {
             let config: TrainConfig = if config.is_undefined() || config.is_null() {
                 TrainConfig::default()
             } else {
-                // Through JSON text: serde-wasm-bindgen only looks up the fields it knows,
-                // so a misspelt setting would be silently ignored.
-                let text = js_sys::JSON::stringify(&config)
-                    .map(String::from)
-                    .map_err(|_| js_error("the training settings are not a plain object"))?;
-                serde_json::from_str(&text)
-                    .map_err(|e| js_error(format!("bad training settings: {e}")))?
+                from_js(&config, "training settings")?
             };
             let trainer = Trainer::new(gpu, &train, &test, config, init.as_deref())
                 .await
@@ -212,6 +241,24 @@ fn put_back(cell: &RefCell<Option<Trainer>>, trainer: Trainer) {
 
 #[wasm_bindgen]
 impl TrainingRun {
+    /// Runs to the next epoch end at most as far as `stride` allows (`{steps: n}` or
+    /// `{seconds: s}`: about s seconds, paced by the last call's speed); resolves to
+    /// `{steps, iteration, state_due, outcome}` with `outcome.kind` one of `ran`,
+    /// `epoch_ended` (keep the training state now: `state_due`), `finished`, `diverged`
+    /// (`iteration`, `loss`, `message`: stands there until `resume`) or `device_lost`
+    /// (`reason`, `message`: go on from the last state on a new session). Rejects on other
+    /// failures.
+    pub fn advance(&self, stride: JsValue) -> Promise {
+        let trainer = Rc::clone(&self.trainer);
+        future_to_promise(async move {
+            let stride: Stride = from_js(&stride, "stride")?;
+            let mut t = take(&trainer)?;
+            let result = t.advance(stride).await;
+            put_back(&trainer, t);
+            to_js(&result.map_err(js_error)?)
+        })
+    }
+
     /// Runs up to `iterations` more steps; resolves when their metrics are read back.
     pub fn run(&self, iterations: u32) -> Promise {
         let trainer = Rc::clone(&self.trainer);

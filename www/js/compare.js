@@ -1,33 +1,38 @@
-// Compare: every method's curves overlaid and their results side by side. The row figures
-// come from `resultRows`, which the CSV and JSON exports use too.
+// Compare: every method's curves overlaid and their results side by side. The figures
+// come from the module's `compareRuns`, the same code `snapfreeze compare` and `report`
+// tabulate with; `resultRows` adds the page's own columns (status, resumes, recoveries),
+// and the CSV and JSON exports use it too.
 
 import { Chart, METHOD_COLOURS } from "./charts.js";
+import { $ } from "./dom.js";
 import { duration, percent } from "./format.js";
 import { runningMean, smoothing } from "./live.js";
+import { STATUS } from "./status.js";
+import { bindings } from "./wasm.js";
 
-const $ = (id) => document.getElementById(id);
+/** The records as the module's comparison reads them (`RunRecord`). */
+export function runRecords(records) {
+  return records.map((r) => ({
+    finished: r.status === STATUS.done,
+    forward_seconds_per_step: r.forwardSeconds ?? null,
+    summary: r.summary ?? null,
+  }));
+}
 
 /**
- * One row per record: test error of the final model, the ensemble's error (Snapshot),
- * training time and speed, time saved against the baseline, and FreezeOut's measured
- * backward saving (time saved over the baseline's backward time) beside the theory (docs/design.md §2.5).
+ * The comparison `{reference, rows}` of `records`, and one row per record: the module's
+ * row for its method (test error, the ensemble's, time, speed, time saved against the
+ * baseline, FreezeOut's measured backward saving beside the theory, docs/design.md §2.5)
+ * with the record's status, error, resumes and recoveries.
  */
-export function resultRows(records) {
-  const baseline = records.find((r) => r.kind === "baseline" && r.status === "done" && r.summary);
-  const baseSeconds = baseline?.summary.train_seconds;
-  const baseBackward = baseline && baseline.forwardSeconds != null
-    ? baseSeconds - baseline.summary.iterations * baseline.forwardSeconds
-    : null;
-  return records.map((r) => {
-    const s = r.summary;
-    const finished = r.status === "done" && s;
-    const ensemble = s?.ensemble?.at(-1);
-    const seconds = s?.train_seconds ?? null;
-    const saved = finished && baseSeconds && r !== baseline ? 1 - seconds / baseSeconds : null;
-    const backward = finished && r.kind === "freezeout" && baseBackward > 0 ? (baseSeconds - seconds) / baseBackward : null;
-    return {
-      method: r.label,
-      kind: r.kind,
+export function comparison(records) {
+  const { reference, rows } = bindings().compareRuns(runRecords(records));
+  const byMethod = new Map(rows.map((row) => [row.method, row]));
+  return {
+    reference,
+    rows: records.map((r) => ({
+      // A run without results yet has no row of its own: its name and progress only.
+      ...(byMethod.get(r.summary?.method) ?? { title: r.label, kind: r.kind, iterations: r.iteration }),
       status: r.status,
       error: r.error,
       // After a divergence the run went on at lower rates: not the same method any more.
@@ -36,18 +41,15 @@ export function resultRows(records) {
       // the steps after the checkpoint trained again.
       recovered: r.recoveries?.length
         ? r.recoveries.map((x) => `lost at iteration ${x.lostAt}, went on from ${x.from}`).join(", ") : null,
-      iterations: s?.iterations ?? r.iteration,
-      test_error: s?.final_test ? 1 - s.final_test.accuracy : null,
-      ensemble_error: ensemble ? 1 - ensemble.accuracy : null,
-      ensemble_size: ensemble?.m ?? null,
-      train_seconds: seconds,
-      images_per_second: s?.images_per_second ?? null,
-      time_saved: saved,
-      backward_saving_measured: backward,
-      backward_saving_theory: r.kind === "freezeout" ? s?.theoretical_backward_saving ?? null : null,
-    };
-  });
+    })),
+  };
 }
+
+/** The rows of `comparison(records)`. */
+export const resultRows = (records) => comparison(records).rows;
+
+/** A spread's mean, or null. */
+const mean = (spread) => spread?.mean ?? null;
 
 export class CompareView {
   reset(records) {
@@ -100,13 +102,13 @@ export class CompareView {
       swatch.className = "swatch";
       swatch.style.background = METHOD_COLOURS[i % METHOD_COLOURS.length];
       const cells = [
-        row.method,
+        row.title,
         row.status + (row.error ? `: ${row.error}` : "") + (row.resumed ? ` (resumed: ${row.resumed})` : "")
           + (row.recovered ? ` (device lost: ${row.recovered})` : ""),
-        percent(row.test_error, 2),
-        row.ensemble_error == null ? "–" : `${percent(row.ensemble_error, 2)} (m = ${row.ensemble_size})`,
-        duration(row.train_seconds),
-        row.images_per_second == null ? "–" : Math.round(row.images_per_second).toLocaleString("en"),
+        percent(mean(row.test_error), 2),
+        row.ensemble_error == null ? "–" : `${percent(mean(row.ensemble_error), 2)} (m = ${row.ensemble_size})`,
+        duration(mean(row.train_seconds)),
+        row.images_per_second == null ? "–" : Math.round(mean(row.images_per_second)).toLocaleString("en"),
         percent(row.time_saved),
         row.backward_saving_theory == null ? "–" : `${percent(row.backward_saving_measured)} / ${percent(row.backward_saving_theory)}`,
       ];

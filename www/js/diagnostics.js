@@ -3,8 +3,8 @@
 
 import { runSelftest } from "./selftest.js";
 import { wireKernelBench } from "./kernelbench.js";
+import { $ } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 
 function wireMatmulBench(session) {
   const form = $("bench-form");

@@ -2,9 +2,9 @@
 // run's final weights and snapshots as safetensors files.
 
 import { chartsWithData } from "./charts.js";
-import { resultRows } from "./compare.js";
-
-const $ = (id) => document.getElementById(id);
+import { comparison, resultRows, runRecords } from "./compare.js";
+import { $ } from "./dom.js";
+import { STATUS } from "./status.js";
 
 function download(name, blob) {
   const url = URL.createObjectURL(blob);
@@ -30,15 +30,22 @@ function toCsv(columns, rows) {
     .join("\n") + "\n";
 }
 
-/** Everything the comparison measured, without the large arrays (weights, probabilities). */
+/**
+ * Everything the comparison measured, without the large arrays (weights, probabilities).
+ * Its `runs` are also what `snapfreeze report FILE` reads: it prints the same rows.
+ */
 function resultsJson(state) {
+  const { reference, rows } = comparison(state.records);
+  const records = runRecords(state.records);
   return {
     generator: "snapfreeze page",
     created: new Date().toISOString(),
     adapter: state.adapter,
     dataset: state.dataset,
-    results: resultRows(state.records),
-    runs: state.records.map((r) => ({
+    reference,
+    rows,
+    runs: state.records.map((r, i) => ({
+      ...records[i],
       label: r.label,
       kind: r.kind,
       config: r.config,
@@ -48,8 +55,6 @@ function resultsJson(state) {
       iterations: r.iteration,
       total: r.total,
       steps_per_epoch: r.stepsPerEpoch,
-      forward_seconds_per_step: r.forwardSeconds,
-      summary: r.summary,
       epochs: r.epochs,
       freezes: r.freezes,
       resumes: r.resumes,
@@ -61,8 +66,11 @@ function resultsJson(state) {
 }
 
 const STEP_COLUMNS = ["method", "iteration", "epoch", "loss", "accuracy", "lr", "frozen_blocks", "forward_flops", "backward_flops"];
-const RESULT_COLUMNS = ["method", "status", "iterations", "test_error", "ensemble_error", "ensemble_size", "train_seconds",
-  "images_per_second", "time_saved", "backward_saving_measured", "backward_saving_theory"];
+const RESULT_COLUMNS = ["title", "method", "status", "iterations", "test_error", "ensemble_error", "ensemble_size",
+  "train_seconds", "images_per_second", "time_saved", "backward_saving_measured", "backward_saving_theory"];
+
+/** A result row for the CSV: each spread over seeds as its mean (the page runs one seed). */
+const flat = (row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v?.mean ?? v]));
 
 /** Draws every chart with data onto one canvas, titled, with its legend. */
 async function chartsPng() {
@@ -107,7 +115,7 @@ export function wireExports(state) {
     download(`snapfreeze-results-${stamp()}.json`, new Blob([JSON.stringify(resultsJson(state()), null, 1)], { type: "application/json" }));
   });
   $("export-csv").addEventListener("click", () => {
-    download(`snapfreeze-results-${stamp()}.csv`, new Blob([toCsv(RESULT_COLUMNS, resultRows(state().records))], { type: "text/csv" }));
+    download(`snapfreeze-results-${stamp()}.csv`, new Blob([toCsv(RESULT_COLUMNS, resultRows(state().records).map(flat))], { type: "text/csv" }));
   });
   $("export-curves").addEventListener("click", () => {
     const rows = state().records.flatMap((r) => r.steps.map((s) => ({ method: r.label, ...s })));
@@ -129,8 +137,9 @@ export function refreshExports(records) {
   const lists = records.map((r) => {
     const files = [];
     if (r.weights) {
-      const label = r.status === "done" ? "final weights" : `weights at step ${r.iteration} (${r.status})`;
-      files.push([label, `${slug(r)}-${r.status === "done" ? "final" : `step-${r.iteration}`}.safetensors`, r.weights]);
+      const done = r.status === STATUS.done;
+      const label = done ? "final weights" : `weights at step ${r.iteration} (${r.status})`;
+      files.push([label, `${slug(r)}-${done ? "final" : `step-${r.iteration}`}.safetensors`, r.weights]);
     }
     for (const s of r.snapshots) {
       files.push([`snapshot ${s.index + 1} (after iteration ${s.iteration + 1})`, `${slug(r)}-snapshot-${s.index + 1}.safetensors`, s.weights]);

@@ -4,8 +4,9 @@
 
 import { Chart, ramp } from "./charts.js";
 import { duration, number, percent } from "./format.js";
+import { $ } from "./dom.js";
+import { STATUS, isSettled } from "./status.js";
 
-const $ = (id) => document.getElementById(id);
 const TRAIN = "#3358d4";
 const TEST = "#d97706";
 const SNAPSHOT = "#7c3aed";
@@ -154,7 +155,7 @@ export class LiveViews {
 /** The progress bar and its line: the run, its epoch, and about how long is left overall. */
 export function showProgress(records, current) {
   const total = records.reduce((sum, r) => sum + (r.total || current.total), 0);
-  const done = records.reduce((sum, r) => sum + (["done", "stopped", "failed", "diverged", "skipped"].includes(r.status) ? (r.total || current.total) : r.iteration), 0);
+  const done = records.reduce((sum, r) => sum + (isSettled(r.status) ? (r.total || current.total) : r.iteration), 0);
   $("progress").max = Math.max(1, total);
   $("progress").value = done;
   const perIteration = current.iteration > 0 ? current.wallSeconds / current.iteration : null;
@@ -163,5 +164,5 @@ export function showProgress(records, current) {
   const position = records.indexOf(current) + 1;
   $("progress-text").textContent = `${current.label} (${position} of ${records.length}): ${current.status}, `
     + `epoch ${epoch} of ${current.config.epochs}, step ${current.iteration} of ${current.total}`
-    + (left == null || !["running", "paused"].includes(current.status) ? "" : `; about ${duration(left)} left`);
+    + (left == null || ![STATUS.running, STATUS.paused].includes(current.status) ? "" : `; about ${duration(left)} left`);
 }

@@ -5,17 +5,27 @@
 // already finished. After each epoch the run's whole training state is kept too, so that
 // after a lost device the run goes on from there on a new device.
 
-import { message } from "./format.js";
+// The loop itself is the module's (`TrainingRun.advance`): it runs to the next epoch end
+// and says how the call ended (steps ran, epoch ended and the state is due, finished,
+// diverged, device lost). This file only keeps the records, holds for the user's answers
+// and times pauses.
 
-/** Most steps per call into the module (one submission and one readback of metrics). */
-const MAX_CHUNK = 16;
+import { message } from "./format.js";
+import { STATUS, isCutOff } from "./status.js";
 
 /**
- * Seconds a call should take: the first call runs one step, later ones as many as fit, so
- * the first metrics show within seconds even on a software adapter and the views update a
- * few times a second on a GPU.
+ * Seconds a call into the module should take: the first call runs one step, later ones as
+ * many as fit (the module paces them), so the first metrics show within seconds even on a
+ * software adapter and the views update a few times a second on a GPU.
  */
-const CHUNK_SECONDS = 0.4;
+const CALL_SECONDS = 0.4;
+
+/**
+ * Calls into the module's run loop so far and the most steps one of them ran: the
+ * responsiveness test checks that training never runs more than the module's paced
+ * maximum in one call, whatever the machine's load.
+ */
+export const callStats = { calls: 0, maxSteps: 0 };
 
 /** Steps of forward-only timing after a baseline finishes (splits its step time). */
 const FORWARD_TIMING_STEPS = 8;
@@ -46,23 +56,20 @@ function untrained() {
   };
 }
 
-/** Statuses of a run cut off by a reload or a crash of the tab: it can go on. */
-const CUT_OFF = ["starting", "running", "paused", "interrupted", "waiting"];
-
 /**
  * Readies the records of a comparison kept from an earlier visit to go on: a run that was
  * cut off goes on from its checkpoint (or starts again without one), runs not yet started
  * wait their turn, and finished, stopped and failed runs stay as they are.
  */
 export function continueRecords(records) {
-  for (const r of records.filter((x) => CUT_OFF.includes(x.status))) {
-    r.status = "waiting";
+  for (const r of records.filter((x) => isCutOff(x.status))) {
+    r.status = STATUS.waiting;
     r.error = null;
   }
 }
 
 /** Whether a kept comparison has a run to go on with. */
-export const canContinue = (records) => records.some((r) => CUT_OFF.includes(r.status));
+export const canContinue = (records) => records.some((r) => isCutOff(r.status));
 
 /** One fresh record per run of the settings. */
 export function newRecords(runs) {
@@ -76,7 +83,7 @@ function newRecord(run, index) {
     kind: run.kind,
     method: run.method,
     config: run.config,
-    status: "waiting",
+    status: STATUS.waiting,
     error: null,
     /** Each time the run went on after a lost device: {lostAt, from} iterations. */
     recoveries: [],
@@ -87,9 +94,8 @@ function newRecord(run, index) {
 /** Steps whose metrics came back: a lost device can take steps already submitted with it. */
 const stepsRead = (record) => (record.steps.length ? record.steps.at(-1).iteration + 1 : 0);
 
-const isDivergence = (text) => /diverged/i.test(text);
-
-/** How long a failure waits for the browser to say the device was lost behind it. */
+/** How long a thrown failure waits for the browser to say the device was lost behind it
+ * (the module's run loop waits itself and reports a lost device as an outcome). */
 const LOST_GRACE_MS = 500;
 
 /** The device-lost reason behind a failure, if the device was lost; waits briefly for it. */
@@ -152,16 +158,16 @@ export class Comparison {
   /** Trains every record in turn; resolves when all are done, stopped or failed. */
   async run() {
     for (const record of this.records) {
-      if (record.status !== "waiting") continue; // done in an earlier visit
+      if (record.status !== STATUS.waiting) continue; // done in an earlier visit
       if (this.stopping) {
-        record.status = "skipped";
+        record.status = STATUS.skipped;
         this.hooks.changed(record);
         continue;
       }
       let lost = await this.runOne(record);
       while (lost) {
         if (!(await this.offerRecovery(record))) {
-          for (const r of this.records) if (r.status === "waiting") r.status = "skipped";
+          for (const r of this.records) if (r.status === STATUS.waiting) r.status = STATUS.skipped;
           return { deviceLost: true };
         }
         lost = await this.runOne(record);
@@ -190,10 +196,10 @@ export class Comparison {
    * gives a new session to go on with (true) or ends the comparison (false).
    */
   async offerRecovery(record) {
-    record.status = "interrupted";
+    record.status = STATUS.interrupted;
     const session = await this.hold(record, "recover", this.hooks.lost);
     if (!session || this.stopping) {
-      record.status = "failed";
+      record.status = STATUS.failed;
       this.hooks.changed(record);
       return false;
     }
@@ -219,19 +225,19 @@ export class Comparison {
 
   async waitWhilePaused(record) {
     if (!this.paused) return;
-    record.status = "paused";
+    record.status = STATUS.paused;
     this.hooks.changed(record);
     const started = performance.now();
     await new Promise((resolve) => { this.resume = resolve; });
     this.resume = null;
     record.pausedSeconds += (performance.now() - started) / 1000;
-    record.status = "running";
+    record.status = STATUS.running;
     this.hooks.changed(record);
   }
 
   /** Trains one record; resolves to true if the device was lost. */
   async runOne(record) {
-    record.status = "starting";
+    record.status = STATUS.starting;
     this.hooks.changed(record);
     const from = record.checkpoint;
     const { train, test } = this.data;
@@ -258,44 +264,39 @@ export class Comparison {
       record.testLabels = run.testLabels();
       const p = run.progress();
       Object.assign(record, { iteration: p.iteration, total: p.total, stepsPerEpoch: p.stepsPerEpoch });
-      record.status = "running";
+      record.status = STATUS.running;
       record.startedAt = performance.now() - (from ? spent : 0);
       this.hooks.started(record);
       if (from && record.snapshots.length > 0) this.hooks.snapshot(record);
-      let chunk = 1;
-      while (!run.progress().finished) {
+      for (;;) {
         await this.waitWhilePaused(record);
         if (this.stopping) {
-          record.status = "stopped";
+          record.status = STATUS.stopped;
           break;
         }
-        const before = performance.now();
-        // A call ends at an epoch's end, so the checkpoint is the state after the epoch.
-        const toEpochEnd = record.stepsPerEpoch - (record.iteration % record.stepsPerEpoch);
-        chunk = Math.min(chunk, toEpochEnd);
-        try {
-          await run.run(chunk);
-        } catch (e) {
-          // A divergence stops the trainer at the bad step with the last good weights: ask
-          // whether to go on from there at a lower rate. Anything else fails the run.
-          if (!isDivergence(message(e)) || !(await this.offerResume(record, run, e))) throw e;
-          chunk = 1;
-          continue;
+        const { outcome, state_due: stateDue, steps } = await run.advance({ seconds: CALL_SECONDS });
+        callStats.calls += 1;
+        callStats.maxSteps = Math.max(callStats.maxSteps, steps);
+        await this.collect(record, run, stateDue);
+        if (outcome.kind === "finished") break;
+        if (outcome.kind === "device_lost") return this.lostUnder(record, run, outcome.message);
+        // A divergence stops the trainer at the bad step with the last good weights: ask
+        // whether to go on from there at a lower rate.
+        if (outcome.kind === "diverged" && !(await this.offerResume(record, run, outcome.message))) {
+          record.summary = run.summary();
+          return this.settle(record, STATUS.diverged, outcome.message, { lost: false, diverged: true });
         }
-        const perStep = (performance.now() - before) / 1000 / chunk;
-        chunk = Math.max(1, Math.min(MAX_CHUNK, Math.round(CHUNK_SECONDS / perStep)));
-        await this.collect(record, run);
       }
       record.summary = run.summary();
       // A stopped run keeps its weights as they are; a finished baseline also times its
       // forward pass (which needs a finished run).
-      if (record.status === "running" && record.kind === "baseline") {
+      if (record.status === STATUS.running && record.kind === "baseline") {
         record.forwardSeconds = await run.timeForwardPass(FORWARD_TIMING_STEPS);
       }
       record.weights = await run.checkpoint();
       // A finished run needs no checkpoint; a stopped one keeps its last to go on from.
-      if (record.status === "running") {
-        record.status = "done";
+      if (record.status === STATUS.running) {
+        record.status = STATUS.done;
         record.checkpoint = null;
       }
       this.hooks.changed(record);
@@ -303,7 +304,7 @@ export class Comparison {
     } catch (e) {
       // The run's own results up to the failure stay: collect what the trainer recorded.
       try {
-        await this.collect(record, run);
+        await this.collect(record, run, false);
         record.summary = run.summary();
       } catch {
         // The trainer is unusable (device lost); the record keeps what it had.
@@ -318,42 +319,57 @@ export class Comparison {
    * Holds the comparison after `record`'s run diverged until the user resumes it (true:
    * the run goes on at the chosen fraction of its rates) or gives it up (false).
    */
-  async offerResume(record, run, error) {
-    await this.collect(record, run);
-    record.status = "diverged";
-    record.error = message(error);
+  async offerResume(record, run, said) {
+    record.status = STATUS.diverged;
+    record.error = said;
     const factor = await this.hold(record, "decide", this.hooks.diverged);
     if (factor === null || this.stopping) return false;
     const iteration = run.progress().iteration;
     const lr = run.resume(factor);
     record.resumes.push({ iteration, factor, lr });
     record.error = null;
-    record.status = "running";
+    record.status = STATUS.running;
     this.hooks.resumed(record);
     return true;
   }
 
-  /** Records a run's failure; resolves to true if the device was lost behind it. */
+  /** The device was lost under `record`'s run (the module said so): resolves to true. */
+  lostUnder(record, run, said) {
+    try {
+      record.summary = run.summary();
+    } catch {
+      // Nothing more to read from a lost device's trainer.
+    }
+    this.session = null;
+    return this.settle(record, STATUS.failed, said, { lost: true, diverged: false });
+  }
+
+  /** Records a thrown failure; resolves to true if the device was lost behind it. */
   async fail(record, error) {
     const reason = await lostReason(this.session);
     const lost = reason !== undefined;
     if (lost) this.session = null;
     const said = message(error);
-    record.error = lost && !said.startsWith("the GPU device was lost")
+    const text = lost && !said.startsWith("the GPU device was lost")
       ? `the GPU device was lost (${reason || "no reason given"}): ${said}` : said;
-    record.status = isDivergence(record.error) ? "diverged" : "failed";
-    this.hooks.failed(record, { lost, diverged: record.status === "diverged" });
-    return lost;
+    return this.settle(record, STATUS.failed, text, { lost, diverged: false });
+  }
+
+  /** Ends `record` with `status` and `error`, tells the page; resolves to whether the device was lost. */
+  settle(record, status, error, how) {
+    record.status = status;
+    record.error = error;
+    this.hooks.failed(record, how);
+    return how.lost;
   }
 
   /**
-   * Copies new steps, epochs and events from the run into the record; after a new epoch,
-   * keeps the run's training state as its checkpoint.
+   * Copies new steps, epochs and events from the run into the record; when the module says
+   * the training state is due (an epoch ended), keeps it as the record's checkpoint.
    */
-  async collect(record, run) {
+  async collect(record, run, stateDue) {
     const steps = run.steps(record.steps.length);
     for (const s of steps) record.steps.push(s);
-    const epochsBefore = record.epochs.length;
     record.epochs = run.epochs();
     const progress = run.progress();
     record.iteration = progress.iteration;
@@ -376,8 +392,7 @@ export class Comparison {
       }
     }
     record.summary = run.summary();
-    const standing = progress.finished || progress.divergedAt != null;
-    if (record.epochs.length > epochsBefore && !standing) {
+    if (stateDue) {
       record.checkpoint = { bytes: await run.saveState(), iteration: progress.iteration, epoch: record.epochs.length };
     }
     this.hooks.progress(record);

@@ -1,7 +1,8 @@
 // The settings form: defaults for the adapter at hand, the model's base learning rate, and
 // the form read into one training configuration per chosen method.
 
-const $ = (id) => document.getElementById(id);
+import { $ } from "./dom.js";
+import { bindings } from "./wasm.js";
 
 /** Defaults on a software adapter: a budget that finishes the comparison in minutes. */
 const SOFTWARE_DEFAULTS = { trainLimit: 1000, testLimit: 500, epochs: 3 };
@@ -56,13 +57,12 @@ export function readRuns() {
   const runs = [];
   if ($("use-baseline").checked) {
     const schedule = $("baseline-schedule").value;
-    runs.push({ label: `baseline (${schedule})`, kind: "baseline", method: { kind: "baseline", schedule } });
+    runs.push({ kind: "baseline", method: { kind: "baseline", schedule } });
   }
   if ($("use-snapshot").checked) {
     const cycles = numberOf("cycles", "M (snapshots)", { min: 1 });
     const alpha0 = numberOf("alpha0", "α₀", { integer: false, optional: true });
     runs.push({
-      label: `Snapshot Ensemble (M = ${cycles})`,
       kind: "snapshot",
       method: alpha0 === undefined ? { kind: "snapshot", cycles } : { kind: "snapshot", cycles, alpha0 },
     });
@@ -72,13 +72,13 @@ export function readRuns() {
     const scaling = $("scaling").value;
     const scaled = $("scaled-lr").checked;
     runs.push({
-      label: `FreezeOut (t₀ = ${t0}, ${scaling}${scaled ? ", scaled" : ""})`,
       kind: "freezeout",
       method: { kind: "freezeout", t0, scaling, scaled_lr: scaled },
     });
   }
   if (runs.length === 0) throw new SettingsError("choose at least one method to run");
-  return runs.map((r) => ({ ...r, config: { ...common, method: r.method } }));
+  // The names come from the module, as the CLI's tables print them.
+  return runs.map((r) => ({ ...r, label: bindings().methodTitle(r.method), config: { ...common, method: r.method } }));
 }
 
 /** The dataset choice: "mnist", "fashion-mnist" or "files", and the files when chosen. */

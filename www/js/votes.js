@@ -5,8 +5,8 @@
 
 import { Chart } from "./charts.js";
 import { percent } from "./format.js";
+import { $ } from "./dom.js";
 
-const $ = (id) => document.getElementById(id);
 const SHOWN = 40;
 
 const FILTERS = [

@@ -16,3 +16,9 @@ export function wasmReady() {
     }, { once: true });
   });
 }
+
+/** The wasm-bindgen exports, once loaded (after `wasmReady`). */
+export function bindings() {
+  if (!window.wasmBindings) throw new Error("the WebAssembly module is not loaded yet");
+  return window.wasmBindings;
+}

@@ -4,7 +4,8 @@
 
 use std::rc::Rc;
 
-use super::{test_images, TrainError, Trainer};
+use super::build::test_images;
+use super::{TrainError, Trainer};
 use crate::data::Dataset;
 use crate::ensemble::Snapshot;
 use crate::gpu::Gpu;
@@ -22,10 +23,14 @@ impl Trainer {
         let (params_len, state_len) = (l.params.len as usize, l.state.len as usize);
         let params = gpu.read_f32(&self.plan.params, 0, params_len).await?;
         let state = gpu.read_f32(&self.plan.state, 0, state_len).await?;
-        let momentum = gpu.read_f32(&self.momentum, 0, params_len).await?;
-        let mut snapshots = Vec::with_capacity(self.snapshots.len());
-        for s in &self.snapshots {
-            let (params, state) = self.store.read(gpu, s.index, params_len, state_len).await?;
+        let momentum = gpu
+            .read_f32(&self.optimizer.momentum, 0, params_len)
+            .await?;
+        let taken = &self.snapshots.taken;
+        let mut snapshots = Vec::with_capacity(taken.len());
+        for s in taken {
+            let store = &self.snapshots.store;
+            let (params, state) = store.read(gpu, s.index, params_len, state_len).await?;
             snapshots.push(SnapshotBuffers {
                 params,
                 state,
@@ -34,16 +39,15 @@ impl Trainer {
         }
         let history = History {
             config: self.config.clone(),
-            data: self.data,
+            data: self.data.identity,
             iteration: self.iteration,
             frozen: self.frozen,
             diverged: self.diverged,
-            epoch_seconds: self.epoch_seconds,
-            last_test: self.last_test,
+            epoch_seconds: self.timing.epoch_seconds,
+            last_test: self.evaluator.last_test,
             steps: self.steps.clone(),
             epochs: self.epochs.clone(),
-            snapshots: self
-                .snapshots
+            snapshots: taken
                 .iter()
                 .map(|s| SnapshotRecord {
                     index: s.index,
@@ -51,7 +55,7 @@ impl Trainer {
                     test: s.test,
                 })
                 .collect(),
-            phases: self.phases.clone(),
+            phases: self.timing.phases.clone(),
             resumes: self.resumes.clone(),
         };
         let file = RunState {
@@ -107,12 +111,12 @@ impl Trainer {
             .iter()
             .filter(|&&j| j < history.iteration)
             .count();
-        if history.snapshots.len() != taken || history.phases.len() != t.phases.len() {
+        let phases = t.timing.phases.len();
+        if history.snapshots.len() != taken || history.phases.len() != phases {
             return Err(damaged(format!(
-                "{} snapshots and {} phases where the schedule has {taken} and {}",
+                "{} snapshots and {} phases where the schedule has {taken} and {phases}",
                 history.snapshots.len(),
                 history.phases.len(),
-                t.phases.len()
             )));
         }
         let l = &t.plan.layouts;
@@ -120,14 +124,14 @@ impl Trainer {
         let lengths = (
             l.params.len as usize,
             l.state.len as usize,
-            t.test_labels.len() * classes,
+            t.evaluator.labels.len() * classes,
         );
         let saved = RunState::with_buffers(bytes, history, lengths)?;
         let history = saved.history;
         let gpu: &Gpu = &t.gpu;
         gpu.write(&t.plan.params, 0, &saved.params);
         gpu.write(&t.plan.state, 0, &saved.state);
-        gpu.write(&t.momentum, 0, &saved.momentum);
+        gpu.write(&t.optimizer.momentum, 0, &saved.momentum);
         // A run saved while standing at a divergence stands there again until resumed.
         let guard = t.plan.guard();
         let flag = if history.diverged.is_some() {
@@ -137,8 +141,10 @@ impl Trainer {
         };
         gpu.write(guard.buffer, guard.offset as u64 * 4, &[flag]);
         for (record, buffers) in history.snapshots.iter().zip(saved.snapshots) {
-            t.store.restore(gpu, &buffers.params, &buffers.state);
-            t.snapshots.push(Snapshot {
+            t.snapshots
+                .store
+                .restore(gpu, &buffers.params, &buffers.state);
+            t.snapshots.taken.push(Snapshot {
                 index: record.index,
                 iteration: record.iteration,
                 test: record.test,
@@ -147,15 +153,15 @@ impl Trainer {
         }
         // Mid-epoch, the epoch's order is not written again by the next step.
         let epoch = (history.iteration / t.steps_per_epoch) as u32;
-        gpu.write(&t.train.indices, 0, &t.order(epoch));
+        gpu.write(&t.data.train.indices, 0, &t.order(epoch));
         t.iteration = history.iteration;
         t.frozen = history.frozen;
         t.diverged = history.diverged;
-        t.epoch_seconds = history.epoch_seconds;
-        t.last_test = history.last_test;
+        t.timing.epoch_seconds = history.epoch_seconds;
+        t.evaluator.last_test = history.last_test;
         t.steps = history.steps;
         t.epochs = history.epochs;
-        t.phases = history.phases;
+        t.timing.phases = history.phases;
         t.resumes = history.resumes;
         Ok(t)
     }

@@ -1,4 +1,6 @@
-//! What a training run reports: metrics per step and per epoch, and evaluations.
+//! What a training run records: metrics per step and per epoch, evaluations, the time spent
+//! per FreezeOut phase and the resumes after divergences. Plain data with no dependencies, so
+//! that the trainer, the training state and the ensembles can all use it.
 
 use serde::{Deserialize, Serialize};
 
@@ -53,39 +55,25 @@ pub struct EpochMetrics {
     pub images_per_second: f64,
 }
 
-/// Something the page or the CLI should show.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Event {
-    /// Steps were read back (their metrics are in the step history from `first`).
-    Steps {
-        /// Index of the first new step in the history.
-        first: usize,
-        /// How many.
-        count: usize,
-        /// Training images per second over these steps.
-        images_per_second: f64,
-    },
-    /// An epoch ended (and was evaluated if configured).
-    Epoch(EpochMetrics),
-    /// A snapshot was taken and evaluated (Snapshot Ensembles).
-    Snapshot {
-        /// 0-based snapshot number.
-        index: usize,
-        /// The iteration after which it was taken.
-        iteration: u64,
-        /// Its test loss and accuracy alone.
-        test: Evaluation,
-        /// The ensembles of the last m snapshots so far, m = 1, 2, ...
-        ensemble: Vec<crate::ensemble::EnsemblePoint>,
-    },
-    /// Blocks froze (FreezeOut): from `iteration` on, the first `blocks` blocks are frozen.
-    Frozen {
-        /// Blocks frozen from now on.
-        blocks: usize,
-        /// The first iteration they are frozen at.
-        iteration: u64,
-    },
-    /// All iterations are done.
-    Finished,
+/// Training time spent with a given number of blocks frozen.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhaseTime {
+    /// Blocks frozen.
+    pub frozen: usize,
+    /// Steps run so.
+    pub steps: u64,
+    /// Seconds they took.
+    pub seconds: f64,
+}
+
+/// Training went on after a divergence, from `iteration`, with its rates multiplied by
+/// `factor` (see `Trainer::resume`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The first iteration run again.
+    pub iteration: u64,
+    /// What every learning rate was multiplied by.
+    pub factor: f64,
+    /// The base learning rate from then on.
+    pub lr: f64,
 }

@@ -1,0 +1,398 @@
+//! What a run reports when it is done, and the comparison of several runs: one row per
+//! method over its seeds (test error, the ensemble's error, time, speed, and FreezeOut's
+//! savings measured against the first baseline and expected from the design). `compare` in
+//! the CLI, `report` and the page's table all take their rows from [`compare`], so the same
+//! runs give the same figures everywhere.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ensemble::{EnsemblePoint, Snapshot};
+use crate::metrics::{Evaluation, PhaseTime, Resume};
+use crate::train::work::WorkDone;
+
+/// A run's results: what a comparison tabulates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    /// The method's short label (`baseline-step`, `snapshot-m5`, ...): runs with the same
+    /// label are one method run with other seeds.
+    pub method: String,
+    /// The method's name for people (`Snapshot Ensemble (M = 5)`).
+    #[serde(default)]
+    pub title: String,
+    /// `baseline`, `snapshot` or `freezeout`.
+    #[serde(default)]
+    pub kind: String,
+    /// Iterations run.
+    pub iterations: u64,
+    /// Seconds in training steps (evaluations excluded).
+    pub train_seconds: f64,
+    /// Training images per second.
+    pub images_per_second: f64,
+    /// The final model's test result, if it was evaluated at the end.
+    pub final_test: Option<Evaluation>,
+    /// Snapshots with their own test results.
+    pub snapshots: Vec<Snapshot>,
+    /// The ensembles of the last m snapshots.
+    pub ensemble: Vec<EnsemblePoint>,
+    /// The expected backward saving (docs/design.md §2.5) from the freeze fractions.
+    pub theoretical_backward_saving: f64,
+    /// FreezeOut's wall-clock saving measured within the run (see
+    /// `Trainer::measured_saving`).
+    pub measured_saving: Option<f64>,
+    /// Training time by number of frozen blocks.
+    pub phases: Vec<PhaseTime>,
+    /// FLOPs executed and launches by kernel.
+    pub work: WorkDone,
+    /// Resumes after divergences, with the rates used from each on.
+    pub resumes: Vec<Resume>,
+}
+
+impl RunSummary {
+    /// The method kind, from the label for summaries kept before the kind was recorded.
+    fn method_kind(&self) -> &str {
+        match self.kind.as_str() {
+            "" => self.method.split('-').next().unwrap_or(""),
+            kind => kind,
+        }
+    }
+}
+
+/// One run as a comparison keeps it: its summary, whether it ran to its end, and, for a
+/// baseline, its forward half's time per step (which splits its step into forward and
+/// backward). The CLI's and the page's JSON both hold their runs in this form.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// The seed the run trained with, where the comparison had several.
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Whether every iteration ran (a stopped or failed run counts for its errors, not for
+    /// its time).
+    #[serde(default)]
+    pub finished: bool,
+    /// Seconds per step of the forward half alone (`Trainer::time_forward_pass`), measured
+    /// on a finished baseline.
+    #[serde(default)]
+    pub forward_seconds_per_step: Option<f64>,
+    /// The run's results, once it has any.
+    #[serde(default)]
+    pub summary: Option<RunSummary>,
+}
+
+/// Mean and sample standard deviation over seeds (0 with one seed).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// The mean.
+    pub mean: f64,
+    /// The sample standard deviation.
+    pub std: f64,
+    /// How many values.
+    pub n: usize,
+}
+
+impl Spread {
+    /// The spread of `values`; `None` when there are none.
+    pub fn of(values: &[f64]) -> Option<Spread> {
+        if values.is_empty() {
+            return None;
+        }
+        let n = values.len() as f64;
+        let mean = values.iter().sum::<f64>() / n;
+        let var = match values.len() {
+            1 => 0.0,
+            _ => values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0),
+        };
+        Some(Spread {
+            mean,
+            std: var.sqrt(),
+            n: values.len(),
+        })
+    }
+}
+
+/// The reference baseline: the first baseline method whose runs all finished.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// Its label.
+    #[serde(skip)]
+    label_index: usize,
+    /// Its mean training seconds.
+    pub seconds: f64,
+    /// Its iterations.
+    pub iterations: u64,
+    /// Seconds per step of its forward half, if measured.
+    pub forward_seconds_per_step: Option<f64>,
+    /// Its training time less its steps' forward time: the backward passes and updates.
+    pub backward_seconds: Option<f64>,
+}
+
+/// One method's line of the table, over its seeds. Errors and savings are fractions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// The method's short label.
+    pub method: String,
+    /// Its name for people.
+    pub title: String,
+    /// `baseline`, `snapshot` or `freezeout`.
+    pub kind: String,
+    /// Runs with a summary.
+    pub runs: usize,
+    /// Iterations the first of them ran.
+    pub iterations: u64,
+    /// Whether every one of them finished.
+    pub finished: bool,
+    /// Test error of the final model.
+    pub test_error: Option<Spread>,
+    /// Test error of the ensemble of all snapshots.
+    pub ensemble_error: Option<Spread>,
+    /// Snapshots in that ensemble (the first run's).
+    pub ensemble_size: Option<usize>,
+    /// Test error of the ensemble of the last m snapshots, m = 1, 2, ...
+    pub ensemble_curve: Vec<Spread>,
+    /// Seconds in training steps.
+    pub train_seconds: Option<Spread>,
+    /// Training images per second.
+    pub images_per_second: Option<Spread>,
+    /// 1 - this method's mean training time / the reference baseline's (finished runs
+    /// only; none for the reference itself).
+    pub time_saved: Option<f64>,
+    /// FreezeOut's saving measured inside each run against its own unfrozen steps.
+    pub in_run_saving: Option<Spread>,
+    /// 1 - FLOPs executed / FLOPs with nothing frozen, forward and backward.
+    pub step_flop_saving: f64,
+    /// `time_saved` / `step_flop_saving`: how much of the FLOPs saved became time saved.
+    pub time_over_flops: Option<f64>,
+    /// The time saved against the reference as a fraction of the reference's backward
+    /// time: the measured counterpart of `backward_saving_theory`.
+    pub backward_saving_measured: Option<f64>,
+    /// The expected backward saving (docs/design.md §2.5), 1 - sum c_i t_i / sum c_i
+    /// (FreezeOut only).
+    pub backward_saving_theory: Option<f64>,
+}
+
+/// A comparison: the reference baseline and one row per method, in the order the methods
+/// first appear.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The baseline time savings are measured against.
+    pub reference: Option<Reference>,
+    /// One row per method.
+    pub rows: Vec<Row>,
+}
+
+/// The summaries of `records` grouped by method label, in the order of first appearance,
+/// each with whether all its runs finished.
+fn by_method(records: &[RunRecord]) -> Vec<Vec<&RunRecord>> {
+    let mut groups: Vec<Vec<&RunRecord>> = Vec::new();
+    for r in records {
+        let Some(s) = &r.summary else { continue };
+        let same =
+            |g: &&mut Vec<&RunRecord>| g[0].summary.as_ref().map(|x| &x.method) == Some(&s.method);
+        match groups.iter_mut().find(|g| same(g)) {
+            Some(group) => group.push(r),
+            None => groups.push(vec![r]),
+        }
+    }
+    groups
+}
+
+fn summaries<'a>(group: &[&'a RunRecord]) -> Vec<&'a RunSummary> {
+    group.iter().filter_map(|r| r.summary.as_ref()).collect()
+}
+
+/// The reference: the first baseline method whose runs all finished.
+fn reference(groups: &[Vec<&RunRecord>]) -> Option<Reference> {
+    let (index, group) = groups.iter().enumerate().find(|(_, g)| {
+        let s = summaries(g);
+        s[0].method_kind() == "baseline" && g.iter().all(|r| r.finished)
+    })?;
+    let s = summaries(group);
+    let seconds: Vec<f64> = s.iter().map(|x| x.train_seconds).collect();
+    let seconds = Spread::of(&seconds)?.mean;
+    let iterations = s[0].iterations;
+    let forward = group.iter().find_map(|r| r.forward_seconds_per_step);
+    Some(Reference {
+        label_index: index,
+        seconds,
+        iterations,
+        forward_seconds_per_step: forward,
+        backward_seconds: forward.map(|f| seconds - f * iterations as f64),
+    })
+}
+
+fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -> Row {
+    let s = summaries(group);
+    let first = s[0];
+    let finished = group.iter().all(|r| r.finished);
+    let error = |e: &Evaluation| 1.0 - e.accuracy;
+    let test: Vec<f64> = s
+        .iter()
+        .filter_map(|x| x.final_test.as_ref().map(error))
+        .collect();
+    let ensemble: Vec<f64> = s
+        .iter()
+        .filter_map(|x| x.ensemble.last().map(|p| 1.0 - p.accuracy))
+        .collect();
+    let longest = s.iter().map(|x| x.ensemble.len()).max().unwrap_or(0);
+    let ensemble_curve = (0..longest)
+        .filter_map(|m| {
+            let at: Vec<f64> = s
+                .iter()
+                .filter_map(|x| x.ensemble.get(m).map(|p| 1.0 - p.accuracy))
+                .collect();
+            Spread::of(&at)
+        })
+        .collect();
+    let seconds = Spread::of(&s.iter().map(|x| x.train_seconds).collect::<Vec<_>>());
+    let speed = Spread::of(&s.iter().map(|x| x.images_per_second).collect::<Vec<_>>());
+    let in_run: Vec<f64> = s.iter().filter_map(|x| x.measured_saving).collect();
+    let step_flop_saving = first.work.step_saving();
+    let compared = match (reference, seconds) {
+        (Some(r), Some(t)) if finished && !is_reference && r.seconds > 0.0 => Some((r, t.mean)),
+        _ => None,
+    };
+    let time_saved = compared.map(|(r, t)| 1.0 - t / r.seconds);
+    let backward_saving_measured = match compared {
+        Some((r, t)) if step_flop_saving > 0.0 => match r.backward_seconds {
+            Some(b) if b > 0.0 => Some((r.seconds - t) / b),
+            _ => None,
+        },
+        _ => None,
+    };
+    let freezeout = first.method_kind() == "freezeout";
+    Row {
+        method: first.method.clone(),
+        title: match first.title.as_str() {
+            "" => first.method.clone(),
+            t => t.to_string(),
+        },
+        kind: first.method_kind().to_string(),
+        runs: s.len(),
+        iterations: first.iterations,
+        finished,
+        test_error: Spread::of(&test),
+        ensemble_error: Spread::of(&ensemble),
+        ensemble_size: first.ensemble.last().map(|p| p.m),
+        ensemble_curve,
+        train_seconds: seconds,
+        images_per_second: speed,
+        time_saved,
+        in_run_saving: Spread::of(&in_run),
+        step_flop_saving,
+        time_over_flops: match time_saved {
+            Some(t) if step_flop_saving > 0.0 => Some(t / step_flop_saving),
+            _ => None,
+        },
+        backward_saving_measured,
+        backward_saving_theory: freezeout.then_some(first.theoretical_backward_saving),
+    }
+}
+
+/// The comparison of `records`: the reference baseline and one row per method.
+pub fn compare(records: &[RunRecord]) -> Comparison {
+    let groups = by_method(records);
+    let reference = reference(&groups);
+    let rows = groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| row(g, reference, reference.is_some_and(|r| r.label_index == i)))
+        .collect();
+    Comparison { reference, rows }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(method: &str, kind: &str, seconds: f64, accuracy: f64) -> RunSummary {
+        RunSummary {
+            method: method.into(),
+            title: String::new(),
+            kind: kind.into(),
+            iterations: 100,
+            train_seconds: seconds,
+            images_per_second: 6400.0 / seconds,
+            final_test: Some(Evaluation {
+                loss: 0.5,
+                accuracy,
+                images: 1000,
+            }),
+            snapshots: Vec::new(),
+            ensemble: Vec::new(),
+            theoretical_backward_saving: 0.0,
+            measured_saving: None,
+            phases: Vec::new(),
+            work: WorkDone::default(),
+            resumes: Vec::new(),
+        }
+    }
+
+    fn record(summary: RunSummary, finished: bool, forward: Option<f64>) -> RunRecord {
+        RunRecord {
+            seed: None,
+            finished,
+            forward_seconds_per_step: forward,
+            summary: Some(summary),
+        }
+    }
+
+    #[test]
+    fn rows_group_seeds_and_measure_against_the_first_finished_baseline() {
+        let mut frozen = summary("freezeout-0.5-cubic-scaled", "freezeout", 6.0, 0.9);
+        frozen.work = WorkDone {
+            steps: 100,
+            forward_flops: 100.0,
+            backward_flops: 100.0,
+            full_backward_flops: 200.0,
+            ..WorkDone::default()
+        };
+        frozen.theoretical_backward_saving = 0.4;
+        let records = vec![
+            // A stopped baseline is no reference: the next finished one is.
+            record(
+                summary("baseline-cosine", "baseline", 1.0, 0.5),
+                false,
+                None,
+            ),
+            record(
+                summary("baseline-step", "baseline", 8.0, 0.8),
+                true,
+                Some(0.02),
+            ),
+            record(summary("baseline-step", "baseline", 12.0, 0.9), true, None),
+            record(frozen, true, None),
+        ];
+        let c = compare(&records);
+        let r = c.reference.unwrap();
+        assert_eq!((r.seconds, r.iterations), (10.0, 100));
+        assert_eq!(r.backward_seconds, Some(10.0 - 0.02 * 100.0));
+        assert_eq!(c.rows.len(), 3);
+        let step = &c.rows[1];
+        assert_eq!((step.runs, step.time_saved), (2, None));
+        let error = step.test_error.unwrap();
+        assert!(
+            (error.mean - 0.15).abs() < 1e-12 && (error.std - 0.05f64.hypot(0.05)).abs() < 1e-12
+        );
+        let f = &c.rows[2];
+        assert!((f.time_saved.unwrap() - 0.4).abs() < 1e-12);
+        assert!((f.step_flop_saving - 1.0 / 3.0).abs() < 1e-12);
+        assert!((f.backward_saving_measured.unwrap() - 4.0 / 8.0).abs() < 1e-12);
+        assert_eq!(f.backward_saving_theory, Some(0.4));
+        assert_eq!(c.rows[0].time_saved, None);
+        assert!(!c.rows[0].finished);
+    }
+
+    #[test]
+    fn summaries_kept_before_the_kind_was_recorded_still_compare() {
+        let text = r#"{"method":"snapshot-m3","iterations":10,"train_seconds":1.0,
+            "images_per_second":5.0,"final_test":null,"snapshots":[],
+            "ensemble":[{"m":1,"accuracy":0.75,"vote_accuracy":0.75}],
+            "theoretical_backward_saving":0.0,"measured_saving":null,"phases":[],
+            "work":{"steps":10,"forward_flops":1.0,"backward_flops":1.0,
+            "full_backward_flops":1.0,"dispatches":{"sgd":10}},"resumes":[]}"#;
+        let summary: RunSummary = serde_json::from_str(text).unwrap();
+        let c = compare(&[record(summary, true, None)]);
+        assert_eq!(c.rows[0].kind, "snapshot");
+        assert_eq!(c.rows[0].ensemble_error.unwrap().mean, 0.25);
+        assert!(c.reference.is_none());
+    }
+}
