@@ -33,6 +33,17 @@ fn config(model: ModelSpec) -> TrainConfig {
     }
 }
 
+/// A small CNN's Snapshot Ensemble on 40 images: 5 steps per epoch, 15 in all, snapshots
+/// after iterations 4, 9 and 14.
+fn three_snapshots() -> (Dataset, Dataset, TrainConfig) {
+    let mut c = config(ModelSpec::Small { width: 4 });
+    c.method = Method::Snapshot {
+        cycles: 3,
+        alpha0: None,
+    };
+    (synthetic(40, 1, 12, 7), synthetic(8, 1, 12, 8), c)
+}
+
 fn trainer(gpu: &Rc<Gpu>, data: &Dataset, test: &Dataset, config: TrainConfig) -> Trainer {
     pollster::block_on(Trainer::new(Rc::clone(gpu), data, test, config, None))
         .unwrap_or_else(|e| panic!("trainer: {e}"))
@@ -300,14 +311,7 @@ fn kernel_profile_times_every_launch_of_the_steps() {
 #[test]
 fn a_divergence_stops_at_the_bad_step_and_training_resumes_at_a_lower_rate() {
     let gpu = Rc::new(common::gpu());
-    let data = synthetic(40, 1, 12, 7);
-    let test = synthetic(8, 1, 12, 8);
-    let mut c = config(ModelSpec::Small { width: 4 });
-    // 5 steps per epoch, 15 in all; snapshots after iterations 4, 9 and 14.
-    c.method = Method::Snapshot {
-        cycles: 3,
-        alpha0: None,
-    };
+    let (data, test, c) = three_snapshots();
     let mut t = trainer(&gpu, &data, &test, c.clone());
     assert_eq!(t.schedule().snapshot_iterations(), &[4, 9, 14]);
     let fc = t.plan().layouts.params.offset("fc.weight") as u64 * 4;
@@ -485,14 +489,7 @@ fn a_dataset_too_large_for_the_adapter_is_refused_with_how_many_fit() {
 fn the_run_loop_reports_epochs_finish_and_divergence_and_keeps_the_bits() {
     use snapfreeze::train::{Outcome, Stride};
     let gpu = Rc::new(common::gpu());
-    let data = synthetic(40, 1, 12, 7);
-    let test = synthetic(8, 1, 12, 8);
-    // 5 steps per epoch, 15 in all; snapshots after iterations 4, 9 and 14.
-    let mut c = config(ModelSpec::Small { width: 4 });
-    c.method = Method::Snapshot {
-        cycles: 3,
-        alpha0: None,
-    };
+    let (data, test, c) = three_snapshots();
     let result = |t: &Trainer| {
         let losses: Vec<u64> = t.steps().iter().map(|s| s.loss.to_bits()).collect();
         let weights = pollster::block_on(t.tensors()).unwrap();

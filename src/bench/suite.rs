@@ -331,28 +331,27 @@ async fn time(gpu: &Gpu, min_seconds: f64, ops: Vec<Dispatch>) -> Result<f64, Gp
 
 /// A matmul beside the naive one.
 async fn matmul(gpu: &Gpu, min_seconds: f64, shape: MatmulShape) -> Result<Row, GpuError> {
-    Ok({
-        let (a, b, c) = (
-            random(gpu, shape.a_len(), 1)?,
-            random(gpu, shape.b_len(), 2)?,
-            zeros(gpu, shape.c_len())?,
-        );
-        let fast = Matmul::new(gpu, shape, w(&a), w(&b), w(&c))?;
-        let naive = Matmul::naive(gpu, shape, w(&a), w(&b), w(&c))?;
-        let ms = time(gpu, min_seconds, vec![fast.dispatch().clone()]).await?;
-        let naive_ms = time(gpu, min_seconds, vec![naive.dispatch().clone()]).await?;
-        let r = row(
-            "matmul".into(),
-            format!("{}x{}x{}", shape.m, shape.n, shape.k),
-            ms,
-            shape.flops(),
-            0.0,
-        );
-        with_naive(r, naive_ms)
-    })
+    let (a, b, c) = (
+        random(gpu, shape.a_len(), 1)?,
+        random(gpu, shape.b_len(), 2)?,
+        zeros(gpu, shape.c_len())?,
+    );
+    let fast = Matmul::new(gpu, shape, w(&a), w(&b), w(&c))?;
+    let naive = Matmul::naive(gpu, shape, w(&a), w(&b), w(&c))?;
+    let ms = time(gpu, min_seconds, vec![fast.dispatch().clone()]).await?;
+    let naive_ms = time(gpu, min_seconds, vec![naive.dispatch().clone()]).await?;
+    let r = row(
+        "matmul".into(),
+        format!("{}x{}x{}", shape.m, shape.n, shape.k),
+        ms,
+        shape.flops(),
+        0.0,
+    );
+    Ok(with_naive(r, naive_ms))
 }
 
-/// One conv kernel at one layer's shape; the forward also beside the naive kernel and im2col + matmul, with the choice the plan would make.
+/// One conv kernel at one layer's shape; the forward also beside the naive kernel and
+/// im2col + matmul, with the choice the plan would make.
 async fn conv_part(
     gpu: &Gpu,
     min_seconds: f64,
@@ -360,93 +359,88 @@ async fn conv_part(
     shape: ConvShape,
     part: ConvPart,
 ) -> Result<Row, GpuError> {
-    Ok({
-        let s = shape;
-        let slices = ChannelSlices::dense(&s);
-        let (x, wt, y) = (
-            random(gpu, s.x_len(), 1)?,
-            random(gpu, s.w_len(), 2)?,
-            random(gpu, s.y_len(), 3)?,
-        );
-        let out_x = zeros(gpu, s.x_len())?;
-        let out_w = zeros(gpu, s.w_len())?;
-        let out_y = zeros(gpu, s.y_len())?;
-        let shared = WeightGradAlgorithm::shared_default(&s);
-        let name = match part {
-            ConvPart::Forward => "conv forward".to_string(),
-            ConvPart::ForwardShared => "conv forward shared".to_string(),
-            ConvPart::InputGrad => "conv input grad".to_string(),
-            ConvPart::InputGradShared => "conv input grad shared".to_string(),
-            ConvPart::WeightGrad => "conv weight grad".to_string(),
-            ConvPart::WeightGradShared => format!("conv weight grad {}", shared.label()),
-            ConvPart::ForwardSubgroup => "conv forward subgroup".to_string(),
-            ConvPart::InputGradSubgroup => "conv input grad subgroup".to_string(),
-            ConvPart::WeightGradSubgroup => "conv weight grad subgroup".to_string(),
-        };
-        let op = match part {
-            ConvPart::Forward => Conv::forward(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?,
-            ConvPart::ForwardShared => {
-                Conv::forward_shared(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?
-            }
-            ConvPart::InputGrad => {
-                Conv::input_grad(gpu, s, slices, w(&y), w(&wt), w(&out_x), false)?
-            }
-            ConvPart::InputGradShared => {
-                let shared = conv::InputGradAlgorithm::Shared;
-                let (dy, wt, dx) = (w(&y), w(&wt), w(&out_x));
-                Conv::input_grad_by(gpu, shared, s, slices, dy, wt, dx, false)?
-            }
-            ConvPart::WeightGrad => Conv::weight_grad(gpu, s, slices, w(&x), w(&y), w(&out_w))?,
-            ConvPart::WeightGradShared => {
-                let (x, dy, dw) = (w(&x), w(&y), w(&out_w));
-                Conv::weight_grad_by(gpu, shared, s, slices, x, dy, dw)?
-            }
-            ConvPart::ForwardSubgroup => {
-                Conv::forward_subgroup(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?
-            }
-            ConvPart::InputGradSubgroup => {
-                let algorithm = conv::InputGradAlgorithm::RegistersSubgroup;
-                let (dy, wt, dx) = (w(&y), w(&wt), w(&out_x));
-                Conv::input_grad_by(gpu, algorithm, s, slices, dy, wt, dx, false)?
-            }
-            ConvPart::WeightGradSubgroup => {
-                let algorithm = WeightGradAlgorithm::RegistersSubgroup;
-                let (x, dy, dw) = (w(&x), w(&y), w(&out_w));
-                Conv::weight_grad_by(gpu, algorithm, s, slices, x, dy, dw)?
-            }
-        };
-        let ms = time(gpu, min_seconds, op.dispatches().to_vec()).await?;
-        let r = row(
-            format!("{name} ({layer})"),
-            s.describe(),
-            ms,
-            s.flops(),
-            0.0,
-        );
-        if part == ConvPart::Forward {
-            let naive = Conv::forward_naive(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?;
-            let mut r = with_naive(
-                r,
-                time(gpu, min_seconds, naive.dispatches().to_vec()).await?,
-            );
-            let im2col = ConvForward::new(
-                gpu,
-                ForwardAlgorithm::Im2colMatmul,
-                s,
-                slices,
-                w(&x),
-                w(&wt),
-                None,
-                w(&out_y),
-            )?;
-            let pair: Vec<Dispatch> = im2col.dispatches().into_iter().cloned().collect();
-            r.im2col_matmul_ms = Some(time(gpu, min_seconds, pair).await?);
-            r.picked = Some(conv::choose_forward(gpu, s, &ForwardAlgorithm::ALL).await?);
-            r
-        } else {
-            r
+    let s = shape;
+    let slices = ChannelSlices::dense(&s);
+    let (x, wt, y) = (
+        random(gpu, s.x_len(), 1)?,
+        random(gpu, s.w_len(), 2)?,
+        random(gpu, s.y_len(), 3)?,
+    );
+    let out_x = zeros(gpu, s.x_len())?;
+    let out_w = zeros(gpu, s.w_len())?;
+    let out_y = zeros(gpu, s.y_len())?;
+    let shared = WeightGradAlgorithm::shared_default(&s);
+    let name = match part {
+        ConvPart::Forward => "conv forward".to_string(),
+        ConvPart::ForwardShared => "conv forward shared".to_string(),
+        ConvPart::InputGrad => "conv input grad".to_string(),
+        ConvPart::InputGradShared => "conv input grad shared".to_string(),
+        ConvPart::WeightGrad => "conv weight grad".to_string(),
+        ConvPart::WeightGradShared => format!("conv weight grad {}", shared.label()),
+        ConvPart::ForwardSubgroup => "conv forward subgroup".to_string(),
+        ConvPart::InputGradSubgroup => "conv input grad subgroup".to_string(),
+        ConvPart::WeightGradSubgroup => "conv weight grad subgroup".to_string(),
+    };
+    let op = match part {
+        ConvPart::Forward => Conv::forward(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?,
+        ConvPart::ForwardShared => {
+            Conv::forward_shared(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?
         }
-    })
+        ConvPart::InputGrad => Conv::input_grad(gpu, s, slices, w(&y), w(&wt), w(&out_x), false)?,
+        ConvPart::InputGradShared => {
+            let shared = conv::InputGradAlgorithm::Shared;
+            let (dy, wt, dx) = (w(&y), w(&wt), w(&out_x));
+            Conv::input_grad_by(gpu, shared, s, slices, dy, wt, dx, false)?
+        }
+        ConvPart::WeightGrad => Conv::weight_grad(gpu, s, slices, w(&x), w(&y), w(&out_w))?,
+        ConvPart::WeightGradShared => {
+            let (x, dy, dw) = (w(&x), w(&y), w(&out_w));
+            Conv::weight_grad_by(gpu, shared, s, slices, x, dy, dw)?
+        }
+        ConvPart::ForwardSubgroup => {
+            Conv::forward_subgroup(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?
+        }
+        ConvPart::InputGradSubgroup => {
+            let algorithm = conv::InputGradAlgorithm::RegistersSubgroup;
+            let (dy, wt, dx) = (w(&y), w(&wt), w(&out_x));
+            Conv::input_grad_by(gpu, algorithm, s, slices, dy, wt, dx, false)?
+        }
+        ConvPart::WeightGradSubgroup => {
+            let algorithm = WeightGradAlgorithm::RegistersSubgroup;
+            let (x, dy, dw) = (w(&x), w(&y), w(&out_w));
+            Conv::weight_grad_by(gpu, algorithm, s, slices, x, dy, dw)?
+        }
+    };
+    let ms = time(gpu, min_seconds, op.dispatches().to_vec()).await?;
+    let r = row(
+        format!("{name} ({layer})"),
+        s.describe(),
+        ms,
+        s.flops(),
+        0.0,
+    );
+    if part != ConvPart::Forward {
+        return Ok(r);
+    }
+    let naive = Conv::forward_naive(gpu, s, slices, w(&x), w(&wt), None, w(&out_y))?;
+    let mut r = with_naive(
+        r,
+        time(gpu, min_seconds, naive.dispatches().to_vec()).await?,
+    );
+    let im2col = ConvForward::new(
+        gpu,
+        ForwardAlgorithm::Im2colMatmul,
+        s,
+        slices,
+        w(&x),
+        w(&wt),
+        None,
+        w(&out_y),
+    )?;
+    let pair: Vec<Dispatch> = im2col.dispatches().into_iter().cloned().collect();
+    r.im2col_matmul_ms = Some(time(gpu, min_seconds, pair).await?);
+    r.picked = Some(conv::choose_forward(gpu, s, &ForwardAlgorithm::ALL).await?);
+    Ok(r)
 }
 
 /// One batch-norm pass (training forward, backward or inference), in one pass or in parts.
@@ -456,93 +450,91 @@ async fn norm_pass(
     shape: NormShape,
     pass: &str,
 ) -> Result<Row, GpuError> {
-    Ok({
-        let s = shape;
-        let c = s.c as usize;
-        let set = NormSettings {
-            relu: true,
-            ..NormSettings::default()
-        };
-        let x = random(gpu, s.x_len(), 1)?;
-        let dy = random(gpu, s.len(), 2)?;
-        let y = zeros(gpu, s.len())?;
-        let dx = zeros(gpu, s.x_len())?;
-        let params = gpu.storage_from("gamma beta", &[vec![1f32; c], vec![0f32; c]].concat())?;
-        let grads = zeros(gpu, 2 * c)?;
-        let saved = zeros(gpu, 2 * c)?;
-        // Running mean, running variance, then the divergence guard.
-        let state = gpu.storage_from("running", &[vec![0f32; c], vec![1f32; c + 1]].concat())?;
-        let affine = Affine {
-            buffer: &params,
-            gamma: 0,
-            beta: s.c,
-        };
-        let grad_affine = Affine {
-            buffer: &grads,
-            gamma: 0,
-            beta: s.c,
-        };
-        let running = Running {
-            buffer: &state,
-            mean: 0,
-            var: s.c,
-            guard: 2 * s.c,
-        };
-        // One pass with a workgroup per channel, or the reductions cut into parts of
-        // whole images (the GPUs' variant) and merged.
-        let parts = match pass.ends_with("in parts") {
-            true => norm::reduction_parts(&s),
-            false => 1,
-        };
-        let saved_op = w(&saved);
-        let ops = match pass {
-            "training forward" | "training forward in parts" => [
-                norm::stats_in_parts(gpu, s, set, w(&x), saved_op, running, parts)?,
-                vec![norm::apply(gpu, s, set, w(&x), affine, w(&saved), w(&y))?],
-            ]
-            .concat(),
-            "backward" | "backward in parts" => [
-                norm::grad_reduce_in_parts(
-                    gpu,
-                    s,
-                    set,
-                    w(&x),
-                    w(&dy),
-                    affine,
-                    saved_op,
-                    grad_affine,
-                    parts,
-                )?,
-                vec![norm::grad_apply(
-                    gpu,
-                    s,
-                    set,
-                    w(&x),
-                    w(&dy),
-                    affine,
-                    w(&saved),
-                    grad_affine,
-                    w(&dx),
-                    false,
-                )?],
-            ]
-            .concat(),
-            _ => vec![norm::inference(gpu, s, set, w(&x), affine, running, w(&y))?],
-        };
-        let tensors = if pass.starts_with("backward") {
-            3.0
-        } else {
-            2.0
-        };
-        let ms = time(gpu, min_seconds, ops).await?;
-        row(
-            format!("batch norm + relu {pass}"),
-            format!("{}x{}x{}", s.n, s.c, s.hw),
-            ms,
-            0.0,
-            tensors * 4.0 * s.len() as f64,
-        )
-    })
+    let s = shape;
+    let c = s.c as usize;
+    let set = NormSettings {
+        relu: true,
+        ..NormSettings::default()
+    };
+    let x = random(gpu, s.x_len(), 1)?;
+    let dy = random(gpu, s.len(), 2)?;
+    let y = zeros(gpu, s.len())?;
+    let dx = zeros(gpu, s.x_len())?;
+    let params = gpu.storage_from("gamma beta", &[vec![1f32; c], vec![0f32; c]].concat())?;
+    let grads = zeros(gpu, 2 * c)?;
+    let saved = zeros(gpu, 2 * c)?;
+    // Running mean, running variance, then the divergence guard.
+    let state = gpu.storage_from("running", &[vec![0f32; c], vec![1f32; c + 1]].concat())?;
+    let affine = Affine {
+        buffer: &params,
+        gamma: 0,
+        beta: s.c,
+    };
+    let grad_affine = Affine {
+        buffer: &grads,
+        gamma: 0,
+        beta: s.c,
+    };
+    let running = Running {
+        buffer: &state,
+        mean: 0,
+        var: s.c,
+        guard: 2 * s.c,
+    };
+    // One pass with a workgroup per channel, or the reductions cut into parts of
+    // whole images (the GPUs' variant) and merged.
+    let parts = match pass.ends_with("in parts") {
+        true => norm::reduction_parts(&s),
+        false => 1,
+    };
+    let saved_op = w(&saved);
+    let ops = match pass {
+        "training forward" | "training forward in parts" => [
+            norm::stats_in_parts(gpu, s, set, w(&x), saved_op, running, parts)?,
+            vec![norm::apply(gpu, s, set, w(&x), affine, w(&saved), w(&y))?],
+        ]
+        .concat(),
+        "backward" | "backward in parts" => [
+            norm::grad_reduce_in_parts(
+                gpu,
+                s,
+                set,
+                w(&x),
+                w(&dy),
+                affine,
+                saved_op,
+                grad_affine,
+                parts,
+            )?,
+            vec![norm::grad_apply(
+                gpu,
+                s,
+                set,
+                w(&x),
+                w(&dy),
+                affine,
+                w(&saved),
+                grad_affine,
+                w(&dx),
+                false,
+            )?],
+        ]
+        .concat(),
+        _ => vec![norm::inference(gpu, s, set, w(&x), affine, running, w(&y))?],
+    };
+    let tensors = if pass.starts_with("backward") {
+        3.0
+    } else {
+        2.0
+    };
+    let ms = time(gpu, min_seconds, ops).await?;
+    Ok(row(
+        format!("batch norm + relu {pass}"),
+        format!("{}x{}x{}", s.n, s.c, s.hw),
+        ms,
+        0.0,
+        tensors * 4.0 * s.len() as f64,
+    ))
 }
 
 /// ReLU or the residual add.
@@ -552,23 +544,21 @@ async fn elementwise_op(
     kernel: &str,
     len: u32,
 ) -> Result<Row, GpuError> {
-    Ok({
-        let n = len as usize;
-        let (a, b, out) = (random(gpu, n, 1)?, random(gpu, n, 2)?, zeros(gpu, n)?);
-        let (op, tensors) = if kernel == elementwise::ADD {
-            (elementwise::add(gpu, len, w(&a), w(&b), w(&out))?, 3.0)
-        } else {
-            (elementwise::relu(gpu, len, w(&a), w(&out))?, 2.0)
-        };
-        let ms = time(gpu, min_seconds, vec![op]).await?;
-        row(
-            kernel.replace('_', " "),
-            format!("{len} elements"),
-            ms,
-            0.0,
-            tensors * 4.0 * n as f64,
-        )
-    })
+    let n = len as usize;
+    let (a, b, out) = (random(gpu, n, 1)?, random(gpu, n, 2)?, zeros(gpu, n)?);
+    let (op, tensors) = if kernel == elementwise::ADD {
+        (elementwise::add(gpu, len, w(&a), w(&b), w(&out))?, 3.0)
+    } else {
+        (elementwise::relu(gpu, len, w(&a), w(&out))?, 2.0)
+    };
+    let ms = time(gpu, min_seconds, vec![op]).await?;
+    Ok(row(
+        kernel.replace('_', " "),
+        format!("{len} elements"),
+        ms,
+        0.0,
+        tensors * 4.0 * n as f64,
+    ))
 }
 
 /// A pooling kernel, forward or backward.
@@ -579,187 +569,177 @@ async fn pool_op(
     shape: PoolShape,
     backward: bool,
 ) -> Result<Row, GpuError> {
-    Ok({
-        let (x, dx) = (random(gpu, shape.x_len(), 1)?, zeros(gpu, shape.x_len())?);
-        let (dy, y) = (
-            random(gpu, shape.y_len(kind), 2)?,
-            zeros(gpu, shape.y_len(kind))?,
-        );
-        let op = if backward {
-            let input = (kind == PoolKind::Max).then(|| w(&x));
-            pool::backward(gpu, kind, shape, w(&dy), input, w(&dx))?
-        } else {
-            pool::forward(gpu, kind, shape, w(&x), w(&y))?
-        };
-        let ms = time(gpu, min_seconds, vec![op]).await?;
-        let name = if backward {
-            kind.backward_kernel()
-        } else {
-            kind.forward_kernel()
-        };
-        let bytes = 4.0 * (shape.x_len() + shape.y_len(kind)) as f64;
-        let s = shape;
-        row(
-            name.replace('_', " "),
-            format!("{}x{}x{}x{}", s.n, s.c, s.h, s.w),
-            ms,
-            0.0,
-            bytes,
-        )
-    })
+    let (x, dx) = (random(gpu, shape.x_len(), 1)?, zeros(gpu, shape.x_len())?);
+    let (dy, y) = (
+        random(gpu, shape.y_len(kind), 2)?,
+        zeros(gpu, shape.y_len(kind))?,
+    );
+    let op = if backward {
+        let input = (kind == PoolKind::Max).then(|| w(&x));
+        pool::backward(gpu, kind, shape, w(&dy), input, w(&dx))?
+    } else {
+        pool::forward(gpu, kind, shape, w(&x), w(&y))?
+    };
+    let ms = time(gpu, min_seconds, vec![op]).await?;
+    let name = if backward {
+        kind.backward_kernel()
+    } else {
+        kind.forward_kernel()
+    };
+    let bytes = 4.0 * (shape.x_len() + shape.y_len(kind)) as f64;
+    let s = shape;
+    Ok(row(
+        name.replace('_', " "),
+        format!("{}x{}x{}x{}", s.n, s.c, s.h, s.w),
+        ms,
+        0.0,
+        bytes,
+    ))
 }
 
 /// The linear layer's forward.
 async fn linear_forward(gpu: &Gpu, min_seconds: f64, shape: LinearShape) -> Result<Row, GpuError> {
-    Ok({
-        let s = shape;
-        let (bt, i, o) = (s.batch as usize, s.inputs as usize, s.outputs as usize);
-        let (x, wt, b, y) = (
-            random(gpu, bt * i, 1)?,
-            random(gpu, o * i, 2)?,
-            random(gpu, o, 3)?,
-            zeros(gpu, bt * o)?,
-        );
-        let ops = linear::forward(gpu, s, w(&x), w(&wt), w(&b), w(&y))?;
-        let ms = time(gpu, min_seconds, ops).await?;
-        let flops = 2.0 * (bt * i * o) as f64;
-        row(
-            "linear forward".into(),
-            format!("{bt} x {i} -> {o}"),
-            ms,
-            flops,
-            0.0,
-        )
-    })
+    let s = shape;
+    let (bt, i, o) = (s.batch as usize, s.inputs as usize, s.outputs as usize);
+    let (x, wt, b, y) = (
+        random(gpu, bt * i, 1)?,
+        random(gpu, o * i, 2)?,
+        random(gpu, o, 3)?,
+        zeros(gpu, bt * o)?,
+    );
+    let ops = linear::forward(gpu, s, w(&x), w(&wt), w(&b), w(&y))?;
+    let ms = time(gpu, min_seconds, ops).await?;
+    let flops = 2.0 * (bt * i * o) as f64;
+    Ok(row(
+        "linear forward".into(),
+        format!("{bt} x {i} -> {o}"),
+        ms,
+        flops,
+        0.0,
+    ))
 }
 
 /// The loss and its metric accumulation.
 async fn loss_pair(gpu: &Gpu, min_seconds: f64, batch: u32, classes: u32) -> Result<Row, GpuError> {
-    Ok({
-        let n = (batch * classes) as usize;
-        let logits = random(gpu, n, 1)?;
-        let labels = gpu.storage_from("labels", &vec![1u32; batch as usize])?;
-        let (grad, stats, metrics) = (
-            zeros(gpu, n)?,
-            zeros(gpu, 2 * batch as usize)?,
-            zeros(gpu, loss::METRICS_LEN)?,
-        );
-        let guard = zeros(gpu, 1)?;
-        let ops = vec![
-            loss::softmax_cross_entropy(
-                gpu,
-                batch,
-                classes,
-                w(&logits),
-                w(&labels),
-                w(&grad),
-                w(&stats),
-            )?,
-            loss::accumulate_metrics(gpu, batch, w(&stats), w(&metrics), w(&guard))?,
-        ];
-        let ms = time(gpu, min_seconds, ops).await?;
-        row(
-            "softmax cross-entropy + metrics".into(),
-            format!("{batch} x {classes}"),
-            ms,
-            0.0,
-            8.0 * n as f64,
-        )
-    })
+    let n = (batch * classes) as usize;
+    let logits = random(gpu, n, 1)?;
+    let labels = gpu.storage_from("labels", &vec![1u32; batch as usize])?;
+    let (grad, stats, metrics) = (
+        zeros(gpu, n)?,
+        zeros(gpu, 2 * batch as usize)?,
+        zeros(gpu, loss::METRICS_LEN)?,
+    );
+    let guard = zeros(gpu, 1)?;
+    let ops = vec![
+        loss::softmax_cross_entropy(
+            gpu,
+            batch,
+            classes,
+            w(&logits),
+            w(&labels),
+            w(&grad),
+            w(&stats),
+        )?,
+        loss::accumulate_metrics(gpu, batch, w(&stats), w(&metrics), w(&guard))?,
+    ];
+    let ms = time(gpu, min_seconds, ops).await?;
+    Ok(row(
+        "softmax cross-entropy + metrics".into(),
+        format!("{batch} x {classes}"),
+        ms,
+        0.0,
+        8.0 * n as f64,
+    ))
 }
 
 /// One SGD step with the gradient check before it.
 async fn sgd_step(gpu: &Gpu, min_seconds: f64, params: u32) -> Result<Row, GpuError> {
-    Ok({
-        let n = params as usize;
-        let (p, g, m) = (random(gpu, n, 1)?, random(gpu, n, 2)?, zeros(gpu, n)?);
-        let starts = gpu.storage_from("starts", &[0u32, params / 2, params])?;
-        let lrs = gpu.storage_from("lrs", &[0.1f32, 0.1])?;
-        let guard = zeros(gpu, 1)?;
-        let buffers = SgdBuffers {
-            params: &p,
-            grads: &g,
-            momentum: &m,
-            block_starts: w(&starts),
-            lrs: w(&lrs),
-            guard: w(&guard),
-        };
-        let settings = SgdSettings {
-            momentum: 0.9,
-            weight_decay: 1e-4,
-            nesterov: true,
-            first_step: false,
-        };
-        let sgd = Sgd::new(gpu, &buffers, 2, 0..params, settings)?;
-        let ms = time(
-            gpu,
-            min_seconds,
-            sgd.dispatches().into_iter().cloned().collect(),
-        )
-        .await?;
-        // Reads p, g, m; writes p, m (and reads g once more to check it is finite).
-        row(
-            "sgd (nesterov, weight decay)".into(),
-            format!("{params} parameters"),
-            ms,
-            0.0,
-            20.0 * n as f64,
-        )
-    })
+    let n = params as usize;
+    let (p, g, m) = (random(gpu, n, 1)?, random(gpu, n, 2)?, zeros(gpu, n)?);
+    let starts = gpu.storage_from("starts", &[0u32, params / 2, params])?;
+    let lrs = gpu.storage_from("lrs", &[0.1f32, 0.1])?;
+    let guard = zeros(gpu, 1)?;
+    let buffers = SgdBuffers {
+        params: &p,
+        grads: &g,
+        momentum: &m,
+        block_starts: w(&starts),
+        lrs: w(&lrs),
+        guard: w(&guard),
+    };
+    let settings = SgdSettings {
+        momentum: 0.9,
+        weight_decay: 1e-4,
+        nesterov: true,
+        first_step: false,
+    };
+    let sgd = Sgd::new(gpu, &buffers, 2, 0..params, settings)?;
+    let ms = time(
+        gpu,
+        min_seconds,
+        sgd.dispatches().into_iter().cloned().collect(),
+    )
+    .await?;
+    // Reads p, g, m; writes p, m (and reads g once more to check it is finite).
+    Ok(row(
+        "sgd (nesterov, weight decay)".into(),
+        format!("{params} parameters"),
+        ms,
+        0.0,
+        20.0 * n as f64,
+    ))
 }
 
 /// The batch gather with crop, flip and normalisation.
 async fn gather(gpu: &Gpu, min_seconds: f64, batch: u32) -> Result<Row, GpuError> {
-    Ok({
-        let shape = ImageShape {
-            channels: 3,
-            h: 32,
-            w: 32,
-        };
-        let count = 1000u32;
-        let mut rng = fastrand::Rng::with_seed(1);
-        let bytes: Vec<u8> = (0..count as usize * shape.len())
-            .map(|_| rng.u8(..))
-            .collect();
-        let images = gpu.storage_from("images", &bytes)?;
-        let labels = gpu.storage_from("labels", &vec![0u32; count as usize])?;
-        let mut order: Vec<u32> = (0..count).collect();
-        rng.shuffle(&mut order);
-        let indices = gpu.storage_from("indices", &order)?;
-        let out = zeros(gpu, batch as usize * shape.len())?;
-        let out_labels = zeros(gpu, batch as usize)?;
-        let data = DatasetBuffers {
-            images: w(&images),
-            labels: w(&labels),
-            count,
-        };
-        let settings = GatherSettings {
-            pad: 4,
-            flip: true,
-            seed: 1,
-            mean: [0.5; 4],
-            std: [0.25; 4],
-        };
-        let g = Gather::new(
-            gpu,
-            &data,
-            shape,
-            batch,
-            &settings,
-            w(&indices),
-            w(&out),
-            w(&out_labels),
-        )?;
-        let ms = time(gpu, min_seconds, vec![g.dispatch().clone()]).await?;
-        let bytes = (batch as usize * shape.len()) as f64 * 5.0; // u8 in, f32 out
-        row(
-            "gather + crop + flip + normalise".into(),
-            format!("{batch} x 3x32x32"),
-            ms,
-            0.0,
-            bytes,
-        )
-    })
+    let shape = ImageShape {
+        channels: 3,
+        h: 32,
+        w: 32,
+    };
+    let count = 1000u32;
+    let mut rng = fastrand::Rng::with_seed(1);
+    let bytes: Vec<u8> = (0..count as usize * shape.len())
+        .map(|_| rng.u8(..))
+        .collect();
+    let images = gpu.storage_from("images", &bytes)?;
+    let labels = gpu.storage_from("labels", &vec![0u32; count as usize])?;
+    let mut order: Vec<u32> = (0..count).collect();
+    rng.shuffle(&mut order);
+    let indices = gpu.storage_from("indices", &order)?;
+    let out = zeros(gpu, batch as usize * shape.len())?;
+    let out_labels = zeros(gpu, batch as usize)?;
+    let data = DatasetBuffers {
+        images: w(&images),
+        labels: w(&labels),
+        count,
+    };
+    let settings = GatherSettings {
+        pad: 4,
+        flip: true,
+        seed: 1,
+        mean: [0.5; 4],
+        std: [0.25; 4],
+    };
+    let g = Gather::new(
+        gpu,
+        &data,
+        shape,
+        batch,
+        &settings,
+        w(&indices),
+        w(&out),
+        w(&out_labels),
+    )?;
+    let ms = time(gpu, min_seconds, vec![g.dispatch().clone()]).await?;
+    let bytes = (batch as usize * shape.len()) as f64 * 5.0; // u8 in, f32 out
+    Ok(row(
+        "gather + crop + flip + normalise".into(),
+        format!("{batch} x 3x32x32"),
+        ms,
+        0.0,
+        bytes,
+    ))
 }
 
 /// The ensemble's softmax accumulation.
@@ -769,21 +749,19 @@ async fn ensemble_accumulate(
     n: u32,
     classes: u32,
 ) -> Result<Row, GpuError> {
-    Ok({
-        let len = (n * classes) as usize;
-        let (logits, sum, votes) = (
-            random(gpu, len, 1)?,
-            zeros(gpu, len)?,
-            zeros(gpu, n as usize)?,
-        );
-        let op = ensemble::softmax_accumulate(gpu, n, classes, w(&logits), w(&sum), w(&votes))?;
-        let ms = time(gpu, min_seconds, vec![op]).await?;
-        row(
-            "ensemble softmax accumulate".into(),
-            format!("{n} x {classes}"),
-            ms,
-            0.0,
-            12.0 * len as f64,
-        )
-    })
+    let len = (n * classes) as usize;
+    let (logits, sum, votes) = (
+        random(gpu, len, 1)?,
+        zeros(gpu, len)?,
+        zeros(gpu, n as usize)?,
+    );
+    let op = ensemble::softmax_accumulate(gpu, n, classes, w(&logits), w(&sum), w(&votes))?;
+    let ms = time(gpu, min_seconds, vec![op]).await?;
+    Ok(row(
+        "ensemble softmax accumulate".into(),
+        format!("{n} x {classes}"),
+        ms,
+        0.0,
+        12.0 * len as f64,
+    ))
 }

@@ -78,7 +78,7 @@ fn percent(v: Option<f64>) -> String {
 }
 
 /// The table's cells for one row: what `compare` and `report` print.
-pub fn cells(r: &Row) -> [String; 12] {
+fn cells(r: &Row) -> [String; 12] {
     [
         r.title.clone(),
         r.runs.to_string(),

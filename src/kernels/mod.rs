@@ -93,12 +93,8 @@ impl<'a> Launch<'a> {
         Ok(self)
     }
 
-    /// An error of this launch.
-    pub fn error(&self, reason: impl Into<String>) -> GpuError {
-        GpuError::launch(self.kernel, reason)
-    }
-
-    fn bind(
+    /// `operand`, `len` elements the kernel reads or (`written`) writes, at `binding`.
+    pub fn bind(
         mut self,
         binding: u32,
         name: &str,
@@ -160,16 +156,17 @@ impl<'a> Launch<'a> {
         params: &P,
         grid: [u32; 3],
     ) -> Result<Dispatch, GpuError> {
-        for (i, &(_, buffer, written)) in self.bindings.iter().enumerate() {
-            let elsewhere = |(j, &(_, other, _)): (usize, &(u32, &wgpu::Buffer, bool))| {
-                j != i && other == buffer
-            };
-            if written && self.bindings.iter().enumerate().any(elsewhere) {
-                return Err(self.error(
-                    "the output must be in a different buffer from the inputs (WebGPU forbids \
-                     binding one buffer for reading and writing in one dispatch)",
-                ));
-            }
+        let bound = |buffer| self.bindings.iter().filter(|b| b.1 == buffer).count();
+        if self
+            .bindings
+            .iter()
+            .any(|&(_, buffer, written)| written && bound(buffer) > 1)
+        {
+            return Err(GpuError::launch(
+                self.kernel,
+                "the output must be in a different buffer from the inputs (WebGPU forbids \
+                 binding one buffer for reading and writing in one dispatch)",
+            ));
         }
         let buffers: Vec<(u32, &wgpu::Buffer)> = self
             .bindings

@@ -291,20 +291,13 @@ impl<'a> Launch<'a> {
         written: bool,
     ) -> Result<Self, GpuError> {
         let gamma = format!("{name}gamma");
-        let launch = match written {
-            true => self.write(binding, &gamma, a.gamma(), c as usize)?,
-            false => self.read(binding, &gamma, a.gamma(), c as usize)?,
-        };
-        launch.fits(&format!("{name}beta"), a.beta(), c as usize)
+        self.bind(binding, &gamma, a.gamma(), c as usize, written)?
+            .fits(&format!("{name}beta"), a.beta(), c as usize)
     }
 
     /// The running mean, variance and divergence guard, one buffer at binding 7.
     fn running(self, r: &Running<'a>, c: u32, written: bool) -> Result<Self, GpuError> {
-        let launch = match written {
-            true => self.write(7, "running mean", r.at(r.mean), c as usize)?,
-            false => self.read(7, "running mean", r.at(r.mean), c as usize)?,
-        };
-        launch
+        self.bind(7, "running mean", r.at(r.mean), c as usize, written)?
             .fits("running var", r.at(r.var), c as usize)?
             .fits("guard", r.at(r.guard), 1)
     }

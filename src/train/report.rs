@@ -112,9 +112,6 @@ impl Spread {
 /// The reference baseline: the first baseline method whose runs all finished.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reference {
-    /// Its label.
-    #[serde(skip)]
-    label_index: usize,
     /// Its mean training seconds.
     pub seconds: f64,
     /// Its iterations.
@@ -199,8 +196,8 @@ fn summaries<'a>(group: &[&'a RunRecord]) -> Vec<&'a RunSummary> {
     group.iter().filter_map(|r| r.summary.as_ref()).collect()
 }
 
-/// The reference: the first baseline method whose runs all finished.
-fn reference(groups: &[Vec<&RunRecord>]) -> Option<Reference> {
+/// The reference: the first baseline method whose runs all finished, with its group's index.
+fn reference(groups: &[Vec<&RunRecord>]) -> Option<(usize, Reference)> {
     let (index, group) = groups.iter().enumerate().find(|(_, g)| {
         let s = summaries(g);
         s[0].method_kind() == "baseline" && g.iter().all(|r| r.finished)
@@ -210,13 +207,13 @@ fn reference(groups: &[Vec<&RunRecord>]) -> Option<Reference> {
     let seconds = Spread::of(&seconds)?.mean;
     let iterations = s[0].iterations;
     let forward = group.iter().find_map(|r| r.forward_seconds_per_step);
-    Some(Reference {
-        label_index: index,
+    let reference = Reference {
         seconds,
         iterations,
         forward_seconds_per_step: forward,
         backward_seconds: forward.map(|f| seconds - f * iterations as f64),
-    })
+    };
+    Some((index, reference))
 }
 
 fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -> Row {
@@ -290,11 +287,12 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
 /// The comparison of `records`: the reference baseline and one row per method.
 pub fn compare(records: &[RunRecord]) -> Comparison {
     let groups = by_method(records);
-    let reference = reference(&groups);
+    let found = reference(&groups);
+    let reference = found.map(|(_, r)| r);
     let rows = groups
         .iter()
         .enumerate()
-        .map(|(i, g)| row(g, reference, reference.is_some_and(|r| r.label_index == i)))
+        .map(|(i, g)| row(g, reference, found.is_some_and(|(at, _)| at == i)))
         .collect();
     Comparison { reference, rows }
 }
