@@ -56,6 +56,14 @@ pub enum CheckpointError {
         /// Their names.
         names: Vec<String>,
     },
+    /// A metadata entry the program reads is malformed.
+    #[error("the checkpoint's metadata '{key}' is {problem}; remove the entry or fix it")]
+    Metadata {
+        /// The entry.
+        key: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// A tensor's values do not match its shape (a bug in the caller, not a bad file).
     #[error("tensor '{name}' has {len} values for shape {shape:?}")]
     Inconsistent {

@@ -77,3 +77,15 @@ pub struct Resume {
     /// The base learning rate from then on.
     pub lr: f64,
 }
+
+/// Stochastic Weight Averaging's model at the end of a run, beside the last SGD iterate it
+/// replaced.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SwaResult {
+    /// Models (epoch ends) in the average.
+    pub models: u32,
+    /// The last SGD iterate's test result, before the average replaced it.
+    pub sgd_test: Evaluation,
+    /// The averaged model's test result, its batch-norm statistics recomputed.
+    pub test: Evaluation,
+}

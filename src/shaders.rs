@@ -97,8 +97,15 @@ pub const ENSEMBLE: Shader = Shader {
     source: include_str!("../shaders/ensemble.wgsl"),
 };
 
+/// Running averages of flat buffers (SWA's weights and batch-norm statistics):
+/// `shaders/average.wgsl`.
+pub const AVERAGE: Shader = Shader {
+    name: "average",
+    source: include_str!("../shaders/average.wgsl"),
+};
+
 /// Every module, for the hash that ties measured kernel choices to these sources.
-pub const ALL: [Shader; 11] = [
+pub const ALL: [Shader; 12] = [
     MATMUL,
     CONV,
     CONV_SUBGROUP,
@@ -110,4 +117,5 @@ pub const ALL: [Shader; 11] = [
     NORM,
     DATA,
     ENSEMBLE,
+    AVERAGE,
 ];

@@ -222,7 +222,10 @@ fn schedule_prints_every_block_rate_as_csv() {
     assert!(out.status.success(), "{}", message(&out));
     let csv = text(&out.stdout);
     let rows: Vec<Vec<&str>> = csv.lines().map(|l| l.split(',').collect()).collect();
-    assert_eq!(rows[0], ["iteration", "block", "lr", "frozen"]);
+    assert_eq!(
+        rows[0],
+        ["iteration", "block", "lr", "frozen", "member", "average"]
+    );
     // ResNet-8: 5 blocks, 24 iterations.
     assert_eq!(rows.len(), 1 + 24 * 5);
     let at = |j: usize, b: usize| &rows[1 + j * 5 + b];
@@ -252,6 +255,40 @@ fn schedule_prints_every_block_rate_as_csv() {
         .collect();
     assert_eq!((lrs[0], lrs[4], lrs[8]), ("0.1", "0.1", "0.1"));
     assert!(message(&snapshot).contains("snapshots after iterations [3, 7, 11]"));
+
+    // FGE and SWA count in epochs: 5 epochs of 4 iterations.
+    let fge = snapfreeze_line(
+        "schedule --method fge --pretrain 0.6 --cycle 2 --alpha1 0.05 --alpha2 0.001 \
+         --epochs 5 --iterations-per-epoch 4",
+    );
+    assert!(fge.status.success(), "{}", message(&fge));
+    let csv = text(&fge.stdout);
+    let head: Vec<Vec<&str>> = csv
+        .lines()
+        .skip(1)
+        .step_by(3)
+        .map(|l| l.split(',').collect())
+        .collect();
+    // Pre-training ends after 3 epochs; the first cycle starts at alpha1, reaches alpha2
+    // at its middle, where the member is taken (after iteration 15).
+    assert_eq!(head[12][2], "0.05");
+    assert_eq!(head[16][2], "0.001");
+    assert_eq!(head[15][4], "true");
+    assert_eq!(head.iter().filter(|r| r[4] == "true").count(), 1);
+    assert!(message(&fge).contains("members after iterations [15]"));
+    let swa = snapfreeze_line(
+        "schedule --method swa --swa-start 0.5 --swa-lr 0.01 --lr 0.1 --epochs 4 \
+         --iterations-per-epoch 2",
+    );
+    assert!(swa.status.success(), "{}", message(&swa));
+    assert!(
+        message(&swa).contains("weights averaged after iterations [3, 5, 7]"),
+        "{}",
+        message(&swa)
+    );
+    let by_iterations = snapfreeze_line("schedule --method swa --iterations 8");
+    assert_eq!(by_iterations.status.code(), Some(1));
+    assert!(message(&by_iterations).contains("counts in epochs"));
 
     let bad = snapfreeze(
         &[

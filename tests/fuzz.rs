@@ -129,6 +129,8 @@ fn state_seed() -> Vec<u8> {
         }],
         phases: Vec::new(),
         resumes: Vec::new(),
+        averaged: 1,
+        swa: None,
     };
     RunState {
         history,
@@ -140,6 +142,7 @@ fn state_seed() -> Vec<u8> {
             state: values(state, 0.4),
             probabilities: values(probabilities, 0.125),
         }],
+        average: Some(values(params, 0.5)),
     }
     .encode()
     .expect("the seed state encodes")

@@ -365,6 +365,7 @@ fn twenty_sgd_steps_match_a_float64_implementation() {
         eval_every_epoch: false,
         forward: ForwardChoice::Implicit,
         kernel_variants: KernelVariants::Registers,
+        dataset: String::new(),
     };
     let mut trainer = pollster::block_on(Trainer::new(
         Rc::clone(&gpu),

@@ -272,6 +272,8 @@ fn a_state_file_round_trips_every_value_exactly() {
         snapshots: Vec::new(),
         phases: Vec::new(),
         resumes: Vec::new(),
+        averaged: 2,
+        swa: None,
     };
     let mut values = |n: usize| (0..n).map(|_| rng.f32() - 0.5).collect::<Vec<f32>>();
     let state = RunState {
@@ -280,6 +282,7 @@ fn a_state_file_round_trips_every_value_exactly() {
         state: values(6),
         momentum: values(33),
         snapshots: Vec::new(),
+        average: Some(values(33)),
     };
     let bytes = state.encode().unwrap();
     assert_eq!(RunState::decode(&bytes, (33, 6, 0)).unwrap(), state);

@@ -1,6 +1,7 @@
 //! Kernel checks against the CPU references, shared by the native tests, the browser tests
 //! and the page's visible self-test, so all three run exactly the same comparisons.
 
+pub mod average;
 pub mod conv;
 pub mod data;
 pub mod elementwise;
@@ -50,6 +51,8 @@ pub enum Family {
     Data,
     /// `shaders/ensemble.wgsl`.
     Ensemble,
+    /// `shaders/average.wgsl`.
+    Average,
 }
 
 /// One self-test case of any kernel family.
@@ -86,6 +89,7 @@ pub fn all_cases() -> Vec<Case> {
         family(Family::Linear, linear::cases(), |c| c.describe()),
         family(Family::Data, data::cases(), |c| c.describe()),
         family(Family::Ensemble, ensemble::cases(), |c| c.describe()),
+        family(Family::Average, average::cases(), |c| c.describe()),
     ]
     .concat()
 }
@@ -149,6 +153,10 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
         Family::Ensemble => {
             let c = *ensemble::cases().get(case.index).ok_or_else(missing)?;
             ensemble::check(gpu, &c, seed).await
+        }
+        Family::Average => {
+            let c = *average::cases().get(case.index).ok_or_else(missing)?;
+            average::check(gpu, &c, seed).await
         }
     }
 }

@@ -26,6 +26,10 @@ pub enum Choice {
     Snapshot,
     /// FreezeOut (--t0, --scaling, --unscaled-lr).
     Freezeout,
+    /// Fast Geometric Ensembling (--pretrain, --cycle, --alpha1, --alpha2).
+    Fge,
+    /// Stochastic Weight Averaging (--swa-start, --swa-lr).
+    Swa,
 }
 
 /// `compare`'s arguments.
@@ -60,6 +64,8 @@ impl CompareArgs {
             },
             Choice::Snapshot => self.settings.method_of(MethodKind::Snapshot),
             Choice::Freezeout => self.settings.method_of(MethodKind::Freezeout),
+            Choice::Fge => self.settings.method_of(MethodKind::Fge),
+            Choice::Swa => self.settings.method_of(MethodKind::Swa),
         }
     }
 }

@@ -12,7 +12,7 @@ use clap::{Args, ValueEnum};
 use serde::Serialize;
 use snapfreeze::data::{parse_cifar10, parse_idx, Dataset};
 use snapfreeze::nn::{ForwardChoice, KernelVariants, ModelSpec};
-use snapfreeze::schedule::{FreezeOut, Method, Scaling, Schedule};
+use snapfreeze::schedule::{Fge, FreezeOut, Method, Scaling, Schedule, Swa};
 use snapfreeze::train::TrainConfig;
 
 /// Which dataset to train on.
@@ -33,6 +33,15 @@ impl DatasetKind {
             DatasetKind::Fashion => "data/fashion-mnist",
             DatasetKind::Cifar10 => "data/cifar-10-batches-bin",
         })
+    }
+
+    /// The name checkpoints record.
+    fn name(self) -> &'static str {
+        match self {
+            DatasetKind::Mnist => "mnist",
+            DatasetKind::Fashion => "fashion-mnist",
+            DatasetKind::Cifar10 => "cifar-10",
+        }
     }
 
     /// Channels, height and width of the dataset's images.
@@ -88,6 +97,24 @@ pub struct MethodArgs {
     /// FreezeOut: start every block at --lr instead of --lr / t_i.
     #[arg(long)]
     unscaled_lr: bool,
+    /// FGE: the fraction of the epochs spent pre-training (step schedule) before the cycles.
+    #[arg(long, default_value_t = 0.8, allow_negative_numbers = true)]
+    pretrain: f64,
+    /// FGE: epochs per cycle (even); a member is taken at each cycle's middle.
+    #[arg(long, default_value_t = 2)]
+    cycle: u32,
+    /// FGE: the rate at each cycle's ends (default: --lr / 2).
+    #[arg(long, allow_negative_numbers = true)]
+    alpha1: Option<f64>,
+    /// FGE: the rate at each cycle's middle (default: alpha1 / 500).
+    #[arg(long, allow_negative_numbers = true)]
+    alpha2: Option<f64>,
+    /// SWA: where averaging starts, as a fraction of the epochs.
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true)]
+    swa_start: f64,
+    /// SWA: the rate averaging runs at (default: --lr / 5).
+    #[arg(long, allow_negative_numbers = true)]
+    swa_lr: Option<f64>,
 }
 
 /// The methods.
@@ -99,6 +126,10 @@ pub enum MethodKind {
     Snapshot,
     /// FreezeOut (--t0, --scaling, --unscaled-lr).
     Freezeout,
+    /// Fast Geometric Ensembling (--pretrain, --cycle, --alpha1, --alpha2).
+    Fge,
+    /// Stochastic Weight Averaging (--swa-start, --swa-lr).
+    Swa,
 }
 
 /// Learning-rate schedules.
@@ -152,6 +183,16 @@ impl MethodArgs {
                     ScalingArg::Cubic => Scaling::Cubic,
                 },
                 scaled_lr: !self.unscaled_lr,
+            }),
+            MethodKind::Fge => Method::Fge(Fge {
+                pretrain: self.pretrain,
+                cycle: self.cycle,
+                alpha1: self.alpha1,
+                alpha2: self.alpha2,
+            }),
+            MethodKind::Swa => Method::Swa(Swa {
+                start: self.swa_start,
+                lr: self.swa_lr,
             }),
         }
     }
@@ -277,6 +318,7 @@ impl RunArgs {
                 KernelVariantsArg::Registers => KernelVariants::Registers,
                 KernelVariantsArg::Shared => KernelVariants::Shared,
             },
+            dataset: self.dataset.name().to_string(),
         };
         config.validate().map_err(|e| e.to_string())?;
         Ok(config)

@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use snapfreeze::data::Dataset;
 use snapfreeze::gpu::KernelProfile;
+use snapfreeze::schedule::Method;
 use snapfreeze::train::{EpochMetrics, Event, Outcome, RunSummary, Stride, TrainConfig, Trainer};
 
 use super::{check_data, replace, write, DatasetKind, MethodArgs, RunArgs};
@@ -294,7 +295,7 @@ pub async fn drive(
 }
 
 /// Prints what the trainer reported since the last call: progress, epochs, snapshots and
-/// freezes.
+/// members, freezes and SWA's average.
 fn show_events(trainer: &mut Trainer, bar: &ProgressBar, quiet: bool) {
     let names: Vec<String> = trainer
         .plan()
@@ -303,6 +304,10 @@ fn show_events(trainer: &mut Trainer, bar: &ProgressBar, quiet: bool) {
         .iter()
         .map(|b| b.name.clone())
         .collect();
+    let member_name = match trainer.config().method {
+        Method::Fge(_) => "member",
+        _ => "snapshot",
+    };
     for event in trainer.take_events() {
         match event {
             Event::Steps {
@@ -340,7 +345,8 @@ fn show_events(trainer: &mut Trainer, bar: &ProgressBar, quiet: bool) {
                     bar,
                     quiet,
                     format!(
-                        "snapshot {} after iteration {}: test acc {:.2}% alone, ensemble of {} {:.2}%",
+                        "{} {} after iteration {}: test acc {:.2}% alone, ensemble of {} {:.2}%",
+                        member_name,
                         index + 1,
                         iteration + 1,
                         100.0 * test.accuracy,
@@ -349,6 +355,25 @@ fn show_events(trainer: &mut Trainer, bar: &ProgressBar, quiet: bool) {
                     ),
                 );
             }
+            Event::Averaged { models, iteration } => say(
+                bar,
+                quiet,
+                format!(
+                    "iteration {}: the weights joined SWA's average ({models} model{})",
+                    iteration + 1,
+                    if models == 1 { "" } else { "s" }
+                ),
+            ),
+            Event::Swa(r) => say(
+                bar,
+                quiet,
+                format!(
+                    "SWA: the average of {} models gets {:.2}% test accuracy (the last SGD weights {:.2}%)",
+                    r.models,
+                    100.0 * r.test.accuracy,
+                    100.0 * r.sgd_test.accuracy
+                ),
+            ),
             Event::Frozen { blocks, iteration } => {
                 let last = names.get(blocks - 1).map_or("", |n| n.as_str());
                 say(

@@ -1,12 +1,15 @@
 //! Snapshot Ensembles' evaluation (docs/design.md §2.1): each snapshot's softmax outputs on the test
 //! set, combined as the mean over the last m snapshots (the headline) or by majority vote
-//! (a second view). Pure functions over probabilities read back from the GPU, plus the GPU
-//! store that keeps the snapshots' weights ([`store`]).
+//! (a second view). Pure functions over probabilities read back from the GPU, the members'
+//! diversity ([`diversity`]), and the GPU store that keeps the snapshots' weights
+//! ([`store`]). FGE's members are ensembled exactly as snapshots are.
 
+pub mod diversity;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
 
+pub use diversity::{diversity, Diversity};
 pub use store::SnapshotStore;
 
 /// One snapshot: when it was taken and what it predicts on the test set.

@@ -1,5 +1,6 @@
 //! Typed launchers, one module per WGSL file in `shaders/`, each with its CPU reference.
 
+pub mod average;
 pub mod conv;
 pub mod data;
 pub mod elementwise;

@@ -53,6 +53,7 @@ pub(crate) use wgsl_params;
 pub fn all() -> Vec<ParamsLayout> {
     use super::*;
     vec![
+        average::params_layout(),
         conv::params_layout(),
         data::params_layout(),
         elementwise::params_layout(),

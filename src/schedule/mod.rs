@@ -5,20 +5,26 @@
 //! - [`baseline`]: one rate for the whole network (step decay, cosine, constant);
 //! - [`snapshot`]: Snapshot Ensembles' cyclic cosine and its snapshot iterations;
 //! - [`freezeout`]: FreezeOut's per-block rates and freeze iterations;
+//! - [`fge`]: Fast Geometric Ensembling's pre-training, cycles and members;
+//! - [`swa`]: Stochastic Weight Averaging's rate and the epochs it averages;
 //! - [`RunSchedule`]: a method applied to one run, block by block.
 
 pub mod baseline;
+pub mod fge;
 pub mod freezeout;
 pub mod snapshot;
+pub mod swa;
 
 use serde::{Deserialize, Serialize};
 
 pub use baseline::Schedule;
+pub use fge::Fge;
 pub use freezeout::{FreezeOut, Scaling};
 pub use snapshot::CyclicCosine;
+pub use swa::Swa;
 
-/// A training method: how every block's learning rate moves, whether blocks freeze and
-/// whether snapshots are taken.
+/// A training method: how every block's learning rate moves, whether blocks freeze, and
+/// whether snapshots or members are taken or weights averaged.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Method {
@@ -36,6 +42,12 @@ pub enum Method {
     },
     /// FreezeOut: per-block cosine rates that reach zero at staggered times.
     Freezeout(FreezeOut),
+    /// Fast Geometric Ensembling: pre-training, then short linear cycles with a member at
+    /// each cycle's middle; the members are ensembled like snapshots.
+    Fge(Fge),
+    /// Stochastic Weight Averaging: the weights at the end of every epoch from swa_start on
+    /// averaged into one model.
+    Swa(Swa),
 }
 
 impl Default for Method {
@@ -47,13 +59,21 @@ impl Default for Method {
 }
 
 impl Method {
-    /// Which method, as the JSON's `kind` names it: `baseline`, `snapshot` or `freezeout`.
+    /// Which method, as the JSON's `kind` names it: `baseline`, `snapshot`, `freezeout`,
+    /// `fge` or `swa`.
     pub fn kind(&self) -> &'static str {
         match self {
             Method::Baseline { .. } => "baseline",
             Method::Snapshot { .. } => "snapshot",
             Method::Freezeout(_) => "freezeout",
+            Method::Fge(_) => "fge",
+            Method::Swa(_) => "swa",
         }
+    }
+
+    /// Whether the method takes members to ensemble (snapshots or FGE's members).
+    pub fn ensembles(&self) -> bool {
+        matches!(self, Method::Snapshot { .. } | Method::Fge(_))
     }
 
     /// The name people read in the page and in `compare`'s table: `baseline (step)`,
@@ -70,6 +90,17 @@ impl Method {
                 f.t0,
                 f.scaling.name(),
                 if f.scaled_lr { ", scaled" } else { "" }
+            ),
+            Method::Fge(f) => format!(
+                "Fast Geometric Ensembling (c = {}, from {}%{})",
+                f.cycle,
+                percent(f.pretrain),
+                rates(&[("α₁", f.alpha1), ("α₂", f.alpha2)])
+            ),
+            Method::Swa(w) => format!(
+                "SWA (from {}%{})",
+                percent(w.start),
+                rates(&[("swa_lr", w.lr)])
             ),
         }
     }
@@ -88,12 +119,39 @@ impl Method {
                 f.scaling.name(),
                 if f.scaled_lr { "scaled" } else { "unscaled" }
             ),
+            Method::Fge(f) => {
+                let mut label = format!("fge-c{}-p{}", f.cycle, f.pretrain);
+                if let Some(a) = f.alpha1 {
+                    label += &format!("-a{a}");
+                }
+                if let Some(a) = f.alpha2 {
+                    label += &format!("-b{a}");
+                }
+                label
+            }
+            Method::Swa(w) => match w.lr {
+                Some(a) => format!("swa-s{}-a{a}", w.start),
+                None => format!("swa-s{}", w.start),
+            },
         }
     }
 }
 
-/// A method applied to one run: `blocks` freezable blocks, T = `total` iterations and base
-/// rate alpha.
+/// A fraction as a percentage without float noise: 0.57 -> 57, 0.125 -> 12.5.
+fn percent(fraction: f64) -> f64 {
+    (fraction * 1e4).round() / 1e2
+}
+
+/// `, α₁ = 0.05, α₂ = 0.0001` for the rates given (none for rates left at their default).
+fn rates(named: &[(&str, Option<f64>)]) -> String {
+    named
+        .iter()
+        .filter_map(|(name, v)| v.map(|v| format!(", {name} = {v}")))
+        .collect()
+}
+
+/// A method applied to one run: `blocks` freezable blocks, T = `total` iterations of
+/// `per_epoch` a epoch, and base rate alpha.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RunSchedule {
     /// The method.
@@ -104,9 +162,16 @@ pub struct RunSchedule {
     pub blocks: usize,
     /// T.
     pub total: u64,
+    /// I, iterations per epoch (FGE and SWA count in epochs; T is a whole number of them).
+    pub per_epoch: u64,
 }
 
 impl RunSchedule {
+    /// Epochs in the run: T / I.
+    pub fn epochs(&self) -> u64 {
+        self.total / self.per_epoch.max(1)
+    }
+
     /// The cyclic schedule, for the snapshot method.
     pub fn cyclic(&self) -> Option<CyclicCosine> {
         match self.method {
@@ -127,6 +192,11 @@ impl RunSchedule {
                 Some(cyclic.lr(alpha0.unwrap_or(self.alpha), j))
             }
             Method::Freezeout(f) => f.lr(self.alpha, i, self.blocks, j, self.total),
+            Method::Fge(f) => Some(f.lr(self.alpha, j, self.per_epoch, self.epochs())),
+            Method::Swa(w) => {
+                let epoch = j / self.per_epoch.max(1);
+                Some(w.lr(self.alpha, epoch, self.epochs()))
+            }
         }
     }
 
@@ -153,15 +223,46 @@ impl RunSchedule {
         self.block_lr(self.blocks - 1, j).unwrap_or(0.0)
     }
 
-    /// Whether a snapshot is taken after iteration `j`.
+    /// Whether a snapshot (Snapshot Ensembles) or member (FGE) is taken after iteration `j`.
     pub fn snapshot_after(&self, j: u64) -> bool {
-        self.cyclic().is_some_and(|c| c.snapshot_after(j))
+        match self.method {
+            Method::Snapshot { .. } => self.cyclic().is_some_and(|c| c.snapshot_after(j)),
+            Method::Fge(f) => f.member_after(j, self.per_epoch, self.epochs()),
+            _ => false,
+        }
     }
 
-    /// The iterations after which snapshots are taken.
+    /// The iterations after which snapshots or members are taken.
     pub fn snapshot_iterations(&self) -> Vec<u64> {
-        self.cyclic()
-            .map_or_else(Vec::new, |c| c.snapshot_iterations())
+        match self.method {
+            Method::Snapshot { .. } => self
+                .cyclic()
+                .map_or_else(Vec::new, |c| c.snapshot_iterations()),
+            Method::Fge(_) => (self.per_epoch.max(1) - 1..self.total)
+                .step_by(self.per_epoch.max(1) as usize)
+                .filter(|&j| self.snapshot_after(j))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the weights join SWA's running average after iteration `j`.
+    pub fn average_after(&self, j: u64) -> bool {
+        match self.method {
+            Method::Swa(w) => w.average_after(j, self.per_epoch, self.epochs()),
+            _ => false,
+        }
+    }
+
+    /// The iterations after which the weights join SWA's average.
+    pub fn average_iterations(&self) -> Vec<u64> {
+        match self.method {
+            Method::Swa(_) => (self.per_epoch.max(1) - 1..self.total)
+                .step_by(self.per_epoch.max(1) as usize)
+                .filter(|&j| self.average_after(j))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// The first iteration at which block `i` is frozen, if it freezes before the end.
@@ -203,7 +304,7 @@ impl RunSchedule {
 
 #[cfg(test)]
 mod tests {
-    use super::{FreezeOut, Method, RunSchedule, Scaling, Schedule};
+    use super::{Fge, FreezeOut, Method, RunSchedule, Scaling, Schedule, Swa};
 
     fn freezeout_run() -> RunSchedule {
         RunSchedule {
@@ -215,6 +316,7 @@ mod tests {
             alpha: 0.1,
             blocks: 5,
             total: 80,
+            per_epoch: 10,
         }
     }
 
@@ -257,6 +359,7 @@ mod tests {
             alpha: 0.1,
             blocks: 3,
             total: 8,
+            per_epoch: 4,
         };
         assert_eq!(snapshot.block_lr(0, 4), Some(0.2));
         assert_eq!(snapshot.block_lr(2, 4), Some(0.2));
@@ -290,5 +393,48 @@ mod tests {
         );
         assert!(serde_json::from_str::<Method>(r#"{"kind":"freezeout","t0":0.5}"#).is_err());
         assert_eq!(f.label(), "freezeout-0.5-linear-scaled");
+        let fge: Method =
+            serde_json::from_str(r#"{"kind":"fge","pretrain":0.8,"cycle":2}"#).unwrap();
+        assert_eq!(fge, Method::Fge(Fge::default()));
+        assert_eq!(fge.label(), "fge-c2-p0.8");
+        let swa: Method = serde_json::from_str(r#"{"kind":"swa","start":0.5,"lr":0.01}"#).unwrap();
+        assert_eq!(swa.label(), "swa-s0.5-a0.01");
+        assert_eq!(swa.title(), "SWA (from 50%, swa_lr = 0.01)");
+    }
+
+    #[test]
+    fn fge_members_and_swa_averages_fall_on_epoch_ends() {
+        // 10 epochs of 4 iterations; FGE pre-trains 6 (24 iterations), then c = 2.
+        let fge = RunSchedule {
+            method: Method::Fge(Fge {
+                pretrain: 0.6,
+                ..Fge::default()
+            }),
+            alpha: 0.1,
+            blocks: 3,
+            total: 40,
+            per_epoch: 4,
+        };
+        assert_eq!(fge.epochs(), 10);
+        assert_eq!(fge.snapshot_iterations(), vec![27, 35]);
+        assert!(fge.snapshot_after(27) && !fge.snapshot_after(31));
+        assert!(fge.average_iterations().is_empty());
+        // Every block has the same rate: alpha1 = 0.05 at a cycle's start.
+        assert_eq!(fge.block_lr(0, 24), Some(0.05));
+        assert_eq!(fge.block_lr(2, 24), Some(0.05));
+        assert_eq!(fge.frozen_blocks(39), 0);
+        let swa = RunSchedule {
+            method: Method::Swa(Swa {
+                start: 0.5,
+                lr: Some(0.01),
+            }),
+            ..fge
+        };
+        // swa_start = 5: the ends of epochs 4..9.
+        assert_eq!(swa.average_iterations(), vec![19, 23, 27, 31, 35, 39]);
+        assert!(swa.snapshot_iterations().is_empty());
+        // The rate is constant within an epoch: epoch 3 has t = 0.6.
+        assert_eq!(swa.block_lr(1, 12), swa.block_lr(1, 15));
+        assert!((swa.head_lr(12) - 0.0775).abs() < 1e-15);
     }
 }

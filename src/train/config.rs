@@ -49,6 +49,9 @@ pub struct TrainConfig {
     pub forward: ForwardChoice,
     /// How the convolutions' weight-gradient kernel is picked.
     pub kernel_variants: KernelVariants,
+    /// The dataset's name (`mnist`, `fashion`, `cifar10`, or a user's), recorded in
+    /// checkpoints; empty when unknown.
+    pub dataset: String,
 }
 
 impl Default for TrainConfig {
@@ -73,7 +76,18 @@ impl Default for TrainConfig {
             eval_every_epoch: true,
             forward: ForwardChoice::Measure,
             kernel_variants: KernelVariants::Measure,
+            dataset: String::new(),
         }
+    }
+}
+
+/// A method's optional rate: positive and at most 10 when given.
+fn check_rate(setting: &'static str, rate: Option<f64>) -> Result<(), ConfigError> {
+    match rate {
+        Some(a) if !(a.is_finite() && a > 0.0 && a <= 10.0) => {
+            Err(bad(setting, a, "use a positive learning rate up to 10"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -176,22 +190,53 @@ impl TrainConfig {
                 }
                 Ok(())
             }
+            Method::Fge(f) => {
+                if !(f.pretrain.is_finite() && f.pretrain > 0.0 && f.pretrain < 1.0) {
+                    let fix = "use a fraction of the epochs between 0 and 1 (the paper: 0.8)";
+                    return Err(bad("pretrain", f.pretrain, fix));
+                }
+                if f.cycle < 2 || f.cycle > 1000 || f.cycle % 2 == 1 {
+                    let fix = "use an even number of epochs per cycle, 2 to 1000";
+                    return Err(bad("cycle", f.cycle, fix));
+                }
+                check_rate("alpha1", f.alpha1)?;
+                check_rate("alpha2", f.alpha2)
+            }
+            Method::Swa(w) => {
+                if !(w.start.is_finite() && w.start > 0.0 && w.start <= 1.0) {
+                    let fix = "use a fraction of the epochs in (0, 1] (the papers: about 0.54)";
+                    return Err(bad("swa-start", w.start, fix));
+                }
+                check_rate("swa-lr", w.lr)
+            }
         }
     }
 
     /// Checks the settings that need the run's length: `total` iterations of `images`
     /// training images.
     pub fn check_budget(&self, total: u64) -> Result<(), ConfigError> {
-        if let Method::Snapshot { cycles, .. } = self.method {
-            if cycles as u64 > total {
-                return Err(bad(
-                    "cycles",
-                    cycles,
-                    format!("the run has only {total} iterations; use at most that many cycles or train longer"),
-                ));
-            }
+        let epochs = self.epochs as u64;
+        match self.method {
+            Method::Snapshot { cycles, .. } if cycles as u64 > total => Err(bad(
+                "cycles",
+                cycles,
+                format!("the run has only {total} iterations; use at most that many cycles or train longer"),
+            )),
+            Method::Fge(f) if f.pretrain_epochs(epochs) == 0 => Err(bad(
+                "pretrain",
+                f.pretrain,
+                format!("{epochs} epochs x {} leaves no whole epoch of pre-training; raise it or train longer", f.pretrain),
+            )),
+            Method::Fge(f) if f.members(epochs) == 0 => Err(bad(
+                "cycle",
+                f.cycle,
+                format!(
+                    "the {} epochs after pre-training never reach a cycle's middle epoch, so no member would be taken; use shorter cycles, less pre-training or more epochs",
+                    epochs - f.pretrain_epochs(epochs)
+                ),
+            )),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     /// Checks the settings against a training set of `images` images (before the

@@ -1,6 +1,7 @@
 //! The dataset on the GPU: uploaded once as bytes, batches gathered and augmented there.
 //! What the model does with a batch (loss, metrics) is the trainer's.
 
+use crate::checkpoint::CheckpointError;
 use crate::data::Dataset;
 use crate::gpu::{Gpu, GpuError};
 use crate::kernels::data::{pack_bytes, DatasetBuffers, Gather, GatherSettings, ImageShape};
@@ -39,7 +40,7 @@ impl GpuImages {
 
 /// Per-channel mean and standard deviation of `count` images' pixels on the 0..1 scale, to
 /// normalise the inputs with.
-pub fn channel_statistics(data: &Dataset, count: usize) -> ([f32; 4], [f32; 4]) {
+fn channel_statistics(data: &Dataset, count: usize) -> ([f32; 4], [f32; 4]) {
     let plane = (data.height * data.width) as usize;
     let c = data.channels as usize;
     let mut sums = [0f64; 4];
@@ -63,6 +64,88 @@ pub fn channel_statistics(data: &Dataset, count: usize) -> ([f32; 4], [f32; 4]) 
         std[ch] = if var > 1e-12 { var.sqrt() as f32 } else { 1.0 };
     }
     (mean, std)
+}
+
+/// How a run's inputs are normalised: each channel's pixel x becomes (x / 255 - mean) / std,
+/// with the training subset's mean and standard deviation. Checkpoints carry it in their
+/// metadata (`input_mean`, `input_std`: JSON arrays, one value per channel), so another tool
+/// reproduces the preprocessing and `--init` goes on with the same.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Normalisation {
+    /// Channels in use (1 to 4).
+    pub channels: u32,
+    /// Per-channel mean on the 0..1 scale.
+    pub mean: [f32; 4],
+    /// Per-channel standard deviation on the 0..1 scale.
+    pub std: [f32; 4],
+}
+
+/// The metadata keys of [`Normalisation`].
+const MEAN_KEY: &str = "input_mean";
+const STD_KEY: &str = "input_std";
+
+impl Normalisation {
+    /// The statistics of the first `count` images of `data`.
+    pub fn of(data: &Dataset, count: usize) -> Normalisation {
+        let (mean, std) = channel_statistics(data, count);
+        Normalisation {
+            channels: data.channels.min(4),
+            mean,
+            std,
+        }
+    }
+
+    /// Its metadata entries.
+    pub fn metadata(&self) -> Vec<(String, String)> {
+        let c = self.channels as usize;
+        let json = |v: &[f32]| serde_json::to_string(&v[..c]).unwrap_or_default();
+        vec![
+            (MEAN_KEY.to_string(), json(&self.mean)),
+            (STD_KEY.to_string(), json(&self.std)),
+        ]
+    }
+
+    /// The normalisation a checkpoint's `metadata` records for `channels`-channel images;
+    /// `None` when it records none (a checkpoint from elsewhere).
+    pub fn from_metadata(
+        metadata: &std::collections::HashMap<String, String>,
+        channels: u32,
+    ) -> Result<Option<Normalisation>, CheckpointError> {
+        let (Some(mean), Some(std)) = (metadata.get(MEAN_KEY), metadata.get(STD_KEY)) else {
+            return Ok(None);
+        };
+        let read = |key: &str, text: &str, positive: bool| {
+            let bad = |problem: String| CheckpointError::Metadata {
+                key: key.to_string(),
+                problem,
+            };
+            let values: Vec<f32> = serde_json::from_str(text)
+                .map_err(|e| bad(format!("not a JSON array of numbers ({e})")))?;
+            if values.len() != channels as usize {
+                return Err(bad(format!(
+                    "{} values for images of {channels} channels",
+                    values.len()
+                )));
+            }
+            if values
+                .iter()
+                .any(|v| !v.is_finite() || (positive && *v <= 0.0))
+            {
+                return Err(bad(format!(
+                    "{values:?}, not finite{}",
+                    if positive { " and positive" } else { "" }
+                )));
+            }
+            let mut out = [if positive { 1.0 } else { 0.0 }; 4];
+            out[..values.len()].copy_from_slice(&values);
+            Ok(out)
+        };
+        Ok(Some(Normalisation {
+            channels,
+            mean: read(MEAN_KEY, mean, false)?,
+            std: read(STD_KEY, std, true)?,
+        }))
+    }
 }
 
 /// A fixed list of images gathered batch by batch for evaluation (the test set or the

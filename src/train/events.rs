@@ -1,10 +1,10 @@
 //! What the trainer tells the page or the CLI as it goes: steps read back, epochs, snapshots
-//! and freezes.
+//! and members, freezes, and SWA's average.
 
 use serde::Serialize;
 
 use crate::ensemble::EnsemblePoint;
-use crate::metrics::{EpochMetrics, Evaluation};
+use crate::metrics::{EpochMetrics, Evaluation, SwaResult};
 
 /// Something the page or the CLI should show.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -21,7 +21,7 @@ pub enum Event {
     },
     /// An epoch ended (and was evaluated if configured).
     Epoch(EpochMetrics),
-    /// A snapshot was taken and evaluated (Snapshot Ensembles).
+    /// A snapshot (Snapshot Ensembles) or member (FGE) was taken and evaluated.
     Snapshot {
         /// 0-based snapshot number.
         index: usize,
@@ -39,6 +39,15 @@ pub enum Event {
         /// The first iteration they are frozen at.
         iteration: u64,
     },
+    /// The weights joined SWA's running average at the end of an epoch.
+    Averaged {
+        /// Models in the average now.
+        models: u32,
+        /// The iteration after which they were taken.
+        iteration: u64,
+    },
+    /// SWA's averaged model replaced the last SGD iterate at the end of the run.
+    Swa(SwaResult),
     /// All iterations are done.
     Finished,
 }

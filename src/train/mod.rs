@@ -1,7 +1,8 @@
 //! Training: settings ([`config`]), the data on the GPU ([`data`]), what a step runs
 //! ([`work`]), the trainer that drives the static plan ([`trainer`]), what it tells its
 //! callers as it goes ([`events`]), the training state a run goes on from after a fault
-//! ([`state`]), and the summary and comparison rows every front end shows ([`report`]).
+//! ([`state`]), the summary and comparison rows every front end shows ([`report`]), and
+//! the ensemble's end-to-end check against a CPU recomputation ([`verify`]).
 
 pub mod config;
 pub mod data;
@@ -10,6 +11,7 @@ pub mod probabilities;
 pub mod report;
 pub mod state;
 pub mod trainer;
+pub mod verify;
 pub mod work;
 
 pub use crate::metrics::{EpochMetrics, Evaluation, PhaseTime, Resume, StepMetrics};
@@ -18,4 +20,5 @@ pub use events::Event;
 pub use report::{Comparison, RunRecord, RunSummary};
 pub use state::{RunState, StateError};
 pub use trainer::{Advance, Outcome, Stride, TrainError, Trainer};
+pub use verify::{check_ensemble, EnsembleCheck};
 pub use work::{StepProfile, WorkDone};

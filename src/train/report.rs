@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::ensemble::{EnsemblePoint, Snapshot};
-use crate::metrics::{Evaluation, PhaseTime, Resume};
+use crate::ensemble::{Diversity, EnsemblePoint, Snapshot};
+use crate::metrics::{Evaluation, PhaseTime, Resume, SwaResult};
 use crate::train::work::WorkDone;
 
 /// A run's results: what a comparison tabulates.
@@ -19,7 +19,7 @@ pub struct RunSummary {
     /// The method's name for people (`Snapshot Ensemble (M = 5)`).
     #[serde(default)]
     pub title: String,
-    /// `baseline`, `snapshot` or `freezeout`.
+    /// `baseline`, `snapshot`, `freezeout`, `fge` or `swa`.
     #[serde(default)]
     pub kind: String,
     /// Iterations run.
@@ -28,12 +28,19 @@ pub struct RunSummary {
     pub train_seconds: f64,
     /// Training images per second.
     pub images_per_second: f64,
-    /// The final model's test result, if it was evaluated at the end.
+    /// The final model's test result, if it was evaluated at the end (for SWA, the
+    /// averaged model's).
     pub final_test: Option<Evaluation>,
-    /// Snapshots with their own test results.
+    /// Snapshots (or FGE's members) with their own test results.
     pub snapshots: Vec<Snapshot>,
     /// The ensembles of the last m snapshots.
     pub ensemble: Vec<EnsemblePoint>,
+    /// How the snapshots or members differ: accuracy alone, pairwise disagreement and KL.
+    #[serde(default)]
+    pub diversity: Option<Diversity>,
+    /// SWA's averaged model beside the last SGD iterate.
+    #[serde(default)]
+    pub swa: Option<SwaResult>,
     /// The expected backward saving (docs/design.md §2.5) from the freeze fractions.
     pub theoretical_backward_saving: f64,
     /// FreezeOut's wall-clock saving measured within the run (see
@@ -129,7 +136,7 @@ pub struct Row {
     pub method: String,
     /// Its name for people.
     pub title: String,
-    /// `baseline`, `snapshot` or `freezeout`.
+    /// `baseline`, `snapshot`, `freezeout`, `fge` or `swa`.
     pub kind: String,
     /// Runs with a summary.
     pub runs: usize,
@@ -145,6 +152,14 @@ pub struct Row {
     pub ensemble_size: Option<usize>,
     /// Test error of the ensemble of the last m snapshots, m = 1, 2, ...
     pub ensemble_curve: Vec<Spread>,
+    /// Test error of each snapshot or member alone, in the order taken.
+    pub member_errors: Vec<Spread>,
+    /// The mean fraction of test images on which two members disagree.
+    pub disagreement: Option<Spread>,
+    /// The mean KL divergence between two members' outputs (nats per image).
+    pub kl: Option<Spread>,
+    /// SWA: test error of the last SGD iterate the average replaced.
+    pub sgd_error: Option<Spread>,
     /// Seconds in training steps.
     pub train_seconds: Option<Spread>,
     /// Training images per second.
@@ -239,6 +254,29 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
             Spread::of(&at)
         })
         .collect();
+    let longest = s.iter().map(|x| x.snapshots.len()).max().unwrap_or(0);
+    let member_errors = (0..longest)
+        .filter_map(|k| {
+            let at: Vec<f64> = s
+                .iter()
+                .filter_map(|x| x.snapshots.get(k).map(|m| error(&m.test)))
+                .collect();
+            Spread::of(&at)
+        })
+        .collect();
+    let diversity = |f: fn(&Diversity) -> f64| {
+        let values: Vec<f64> = s
+            .iter()
+            .filter_map(|x| x.diversity.as_ref())
+            .filter(|d| d.accuracy.len() > 1)
+            .map(f)
+            .collect();
+        Spread::of(&values)
+    };
+    let sgd: Vec<f64> = s
+        .iter()
+        .filter_map(|x| x.swa.as_ref().map(|r| error(&r.sgd_test)))
+        .collect();
     let seconds = Spread::of(&s.iter().map(|x| x.train_seconds).collect::<Vec<_>>());
     let speed = Spread::of(&s.iter().map(|x| x.images_per_second).collect::<Vec<_>>());
     let in_run: Vec<f64> = s.iter().filter_map(|x| x.measured_saving).collect();
@@ -270,6 +308,10 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
         ensemble_error: Spread::of(&ensemble),
         ensemble_size: first.ensemble.last().map(|p| p.m),
         ensemble_curve,
+        member_errors,
+        disagreement: diversity(Diversity::mean_disagreement),
+        kl: diversity(Diversity::mean_kl),
+        sgd_error: Spread::of(&sgd),
         train_seconds: seconds,
         images_per_second: speed,
         time_saved,
@@ -316,6 +358,8 @@ mod tests {
             }),
             snapshots: Vec::new(),
             ensemble: Vec::new(),
+            diversity: None,
+            swa: None,
             theoretical_backward_saving: 0.0,
             measured_saving: None,
             phases: Vec::new(),

@@ -11,7 +11,7 @@ use thiserror::Error;
 use super::config::TrainConfig;
 use crate::checkpoint::{self, CheckpointError, NamedTensor};
 use crate::data::Dataset;
-use crate::metrics::{EpochMetrics, Evaluation, PhaseTime, Resume, StepMetrics};
+use crate::metrics::{EpochMetrics, Evaluation, PhaseTime, Resume, StepMetrics, SwaResult};
 
 /// The metadata key naming the format, and its value.
 const FORMAT_KEY: &str = "format";
@@ -159,6 +159,12 @@ pub struct History {
     pub phases: Vec<PhaseTime>,
     /// Resumes after divergences.
     pub resumes: Vec<Resume>,
+    /// Models in SWA's running average (its weights are the tensor `swa.params`).
+    #[serde(default)]
+    pub averaged: u32,
+    /// SWA's averaged model's result, once it replaced the last iterate.
+    #[serde(default)]
+    pub swa: Option<SwaResult>,
 }
 
 /// A snapshot's buffers: parameters, running statistics, and its softmax outputs on the
@@ -186,6 +192,8 @@ pub struct RunState {
     pub momentum: Vec<f32>,
     /// One per finished snapshot, in order.
     pub snapshots: Vec<SnapshotBuffers>,
+    /// SWA's running average of the weights, when it holds any.
+    pub average: Option<Vec<f32>>,
 }
 
 fn flat(name: String, values: &[f32]) -> NamedTensor {
@@ -195,6 +203,9 @@ fn flat(name: String, values: &[f32]) -> NamedTensor {
         values: values.to_vec(),
     }
 }
+
+/// The tensor holding SWA's running average of the weights.
+const AVERAGE_NAME: &str = "swa.params";
 
 fn snapshot_name(k: usize, part: &str) -> String {
     format!("snapshot.{k}.{part}")
@@ -212,6 +223,9 @@ impl RunState {
             tensors.push(flat(snapshot_name(k, "params"), &s.params));
             tensors.push(flat(snapshot_name(k, "state"), &s.state));
             tensors.push(flat(snapshot_name(k, "probabilities"), &s.probabilities));
+        }
+        if let Some(average) = &self.average {
+            tensors.push(flat(AVERAGE_NAME.into(), average));
         }
         let history =
             serde_json::to_string(&self.history).map_err(|e| StateError::History(e.to_string()))?;
@@ -280,6 +294,10 @@ impl RunState {
                 probabilities: take(snapshot_name(k, "probabilities"), probabilities_len)?,
             });
         }
+        let average = match history.averaged {
+            0 => None,
+            _ => Some(take(AVERAGE_NAME.into(), params_len)?),
+        };
         if let Some(name) = tensors.into_keys().min() {
             return Err(StateError::Tensor {
                 name,
@@ -292,6 +310,7 @@ impl RunState {
             state,
             momentum,
             snapshots,
+            average,
         })
     }
 }

@@ -9,7 +9,7 @@ use crate::gpu::Gpu;
 use crate::kernels::data::{GatherSettings, ImageShape};
 use crate::nn::Plan;
 use crate::train::config::TrainConfig;
-use crate::train::data::{channel_statistics, BatchInput, EvalSet, GpuImages, TrainSet};
+use crate::train::data::{BatchInput, EvalSet, GpuImages, Normalisation, TrainSet};
 use crate::train::state::DataIdentity;
 
 /// How many images of each set a run uses.
@@ -122,6 +122,23 @@ pub(super) fn initial_weights(
     Ok(())
 }
 
+/// The inputs' normalisation: the one a checkpoint to start from records, so a model goes
+/// on with the preprocessing it was trained with, else the first `count` training images'.
+pub(super) fn input_normalisation(
+    init: Option<&[u8]>,
+    train: &Dataset,
+    count: usize,
+) -> Result<Normalisation, TrainError> {
+    let recorded = match init {
+        Some(bytes) => {
+            let metadata = checkpoint::load_metadata(bytes)?;
+            Normalisation::from_metadata(&metadata, train.channels)?
+        }
+        None => None,
+    };
+    Ok(recorded.unwrap_or_else(|| Normalisation::of(train, count)))
+}
+
 fn flatten(tensors: &[NamedTensor]) -> Vec<f32> {
     tensors
         .iter()
@@ -133,6 +150,8 @@ fn flatten(tensors: &[NamedTensor]) -> Vec<f32> {
 pub(super) struct RunData {
     /// The training set, gathered (and augmented) in each epoch's order.
     pub train: TrainSet,
+    /// How every set's inputs are normalised.
+    pub normalisation: Normalisation,
     /// Which data the run trains on, so a saved state is only gone on from with the same.
     pub identity: DataIdentity,
     _sources: [GpuImages; 2],
@@ -154,9 +173,10 @@ impl RunData {
         test: &Dataset,
         sizes: DataSizes,
         config: &TrainConfig,
+        normalisation: Normalisation,
         into: BatchInput<'_>,
     ) -> Result<(RunData, EvalSets), TrainError> {
-        let (mean, std) = channel_statistics(train, sizes.train as usize);
+        let Normalisation { mean, std, .. } = normalisation;
         let shape = ImageShape {
             channels: train.channels,
             h: train.height,
@@ -205,6 +225,7 @@ impl RunData {
         };
         let data = RunData {
             train: train_set,
+            normalisation,
             identity,
             _sources: [train_source, test_source],
         };

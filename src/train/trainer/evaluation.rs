@@ -4,7 +4,9 @@
 
 use super::loss::LossAndMetrics;
 use super::{TrainError, Trainer};
-use crate::ensemble::{ensemble_curve, EnsemblePoint, Snapshot, SnapshotStore};
+use crate::ensemble::{
+    diversity, ensemble_curve, Diversity, EnsemblePoint, Snapshot, SnapshotStore,
+};
 use crate::gpu::{Commands, Dispatch, Gpu, GpuError};
 use crate::metrics::Evaluation;
 use crate::nn::Plan;
@@ -142,22 +144,22 @@ impl Snapshots {
         schedule: &RunSchedule,
         config: &TrainConfig,
     ) -> Result<Self, TrainError> {
-        let cycles = schedule.snapshot_iterations().len();
-        let bytes = cycles as u64 * (plan.params.size() + plan.state.size());
+        let count = schedule.snapshot_iterations().len();
+        let bytes = count as u64 * (plan.params.size() + plan.state.size());
         if bytes > SNAPSHOT_MEMORY {
-            let asked = match config.method {
-                Method::Snapshot { cycles, .. } => cycles as usize,
-                _ => cycles,
-            };
-            let fix = format!(
-                "{cycles} snapshots of this model need {} MiB of GPU memory, more than the {} MiB allowed; use fewer cycles",
-                bytes >> 20,
-                SNAPSHOT_MEMORY >> 20
-            );
-            return Err(bad("cycles", asked, fix).into());
+            let (mib, allowed) = (bytes >> 20, SNAPSHOT_MEMORY >> 20);
+            let need = format!("{count} members of this model need {mib} MiB of GPU memory, more than the {allowed} MiB allowed");
+            return Err(match config.method {
+                Method::Fge(f) => bad("cycle", f.cycle, format!("{need}; use longer cycles")),
+                Method::Snapshot { cycles, .. } => {
+                    bad("cycles", cycles, format!("{need}; use fewer cycles"))
+                }
+                _ => bad("method", config.method.label(), need),
+            }
+            .into());
         }
         Ok(Snapshots {
-            store: SnapshotStore::new(gpu, cycles, &plan.params, &plan.state)?,
+            store: SnapshotStore::new(gpu, count, &plan.params, &plan.state)?,
             taken: Vec::new(),
         })
     }
@@ -251,5 +253,11 @@ impl Trainer {
     pub fn ensemble(&self) -> Vec<EnsemblePoint> {
         let classes = self.plan.arch.classes as usize;
         ensemble_curve(&self.snapshots.taken, &self.evaluator.labels, classes)
+    }
+
+    /// How the snapshots or members taken so far differ from each other.
+    pub fn diversity(&self) -> Diversity {
+        let classes = self.plan.arch.classes as usize;
+        diversity(&self.snapshots.taken, &self.evaluator.labels, classes)
     }
 }

@@ -4,6 +4,7 @@
 use super::{TrainError, Trainer};
 use crate::checkpoint::{self, NamedTensor};
 use crate::gpu::Gpu;
+use crate::train::data::Normalisation;
 use crate::train::report::RunSummary;
 
 impl Trainer {
@@ -40,12 +41,24 @@ impl Trainer {
             .collect()
     }
 
+    /// What a checkpoint says of itself: the model, method and iteration, the inputs'
+    /// normalisation and, when known, the dataset's name.
     fn metadata(&self, iteration: u64) -> Vec<(String, String)> {
-        vec![
+        let mut metadata = vec![
             ("model".to_string(), self.config.model.name()),
             ("method".to_string(), self.config.method.label()),
             ("iteration".to_string(), iteration.to_string()),
-        ]
+        ];
+        metadata.extend(self.data.normalisation.metadata());
+        if !self.config.dataset.is_empty() {
+            metadata.push(("dataset".to_string(), self.config.dataset.clone()));
+        }
+        metadata
+    }
+
+    /// How the inputs are normalised.
+    pub fn normalisation(&self) -> Normalisation {
+        self.data.normalisation
     }
 
     /// A safetensors checkpoint of the current weights (with BatchNorm's step counters, so
@@ -99,6 +112,8 @@ impl Trainer {
                 .map(|(_, t)| t),
             snapshots: self.snapshots.taken.clone(),
             ensemble: self.ensemble(),
+            diversity: (!self.snapshots.taken.is_empty()).then(|| self.diversity()),
+            swa: self.swa,
             theoretical_backward_saving: self.schedule.theoretical_backward_saving(&costs),
             measured_saving: self.measured_saving(),
             phases: self

@@ -9,7 +9,9 @@
 //! - [`step`]: a step (forward, loss, backward, update), the history it adds to, epochs,
 //!   divergence and resume;
 //! - [`run_loop`]: [`Trainer::advance`], the loop the CLI and the page share;
-//! - [`evaluation`]: the test and validation sets, the test outputs and the snapshots;
+//! - [`evaluation`]: the test and validation sets, the test outputs and the snapshots (and
+//!   FGE's members);
+//! - [`averaging`]: SWA's running average of the weights and its batch-norm pass;
 //! - [`timing`]: training time per phase, FLOPs and launches, kernel profiles;
 //! - [`export`]: weights and snapshots as checkpoints, the run's summary;
 //! - [`restore`]: the whole training state saved and gone on from.
@@ -21,14 +23,15 @@ use thiserror::Error;
 use crate::checkpoint::CheckpointError;
 use crate::data::Dataset;
 use crate::gpu::{Gpu, GpuError};
-use crate::metrics::{EpochMetrics, Resume, StepMetrics};
+use crate::metrics::{EpochMetrics, Resume, StepMetrics, SwaResult};
 use crate::nn::{Architecture, Plan, SpecError};
-use crate::schedule::RunSchedule;
+use crate::schedule::{Method, RunSchedule};
 use crate::train::config::{ConfigError, TrainConfig};
 use crate::train::events::Event;
 use crate::train::state::StateError;
 use crate::train::work::{StepParts, StepProfile};
 
+mod averaging;
 mod build;
 mod evaluation;
 mod export;
@@ -42,7 +45,8 @@ mod timing;
 pub use evaluation::SNAPSHOT_MEMORY;
 pub use run_loop::{Advance, Outcome, Stride, MAX_PACED_STEPS};
 
-use build::{initial_weights, DataSizes, RunData};
+use averaging::WeightAverage;
+use build::{initial_weights, input_normalisation, DataSizes, RunData};
 use evaluation::{Evaluator, Snapshots};
 use loss::LossAndMetrics;
 use optimizer::Optimizer;
@@ -112,6 +116,10 @@ pub struct Trainer {
     optimizer: Optimizer,
     evaluator: Evaluator,
     snapshots: Snapshots,
+    /// SWA's running average of the weights (SWA only).
+    average: Option<WeightAverage>,
+    /// SWA's averaged model's result, once it replaced the SGD iterate at the end.
+    swa: Option<SwaResult>,
     timing: Timing,
     pace: Pace,
     steps_per_epoch: u64,
@@ -152,12 +160,15 @@ impl Trainer {
         initial_weights(&gpu, &plan, init, config.seed)?;
         let loss = LossAndMetrics::new(&gpu, &plan, batch, classes)?;
         let input = loss.batch_input(&plan);
-        let (data, sets) = RunData::upload(&gpu, train, test, sizes, &config, input)?;
+        let normalisation = input_normalisation(init, train, sizes.train as usize)?;
+        let (data, sets) =
+            RunData::upload(&gpu, train, test, sizes, &config, normalisation, input)?;
         let schedule = RunSchedule {
             method: config.method,
             alpha: config.lr,
             blocks: plan.blocks.len(),
             total,
+            per_epoch: steps_per_epoch,
         };
         let optimizer = Optimizer::new(&gpu, &plan, &config)?;
         let timing = Timing::new(step_profiles(&plan, &data, &loss, &optimizer));
@@ -167,6 +178,10 @@ impl Trainer {
             .collect();
         let evaluator = Evaluator::new(&gpu, &plan, &loss, sets.test, sets.validation, labels)?;
         let snapshots = Snapshots::new(&gpu, &plan, &schedule, &config)?;
+        let average = match config.method {
+            Method::Swa(_) => Some(WeightAverage::new(&gpu, &plan)?),
+            _ => None,
+        };
         Ok(Trainer {
             gpu,
             config,
@@ -177,6 +192,8 @@ impl Trainer {
             optimizer,
             evaluator,
             snapshots,
+            average,
+            swa: None,
             timing,
             pace: Pace::default(),
             steps_per_epoch,

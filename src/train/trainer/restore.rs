@@ -37,6 +37,10 @@ impl Trainer {
                 probabilities: s.probabilities.clone(),
             });
         }
+        let average = match &self.average {
+            Some(a) if a.models > 0 => Some(gpu.read_f32(&a.weights, 0, params_len).await?),
+            _ => None,
+        };
         let history = History {
             config: self.config.clone(),
             data: self.data.identity,
@@ -57,6 +61,8 @@ impl Trainer {
                 .collect(),
             phases: self.timing.phases.clone(),
             resumes: self.resumes.clone(),
+            averaged: self.average.as_ref().map_or(0, |a| a.models),
+            swa: self.swa,
         };
         let file = RunState {
             history,
@@ -64,6 +70,7 @@ impl Trainer {
             state,
             momentum,
             snapshots,
+            average,
         };
         Ok(file.encode()?)
     }
@@ -119,6 +126,19 @@ impl Trainer {
                 history.phases.len(),
             )));
         }
+        let averaged = t
+            .schedule
+            .average_iterations()
+            .iter()
+            .filter(|&&j| j < history.iteration)
+            .count() as u32;
+        // Averages are taken only after a clean readback, so a diverged run has them all.
+        if history.averaged != averaged {
+            return Err(damaged(format!(
+                "{} models in SWA's average where the schedule has {averaged}",
+                history.averaged
+            )));
+        }
         let l = &t.plan.layouts;
         let classes = t.plan.arch.classes as usize;
         let lengths = (
@@ -151,6 +171,11 @@ impl Trainer {
                 probabilities: buffers.probabilities,
             });
         }
+        if let (Some(average), Some(weights)) = (t.average.as_mut(), &saved.average) {
+            gpu.write(&average.weights, 0, weights);
+            average.models = history.averaged;
+        }
+        t.swa = history.swa;
         // Mid-epoch, the epoch's order is not written again by the next step.
         let epoch = (history.iteration / t.steps_per_epoch) as u32;
         gpu.write(&t.data.train.indices, 0, &t.order(epoch));

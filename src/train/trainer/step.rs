@@ -1,13 +1,13 @@
 //! The step: the batch gathered, forward, loss, backward and update recorded into one
-//! command buffer and submitted; steps run until the next readback, epoch end, snapshot or
-//! freeze; the metrics read back turned into the run's history; and what happens when a
-//! step diverged.
+//! command buffer and submitted; steps run until the next readback, epoch end, snapshot,
+//! SWA average or freeze; the metrics read back turned into the run's history; and what
+//! happens when a step diverged.
 
 use super::loss::Pending;
 use super::{TrainError, Trainer};
 use crate::gpu::{Commands, Gpu, GpuError};
 use crate::metrics::{EpochMetrics, Resume, StepMetrics};
-use crate::schedule::Method;
+use crate::schedule::{Fge, Method, Swa};
 use crate::train::config::bad;
 use crate::train::events::Event;
 use crate::train::work::{step_work, StepParts};
@@ -28,6 +28,10 @@ impl Trainer {
             }
             if let Some(index) = snapshot {
                 self.evaluate_snapshot(index).await?;
+            }
+            // After the readback, so a diverged epoch's weights never join the average.
+            if self.schedule.average_after(self.iteration - 1) {
+                self.add_to_average();
             }
             if epoch_done {
                 self.finish_epoch().await?;
@@ -168,18 +172,30 @@ impl Trainer {
 
     /// Goes on after a divergence (or any stop) with every learning rate multiplied by
     /// `factor` (0 < factor <= 1) from the current iteration on: the base rate, Snapshot
-    /// Ensembles' restart rate alpha0, and so FreezeOut's per-block rates. Clears the GPU's
+    /// Ensembles' restart rate alpha0, FGE's alpha1 and alpha2, SWA's swa_lr, and so
+    /// FreezeOut's per-block rates. Clears the GPU's
     /// divergence guard; the next [`Trainer::run`] repeats the step that diverged.
     pub fn resume(&mut self, factor: f64) -> Result<f64, TrainError> {
         if !(factor > 0.0 && factor <= 1.0) {
             let fix = "resume with a learning-rate factor in (0, 1]";
             return Err(bad("factor", factor, fix).into());
         }
+        // Rates given explicitly scale too; the others follow the base rate.
+        let times = |a: Option<f64>| a.map(|a| a * factor);
         let scale = |m: Method| match m {
             Method::Snapshot { cycles, alpha0 } => Method::Snapshot {
                 cycles,
-                alpha0: alpha0.map(|a| a * factor),
+                alpha0: times(alpha0),
             },
+            Method::Fge(f) => Method::Fge(Fge {
+                alpha1: times(f.alpha1),
+                alpha2: times(f.alpha2),
+                ..f
+            }),
+            Method::Swa(w) => Method::Swa(Swa {
+                lr: times(w.lr),
+                ..w
+            }),
             other => other,
         };
         self.config.lr *= factor;
@@ -236,6 +252,8 @@ impl Trainer {
         self.epochs.push(metrics.clone());
         self.events.push(Event::Epoch(metrics));
         if self.is_finished() {
+            // SWA's prediction is the averaged model's: it replaces the last iterate.
+            self.apply_average().await?;
             self.events.push(Event::Finished);
         }
         Ok(())
