@@ -158,6 +158,66 @@ pub fn print_table(c: &Comparison) {
             .collect();
         println!("{} ensemble error % by size: {}", r.title, curve.join(", "));
     }
+    for r in &c.rows {
+        print_diversity(r);
+        if let (Some(swa), Some(sgd)) = (r.test_error, r.sgd_error) {
+            println!(
+                "{}: the average's test error {:.2}±{:.2}%, the last SGD weights' {:.2}±{:.2}%",
+                r.title,
+                100.0 * swa.mean,
+                100.0 * swa.std,
+                100.0 * sgd.mean,
+                100.0 * sgd.std
+            );
+        }
+    }
+}
+
+/// The members' diversity table of an ensembling method: each member's error alone, and
+/// its disagreement and KL divergence with every other member (means over seeds).
+fn print_diversity(r: &Row) {
+    let Some(d) = r.diversity.as_ref().filter(|d| d.accuracy.len() > 1) else {
+        return;
+    };
+    let m = d.accuracy.len();
+    println!(
+        "{}: members' diversity (mean over {} run{}; disagreement: share of test images on \
+         which two members predict different classes; KL: mean KL(row || column) per image)",
+        r.title,
+        r.runs,
+        if r.runs == 1 { "" } else { "s" }
+    );
+    let columns: Vec<String> = (1..=m).map(|k| format!("{k:>6}")).collect();
+    println!(
+        "  member  err % alone  disagreement %: {}   KL: {}",
+        columns.join(""),
+        columns.join("")
+    );
+    for a in 0..m {
+        let dis: Vec<String> = d.disagreement[a]
+            .iter()
+            .map(|v| format!("{:>6.1}", 100.0 * v))
+            .collect();
+        let kl: Vec<String> = d.kl[a].iter().map(|v| format!("{v:>6.3}")).collect();
+        println!(
+            "  {:>6}  {:>11.2}  {:>16}{}   {:>2}{}",
+            a + 1,
+            100.0 * (1.0 - d.accuracy[a]),
+            "",
+            dis.join(""),
+            "",
+            kl.join("")
+        );
+    }
+    if let (Some(dis), Some(kl)) = (r.disagreement, r.kl) {
+        println!(
+            "  mean over pairs: disagreement {:.1}±{:.1}%, KL {:.3}±{:.3}",
+            100.0 * dis.mean,
+            100.0 * dis.std,
+            kl.mean,
+            kl.std
+        );
+    }
 }
 
 /// What `compare --json` writes; `report` reads its `runs` back.

@@ -555,7 +555,26 @@ pub fn print_method_results(summary: &RunSummary) {
                 )
             })
             .collect();
-        println!("ensemble of the last m snapshots: {}", curve.join(", "));
+        let members = match summary.kind.as_str() {
+            "fge" => "members",
+            _ => "snapshots",
+        };
+        println!("ensemble of the last m {members}: {}", curve.join(", "));
+    }
+    if let Some(d) = summary.diversity.as_ref().filter(|d| d.accuracy.len() > 1) {
+        println!(
+            "members disagree on {:.1}% of test images on average (mean KL {:.3})",
+            100.0 * d.mean_disagreement(),
+            d.mean_kl()
+        );
+    }
+    if let Some(r) = summary.swa {
+        println!(
+            "SWA: the average of {} models {:.2}% test accuracy, the last SGD weights {:.2}%",
+            r.models,
+            100.0 * r.test.accuracy,
+            100.0 * r.sgd_test.accuracy
+        );
     }
     let work = &summary.work;
     if work.backward_saving() > 0.0 {

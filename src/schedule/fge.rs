@@ -1,5 +1,5 @@
 //! Fast Geometric Ensembling (Garipov et al. 2018, "Loss Surfaces, Mode Connectivity, and Fast
-//! Ensembling of DNNs"; docs/design.md §2.3), as the authors' `fge.py` runs it: the model is
+//! Ensembling of DNNs"; docs/design.md §2.2), as the authors' `fge.py` runs it: the model is
 //! first trained for part of the budget, then short cycles of c epochs move the rate linearly
 //! from alpha1 down to alpha2 and back, and a member is taken where the rate is lowest, at the
 //! end of each cycle's middle epoch.

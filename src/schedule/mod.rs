@@ -92,7 +92,7 @@ impl Method {
                 if f.scaled_lr { ", scaled" } else { "" }
             ),
             Method::Fge(f) => format!(
-                "Fast Geometric Ensembling (c = {}, from {}%{})",
+                "FGE (c = {}, from {}%{})",
                 f.cycle,
                 percent(f.pretrain),
                 rates(&[("α₁", f.alpha1), ("α₂", f.alpha2)])

@@ -1,5 +1,5 @@
 //! Stochastic Weight Averaging (Izmailov et al. 2018, "Averaging Weights Leads to Wider Optima
-//! and Better Generalization"; docs/design.md §2.4), as the authors' `train.py` runs it: a rate
+//! and Better Generalization"; docs/design.md §2.3), as the authors' `train.py` runs it: a rate
 //! per epoch that holds alpha for the first half of the way to swa_start, falls linearly to
 //! swa_lr by 90% of it and stays there; from epoch swa_start on, the weights at the end of
 //! every epoch join a running average. The averaged model is the one that predicts (its batch

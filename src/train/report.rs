@@ -158,6 +158,9 @@ pub struct Row {
     pub disagreement: Option<Spread>,
     /// The mean KL divergence between two members' outputs (nats per image).
     pub kl: Option<Spread>,
+    /// The members' diversity averaged element by element over the runs that took the most
+    /// members (members are matched by the order they were taken in).
+    pub diversity: Option<Diversity>,
     /// SWA: test error of the last SGD iterate the average replaced.
     pub sgd_error: Option<Spread>,
     /// Seconds in training steps.
@@ -273,6 +276,12 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
             .collect();
         Spread::of(&values)
     };
+    let mean_diversity = {
+        let all: Vec<&Diversity> = s.iter().filter_map(|x| x.diversity.as_ref()).collect();
+        let most = all.iter().map(|d| d.accuracy.len()).max().unwrap_or(0);
+        let full: Vec<&Diversity> = all.into_iter().filter(|d| d.accuracy.len() == most).collect();
+        (most > 0).then(|| mean_of(&full))
+    };
     let sgd: Vec<f64> = s
         .iter()
         .filter_map(|x| x.swa.as_ref().map(|r| error(&r.sgd_test)))
@@ -311,6 +320,7 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
         member_errors,
         disagreement: diversity(Diversity::mean_disagreement),
         kl: diversity(Diversity::mean_kl),
+        diversity: mean_diversity,
         sgd_error: Spread::of(&sgd),
         train_seconds: seconds,
         images_per_second: speed,
@@ -323,6 +333,28 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
         },
         backward_saving_measured,
         backward_saving_theory: freezeout.then_some(first.theoretical_backward_saving),
+    }
+}
+
+/// The element-wise mean of diversities with the same number of members (at least one).
+fn mean_of(all: &[&Diversity]) -> Diversity {
+    let n = all.len() as f64;
+    let m = all[0].accuracy.len();
+    let matrix = |pick: fn(&Diversity) -> &Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+        (0..m)
+            .map(|a| {
+                (0..m)
+                    .map(|b| all.iter().map(|d| pick(d)[a][b]).sum::<f64>() / n)
+                    .collect()
+            })
+            .collect()
+    };
+    Diversity {
+        accuracy: (0..m)
+            .map(|k| all.iter().map(|d| d.accuracy[k]).sum::<f64>() / n)
+            .collect(),
+        disagreement: matrix(|d| &d.disagreement),
+        kl: matrix(|d| &d.kl),
     }
 }
 

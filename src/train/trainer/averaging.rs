@@ -1,4 +1,4 @@
-//! Stochastic Weight Averaging's model (docs/design.md §2.4): the running average of the
+//! Stochastic Weight Averaging's model (docs/design.md §2.3): the running average of the
 //! weights, taken on the GPU at the end of every epoch from swa_start on, and at the end of
 //! the run the averaged model put in place of the last SGD iterate: its weights copied in,
 //! its batch-norm statistics recomputed by one pass over the training set (the equal-weight
