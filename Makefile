@@ -1,5 +1,5 @@
 # Task runner. `make serve` and `make test` run setup first, so a fresh clone needs nothing else.
-.PHONY: setup serve test bench bench-gpu bench-train bench-methods bench-page bench-tfjs clean
+.PHONY: setup serve test bench bench-gpu bench-train bench-methods bench-ensembles bench-page bench-tfjs clean
 
 setup:
 	scripts/setup.sh
@@ -23,6 +23,11 @@ bench-train:
 
 bench-methods:
 	scripts/bench-methods.sh all
+
+# Step, cosine, Snapshot Ensembles, FGE and SWA over 3 seeds in the regime that suits the
+# adapter (REGIME=software or gpu to choose); see scripts/bench-ensembles.sh.
+bench-ensembles:
+	scripts/bench-ensembles.sh $(REGIME)
 
 # Ours against TensorFlow.js (webgpu, webgl, wasm) in one headless Chromium, on one adapter.
 bench-tfjs:

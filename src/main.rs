@@ -29,8 +29,9 @@ mod cli {
         /// Print the table of a saved comparison (compare --json, or the page's results
         /// JSON), computed as `compare` and the page compute it.
         Report(super::commands::compare::ReportArgs),
-        /// Print every block's learning rate at every iteration, and whether it is frozen,
-        /// as CSV (iteration, block, lr, frozen).
+        /// Print every block's learning rate at every iteration, whether it is frozen, and
+        /// whether a member is taken or the weights averaged after it, as CSV (iteration,
+        /// block, lr, frozen, member, average).
         Schedule(Box<super::commands::schedule::ScheduleArgs>),
         /// Show the GPU adapter wgpu picks (choose with WGPU_BACKEND) and its limits.
         Info {

@@ -279,7 +279,10 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
     let mean_diversity = {
         let all: Vec<&Diversity> = s.iter().filter_map(|x| x.diversity.as_ref()).collect();
         let most = all.iter().map(|d| d.accuracy.len()).max().unwrap_or(0);
-        let full: Vec<&Diversity> = all.into_iter().filter(|d| d.accuracy.len() == most).collect();
+        let full: Vec<&Diversity> = all
+            .into_iter()
+            .filter(|d| d.accuracy.len() == most)
+            .collect();
         (most > 0).then(|| mean_of(&full))
     };
     let sgd: Vec<f64> = s

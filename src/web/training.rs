@@ -505,6 +505,24 @@ impl TrainingRun {
         })
     }
 
+    /// The ensemble checked end to end on the CPU (`train::verify`): every snapshot or FGE
+    /// member (or the final model, for a run without members) evaluated again in f64 from
+    /// its checkpoint file on `test`, the test set it trained with. Resolves to
+    /// `{members, images, ties, max_probability_difference, member_accuracy, curve, vote,
+    /// mismatches}`; `mismatches` is empty when the trainer and the CPU agree. Slow on large
+    /// test sets: meant for checks on a few hundred images.
+    #[wasm_bindgen(js_name = checkEnsemble)]
+    pub fn check_ensemble(&self, test: &WebDataset) -> Promise {
+        let trainer = Rc::clone(&self.trainer);
+        let test = Rc::clone(&test.data);
+        future_to_promise(async move {
+            let mut t = take(&trainer)?;
+            let result = crate::train::check_ensemble(&mut t, &test).await;
+            put_back(&trainer, t);
+            to_js(&result.map_err(js_error)?)
+        })
+    }
+
     /// Snapshot `k` as a safetensors file (Uint8Array).
     #[wasm_bindgen(js_name = snapshotCheckpoint)]
     pub fn snapshot_checkpoint(&self, k: usize) -> Promise {

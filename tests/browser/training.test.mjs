@@ -157,6 +157,54 @@ test("snapshots and FreezeOut through the trainer API", { timeout: 300_000 }, as
   assert.deepEqual(problems, []);
 });
 
+test("every ensemble, FGE's members and SWA's average equal a float64 recomputation from their files", { timeout: 300_000 }, async () => {
+  const r = await page.evaluate(async () => {
+    const w = window.wasmBindings;
+    const { train, test } = await window.loadMnist();
+    const session = await w.GpuSession.open();
+    // 8 steps per epoch.
+    const base = {
+      model: { family: "small", width: 4 }, batch: 32, lr: 0.02, dataset: "mnist",
+      train_limit: 256, test_limit: 200, readback_every: 4, forward: "implicit",
+    };
+    const checked = async (config) => {
+      const run = await session.startTraining({ ...base, ...config }, train, test);
+      while (!run.progress().finished) await run.run(8);
+      const check = await run.checkEnsemble(test);
+      const file = await run.checkpoint();
+      const headerLength = Number(new DataView(file.buffer).getBigUint64(0, true));
+      const header = JSON.parse(new TextDecoder().decode(file.slice(8, 8 + headerLength)));
+      return { check, summary: run.summary(), metadata: header.__metadata__, events: run.takeEvents().map((e) => e.kind) };
+    };
+    return {
+      snapshot: await checked({ epochs: 3, method: { kind: "snapshot", cycles: 3 } }),
+      // 3 epochs of pre-training, then c = 2: members after epochs 3 and 5.
+      fge: await checked({ epochs: 6, method: { kind: "fge", pretrain: 0.5, cycle: 2 } }),
+      // swa_start = 2 of 4 epochs: the ends of epochs 1, 2 and 3 averaged.
+      swa: await checked({ epochs: 4, method: { kind: "swa", start: 0.5 } }),
+    };
+  });
+  for (const [name, run] of Object.entries(r)) {
+    assert.deepEqual(run.check.mismatches, [], name);
+    assert.equal(run.check.images, 200, name);
+    assert.ok(run.check.ties <= 4, `${name}: ${run.check.ties} ties`);
+    assert.ok(run.check.max_probability_difference < 1e-3, `${name}: ${run.check.max_probability_difference}`);
+    assert.equal(run.metadata.dataset, "mnist", name);
+    assert.equal(JSON.parse(run.metadata.input_mean).length, 1, name);
+  }
+  assert.equal(r.snapshot.check.members, 3);
+  assert.equal(r.snapshot.summary.diversity.disagreement.length, 3);
+  assert.deepEqual(r.fge.summary.snapshots.map((s) => s.iteration), [31, 47]);
+  assert.equal(r.fge.check.members, 2);
+  assert.equal(r.fge.summary.kind, "fge");
+  assert.equal(r.swa.check.members, 1);
+  assert.equal(r.swa.summary.swa.models, 3);
+  assert.deepEqual(r.swa.summary.final_test, r.swa.summary.swa.test);
+  assert.equal(r.swa.events.filter((k) => k === "averaged").length, 3);
+  assert.ok(r.swa.events.includes("swa"));
+  assert.deepEqual(problems, []);
+});
+
 test("bad dataset files and settings are refused with messages", async () => {
   const r = await page.evaluate(async () => {
     const w = window.wasmBindings;

@@ -105,7 +105,8 @@ export class CompareView {
         row.title,
         row.status + (row.error ? `: ${row.error}` : "") + (row.resumed ? ` (resumed: ${row.resumed})` : "")
           + (row.recovered ? ` (device lost: ${row.recovered})` : ""),
-        percent(mean(row.test_error), 2),
+        percent(mean(row.test_error), 2)
+          + (row.sgd_error == null ? "" : ` (last SGD weights ${percent(mean(row.sgd_error), 2)})`),
         row.ensemble_error == null ? "–" : `${percent(mean(row.ensemble_error), 2)} (m = ${row.ensemble_size})`,
         duration(mean(row.train_seconds)),
         row.images_per_second == null ? "–" : Math.round(mean(row.images_per_second)).toLocaleString("en"),

@@ -76,6 +76,15 @@ export function readRuns() {
       method: { kind: "freezeout", t0, scaling, scaled_lr: scaled },
     });
   }
+  if ($("use-fge").checked) {
+    const pretrain = numberOf("fge-pretrain", "FGE's pre-training fraction", { integer: false });
+    const cycle = numberOf("fge-cycle", "FGE's cycle (epochs)", { min: 2 });
+    runs.push({ kind: "fge", method: { kind: "fge", pretrain, cycle } });
+  }
+  if ($("use-swa").checked) {
+    const start = numberOf("swa-start", "SWA's start fraction", { integer: false });
+    runs.push({ kind: "swa", method: { kind: "swa", start } });
+  }
   if (runs.length === 0) throw new SettingsError("choose at least one method to run");
   // The names come from the module, as the CLI's tables print them.
   return runs.map((r) => ({ ...r, label: bindings().methodTitle(r.method), config: { ...common, method: r.method } }));

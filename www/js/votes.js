@@ -1,7 +1,8 @@
-// The snapshots vote: test images with every snapshot's predicted class, the ensemble's
-// averaged top-3 probabilities and the true label; filters for the images where the
-// snapshots disagree, where the ensemble fixes (or breaks) the last snapshot's answer, and
-// where it is wrong; and the ensemble's accuracy against the number of snapshots m.
+// The members vote (a Snapshot Ensemble's snapshots or FGE's members): test images with every
+// member's predicted class, the ensemble's averaged top-3 probabilities and the true label;
+// filters for the images where the members disagree, where the ensemble fixes (or breaks)
+// the last member's answer, and where it is wrong; the ensemble's accuracy against the
+// number of members m; and the members' pairwise disagreement as a heatmap.
 
 import { Chart } from "./charts.js";
 import { percent } from "./format.js";
@@ -80,9 +81,11 @@ export class VotesView {
     this.cases = null;
     $("votes-grid").replaceChildren();
     $("votes-filters").replaceChildren();
-    $("votes-status").textContent = "The Snapshot Ensemble's test images appear here once it has taken its first snapshot.";
+    $("votes-status").textContent = "The ensemble's test images appear here once a Snapshot Ensemble or FGE run has taken its first member.";
     this.chart = null;
     $("chart-ensemble").replaceChildren();
+    $("diversity-table").replaceChildren();
+    $("diversity-note").textContent = "";
   }
 
   /** Shows `record`'s snapshots so far; `data` has the test images and class names. */
@@ -95,13 +98,54 @@ export class VotesView {
     this.cases = tally(probabilities, record.testLabels, classes);
     const m = probabilities.length;
     const right = this.cases.filter((c) => c.ensembleRight).length;
-    $("votes-status").textContent = `${record.label}: ${m} snapshot${m > 1 ? "s" : ""} so far, `
+    const noun = record.kind === "fge" ? "member" : "snapshot";
+    $("votes-status").textContent = `${record.label}: ${m} ${noun}${m > 1 ? "s" : ""} so far, `
       + `${record.testLabels.length.toLocaleString("en")} test images; the ensemble of all ${m} gets `
-      + `${percent(right / this.cases.length, 2)} right. Each card: the true label, every snapshot's answer `
+      + `${percent(right / this.cases.length, 2)} right. Each card: the true label, every ${noun}'s answer `
       + "(green right, red wrong), and the ensemble's top three averaged probabilities.";
     this.filters();
     this.grid();
     this.curve(record);
+    this.diversity(record.summary?.diversity, noun);
+  }
+
+  /** The members' pairwise disagreement as a heatmap, with each member's error alone. */
+  diversity(d, noun) {
+    const table = $("diversity-table");
+    if (!d || d.accuracy.length < 2) {
+      table.replaceChildren();
+      $("diversity-note").textContent = "";
+      return;
+    }
+    const m = d.accuracy.length;
+    const cell = (tag, text) => {
+      const el = document.createElement(tag);
+      el.textContent = text;
+      return el;
+    };
+    const head = document.createElement("tr");
+    head.append(cell("th", ""), ...d.accuracy.map((_, k) => cell("th", `${noun} ${k + 1}`)), cell("th", "error alone"));
+    const most = Math.max(1e-9, ...d.disagreement.flat());
+    const rows = d.disagreement.map((row, a) => {
+      const tr = document.createElement("tr");
+      tr.append(cell("th", `${noun} ${a + 1}`));
+      row.forEach((v, b) => {
+        const td = cell("td", a === b ? "–" : percent(v, 1));
+        // Shade by disagreement (through the CSSOM: the page's style-src forbids attributes).
+        if (a !== b) td.style.background = `rgba(51, 88, 212, ${(0.08 + 0.6 * v / most).toFixed(3)})`;
+        td.title = `${noun}s ${a + 1} and ${b + 1} disagree on ${percent(v, 2)} of the test images; `
+          + `mean KL(${a + 1} || ${b + 1}) ${d.kl[a][b].toFixed(3)}`;
+        tr.append(td);
+      });
+      tr.append(cell("td", percent(1 - d.accuracy[a], 2)));
+      return tr;
+    });
+    table.replaceChildren(head, ...rows);
+    const pairs = m * (m - 1);
+    const meanOf = (matrix) => matrix.flat().reduce((s, v) => s + v, 0) / pairs;
+    const best = Math.min(...d.accuracy.map((a) => 1 - a));
+    $("diversity-note").textContent = `Mean over pairs: ${percent(meanOf(d.disagreement), 1)} of images disagree, `
+      + `mean KL ${meanOf(d.kl).toFixed(3)} nats; the best ${noun} alone errs on ${percent(best, 2)}.`;
   }
 
   filters() {
