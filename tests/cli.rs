@@ -88,7 +88,7 @@ fn train_rejects_bad_settings_and_files_with_one_line_saying_what_to_fix() {
     )
     .unwrap();
     let bad_dir = dir.to_str().unwrap();
-    let cases: [(&[&str], &str); 15] = [
+    let cases: [(&[&str], &str); 19] = [
         (&["--batch", "0"], "batch = 0 is not allowed"),
         (&["--lr", "-0.1"], "lr = -0.1 is not allowed"),
         (&["--lr", "NaN"], "lr = NaN is not allowed"),
@@ -130,7 +130,24 @@ fn train_rejects_bad_settings_and_files_with_one_line_saying_what_to_fix() {
                 "--train-limit",
                 "640",
             ],
-            "only 20 iterations",
+            // The small CNN's batch of 16: 40 steps an epoch, 2 epochs.
+            "only 80 iterations",
+        ),
+        (
+            &["--method", "fge", "--cycle", "3"],
+            "cycle = 3 is not allowed: use an even number",
+        ),
+        (
+            &["--method", "fge", "--pretrain", "1"],
+            "pretrain = 1 is not allowed",
+        ),
+        (
+            &["--method", "fge", "--epochs", "2", "--cycle", "4"],
+            "never reach a cycle's middle epoch",
+        ),
+        (
+            &["--method", "swa", "--swa-start", "0"],
+            "swa-start = 0 is not allowed",
         ),
     ];
     for (args, expected) in cases {

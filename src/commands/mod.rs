@@ -241,10 +241,10 @@ pub struct RunArgs {
     /// Epochs.
     #[arg(long, default_value_t = 2)]
     epochs: u32,
-    /// Batch size.
-    #[arg(long, default_value_t = 64)]
-    batch: u32,
-    /// Base learning rate (default: 0.01 for small, 0.1 for the others).
+    /// Batch size (default: 16 for small, 64 for the others).
+    #[arg(long)]
+    batch: Option<u32>,
+    /// Base learning rate (default: 0.1; for small, 0.005 at batch 16 and below, else 0.01).
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// Momentum.
@@ -277,6 +277,10 @@ pub struct RunArgs {
     /// Read metrics back every N steps (1 to 64).
     #[arg(long, default_value_t = 16)]
     readback_every: u32,
+    /// Evaluate on the test set only at the end (and at each snapshot or member), not after
+    /// every epoch: long runs on small training sets spend most of their time evaluating.
+    #[arg(long)]
+    no_epoch_eval: bool,
     /// How each convolution's forward algorithm is chosen.
     #[arg(long, value_enum, default_value_t = ForwardArg::Measure)]
     conv_forward: ForwardArg,
@@ -290,11 +294,12 @@ impl RunArgs {
     fn config(&self, method: Method, seed: u64) -> Result<TrainConfig, String> {
         let model = self.model.spec()?;
         let natural = self.dataset != DatasetKind::Mnist;
+        let batch = self.batch.unwrap_or(model.default_batch());
         let config = TrainConfig {
-            lr: self.lr.unwrap_or(model.default_lr()),
+            lr: self.lr.unwrap_or(model.default_lr_at(batch)),
             model,
             epochs: self.epochs,
-            batch: self.batch,
+            batch,
             momentum: self.momentum,
             nesterov: !self.no_nesterov,
             weight_decay: self.weight_decay,
@@ -307,7 +312,7 @@ impl RunArgs {
             train_limit: self.train_limit,
             test_limit: self.test_limit,
             readback_every: self.readback_every,
-            eval_every_epoch: true,
+            eval_every_epoch: !self.no_epoch_eval,
             forward: match self.conv_forward {
                 ForwardArg::Measure => ForwardChoice::Measure,
                 ForwardArg::Implicit => ForwardChoice::Implicit,

@@ -127,6 +127,42 @@ pub struct Reference {
     pub forward_seconds_per_step: Option<f64>,
     /// Its training time less its steps' forward time: the backward passes and updates.
     pub backward_seconds: Option<f64>,
+    /// Its mean test error, and the test images it was measured on.
+    #[serde(default)]
+    pub test_error: Option<(f64, u32)>,
+}
+
+/// A method's headline error (its ensemble's where it has one, else its final model's)
+/// against the reference baseline's test error, with the test set's noise.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Difference {
+    /// This method's headline error.
+    pub error: f64,
+    /// The baseline's test error.
+    pub baseline: f64,
+    /// error - baseline (negative: better than the baseline).
+    pub difference: f64,
+    /// Two standard errors of the difference of two error rates on this many test images,
+    /// sqrt(e1 (1 - e1) / n + e2 (1 - e2) / n) x 2: a difference smaller than this is noise.
+    pub noise: f64,
+    /// Whether |difference| < noise.
+    pub within_noise: bool,
+}
+
+impl Difference {
+    /// `error` against `baseline`, both measured on `images` test images.
+    pub fn new(error: f64, baseline: f64, images: u32) -> Difference {
+        let n = images.max(1) as f64;
+        let noise = 2.0 * ((error * (1.0 - error) + baseline * (1.0 - baseline)) / n).sqrt();
+        let difference = error - baseline;
+        Difference {
+            error,
+            baseline,
+            difference,
+            noise,
+            within_noise: difference.abs() < noise,
+        }
+    }
 }
 
 /// One method's line of the table, over its seeds. Errors and savings are fractions.
@@ -182,6 +218,11 @@ pub struct Row {
     /// The expected backward saving (docs/design.md §2.5), 1 - sum c_i t_i / sum c_i
     /// (FreezeOut only).
     pub backward_saving_theory: Option<f64>,
+    /// Test images the errors were measured on (the first run's).
+    pub test_images: Option<u32>,
+    /// The headline error against the reference baseline's, with the test set's noise (none
+    /// for the reference itself).
+    pub against_baseline: Option<Difference>,
 }
 
 /// A comparison: the reference baseline and one row per method, in the order the methods
@@ -225,11 +266,17 @@ fn reference(groups: &[Vec<&RunRecord>]) -> Option<(usize, Reference)> {
     let seconds = Spread::of(&seconds)?.mean;
     let iterations = s[0].iterations;
     let forward = group.iter().find_map(|r| r.forward_seconds_per_step);
+    let errors: Vec<f64> = s
+        .iter()
+        .filter_map(|x| x.final_test.map(|t| 1.0 - t.accuracy))
+        .collect();
+    let images = s.iter().find_map(|x| x.final_test.map(|t| t.images));
     let reference = Reference {
         seconds,
         iterations,
         forward_seconds_per_step: forward,
         backward_seconds: forward.map(|f| seconds - f * iterations as f64),
+        test_error: Spread::of(&errors).zip(images).map(|(e, n)| (e.mean, n)),
     };
     Some((index, reference))
 }
@@ -306,6 +353,14 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
         _ => None,
     };
     let freezeout = first.method_kind() == "freezeout";
+    let test_error = Spread::of(&test);
+    let ensemble_error = Spread::of(&ensemble);
+    let test_images = first.final_test.map(|t| t.images);
+    let headline = ensemble_error.or(test_error).map(|e| e.mean);
+    let against_baseline = match (headline, reference.and_then(|r| r.test_error), is_reference) {
+        (Some(e), Some((b, n)), false) => Some(Difference::new(e, b, test_images.unwrap_or(n))),
+        _ => None,
+    };
     Row {
         method: first.method.clone(),
         title: match first.title.as_str() {
@@ -316,8 +371,8 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
         runs: s.len(),
         iterations: first.iterations,
         finished,
-        test_error: Spread::of(&test),
-        ensemble_error: Spread::of(&ensemble),
+        test_error,
+        ensemble_error,
         ensemble_size: first.ensemble.last().map(|p| p.m),
         ensemble_curve,
         member_errors,
@@ -336,6 +391,8 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
         },
         backward_saving_measured,
         backward_saving_theory: freezeout.then_some(first.theoretical_backward_saving),
+        test_images,
+        against_baseline,
     }
 }
 
@@ -456,6 +513,32 @@ mod tests {
         assert_eq!(f.backward_saving_theory, Some(0.4));
         assert_eq!(c.rows[0].time_saved, None);
         assert!(!c.rows[0].finished);
+    }
+
+    #[test]
+    fn differences_smaller_than_two_standard_errors_are_noise() {
+        // 10% against 12% on 1,000 images: 2 sqrt((0.09 + 0.1056) / 1000) = 0.02797.
+        let d = Difference::new(0.10, 0.12, 1000);
+        assert!((d.noise - 2.0 * (0.1956f64 / 1000.0).sqrt()).abs() < 1e-15);
+        assert!(d.within_noise && (d.difference + 0.02).abs() < 1e-15);
+        // The same on 10,000 images is not noise.
+        assert!(!Difference::new(0.10, 0.12, 10_000).within_noise);
+        // In a comparison: the snapshot row against the finished step baseline.
+        let mut snap = summary("snapshot-m3", "snapshot", 5.0, 0.8);
+        snap.ensemble = vec![crate::ensemble::EnsemblePoint {
+            m: 3,
+            accuracy: 0.9,
+            vote_accuracy: 0.9,
+        }];
+        let c = compare(&[
+            record(summary("baseline-step", "baseline", 5.0, 0.85), true, None),
+            record(snap, true, None),
+        ]);
+        assert_eq!(c.reference.unwrap().test_error.map(|(_, n)| n), Some(1000));
+        assert!(c.rows[0].against_baseline.is_none());
+        let d = c.rows[1].against_baseline.unwrap();
+        assert!((d.error - 0.1).abs() < 1e-12 && (d.baseline - 0.15).abs() < 1e-12);
+        assert!(!d.within_noise, "{d:?}");
     }
 
     #[test]

@@ -31,13 +31,13 @@ fn gpu_error(e: GpuError) -> JsValue {
     JsError::new(&e.to_string()).into()
 }
 
-/// The base learning rate the model family trains well with (`model` as in the settings'
-/// `model` field): the page fills its rate box with it.
+/// The base learning rate the model family trains well with at batch size `batch` (`model`
+/// as in the settings' `model` field): the page fills its rate box with it.
 #[wasm_bindgen(js_name = defaultLr)]
-pub fn default_lr(model: JsValue) -> Result<f64, JsValue> {
+pub fn default_lr(model: JsValue, batch: u32) -> Result<f64, JsValue> {
     let spec: crate::nn::ModelSpec = serde_wasm_bindgen::from_value(model)
         .map_err(|e| JsValue::from(JsError::new(&format!("bad model: {e}"))))?;
-    Ok(spec.default_lr())
+    Ok(spec.default_lr_at(batch))
 }
 
 /// An open GPU device in the page.

@@ -241,6 +241,18 @@ test("a short comparison fills the curves, schedules, votes and table; pause hol
   assert.equal(shown.length, Math.min(40, count));
   assert.ok(shown.every(Boolean));
   await page.click('#votes-filters button[data-filter="all"]');
+  // The snapshots' diversity: a 3 x 3 heatmap with each one's error alone, and a sentence
+  // on every method against the baseline, saying whether the difference is noise.
+  const heatmap = await page.$$eval("#diversity-table tr", (trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  assert.equal(heatmap.length, 4, JSON.stringify(heatmap));
+  assert.equal(heatmap[1][1], "–");
+  assert.match(heatmap[1][2], /^\d+\.\d%$/);
+  assert.match(heatmap[3][4], /^\d+\.\d\d%$/, "the last snapshot's error alone");
+  const verdicts = await page.$$eval("#compare-noise li", (lis) => lis.map((li) => li.textContent));
+  assert.equal(verdicts.length, 2, JSON.stringify(verdicts));
+  for (const line of verdicts) {
+    assert.match(line, /against the baseline's \d+\.\d\d%, (within noise|better by|worse by)/, line);
+  }
   assert.deepEqual(problems, []);
 });
 
@@ -712,6 +724,29 @@ test("a cut-off comparison on the user's own files goes on once the same files a
   });
   assert.deepEqual(run, { status: "done", iterations: [...Array(8).keys()], snapshots: [3, 7], from: [4] });
   assert.equal((await page.$$(".vote-card")).length, 32);
+});
+
+test("the presets fill the form: where ensembles help, and back to the quick comparison", async () => {
+  const form = () => page.evaluate(() => Object.fromEntries(
+    ["dataset", "model", "train-limit", "test-limit", "epochs", "batch", "lr", "cycles", "alpha0", "fge-cycle", "use-freezeout", "use-fge", "use-swa"]
+      .map((id) => {
+        const el = document.getElementById(id);
+        return [id, el.type === "checkbox" ? el.checked : el.value];
+      })));
+  await page.click("#preset-quick");
+  const quick = await form();
+  await page.click("#preset-ensembles");
+  const ensembles = await form();
+  // The software regime of `make bench-ensembles`: the small CNN of width 8, 1,000 images,
+  // 60 epochs, five cycles at twice the rate, FGE and SWA beside them, FreezeOut left out.
+  assert.equal(ensembles.dataset, "fashion-mnist");
+  assert.equal(JSON.parse(ensembles.model).width, 8);
+  assert.deepEqual([ensembles["train-limit"], ensembles.epochs, ensembles.cycles, ensembles.alpha0], ["1000", "60", "5", "0.02"]);
+  assert.deepEqual([ensembles["use-freezeout"], ensembles["use-fge"], ensembles["use-swa"]], [false, true, true]);
+  assert.match(await page.textContent("#preset-note"), /Where ensembles help/);
+  await page.click("#preset-quick");
+  assert.deepEqual(await form(), quick);
+  assert.deepEqual(problems, []);
 });
 
 // Last, so it covers every run, upload and message above. What keeps the page responsive

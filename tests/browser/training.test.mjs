@@ -244,6 +244,9 @@ test("bad dataset files and settings are refused with messages", async () => {
       nan: await message(() => session.startTraining({ lr: NaN }, four, four)),
       t0high: await message(() => session.startTraining({ method: { kind: "freezeout", t0: 1.5, scaling: "linear", scaled_lr: true } }, four, four)),
       cycles: await message(() => session.startTraining({ batch: 2, epochs: 1, method: { kind: "snapshot", cycles: 5 } }, four, four)),
+      fgeCycle: await message(() => session.startTraining({ method: { kind: "fge", pretrain: 0.8, cycle: 3 } }, four, four)),
+      fgeShort: await message(() => session.startTraining({ batch: 2, epochs: 1, method: { kind: "fge", pretrain: 0.8, cycle: 2 } }, four, four)),
+      swaStart: await message(() => session.startTraining({ method: { kind: "swa", start: 1.5 } }, four, four)),
       // A training set one 64x64 image larger than the adapter's largest buffer.
       tooLarge: await (async () => {
         const info = session.adapter();
@@ -281,5 +284,8 @@ test("bad dataset files and settings are refused with messages", async () => {
   assert.match(r.nan, /lr|number|null/i);
   assert.match(r.t0high, /t0 = 1.5 is not allowed/);
   assert.match(r.cycles, /only 2 iterations/);
+  assert.match(r.fgeCycle, /cycle = 3 is not allowed: use an even number/);
+  assert.match(r.fgeShort, /leaves no whole epoch of pre-training/);
+  assert.match(r.swaStart, /swa-start = 1.5 is not allowed/);
   assert.match(r.tooLarge.said, new RegExp(`more than the \\d+ this adapter allows in one buffer; use at most ${r.tooLarge.fits} training images`));
 });

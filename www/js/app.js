@@ -10,6 +10,7 @@ import { keepChoices, openSession, showChoices } from "./choices.js";
 import { wireDiagnostics } from "./diagnostics.js";
 import { DataFileError, loadBundled, loadFiles } from "./datasets.js";
 import { $, clearMessages, say } from "./dom.js";
+import { initPresets } from "./presets.js";
 import { SettingsError, initSettings, lockSettings, readDataChoice, readRuns } from "./settings.js";
 import { Comparison, callStats, newRecords } from "./runner.js";
 import { LiveViews, showProgress } from "./live.js";
@@ -256,6 +257,7 @@ async function main() {
   const adapter = await showAdapter(session, $("adapter-info"));
   showChoices(session, $("kernel-choices"));
   initSettings(wasm, adapter);
+  initPresets();
   const page = new Page(wasm, session, adapter);
   window.snapfreezePage = page;
   page.bundled("mnist").catch(() => {});

@@ -51,6 +51,19 @@ export const resultRows = (records) => comparison(records).rows;
 /** A spread's mean, or null. */
 const mean = (spread) => spread?.mean ?? null;
 
+/** The sentence on a row's headline error against the baseline's (`against_baseline`). */
+export function verdict(row) {
+  const d = row.against_baseline;
+  if (!d) return null;
+  const points = (v) => (100 * v).toFixed(2);
+  const what = row.ensemble_error == null ? "test" : "ensemble";
+  const judged = d.within_noise
+    ? `within noise: on ${row.test_images.toLocaleString("en")} test images, differences under ${points(d.noise)} points are`
+    : `${d.difference < 0 ? "better" : "worse"} by ${points(Math.abs(d.difference))} points, more than the `
+      + `${points(d.noise)} points of noise on ${row.test_images.toLocaleString("en")} test images`;
+  return `${row.title}: ${what} error ${points(d.error)}% against the baseline's ${points(d.baseline)}%, ${judged}.`;
+}
+
 export class CompareView {
   reset(records) {
     this.records = records;
@@ -70,6 +83,16 @@ export class CompareView {
       series: series({ width: 1.5 }),
     });
     this.table();
+  }
+
+  /** Says, under the table, which differences from the baseline are more than noise. */
+  noise(rows) {
+    const lines = rows.map(verdict).filter((line) => line);
+    $("compare-noise").replaceChildren(...lines.map((line) => {
+      const li = document.createElement("li");
+      li.textContent = line;
+      return li;
+    }));
   }
 
   update() {
@@ -93,6 +116,7 @@ export class CompareView {
 
   table() {
     const rows = resultRows(this.records);
+    this.noise(rows);
     $("compare-table").tBodies[0].replaceChildren(...rows.map((row, i) => {
       const tr = document.createElement("tr");
       tr.dataset.kind = row.kind;

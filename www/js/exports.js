@@ -67,6 +67,7 @@ function resultsJson(state) {
 
 const STEP_COLUMNS = ["method", "iteration", "epoch", "loss", "accuracy", "lr", "frozen_blocks", "forward_flops", "backward_flops"];
 const RESULT_COLUMNS = ["title", "method", "status", "iterations", "test_error", "ensemble_error", "ensemble_size",
+  "disagreement", "kl", "sgd_error", "test_images",
   "train_seconds", "images_per_second", "time_saved", "backward_saving_measured", "backward_saving_theory"];
 
 /** A result row for the CSV: each spread over seeds as its mean (the page runs one seed). */

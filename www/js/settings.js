@@ -24,7 +24,12 @@ export function initSettings(wasm, adapter) {
     note.textContent = "Defaults: every MNIST image for 6 epochs with a small CNN, three times (1.08 million "
       + "training images in all); the progress bar says how long is left once it starts.";
   }
-  const setLr = () => { $("lr").value = wasm.defaultLr(JSON.parse($("model").value)); };
+  // The rate follows the model, at the batch size in the form then (the small CNN takes a
+  // lower one at batch 16 and below).
+  const setLr = () => {
+    const batch = Number($("batch").value);
+    $("lr").value = wasm.defaultLr(JSON.parse($("model").value), Number.isInteger(batch) && batch > 0 ? batch : 64);
+  };
   $("model").addEventListener("change", setLr);
   setLr();
   $("dataset").addEventListener("change", () => {
@@ -97,5 +102,5 @@ export function readDataChoice() {
 
 /** Disables the settings while a comparison runs. */
 export function lockSettings(locked) {
-  for (const el of $("settings").querySelectorAll("fieldset")) el.disabled = locked;
+  for (const el of $("settings").querySelectorAll("fieldset, .presets button")) el.disabled = locked;
 }
