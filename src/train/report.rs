@@ -355,10 +355,15 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
     let freezeout = first.method_kind() == "freezeout";
     let test_error = Spread::of(&test);
     let ensemble_error = Spread::of(&ensemble);
-    let test_images = first.final_test.map(|t| t.images);
+    // The final model's test set, else a member's (mid-run), else the baseline's.
+    let test_images = first
+        .final_test
+        .map(|t| t.images)
+        .or_else(|| first.snapshots.first().map(|m| m.test.images))
+        .or_else(|| reference.and_then(|r| r.test_error).map(|(_, n)| n));
     let headline = ensemble_error.or(test_error).map(|e| e.mean);
     let against_baseline = match (headline, reference.and_then(|r| r.test_error), is_reference) {
-        (Some(e), Some((b, n)), false) => Some(Difference::new(e, b, test_images.unwrap_or(n))),
+        (Some(e), Some((b, _)), false) => test_images.map(|n| Difference::new(e, b, n)),
         _ => None,
     };
     Row {

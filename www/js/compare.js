@@ -57,10 +57,11 @@ export function verdict(row) {
   if (!d) return null;
   const points = (v) => (100 * v).toFixed(2);
   const what = row.ensemble_error == null ? "test" : "ensemble";
+  const on = row.test_images == null ? "" : ` on ${row.test_images.toLocaleString("en")} test images`;
   const judged = d.within_noise
-    ? `within noise: on ${row.test_images.toLocaleString("en")} test images, differences under ${points(d.noise)} points are`
+    ? `within noise: differences under ${points(d.noise)} points are${on}`
     : `${d.difference < 0 ? "better" : "worse"} by ${points(Math.abs(d.difference))} points, more than the `
-      + `${points(d.noise)} points of noise on ${row.test_images.toLocaleString("en")} test images`;
+      + `${points(d.noise)} points of noise${on}`;
   return `${row.title}: ${what} error ${points(d.error)}% against the baseline's ${points(d.baseline)}%, ${judged}.`;
 }
 

@@ -374,6 +374,8 @@ export class Comparison {
     const progress = run.progress();
     record.iteration = progress.iteration;
     record.wallSeconds = (performance.now() - record.startedAt) / 1000 - record.pausedSeconds;
+    // Before the events: a snapshot's view shows the summary's diversity with it included.
+    record.summary = run.summary();
     for (const event of run.takeEvents()) {
       if (event.kind === "steps") {
         record.imagesPerSecond = event.images_per_second;
@@ -391,7 +393,6 @@ export class Comparison {
         this.hooks.snapshot(record);
       }
     }
-    record.summary = run.summary();
     if (stateDue) {
       record.checkpoint = { bytes: await run.saveState(), iteration: progress.iteration, epoch: record.epochs.length };
     }
