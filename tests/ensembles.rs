@@ -13,9 +13,9 @@ use common::synthetic;
 use snapfreeze::checkpoint;
 use snapfreeze::data::Dataset;
 use snapfreeze::gpu::Gpu;
-use snapfreeze::kernels::data::{gather_reference, GatherSettings, ImageShape};
+use snapfreeze::kernels::data::{gather_reference, ImageShape};
 use snapfreeze::nn::reference::{NormMode, ReferenceModel};
-use snapfreeze::nn::{ForwardChoice, KernelVariants, ModelSpec};
+use snapfreeze::nn::ModelSpec;
 use snapfreeze::schedule::{Fge, Method, Swa};
 use snapfreeze::train::data::Normalisation;
 use snapfreeze::train::{check_ensemble, Event, RunState, TrainConfig, Trainer};
@@ -25,18 +25,7 @@ fn data() -> (Dataset, Dataset) {
 }
 
 fn config(method: Method, epochs: u32) -> TrainConfig {
-    TrainConfig {
-        model: ModelSpec::Small { width: 4 },
-        epochs,
-        batch: 8,
-        lr: 0.05,
-        method,
-        readback_every: 1,
-        eval_every_epoch: false,
-        forward: ForwardChoice::Implicit,
-        kernel_variants: KernelVariants::Registers,
-        ..TrainConfig::default()
-    }
+    common::method_config(ModelSpec::Small { width: 4 }, method, epochs)
 }
 
 fn trainer(gpu: &Rc<Gpu>, config: TrainConfig) -> Trainer {
@@ -122,13 +111,7 @@ fn cpu_statistics(
         .into_iter()
         .map(|t| (t.name, t.values));
     let model = ReferenceModel::new(&arch, tensors);
-    let settings = GatherSettings {
-        pad: 0,
-        flip: false,
-        seed: 0,
-        mean: norm.mean,
-        std: norm.std,
-    };
+    let settings = norm.plain_gather(0);
     let shape = ImageShape {
         channels: 1,
         h: 8,

@@ -10,7 +10,7 @@ use common::synthetic;
 use snapfreeze::checkpoint;
 use snapfreeze::ensemble::mean_predictions;
 use snapfreeze::gpu::Gpu;
-use snapfreeze::nn::{ForwardChoice, KernelVariants, ModelSpec};
+use snapfreeze::nn::ModelSpec;
 use snapfreeze::schedule::{CyclicCosine, FreezeOut, Method, Scaling};
 use snapfreeze::train::{Event, TrainConfig, Trainer};
 
@@ -22,18 +22,7 @@ fn trainer(gpu: &Rc<Gpu>, config: TrainConfig, init: Option<&[u8]>) -> Trainer {
 }
 
 fn config(model: ModelSpec, method: Method) -> TrainConfig {
-    TrainConfig {
-        model,
-        epochs: 4,
-        batch: 8,
-        lr: 0.05,
-        method,
-        readback_every: 1,
-        eval_every_epoch: false,
-        forward: ForwardChoice::Implicit,
-        kernel_variants: KernelVariants::Registers,
-        ..TrainConfig::default()
-    }
+    common::method_config(model, method, 4)
 }
 
 /// The bits of `len` floats from `offset` of `buffer`.

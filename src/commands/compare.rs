@@ -228,27 +228,17 @@ fn print_diversity(r: &Row) {
         r.runs,
         if r.runs == 1 { "" } else { "s" }
     );
-    let columns: Vec<String> = (1..=m).map(|k| format!("{k:>6}")).collect();
-    println!(
-        "  member  err % alone  disagreement %: {}   KL: {}",
-        columns.join(""),
-        columns.join("")
-    );
+    let columns: String = (1..=m).map(|k| format!("{k:>6}")).collect();
+    println!("  member  err % alone | disagreement % with | KL with");
+    println!("                      | {columns} | {columns}");
     for a in 0..m {
-        let dis: Vec<String> = d.disagreement[a]
+        let dis: String = d.disagreement[a]
             .iter()
             .map(|v| format!("{:>6.1}", 100.0 * v))
             .collect();
-        let kl: Vec<String> = d.kl[a].iter().map(|v| format!("{v:>6.3}")).collect();
-        println!(
-            "  {:>6}  {:>11.2}  {:>16}{}   {:>2}{}",
-            a + 1,
-            100.0 * (1.0 - d.accuracy[a]),
-            "",
-            dis.join(""),
-            "",
-            kl.join("")
-        );
+        let kl: String = d.kl[a].iter().map(|v| format!("{v:>6.3}")).collect();
+        let error = 100.0 * (1.0 - d.accuracy[a]);
+        println!("  {:>6}  {error:>11.2} | {dis} | {kl}", a + 1);
     }
     if let (Some(dis), Some(kl)) = (r.disagreement, r.kl) {
         println!(

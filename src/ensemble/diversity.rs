@@ -110,23 +110,11 @@ pub fn diversity(members: &[Snapshot], labels: &[u32], classes: usize) -> Divers
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ensemble::tests::member;
 
     // Two images, three classes.
     const A: [f32; 6] = [0.6, 0.1, 0.3, 0.5, 0.4, 0.1];
     const B: [f32; 6] = [0.1, 0.2, 0.7, 0.5, 0.4, 0.1];
-
-    fn member(index: usize, p: &[f32]) -> Snapshot {
-        Snapshot {
-            index,
-            iteration: index as u64,
-            test: crate::metrics::Evaluation {
-                loss: 0.0,
-                accuracy: 0.0,
-                images: 2,
-            },
-            probabilities: p.to_vec(),
-        }
-    }
 
     #[test]
     fn disagreement_counts_images_with_different_predictions() {

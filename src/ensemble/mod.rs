@@ -127,7 +127,7 @@ pub fn ensemble_curve(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     // Three snapshots, two images, three classes; image 0 is class 2, image 1 class 0.
@@ -152,9 +152,9 @@ mod tests {
         assert_eq!(vote_predictions(&[&A, &B, &C], 3), vec![0, 0]);
     }
 
-    #[test]
-    fn the_curve_takes_the_most_recent_snapshots() {
-        let snapshot = |index, p: &[f32]| Snapshot {
+    /// Member `index` with probabilities `p` on two test images (its test result unused).
+    pub(crate) fn member(index: usize, p: &[f32]) -> Snapshot {
+        Snapshot {
             index,
             iteration: index as u64,
             test: crate::metrics::Evaluation {
@@ -163,8 +163,12 @@ mod tests {
                 images: 2,
             },
             probabilities: p.to_vec(),
-        };
-        let all = [snapshot(0, &A), snapshot(1, &B), snapshot(2, &C)];
+        }
+    }
+
+    #[test]
+    fn the_curve_takes_the_most_recent_snapshots() {
+        let all = [member(0, &A), member(1, &B), member(2, &C)];
         let curve = ensemble_curve(&all, &[2, 0], 3);
         let acc: Vec<f64> = curve.iter().map(|p| p.accuracy).collect();
         // m = 1: C alone predicts 0, 0 (first maximum) -> 1 of 2. m = 2 (B, C): means

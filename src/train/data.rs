@@ -95,6 +95,18 @@ impl Normalisation {
         }
     }
 
+    /// A gather that only normalises: no crop, no flip (evaluation sets; `seed` is unused
+    /// without augmentation but kept in the uniform).
+    pub fn plain_gather(&self, seed: u32) -> GatherSettings {
+        GatherSettings {
+            pad: 0,
+            flip: false,
+            seed,
+            mean: self.mean,
+            std: self.std,
+        }
+    }
+
     /// Its metadata entries.
     pub fn metadata(&self) -> Vec<(String, String)> {
         let c = self.channels as usize;

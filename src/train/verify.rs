@@ -14,7 +14,7 @@ use super::trainer::{TrainError, Trainer};
 use crate::checkpoint;
 use crate::data::Dataset;
 use crate::ensemble::{accuracy, mean_predictions, vote_predictions};
-use crate::kernels::data::{gather_reference, GatherSettings, ImageShape};
+use crate::kernels::data::{gather_reference, ImageShape};
 use crate::kernels::ensemble::softmax_reference;
 use crate::nn::reference::{NormMode, ReferenceModel};
 
@@ -73,13 +73,7 @@ fn test_inputs(test: &Dataset, images: usize, normalisation: &Normalisation) -> 
         h: test.height,
         w: test.width,
     };
-    let settings = GatherSettings {
-        pad: 0,
-        flip: false,
-        seed: 0,
-        mean: normalisation.mean,
-        std: normalisation.std,
-    };
+    let settings = normalisation.plain_gather(0);
     let labels: Vec<u32> = test.labels.iter().map(|&l| l as u32).collect();
     let indices: Vec<u32> = (0..images as u32).collect();
     gather_reference(&test.images, &labels, shape, &settings, 0, &indices).0

@@ -2,6 +2,9 @@
 
 use snapfreeze::data::Dataset;
 use snapfreeze::gpu::Gpu;
+use snapfreeze::nn::{ForwardChoice, KernelVariants, ModelSpec};
+use snapfreeze::schedule::Method;
+use snapfreeze::train::TrainConfig;
 
 /// Opens whatever adapter wgpu finds (the software Vulkan driver on a machine without a GPU)
 /// and says which one, so a failure report names it.
@@ -65,5 +68,23 @@ pub fn synthetic(count: usize, c: u32, side: u32, seed: u64) -> Dataset {
         classes: 4,
         images,
         labels,
+    }
+}
+
+/// A short run of `method` on `model` for the methods' tests: batch 8, lr 0.05, metrics read
+/// back every step, no evaluation per epoch, and the kernels that repeat to the bit.
+#[allow(dead_code)] // not every test file uses it
+pub fn method_config(model: ModelSpec, method: Method, epochs: u32) -> TrainConfig {
+    TrainConfig {
+        model,
+        epochs,
+        batch: 8,
+        lr: 0.05,
+        method,
+        readback_every: 1,
+        eval_every_epoch: false,
+        forward: ForwardChoice::Implicit,
+        kernel_variants: KernelVariants::Registers,
+        ..TrainConfig::default()
     }
 }

@@ -176,19 +176,12 @@ impl RunData {
         normalisation: Normalisation,
         into: BatchInput<'_>,
     ) -> Result<(RunData, EvalSets), TrainError> {
-        let Normalisation { mean, std, .. } = normalisation;
         let shape = ImageShape {
             channels: train.channels,
             h: train.height,
             w: train.width,
         };
-        let plain = GatherSettings {
-            pad: 0,
-            flip: false,
-            seed: config.seed as u32,
-            mean,
-            std,
-        };
+        let plain = normalisation.plain_gather(config.seed as u32);
         let pad = match (config.augment, train.height.min(train.width) <= 28) {
             (false, _) => 0,
             (true, true) => 2,

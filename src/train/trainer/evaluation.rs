@@ -129,10 +129,15 @@ impl Evaluator {
     }
 }
 
-/// The snapshots taken so far: their weights on the GPU, their test outputs on the host.
+/// The snapshots taken so far: their weights on the GPU, their test outputs on the host,
+/// and what is computed from those outputs. The ensemble curve and the diversity are
+/// recomputed only when a member is added or dropped: the page asks for the run's summary
+/// after every paced call, and the pairwise comparisons over the test set are not free.
 pub(super) struct Snapshots {
     pub store: SnapshotStore,
-    pub taken: Vec<Snapshot>,
+    taken: Vec<Snapshot>,
+    curve: Vec<EnsemblePoint>,
+    diversity: Option<Diversity>,
 }
 
 impl Snapshots {
@@ -161,13 +166,36 @@ impl Snapshots {
         Ok(Snapshots {
             store: SnapshotStore::new(gpu, count, &plan.params, &plan.state)?,
             taken: Vec::new(),
+            curve: Vec::new(),
+            diversity: None,
         })
     }
 
+    /// Records a member (its weights are already in the store) with the test `labels` of
+    /// its `classes`-class outputs.
+    pub fn push(&mut self, member: Snapshot, labels: &[u32], classes: usize) {
+        self.taken.push(member);
+        self.refresh(labels, classes);
+    }
+
     /// Drops the snapshots from `keep` on (they are taken again).
-    pub fn truncate(&mut self, keep: usize) {
+    pub fn truncate(&mut self, keep: usize, labels: &[u32], classes: usize) {
         self.store.truncate(keep);
         self.taken.truncate(keep);
+        self.refresh(labels, classes);
+    }
+
+    fn refresh(&mut self, labels: &[u32], classes: usize) {
+        self.curve = ensemble_curve(&self.taken, labels, classes);
+        self.diversity = match self.taken.is_empty() {
+            true => None,
+            false => Some(diversity(&self.taken, labels, classes)),
+        };
+    }
+
+    /// The members so far, in the order taken.
+    pub fn taken(&self) -> &[Snapshot] {
+        &self.taken
     }
 }
 
@@ -224,12 +252,14 @@ impl Trainer {
     pub(super) async fn evaluate_snapshot(&mut self, index: usize) -> Result<(), TrainError> {
         let (test, probabilities) = self.test_probabilities().await?;
         let iteration = self.iteration - 1;
-        self.snapshots.taken.push(Snapshot {
+        let member = Snapshot {
             index,
             iteration,
             test,
             probabilities,
-        });
+        };
+        let classes = self.plan.arch.classes as usize;
+        self.snapshots.push(member, &self.evaluator.labels, classes);
         self.events.push(Event::Snapshot {
             index,
             iteration,
@@ -241,7 +271,7 @@ impl Trainer {
 
     /// The snapshots taken so far, with their test-set probabilities.
     pub fn snapshots(&self) -> &[Snapshot] {
-        &self.snapshots.taken
+        self.snapshots.taken()
     }
 
     /// The test labels the probabilities are in the order of.
@@ -251,13 +281,12 @@ impl Trainer {
 
     /// The ensembles of the last m snapshots, m = 1..=M so far (empty before the first).
     pub fn ensemble(&self) -> Vec<EnsemblePoint> {
-        let classes = self.plan.arch.classes as usize;
-        ensemble_curve(&self.snapshots.taken, &self.evaluator.labels, classes)
+        self.snapshots.curve.clone()
     }
 
-    /// How the snapshots or members taken so far differ from each other.
-    pub fn diversity(&self) -> Diversity {
-        let classes = self.plan.arch.classes as usize;
-        diversity(&self.snapshots.taken, &self.evaluator.labels, classes)
+    /// How the snapshots or members taken so far differ from each other (none before the
+    /// first).
+    pub fn diversity(&self) -> Option<Diversity> {
+        self.snapshots.diversity.clone()
     }
 }

@@ -80,7 +80,7 @@ impl Trainer {
             .store
             .read(&self.gpu, k, l.params.len as usize, l.state.len as usize)
             .await?;
-        let done = self.snapshots.taken.get(k).map_or(0, |s| s.iteration + 1);
+        let done = self.snapshots().get(k).map_or(0, |s| s.iteration + 1);
         let mut metadata = self.metadata(done);
         metadata.push(("snapshot".to_string(), k.to_string()));
         Ok(checkpoint::save_with_counters(
@@ -110,9 +110,9 @@ impl Trainer {
                 .last_test
                 .filter(|(at, _)| *at == self.iteration)
                 .map(|(_, t)| t),
-            snapshots: self.snapshots.taken.clone(),
+            snapshots: self.snapshots().to_vec(),
             ensemble: self.ensemble(),
-            diversity: (!self.snapshots.taken.is_empty()).then(|| self.diversity()),
+            diversity: self.diversity(),
             swa: self.swa,
             theoretical_backward_saving: self.schedule.theoretical_backward_saving(&costs),
             measured_saving: self.measured_saving(),

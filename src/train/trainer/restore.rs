@@ -26,7 +26,7 @@ impl Trainer {
         let momentum = gpu
             .read_f32(&self.optimizer.momentum, 0, params_len)
             .await?;
-        let taken = &self.snapshots.taken;
+        let taken = self.snapshots();
         let mut snapshots = Vec::with_capacity(taken.len());
         for s in taken {
             let store = &self.snapshots.store;
@@ -160,16 +160,18 @@ impl Trainer {
             0.0
         };
         gpu.write(guard.buffer, guard.offset as u64 * 4, &[flag]);
+        let classes = t.plan.arch.classes as usize;
         for (record, buffers) in history.snapshots.iter().zip(saved.snapshots) {
             t.snapshots
                 .store
                 .restore(gpu, &buffers.params, &buffers.state);
-            t.snapshots.taken.push(Snapshot {
+            let member = Snapshot {
                 index: record.index,
                 iteration: record.iteration,
                 test: record.test,
                 probabilities: buffers.probabilities,
-            });
+            };
+            t.snapshots.push(member, &t.evaluator.labels, classes);
         }
         if let (Some(average), Some(weights)) = (t.average.as_mut(), &saved.average) {
             gpu.write(&average.weights, 0, weights);

@@ -162,7 +162,9 @@ impl Trainer {
             .iter()
             .filter(|&&j| j < iteration)
             .count();
-        self.snapshots.truncate(keep);
+        let classes = self.plan.arch.classes as usize;
+        self.snapshots
+            .truncate(keep, &self.evaluator.labels, classes);
     }
 
     /// The iteration training diverged at, if it has and was not resumed since.
