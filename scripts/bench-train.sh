@@ -25,8 +25,9 @@ if [[ $what == throughput || $what == all ]]; then
   done
 fi
 if [[ $what == mnist || $what == all ]]; then
-  printf '==> small CNN, MNIST, 2 epochs (target: 99.0%% test accuracy)\n'
-  train --dataset mnist --model small --epochs 2 --batch 16 --lr 0.005 \
+  # The CLI's defaults for the small CNN (batch 16, lr 0.005): the target holds at the defaults.
+  printf '==> small CNN, MNIST, 2 epochs at the default settings (target: 99.0%% test accuracy)\n'
+  train --dataset mnist --model small --epochs 2 \
     --json bench-results/train-small-mnist.json
 fi
 if [[ $what == fashion || $what == all ]]; then

@@ -386,9 +386,10 @@ pub fn load(kind: DatasetKind, dir: &Path) -> Result<(Dataset, Dataset), String>
 /// Checks `config` against a training set of `images` images before the GPU opens: the
 /// batch and split fit, and the method fits the run's length.
 fn check_data(config: &TrainConfig, images: usize) -> Result<(), String> {
-    let train = config.training_images(images).map_err(|e| e.to_string())?;
-    let total = (train / config.batch) as u64 * config.epochs as u64;
-    config.check_budget(total).map_err(|e| e.to_string())
+    match config.problems_with_data(images).into_iter().next() {
+        Some(problem) => Err(problem.to_string()),
+        None => Ok(()),
+    }
 }
 
 /// Writes `text` to `path`, or says why not.

@@ -112,6 +112,24 @@ pub enum ConfigError {
     Model(#[from] SpecError),
 }
 
+impl ConfigError {
+    /// The setting at fault as the CLI spells it (`model` for the network's shape).
+    pub fn setting(&self) -> &'static str {
+        match self {
+            ConfigError::Bad { setting, .. } => setting,
+            ConfigError::Model(_) => "model",
+        }
+    }
+
+    /// What to do instead, without the setting's name (for a message beside its field).
+    pub fn fix(&self) -> String {
+        match self {
+            ConfigError::Bad { fix, .. } => fix.clone(),
+            ConfigError::Model(e) => e.to_string(),
+        }
+    }
+}
+
 /// A [`ConfigError::Bad`] for `setting`.
 pub(crate) fn bad(
     setting: &'static str,
@@ -126,90 +144,123 @@ pub(crate) fn bad(
 }
 
 impl TrainConfig {
-    /// Checks the settings that do not depend on the data.
+    /// Checks the settings that do not depend on the data: the first problem found.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.model.validate()?;
+        match self.problems().into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
+    }
+
+    /// Every setting that does not depend on the data and cannot work, one error per
+    /// setting, so a form can mark each bad field at once.
+    pub fn problems(&self) -> Vec<ConfigError> {
+        let mut found = Vec::new();
+        if let Err(e) = self.model.validate() {
+            found.push(e.into());
+        }
         if self.epochs == 0 || self.epochs > 10_000 {
-            return Err(bad("epochs", self.epochs, "use 1 to 10000"));
+            found.push(bad("epochs", self.epochs, "use 1 to 10000"));
         }
         if self.batch < 2 || self.batch > 4096 {
-            return Err(bad(
+            found.push(bad(
                 "batch",
                 self.batch,
                 "use 2 to 4096 (batch norm needs at least 2 images per batch)",
             ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 10.0) {
-            return Err(bad("lr", self.lr, "use a positive learning rate up to 10"));
+            found.push(bad("lr", self.lr, "use a positive learning rate up to 10"));
         }
         if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
-            return Err(bad("momentum", self.momentum, "use 0 <= momentum < 1"));
-        }
-        if self.nesterov && self.momentum == 0.0 {
-            return Err(bad(
+            found.push(bad("momentum", self.momentum, "use 0 <= momentum < 1"));
+        } else if self.nesterov && self.momentum == 0.0 {
+            found.push(bad(
                 "momentum",
                 self.momentum,
                 "Nesterov momentum needs momentum > 0; set momentum or turn Nesterov off",
             ));
         }
         if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
-            return Err(bad(
+            found.push(bad(
                 "weight-decay",
                 self.weight_decay,
                 "use 0 <= weight decay < 1",
             ));
         }
-        self.validate_method()?;
+        found.extend(self.method_problems());
         if !(1..=MAX_READBACK_EVERY).contains(&self.readback_every) {
-            return Err(bad(
+            found.push(bad(
                 "readback-every",
                 self.readback_every,
                 format!("use 1 to {MAX_READBACK_EVERY}"),
             ));
         }
-        Ok(())
+        found
     }
 
-    fn validate_method(&self) -> Result<(), ConfigError> {
+    fn method_problems(&self) -> Vec<ConfigError> {
+        let mut found = Vec::new();
         match self.method {
-            Method::Baseline { .. } => Ok(()),
+            Method::Baseline { .. } => {}
             Method::Snapshot { cycles, alpha0 } => {
                 if cycles == 0 || cycles > 1000 {
-                    return Err(bad("cycles", cycles, "use 1 to 1000 snapshot cycles"));
+                    found.push(bad("cycles", cycles, "use 1 to 1000 snapshot cycles"));
                 }
-                match alpha0 {
-                    Some(a) if !(a.is_finite() && a > 0.0 && a <= 10.0) => {
-                        Err(bad("alpha0", a, "use a positive learning rate up to 10"))
-                    }
-                    _ => Ok(()),
-                }
+                found.extend(check_rate("alpha0", alpha0).err());
             }
             Method::Freezeout(f) => {
                 if !(f.t0.is_finite() && f.t0 > 0.0 && f.t0 <= 1.0) {
-                    return Err(bad("t0", f.t0, "use 0 < t0 <= 1"));
+                    found.push(bad("t0", f.t0, "use 0 < t0 <= 1"));
                 }
-                Ok(())
             }
             Method::Fge(f) => {
                 if !(f.pretrain.is_finite() && f.pretrain > 0.0 && f.pretrain < 1.0) {
                     let fix = "use a fraction of the epochs between 0 and 1 (the paper: 0.8)";
-                    return Err(bad("pretrain", f.pretrain, fix));
+                    found.push(bad("pretrain", f.pretrain, fix));
                 }
                 if f.cycle < 2 || f.cycle > 1000 || f.cycle % 2 == 1 {
                     let fix = "use an even number of epochs per cycle, 2 to 1000";
-                    return Err(bad("cycle", f.cycle, fix));
+                    found.push(bad("cycle", f.cycle, fix));
                 }
-                check_rate("alpha1", f.alpha1)?;
-                check_rate("alpha2", f.alpha2)
+                found.extend(check_rate("alpha1", f.alpha1).err());
+                found.extend(check_rate("alpha2", f.alpha2).err());
             }
             Method::Swa(w) => {
                 if !(w.start.is_finite() && w.start > 0.0 && w.start <= 1.0) {
                     let fix = "use a fraction of the epochs in (0, 1] (the papers: about 0.54)";
-                    return Err(bad("swa-start", w.start, fix));
+                    found.push(bad("swa-start", w.start, fix));
                 }
-                check_rate("swa-lr", w.lr)
+                found.extend(check_rate("swa-lr", w.lr).err());
             }
         }
+        found
+    }
+
+    /// Every problem with these settings on a training set of `images` images (before the
+    /// validation split and limit): those of [`Self::problems`], then, when the settings
+    /// that size the run are sound, the data's and the run length's
+    /// ([`Self::training_images`], [`Self::check_budget`]). What the page checks before
+    /// any of a comparison's runs trains.
+    pub fn problems_with_data(&self, images: usize) -> Vec<ConfigError> {
+        let mut found = self.problems();
+        let sizes_run = ["epochs", "batch", "validation"];
+        if found.iter().any(|e| sizes_run.contains(&e.setting())) {
+            return found;
+        }
+        match self.training_images(images) {
+            Err(e) => found.push(e),
+            Ok(train) => {
+                let total = (train / self.batch) as u64 * self.epochs as u64;
+                let method_checked = found
+                    .iter()
+                    .any(|e| matches!(e.setting(), "cycles" | "pretrain" | "cycle"));
+                if !method_checked {
+                    found.extend(self.check_budget(total).err());
+                }
+            }
+        }
+        found
     }
 
     /// Checks the settings that need the run's length: `total` iterations of `images`
@@ -220,7 +271,10 @@ impl TrainConfig {
             Method::Snapshot { cycles, .. } if cycles as u64 > total => Err(bad(
                 "cycles",
                 cycles,
-                format!("the run has only {total} iterations; use at most that many cycles or train longer"),
+                format!(
+                    "the run has only {total} iteration{}; use at most that many cycles or train longer",
+                    if total == 1 { "" } else { "s" }
+                ),
             )),
             Method::Fge(f) if f.pretrain_epochs(epochs) == 0 => Err(bad(
                 "pretrain",
@@ -263,5 +317,71 @@ impl TrainConfig {
             ));
         }
         Ok(train as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::{Fge, FreezeOut};
+
+    fn settings(found: &[ConfigError]) -> Vec<&'static str> {
+        found.iter().map(ConfigError::setting).collect()
+    }
+
+    #[test]
+    fn every_bad_setting_is_reported_once() {
+        let config = TrainConfig {
+            lr: 1000.0,
+            epochs: 0,
+            method: Method::Freezeout(FreezeOut {
+                t0: 0.0,
+                ..FreezeOut::default()
+            }),
+            ..TrainConfig::default()
+        };
+        assert_eq!(settings(&config.problems()), ["epochs", "lr", "t0"]);
+        assert_eq!(config.validate(), Err(config.problems().remove(0)));
+        let fge = TrainConfig {
+            method: Method::Fge(Fge {
+                pretrain: 1.5,
+                cycle: 3,
+                alpha1: Some(0.0),
+                alpha2: Some(f64::NAN),
+            }),
+            ..TrainConfig::default()
+        };
+        assert_eq!(
+            settings(&fge.problems()),
+            ["pretrain", "cycle", "alpha1", "alpha2"]
+        );
+        assert!(TrainConfig::default().problems().is_empty());
+    }
+
+    #[test]
+    fn the_data_and_the_run_length_are_checked_when_the_sizes_are_sound() {
+        // 5 images cannot fill a batch of 64.
+        let config = TrainConfig::default();
+        assert_eq!(settings(&config.problems_with_data(5)), ["batch"]);
+        assert_eq!(
+            config.problems_with_data(5)[0].fix(),
+            "the batch is larger than the 5 training images; lower it"
+        );
+        // 100 snapshot cycles in 2 epochs of 640 / 64 = 10 steps: 20 iterations.
+        let snapshot = TrainConfig {
+            method: Method::Snapshot {
+                cycles: 100,
+                alpha0: None,
+            },
+            ..TrainConfig::default()
+        };
+        assert_eq!(settings(&snapshot.problems_with_data(640)), ["cycles"]);
+        assert!(snapshot.problems_with_data(64_000).is_empty());
+        // A bad batch hides the length check (it would be computed from a bad size).
+        let both = TrainConfig {
+            batch: 1,
+            ..snapshot
+        };
+        assert_eq!(settings(&both.problems_with_data(640)), ["batch"]);
     }
 }

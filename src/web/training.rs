@@ -53,6 +53,39 @@ pub fn method_title(method: JsValue) -> Result<String, JsValue> {
     Ok(method.title())
 }
 
+/// One setting that cannot work, for the page to show beside its field.
+#[derive(serde::Serialize)]
+struct SettingProblem {
+    /// The setting as the CLI spells it (`lr`, `t0`, `cycles`, `swa-start`, `model`, ...).
+    setting: &'static str,
+    /// What to do instead.
+    fix: String,
+    /// The whole sentence, naming the setting and the value given.
+    message: String,
+}
+
+/// Every problem with the training settings `config` (as `startTraining` takes them),
+/// before anything trains: `[{setting, fix, message}]`, empty when the run can start. With
+/// `trainImages` (the training set's size) the data's and the run length's checks too.
+/// Throws only when `config` is not settings.
+#[wasm_bindgen(js_name = checkSettings)]
+pub fn check_settings(config: JsValue, train_images: Option<u32>) -> Result<JsValue, JsValue> {
+    let config: TrainConfig = from_js(&config, "training settings")?;
+    let problems = match train_images {
+        Some(images) => config.problems_with_data(images as usize),
+        None => config.problems(),
+    };
+    let problems: Vec<SettingProblem> = problems
+        .into_iter()
+        .map(|e| SettingProblem {
+            setting: e.setting(),
+            fix: e.fix(),
+            message: e.to_string(),
+        })
+        .collect();
+    to_js(&problems)
+}
+
 /// A dataset parsed in the page.
 #[wasm_bindgen]
 pub struct WebDataset {

@@ -155,6 +155,68 @@ test("one button with the defaults starts a three-method comparison on MNIST", {
   const files = await page.$$eval("#export-weights button", (bs) => bs.map((b) => b.dataset.file));
   assert.equal(files.length, 1);
   assert.match(files[0], /^baseline-small-w16-step-\d+\.safetensors$/, "the stopped run's weights");
+  // Stop leaves the bar where training stood, not full.
+  const [value, max] = await page.evaluate(() => [document.getElementById("progress").value, document.getElementById("progress").max]);
+  assert.ok(value < max, `the bar after Stop: ${value} of ${max}`);
+  assert.doesNotMatch(await page.textContent("#progress-text"), /NaN/);
+});
+
+/** The form's messages beside their fields: {field: text}. */
+const fieldErrors = () => page.$$eval("#settings .field-error", (els) =>
+  Object.fromEntries(els.map((e) => [e.dataset.field, e.textContent])));
+
+test("every bad setting is refused before any run trains, each beside its field", { timeout: 120_000 }, async () => {
+  const before = await page.evaluate(() => window.snapfreezePage.records.map((r) => `${r.label}: ${r.status}`));
+  const defaults = {};
+  for (const id of ["lr", "t0", "cycles", "epochs", "train-limit", "batch"]) defaults[id] = await page.inputValue(`#${id}`);
+  // Three bad values at once: letters, a rate over 10, t0 = 0.
+  await page.fill("#cycles", "3x");
+  await page.fill("#lr", "1000");
+  await page.fill("#t0", "0");
+  await page.click("#start");
+  await page.waitForFunction(() => document.body.dataset.run === "not-started", null, { timeout: 30_000 });
+  let errors = await fieldErrors();
+  assert.deepEqual(Object.keys(errors).sort(), ["cycles", "lr", "t0"], JSON.stringify(errors));
+  assert.match(errors.cycles, /'3x' is not a number/);
+  assert.match(errors.lr, /up to 10/);
+  assert.match(errors.t0, /0 < t0 <= 1/);
+  // Each message sits in its field's label and is tied to the field.
+  assert.equal(await page.getAttribute("#lr", "aria-invalid"), "true");
+  assert.equal(await page.getAttribute("#lr", "aria-describedby"), "lr-error");
+  assert.equal(await page.$eval("#lr-error", (e) => e.closest("label").contains(document.getElementById("lr"))), true);
+  assert.match(await page.textContent("#run-message"), /Nothing was trained: 3 settings need changing/);
+  assert.equal(await page.evaluate(() => document.activeElement.id), "cycles", "focus on the first bad field");
+  // Nothing trained: the previous comparison is as it was, and the text kept as typed.
+  assert.deepEqual(await page.evaluate(() => window.snapfreezePage.records.map((r) => `${r.label}: ${r.status}`)), before);
+  assert.equal(await page.inputValue("#cycles"), "3x");
+
+  // Fixed, but now more snapshot cycles than the run has steps (1 epoch of 100 images in
+  // batches of 64 is 1 step): found with the data's size, still before anything trains;
+  // the earlier messages are gone.
+  await page.fill("#lr", defaults.lr);
+  await page.fill("#t0", defaults.t0);
+  await page.fill("#cycles", "100");
+  await page.fill("#epochs", "1");
+  await page.fill("#train-limit", "100");
+  await page.click("#start");
+  await page.waitForFunction(() => document.body.dataset.run === "not-started"
+    && document.querySelector("#run-message p[data-kind=settings]"), null, { timeout: 60_000 });
+  errors = await fieldErrors();
+  assert.deepEqual(Object.keys(errors), ["cycles"], JSON.stringify(errors));
+  assert.match(errors.cycles, /only 1 iteration;/);
+  assert.match(await page.textContent("#run-message"), /one setting needs changing/);
+  assert.equal(await page.$$eval("#run-message p", (ps) => ps.length), 1, "one message, the last attempt's");
+  assert.deepEqual(await page.evaluate(() => window.snapfreezePage.records.map((r) => `${r.label}: ${r.status}`)), before);
+
+  // Marked as typed, before Train: a batch larger than allowed, then put right.
+  await page.fill("#batch", "5000");
+  await page.waitForSelector("#batch-error");
+  assert.match(await page.textContent("#batch-error"), /2 to 4096/);
+  await page.fill("#batch", "2.5");
+  assert.match(await page.textContent("#batch-error"), /whole number/);
+  for (const [id, value] of Object.entries(defaults)) await page.fill(`#${id}`, value);
+  assert.deepEqual(await fieldErrors(), {});
+  assert.equal(await page.getAttribute("#batch", "aria-invalid"), null);
 });
 
 test("a short comparison fills the curves, schedules, votes and table; pause holds", { timeout: 600_000 }, async () => {

@@ -11,7 +11,7 @@ import { wireDiagnostics } from "./diagnostics.js";
 import { DataFileError, loadBundled, loadFiles } from "./datasets.js";
 import { $, clearMessages, say } from "./dom.js";
 import { initPresets } from "./presets.js";
-import { SettingsError, initSettings, lockSettings, readDataChoice, readRuns } from "./settings.js";
+import { initSettings, lockSettings, readDataChoice, readSettings, showProblems } from "./settings.js";
 import { Comparison, callStats, newRecords } from "./runner.js";
 import { LiveViews, showProgress } from "./live.js";
 import { VotesView } from "./votes.js";
@@ -96,15 +96,33 @@ class Page {
   async compareMethods() {
     clearMessages();
     document.body.dataset.run = "starting";
-    let runs;
+    // Every setting is checked before anything loads or trains: first what the form alone
+    // can tell, then, with the data's size, whether the batch and each method fit the run.
+    let { runs, problems } = readSettings(undefined);
     let data;
-    try {
-      runs = readRuns();
-      data = await this.loadData(runs[0].config);
-    } catch (e) {
-      const kind = e instanceof DataFileError ? "bad-file" : e instanceof SettingsError ? "settings" : "error";
-      $("data-status").textContent = "";
-      say(kind === "bad-file" ? `That dataset cannot be used: ${message(e)}` : `Cannot start: ${message(e)}`, kind);
+    if (problems.length === 0) {
+      try {
+        data = await this.loadData(runs[0].config);
+      } catch (e) {
+        const kind = e instanceof DataFileError ? "bad-file" : "error";
+        $("data-status").textContent = "";
+        say(kind === "bad-file" ? `That dataset cannot be used: ${message(e)}` : `Cannot start: ${message(e)}`, kind);
+        document.body.dataset.run = "not-started";
+        return;
+      }
+      ({ runs, problems } = readSettings(data.train.describe().images));
+    }
+    showProblems(problems);
+    if (problems.length > 0) {
+      if (data && data !== this.data) {
+        data.train.free();
+        data.test.free();
+      }
+      const n = problems.length;
+      say(`Nothing was trained: ${n === 1 ? "one setting needs" : `${n} settings need`} changing (marked in the form).`,
+        "settings");
+      const first = problems[0].field;
+      (["methods", "form"].includes(first) ? $("start") : $(first)).focus();
       document.body.dataset.run = "not-started";
       return;
     }

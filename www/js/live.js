@@ -5,7 +5,7 @@
 import { Chart, ramp } from "./charts.js";
 import { duration, number, percent } from "./format.js";
 import { $ } from "./dom.js";
-import { STATUS, isSettled } from "./status.js";
+import { STATUS } from "./status.js";
 
 const TRAIN = "#3358d4";
 const TEST = "#d97706";
@@ -154,15 +154,23 @@ export class LiveViews {
 
 /** The progress bar and its line: the run, its epoch, and about how long is left overall. */
 export function showProgress(records, current) {
+  // Only finished runs count whole: a stopped, failed or skipped run counts the steps it
+  // ran, so Stop leaves the bar where training stood.
   const total = records.reduce((sum, r) => sum + (r.total || current.total), 0);
-  const done = records.reduce((sum, r) => sum + (isSettled(r.status) ? (r.total || current.total) : r.iteration), 0);
+  const done = records.reduce((sum, r) => sum + (r.status === STATUS.done ? r.total : r.iteration), 0);
   $("progress").max = Math.max(1, total);
   $("progress").value = done;
+  const position = records.indexOf(current) + 1;
+  const head = `${current.label} (${position} of ${records.length}): ${current.status}`;
+  if (!(current.total > 0 && current.stepsPerEpoch > 0)) {
+    // Its model was never built (it failed or was skipped before its first step).
+    $("progress-text").textContent = head;
+    return;
+  }
   const perIteration = current.iteration > 0 ? current.wallSeconds / current.iteration : null;
   const left = perIteration == null ? null : (total - done) * perIteration;
   const epoch = Math.min(current.config.epochs, Math.floor(current.iteration / current.stepsPerEpoch) + 1);
-  const position = records.indexOf(current) + 1;
-  $("progress-text").textContent = `${current.label} (${position} of ${records.length}): ${current.status}, `
-    + `epoch ${epoch} of ${current.config.epochs}, step ${current.iteration} of ${current.total}`
+  $("progress-text").textContent = `${head}, epoch ${epoch} of ${current.config.epochs}, `
+    + `step ${current.iteration} of ${current.total}`
     + (left == null || ![STATUS.running, STATUS.paused].includes(current.status) ? "" : `; about ${duration(left)} left`);
 }
