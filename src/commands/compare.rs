@@ -11,6 +11,7 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 use snapfreeze::schedule::{Method, Schedule};
 use snapfreeze::train::report::{self, Comparison, Reference, Row, RunRecord, Spread};
+use snapfreeze::train::verdict::verdict;
 
 use super::train::{drive, print_method_results, start};
 use super::{check_data, write, MethodArgs, MethodKind, RunArgs};
@@ -158,10 +159,8 @@ pub fn print_table(c: &Comparison) {
             .collect();
         println!("{} ensemble error % by size: {}", r.title, curve.join(", "));
     }
-    for r in &c.rows {
-        if let Some(line) = verdict(r) {
-            println!("{line}");
-        }
+    for sentence in verdict(c) {
+        println!("{sentence}");
     }
     for r in &c.rows {
         print_diversity(r);
@@ -176,42 +175,6 @@ pub fn print_table(c: &Comparison) {
             );
         }
     }
-}
-
-/// A row's headline error against the baseline's, and whether the difference is more than
-/// the test set's noise: the sentence the page shows too.
-fn verdict(r: &Row) -> Option<String> {
-    let d = r.against_baseline?;
-    let points = |v: f64| format!("{:.2}", 100.0 * v);
-    let what = if r.ensemble_error.is_some() {
-        "ensemble"
-    } else {
-        "test"
-    };
-    let judged = if d.within_noise {
-        format!(
-            "within noise (differences under {} points are)",
-            points(d.noise)
-        )
-    } else {
-        format!(
-            "{} by {} points, more than the noise of {} points",
-            if d.difference < 0.0 {
-                "better"
-            } else {
-                "worse"
-            },
-            points(d.difference.abs()),
-            points(d.noise)
-        )
-    };
-    Some(format!(
-        "{}: {what} error {}% against the baseline's {}% on {} test images: {judged}",
-        r.title,
-        points(d.error),
-        points(d.baseline),
-        r.test_images.unwrap_or(0)
-    ))
 }
 
 /// The members' diversity table of an ensembling method: each member's error alone, and

@@ -11,6 +11,7 @@ pub mod probabilities;
 pub mod report;
 pub mod state;
 pub mod trainer;
+pub mod verdict;
 pub mod verify;
 pub mod work;
 

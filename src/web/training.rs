@@ -39,6 +39,15 @@ pub fn compare_runs(records: JsValue) -> Result<JsValue, JsValue> {
     to_js(&report::compare(&records))
 }
 
+/// The comparison's verdict in plain sentences (`records` as `compareRuns` takes them): the
+/// test set's noise, the best method, each against the baseline, each ensemble against its
+/// best member, SWA against its last SGD weights, what FreezeOut saved.
+#[wasm_bindgen(js_name = comparisonVerdict)]
+pub fn comparison_verdict(records: JsValue) -> Result<JsValue, JsValue> {
+    let records: Vec<RunRecord> = from_js(&records, "run records")?;
+    to_js(&crate::train::verdict::verdict(&report::compare(&records)))
+}
+
 /// The most steps one paced `TrainingRun.advance` call runs.
 #[wasm_bindgen(js_name = maxPacedSteps)]
 pub fn max_paced_steps() -> u32 {

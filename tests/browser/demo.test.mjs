@@ -310,11 +310,22 @@ test("a short comparison fills the curves, schedules, votes and table; pause hol
   assert.equal(heatmap[1][1], "–");
   assert.match(heatmap[1][2], /^\d+\.\d%$/);
   assert.match(heatmap[3][4], /^\d+\.\d\d%$/, "the last snapshot's error alone");
-  const verdicts = await page.$$eval("#compare-noise li", (lis) => lis.map((li) => li.textContent));
-  assert.equal(verdicts.length, 2, JSON.stringify(verdicts));
-  for (const line of verdicts) {
-    assert.match(line, /against the baseline's \d+\.\d\d%, (within noise|better by|worse by)/, line);
-  }
+  // The verdict at the top: the noise first, then plain sentences whose figures are the
+  // table's.
+  assert.ok(await page.isVisible("#verdict-panel"));
+  const verdict = await page.$$eval("#verdict li", (lis) => lis.map((li) => li.textContent));
+  const tests = Number(await page.evaluate(() => window.snapfreezePage.dataset.test.images));
+  assert.match(verdict[0], new RegExp(`^On these ${tests} test images, two errors near \\d+\\.\\d\\d% that differ by less than \\d+\\.\\d\\d points \\(\\d+ images?\\) cannot be told apart`), verdict[0]);
+  assert.match(verdict[1], /^Lowest error: .+ \((test|ensemble) error \d+\.\d\d%\)/, verdict[1]);
+  const against = verdict.filter((line) => /against the baseline's/.test(line));
+  assert.equal(against.length, 2, JSON.stringify(verdict));
+  for (const line of against) assert.match(line, /: (a difference of [\d.]+ points \(\d+ images?\), within noise|(better|worse) by [\d.]+ points \(\d+ images?\), more than noise)\.$/, line);
+  const ensembleCell = rows[1][3].split(" ")[0];
+  const ensembleLine = verdict.find((line) => /the ensemble of 3 members/.test(line));
+  assert.ok(ensembleLine?.includes(`(${ensembleCell})`), `${ensembleLine} / table ${ensembleCell}`);
+  assert.match(ensembleLine, /(beat|did not beat|matched \(within noise\)) its best member alone \(member [123], \d+\.\d\d%\)/);
+  assert.ok(verdict.some((line) => /^FreezeOut .*: freezing skipped \d+\.\d% of the training FLOPs/.test(line)), JSON.stringify(verdict));
+  assert.match(await page.textContent("#verdict-status"), /^3 of 3 methods trained to the end\.$/);
   assert.deepEqual(problems, []);
 });
 
@@ -683,6 +694,8 @@ test("the latest comparison is kept in the browser and comes back after a reload
   })));
   const before = await summary();
   assert.ok(before.length > 0 && before.every((r) => r.steps > 0), JSON.stringify(before));
+  const verdict = await page.$$eval("#verdict li", (lis) => lis.map((li) => li.textContent));
+  assert.ok(verdict.length >= 2, JSON.stringify(verdict));
   await reload();
   await page.waitForSelector("#saved-show", { timeout: 60_000 });
   assert.match(await page.textContent("#saved"), /Kept in this browser from .*: MNIST/);
@@ -698,6 +711,8 @@ test("the latest comparison is kept in the browser and comes back after a reload
   assert.equal(await page.$$eval(".vote-card canvas", (els) => els.length), 40, "each card draws its test image");
   const rows = await page.$$eval("#compare-table tbody tr", (trs) => trs.map((tr) => tr.dataset.status));
   assert.deepEqual(rows, before.map((r) => r.status));
+  assert.deepEqual(await page.$$eval("#verdict li", (lis) => lis.map((li) => li.textContent)), verdict,
+    "the same verdict after a reload");
   const { bytes } = await downloadOf("#export-json");
   const json = JSON.parse(bytes.toString("utf8"));
   assert.equal(json.runs.length, before.length);

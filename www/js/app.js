@@ -208,6 +208,7 @@ class Page {
     const stopped = this.comparison.stopping;
     this.comparison = null;
     this.buttons(stopped ? "stopped" : "done");
+    this.render(true); // the verdict, now that nothing runs
   }
 
   buttons(state) {
@@ -250,6 +251,7 @@ class Page {
       document.body.dataset.firstStepMs = String(Math.round(performance.now()));
     }
     this.compare.update();
+    this.compare.verdict(Boolean(this.comparison));
     refreshExports(this.records);
   }
 }

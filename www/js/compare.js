@@ -51,23 +51,10 @@ export const resultRows = (records) => comparison(records).rows;
 /** A spread's mean, or null. */
 const mean = (spread) => spread?.mean ?? null;
 
-/** The sentence on a row's headline error against the baseline's (`against_baseline`). */
-export function verdict(row) {
-  const d = row.against_baseline;
-  if (!d) return null;
-  const points = (v) => (100 * v).toFixed(2);
-  const what = row.ensemble_error == null ? "test" : "ensemble";
-  const on = row.test_images == null ? "" : ` on ${row.test_images.toLocaleString("en")} test images`;
-  const judged = d.within_noise
-    ? `within noise: differences under ${points(d.noise)} points are${on}`
-    : `${d.difference < 0 ? "better" : "worse"} by ${points(Math.abs(d.difference))} points, more than the `
-      + `${points(d.noise)} points of noise${on}`;
-  return `${row.title}: ${what} error ${points(d.error)}% against the baseline's ${points(d.baseline)}%, ${judged}.`;
-}
-
 export class CompareView {
   reset(records) {
     this.records = records;
+    $("verdict-panel").hidden = true;
     const series = (extra) => records.map((r, i) => ({ label: r.label, stroke: METHOD_COLOURS[i % METHOD_COLOURS.length], ...extra }));
     this.accuracy = new Chart($("chart-compare-accuracy"), {
       title: "Test accuracy by epoch",
@@ -86,10 +73,21 @@ export class CompareView {
     this.table();
   }
 
-  /** Says, under the table, which differences from the baseline are more than noise. */
-  noise(rows) {
-    const lines = rows.map(verdict).filter((line) => line);
-    $("compare-noise").replaceChildren(...lines.map((line) => {
+  /**
+   * The verdict at the top of the page, once no run of the comparison is under way (during
+   * training it would judge unfinished runs): plain sentences from the module, each
+   * difference judged against the test set's noise.
+   */
+  verdict(underWay) {
+    const records = this.records ?? [];
+    const sentences = underWay ? [] : bindings().comparisonVerdict(runRecords(records));
+    $("verdict-panel").hidden = sentences.length === 0;
+    if (sentences.length === 0) return;
+    const finished = records.filter((r) => r.status === STATUS.done).length;
+    const others = records.filter((r) => r.status !== STATUS.done).map((r) => `${r.label}: ${r.status}`);
+    $("verdict-status").textContent = `${finished} of ${records.length} methods trained to the end`
+      + (others.length ? ` (${others.join("; ")}); the sentences cover what each run measured.` : ".");
+    $("verdict").replaceChildren(...sentences.map((line) => {
       const li = document.createElement("li");
       li.textContent = line;
       return li;
@@ -117,7 +115,6 @@ export class CompareView {
 
   table() {
     const rows = resultRows(this.records);
-    this.noise(rows);
     $("compare-table").tBodies[0].replaceChildren(...rows.map((row, i) => {
       const tr = document.createElement("tr");
       tr.dataset.kind = row.kind;
