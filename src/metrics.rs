@@ -66,6 +66,71 @@ pub struct PhaseTime {
     pub seconds: f64,
 }
 
+/// Training speed over a run's timing windows (the steps between two readbacks), so that a
+/// burst of other work on the machine moves the figure little: the median and the 10th and
+/// 90th percentiles of the windows' images per second. The first window (pipelines
+/// warming up) is left out when there are three or more.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SpeedRange {
+    /// Median images per second over the windows.
+    pub median: f64,
+    /// The 10th percentile.
+    pub low: f64,
+    /// The 90th percentile.
+    pub high: f64,
+    /// Windows measured.
+    pub windows: usize,
+}
+
+impl SpeedRange {
+    /// The range of `speeds` (one per window, in run order); `None` when there are none.
+    pub fn of(speeds: &[f64]) -> Option<SpeedRange> {
+        let warm = if speeds.len() >= 3 {
+            &speeds[1..]
+        } else {
+            speeds
+        };
+        let mut sorted: Vec<f64> = warm.iter().copied().filter(|v| v.is_finite()).collect();
+        if sorted.is_empty() {
+            return None;
+        }
+        sorted.sort_by(f64::total_cmp);
+        Some(SpeedRange {
+            median: quantile(&sorted, 0.5),
+            low: quantile(&sorted, 0.1),
+            high: quantile(&sorted, 0.9),
+            windows: sorted.len(),
+        })
+    }
+}
+
+/// The `q` quantile of sorted `values` (not empty), interpolated between neighbours.
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let at = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let (below, above) = (at.floor() as usize, at.ceil() as usize);
+    sorted[below] + (sorted[above] - sorted[below]) * (at - below as f64)
+}
+
+/// FreezeOut's step time saving, measured after the run by timing every kind of step it
+/// ran (by number of blocks frozen) in interleaved rounds, so that load from other
+/// programs falls on every kind alike: 1 - (the run's steps at each kind's time) / (as
+/// many steps with nothing frozen), once per round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FreezeTiming {
+    /// The median saving over the rounds.
+    pub saving: f64,
+    /// The smallest round's saving.
+    pub low: f64,
+    /// The largest round's saving.
+    pub high: f64,
+    /// Rounds timed.
+    pub rounds: u32,
+    /// Steps timed per kind in each round.
+    pub steps_per_round: u32,
+    /// Median seconds per step for each kind the run ran, by blocks frozen.
+    pub step_seconds: Vec<PhaseTime>,
+}
+
 /// Training went on after a divergence, from `iteration`, with its rates multiplied by
 /// `factor` (see `Trainer::resume`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

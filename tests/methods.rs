@@ -264,3 +264,64 @@ fn snapshot_cycles_beyond_the_budget_are_refused() {
         "{message}"
     );
 }
+
+#[test]
+fn freezeouts_step_time_saving_is_timed_after_the_run_and_leaves_the_model_as_it_was() {
+    let gpu = Rc::new(common::gpu());
+    let method = Method::Freezeout(FreezeOut {
+        t0: 0.5,
+        scaling: Scaling::Linear,
+        scaled_lr: true,
+    });
+    let model = ModelSpec::Resnet { depth: 8, width: 4 };
+    let mut t = trainer(&gpu, config(model.clone(), method), None);
+    // Not before the run has ended.
+    assert_eq!(pollster::block_on(t.time_freezing(3)).unwrap(), None);
+    pollster::block_on(t.run(t.total_iterations())).unwrap();
+    let before = pollster::block_on(t.checkpoint()).unwrap();
+    let ran: Vec<(usize, u64)> = t
+        .summary()
+        .phases
+        .iter()
+        .map(|p| (p.frozen, p.steps))
+        .collect();
+    assert!(ran.len() >= 2, "{ran:?}");
+    let timing = pollster::block_on(t.time_freezing(3))
+        .unwrap()
+        .expect("blocks froze, so the saving is timed");
+    assert_eq!(timing.rounds, 3);
+    assert!((1..=16).contains(&timing.steps_per_round));
+    // One median step time per kind of step the run ran, with the steps it ran of each.
+    let kinds: Vec<(usize, u64)> = timing
+        .step_seconds
+        .iter()
+        .map(|p| (p.frozen, p.steps))
+        .collect();
+    assert_eq!(kinds, ran);
+    assert!(timing.step_seconds.iter().all(|p| p.seconds > 0.0));
+    assert!(
+        timing.low <= timing.saving && timing.saving <= timing.high,
+        "{timing:?}"
+    );
+    assert!(timing.high < 1.0);
+    // The weights and running statistics are put back: the final model is unchanged.
+    let after = pollster::block_on(t.checkpoint()).unwrap();
+    let (was, is) = (
+        checkpoint::load(&before).unwrap(),
+        checkpoint::load(&after).unwrap(),
+    );
+    assert_eq!(was.len(), is.len());
+    for (a, b) in was.iter().zip(&is) {
+        assert_eq!(a, b, "tensor {} changed", a.name);
+    }
+    assert_eq!(t.summary().freeze_timing, Some(timing));
+    // The run's speed over its timing windows.
+    let speed = t.summary().speed.expect("windows were timed");
+    assert!(speed.low <= speed.median && speed.median <= speed.high && speed.windows >= 1);
+
+    // A run where nothing froze has nothing to time.
+    let mut plain = trainer(&gpu, config(model, Method::default()), None);
+    pollster::block_on(plain.run(plain.total_iterations())).unwrap();
+    assert_eq!(pollster::block_on(plain.time_freezing(3)).unwrap(), None);
+    assert_eq!(plain.summary().freeze_timing, None);
+}

@@ -13,7 +13,7 @@ use snapfreeze::schedule::{Method, Schedule};
 use snapfreeze::train::report::{self, Comparison, Reference, Row, RunRecord, Spread};
 use snapfreeze::train::verdict::verdict;
 
-use super::train::{drive, print_method_results, start};
+use super::train::{drive, print_method_results, start, time_freezing};
 use super::{check_data, write, MethodArgs, MethodKind, RunArgs};
 
 /// A method to compare.
@@ -248,6 +248,7 @@ pub async fn compare(args: CompareArgs) -> Result<(), String> {
         let baseline = matches!(config.method, Method::Baseline { .. });
         let mut trainer = start(&train_set, &test_set, config, None).await?;
         drive(&mut trainer, args.quiet, None).await?;
+        time_freezing(&mut trainer).await?;
         let summary = trainer.summary();
         println!(
             "seed {seed}, {}: test error {} in {:.1} s",

@@ -459,6 +459,7 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
         lose_device_at: args.lose_device_at,
     };
     drive(&mut trainer, args.quiet, Some(saving)).await?;
+    time_freezing(&mut trainer).await?;
 
     let model = config.model.name();
     let summary = trainer.summary();
@@ -585,6 +586,30 @@ pub fn print_method_results(summary: &RunSummary) {
             100.0 * work.step_saving()
         );
     }
+    if let Some(f) = &summary.freeze_timing {
+        println!(
+            "FreezeOut: step time saved {:.1}% ({:.1}% to {:.1}% over {} interleaved rounds of {} \
+             steps of each kind, timed after the run)",
+            100.0 * f.saving,
+            100.0 * f.low,
+            100.0 * f.high,
+            f.rounds,
+            f.steps_per_round
+        );
+    }
+}
+
+/// Interleaved rounds FreezeOut's kinds of step are timed in after the run.
+const FREEZE_TIMING_ROUNDS: u32 = 5;
+
+/// A finished FreezeOut run's step time saving, timed in interleaved rounds (see
+/// `Trainer::time_freezing`); nothing for other runs.
+pub async fn time_freezing(trainer: &mut Trainer) -> Result<(), String> {
+    trainer
+        .time_freezing(FREEZE_TIMING_ROUNDS)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 async fn save(trainer: &Trainer, path: &Path) -> Result<(), String> {

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ensemble::{Diversity, EnsemblePoint, Snapshot};
-use crate::metrics::{Evaluation, PhaseTime, Resume, SwaResult};
+use crate::metrics::{Evaluation, FreezeTiming, PhaseTime, Resume, SpeedRange, SwaResult};
 use crate::train::work::WorkDone;
 
 /// A run's results: what a comparison tabulates.
@@ -46,6 +46,12 @@ pub struct RunSummary {
     /// FreezeOut's wall-clock saving measured within the run (see
     /// `Trainer::measured_saving`).
     pub measured_saving: Option<f64>,
+    /// Training speed over the run's timing windows: median and range.
+    #[serde(default)]
+    pub speed: Option<SpeedRange>,
+    /// FreezeOut's step time saving timed after the run (interleaved rounds).
+    #[serde(default)]
+    pub freeze_timing: Option<FreezeTiming>,
     /// Training time by number of frozen blocks.
     pub phases: Vec<PhaseTime>,
     /// FLOPs executed and launches by kernel.
@@ -132,6 +138,41 @@ pub struct Reference {
     pub test_error: Option<(f64, u32)>,
 }
 
+/// A timed figure that moves with the machine's load: its median and the range it moved in.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Range {
+    /// The median (over seeds, the median of the runs' medians).
+    pub median: f64,
+    /// The lowest it went (over seeds, the lowest run's).
+    pub low: f64,
+    /// The highest it went.
+    pub high: f64,
+}
+
+impl Range {
+    /// The ranges of several runs as one: the median of their medians and the extremes.
+    fn over(runs: &[Range]) -> Option<Range> {
+        let mut medians: Vec<f64> = runs.iter().map(|r| r.median).collect();
+        if medians.is_empty() {
+            return None;
+        }
+        medians.sort_by(f64::total_cmp);
+        Some(Range {
+            median: crate::metrics::quantile(&medians, 0.5),
+            low: runs.iter().map(|r| r.low).fold(f64::INFINITY, f64::min),
+            high: runs
+                .iter()
+                .map(|r| r.high)
+                .fold(f64::NEG_INFINITY, f64::max),
+        })
+    }
+
+    /// Whether the range includes zero: the figure's sign is not known.
+    pub fn spans_zero(&self) -> bool {
+        self.low <= 0.0 && self.high >= 0.0
+    }
+}
+
 /// A method's headline error (its ensemble's where it has one, else its final model's)
 /// against the reference baseline's test error, with the test set's noise.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -203,6 +244,13 @@ pub struct Row {
     pub train_seconds: Option<Spread>,
     /// Training images per second.
     pub images_per_second: Option<Spread>,
+    /// Training images per second over the runs' timing windows: median and range.
+    pub speed: Option<Range>,
+    /// FreezeOut's step time saving timed after each run in interleaved rounds (the one
+    /// figure of its time saving the page and the verdict use): median and range.
+    pub step_time_saving: Option<Range>,
+    /// Rounds and steps per round behind `step_time_saving` (the first run's).
+    pub step_time_rounds: Option<(u32, u32)>,
     /// 1 - this method's mean training time / the reference baseline's (finished runs
     /// only; none for the reference itself).
     pub time_saved: Option<f64>,
@@ -337,8 +385,26 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
         .filter_map(|x| x.swa.as_ref().map(|r| error(&r.sgd_test)))
         .collect();
     let seconds = Spread::of(&s.iter().map(|x| x.train_seconds).collect::<Vec<_>>());
-    let speed = Spread::of(&s.iter().map(|x| x.images_per_second).collect::<Vec<_>>());
+    let mean_speed = Spread::of(&s.iter().map(|x| x.images_per_second).collect::<Vec<_>>());
     let in_run: Vec<f64> = s.iter().filter_map(|x| x.measured_saving).collect();
+    let speed: Vec<Range> = s
+        .iter()
+        .filter_map(|x| x.speed)
+        .map(|r| Range {
+            median: r.median,
+            low: r.low,
+            high: r.high,
+        })
+        .collect();
+    let freeze: Vec<Range> = s
+        .iter()
+        .filter_map(|x| x.freeze_timing.as_ref())
+        .map(|f| Range {
+            median: f.saving,
+            low: f.low,
+            high: f.high,
+        })
+        .collect();
     let step_flop_saving = first.work.step_saving();
     let compared = match (reference, seconds) {
         (Some(r), Some(t)) if finished && !is_reference && r.seconds > 0.0 => Some((r, t.mean)),
@@ -386,7 +452,13 @@ fn row(group: &[&RunRecord], reference: Option<Reference>, is_reference: bool) -
         diversity: mean_diversity,
         sgd_error: Spread::of(&sgd),
         train_seconds: seconds,
-        images_per_second: speed,
+        images_per_second: mean_speed,
+        speed: Range::over(&speed),
+        step_time_saving: Range::over(&freeze),
+        step_time_rounds: s
+            .iter()
+            .find_map(|x| x.freeze_timing.as_ref())
+            .map(|f| (f.rounds, f.steps_per_round)),
         time_saved,
         in_run_saving: Spread::of(&in_run),
         step_flop_saving,
@@ -459,6 +531,8 @@ mod tests {
             swa: None,
             theoretical_backward_saving: 0.0,
             measured_saving: None,
+            speed: None,
+            freeze_timing: None,
             phases: Vec::new(),
             work: WorkDone::default(),
             resumes: Vec::new(),

@@ -547,6 +547,24 @@ impl TrainingRun {
         })
     }
 
+    /// FreezeOut's step time saving, timed once the run has finished in `rounds`
+    /// interleaved rounds of every kind of step it ran (`Trainer::time_freezing`); the
+    /// summary carries it from then on. Resolves to `{saving, low, high, rounds,
+    /// steps_per_round, step_seconds}`, or null when nothing froze.
+    #[wasm_bindgen(js_name = timeFreezing)]
+    pub fn time_freezing(&self, rounds: u32) -> Promise {
+        let trainer = Rc::clone(&self.trainer);
+        future_to_promise(async move {
+            let mut t = take(&trainer)?;
+            let result = t.time_freezing(rounds.clamp(1, 20)).await.map_err(js_error);
+            put_back(&trainer, t);
+            match result? {
+                Some(timing) => to_js(&timing),
+                None => Ok(JsValue::NULL),
+            }
+        })
+    }
+
     /// The ensemble checked end to end on the CPU (`train::verify`): every snapshot or FGE
     /// member (or the final model, for a run without members) evaluated again in f64 from
     /// its checkpoint file on `test`, the test set it trained with. Resolves to

@@ -51,6 +51,24 @@ export const resultRows = (records) => comparison(records).rows;
 /** A spread's mean, or null. */
 const mean = (spread) => spread?.mean ?? null;
 
+const whole = (v) => Math.round(v).toLocaleString("en");
+
+/** Images per second: the median over the runs' timing windows and its range. */
+function speedCell(row) {
+  const s = row.speed;
+  if (s) return `${whole(s.median)} (${whole(s.low)}–${whole(s.high)})`;
+  return row.images_per_second == null ? "–" : whole(mean(row.images_per_second));
+}
+
+/** FreezeOut's FLOPs skipped and its step time saved as timed after the run. */
+function freezeCell(row) {
+  if (row.kind !== "freezeout") return "–";
+  const flops = `${percent(row.step_flop_saving)} FLOPs`;
+  const s = row.step_time_saving;
+  if (!s) return `${flops}; time: once it finishes`;
+  return `${flops}; ${percent(s.median)} time (${percent(s.low)} to ${percent(s.high)})`;
+}
+
 export class CompareView {
   reset(records) {
     this.records = records;
@@ -131,9 +149,8 @@ export class CompareView {
           + (row.sgd_error == null ? "" : ` (last SGD weights ${percent(mean(row.sgd_error), 2)})`),
         row.ensemble_error == null ? "–" : `${percent(mean(row.ensemble_error), 2)} (m = ${row.ensemble_size})`,
         duration(mean(row.train_seconds)),
-        row.images_per_second == null ? "–" : Math.round(mean(row.images_per_second)).toLocaleString("en"),
-        percent(row.time_saved),
-        row.backward_saving_theory == null ? "–" : `${percent(row.backward_saving_measured)} / ${percent(row.backward_saving_theory)}`,
+        speedCell(row),
+        freezeCell(row),
       ];
       cells.forEach((text, k) => {
         const td = document.createElement("td");

@@ -68,10 +68,21 @@ function resultsJson(state) {
 const STEP_COLUMNS = ["method", "iteration", "epoch", "loss", "accuracy", "lr", "frozen_blocks", "forward_flops", "backward_flops"];
 const RESULT_COLUMNS = ["title", "method", "status", "iterations", "test_error", "ensemble_error", "ensemble_size",
   "disagreement", "kl", "sgd_error", "test_images",
-  "train_seconds", "images_per_second", "time_saved", "backward_saving_measured", "backward_saving_theory"];
+  "train_seconds", "images_per_second", "speed_median", "speed_low", "speed_high",
+  "step_flop_saving", "step_time_saving", "step_time_saving_low", "step_time_saving_high",
+  "time_saved", "in_run_saving", "backward_saving_measured", "backward_saving_theory"];
 
-/** A result row for the CSV: each spread over seeds as its mean (the page runs one seed). */
-const flat = (row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v?.mean ?? v]));
+/**
+ * A result row for the CSV: each spread over seeds as its mean (the page runs one seed),
+ * each timed range as its median, low and high.
+ */
+const flat = (row) => ({
+  ...Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v?.mean ?? v])),
+  speed_median: row.speed?.median, speed_low: row.speed?.low, speed_high: row.speed?.high,
+  step_time_saving: row.step_time_saving?.median,
+  step_time_saving_low: row.step_time_saving?.low,
+  step_time_saving_high: row.step_time_saving?.high,
+});
 
 /** Draws every chart with data onto one canvas, titled, with its legend. */
 async function chartsPng() {

@@ -5,7 +5,7 @@
 import { Chart, ramp } from "./charts.js";
 import { duration, number, percent } from "./format.js";
 import { $ } from "./dom.js";
-import { STATUS } from "./status.js";
+import { STATUS, isActive } from "./status.js";
 
 const TRAIN = "#3358d4";
 const TEST = "#d97706";
@@ -135,20 +135,25 @@ export class LiveViews {
   }
 
   stats(record) {
-    const ips = record.imagesPerSecond;
+    // While a run trains, the last timing window's speed; once it has ended, the median
+    // over all its windows (the figure the table shows).
+    const median = isActive(record.status) ? null : record.summary?.speed?.median;
+    const ips = median ?? record.imagesPerSecond;
+    $("stat-speed-label").textContent = median == null ? "images / s" : "images / s (median of the run)";
     $("stat-speed").textContent = ips ? Math.round(ips).toLocaleString("en") : "–";
     $("stat-ms").textContent = ips ? number((1000 * record.config.batch) / ips) : "–";
     const blocks = record.schedule.blocks.length;
     const frozen = record.steps.at(-1)?.frozen_blocks ?? 0;
     $("stat-blocks").textContent = `${blocks - frozen} of ${blocks}`;
     const work = record.summary?.work;
-    const skipped = work && work.full_backward_flops > 0 ? 1 - work.backward_flops / work.full_backward_flops : null;
+    const full = work ? work.forward_flops + work.full_backward_flops : 0;
+    const skipped = full > 0 ? 1 - (work.forward_flops + work.backward_flops) / full : null;
     const freezing = record.kind === "freezeout";
     $("stat-flops").textContent = freezing ? percent(skipped) : "–";
-    $("stat-measured").textContent = freezing
-      ? (record.summary?.measured_saving == null ? "after the first freeze" : percent(record.summary.measured_saving))
-      : "–";
-    $("stat-theory").textContent = freezing ? percent(record.summary?.theoretical_backward_saving) : "–";
+    const timed = record.summary?.freeze_timing;
+    $("stat-saved").textContent = !freezing ? "–"
+      : timed ? `${percent(timed.saving)} (${percent(timed.low)} to ${percent(timed.high)})`
+        : "once it finishes";
   }
 }
 

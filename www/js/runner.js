@@ -29,6 +29,8 @@ export const callStats = { calls: 0, maxSteps: 0 };
 
 /** Steps of forward-only timing after a baseline finishes (splits its step time). */
 const FORWARD_TIMING_STEPS = 8;
+/** Interleaved rounds FreezeOut's kinds of step are timed in after it finishes. */
+const FREEZE_TIMING_ROUNDS = 5;
 
 /** A record's fields that a fresh start of its run resets. */
 function untrained() {
@@ -287,12 +289,16 @@ export class Comparison {
           return this.settle(record, STATUS.diverged, outcome.message, { lost: false, diverged: true });
         }
       }
-      record.summary = run.summary();
       // A stopped run keeps its weights as they are; a finished baseline also times its
-      // forward pass (which needs a finished run).
+      // forward pass, and a finished FreezeOut run its kinds of step in interleaved rounds
+      // (its time saving), both of which need a finished run.
       if (record.status === STATUS.running && record.kind === "baseline") {
         record.forwardSeconds = await run.timeForwardPass(FORWARD_TIMING_STEPS);
       }
+      if (record.status === STATUS.running && record.kind === "freezeout") {
+        await run.timeFreezing(FREEZE_TIMING_ROUNDS);
+      }
+      record.summary = run.summary();
       record.weights = await run.checkpoint();
       // A finished run needs no checkpoint; a stopped one keeps its last to go on from.
       if (record.status === STATUS.running) {

@@ -4,6 +4,7 @@
 use super::{TrainError, Trainer};
 use crate::checkpoint::{self, NamedTensor};
 use crate::gpu::Gpu;
+use crate::metrics::SpeedRange;
 use crate::train::data::Normalisation;
 use crate::train::report::RunSummary;
 
@@ -116,6 +117,8 @@ impl Trainer {
             swa: self.swa,
             theoretical_backward_saving: self.schedule.theoretical_backward_saving(&costs),
             measured_saving: self.measured_saving(),
+            speed: SpeedRange::of(&self.timing.window_speeds),
+            freeze_timing: self.timing.freeze.clone(),
             phases: self
                 .timing
                 .phases

@@ -171,7 +171,7 @@ impl Trainer {
             per_epoch: steps_per_epoch,
         };
         let optimizer = Optimizer::new(&gpu, &plan, &config)?;
-        let timing = Timing::new(step_profiles(&plan, &data, &loss, &optimizer));
+        let timing = Timing::new(step_profiles(&plan, &data, &loss, &optimizer), config.batch);
         let labels = test.labels[..sizes.test]
             .iter()
             .map(|&l| l as u32)

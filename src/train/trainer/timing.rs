@@ -6,8 +6,14 @@ use web_time::Instant;
 
 use super::{TrainError, Trainer};
 use crate::gpu::{Commands, Gpu, KernelProfile};
-use crate::metrics::PhaseTime;
-use crate::train::work::{forward_work, StepProfile, WorkDone};
+use crate::metrics::{quantile, FreezeTiming, PhaseTime};
+use crate::train::work::{forward_work, step_work, StepParts, StepProfile, WorkDone};
+
+/// Each timed burst of one kind of step lasts at least this long (a GPU step takes
+/// milliseconds; a burst that short would time the submission, not the step).
+const BURST_SECONDS: f64 = 0.02;
+/// The most steps in one burst.
+const MAX_BURST: u32 = 16;
 
 /// The run's clock: training time per phase and in the current epoch, and what a step of
 /// each phase runs.
@@ -20,11 +26,18 @@ pub(super) struct Timing {
     profiles: Vec<Option<StepProfile>>,
     /// When the steps waiting to be read back started.
     window_start: Option<Instant>,
+    /// Images per second of each window read back since the run (or its restore) began.
+    pub window_speeds: Vec<f64>,
+    /// Images per step.
+    batch: u32,
+    /// FreezeOut's saving timed after the run ([`Trainer::time_freezing`]).
+    pub freeze: Option<FreezeTiming>,
 }
 
 impl Timing {
-    /// A clock at zero for steps that run `profiles` (one per number of frozen blocks).
-    pub fn new(profiles: Vec<Option<StepProfile>>) -> Self {
+    /// A clock at zero for steps of `batch` images that run `profiles` (one per number of
+    /// frozen blocks).
+    pub fn new(profiles: Vec<Option<StepProfile>>, batch: u32) -> Self {
         Timing {
             phases: (0..profiles.len())
                 .map(|frozen| PhaseTime {
@@ -36,6 +49,9 @@ impl Timing {
             epoch_seconds: 0.0,
             profiles,
             window_start: None,
+            window_speeds: Vec::new(),
+            batch,
+            freeze: None,
         }
     }
 
@@ -59,6 +75,10 @@ impl Timing {
         let phase = &mut self.phases[frozen];
         phase.steps += good as u64;
         phase.seconds += seconds;
+        if good > 0 && seconds > 0.0 {
+            self.window_speeds
+                .push((good as u64 * self.batch as u64) as f64 / seconds);
+        }
         seconds
     }
 
@@ -167,5 +187,115 @@ impl Trainer {
         gpu.finish().await?;
         let seconds = started.map_or(0.0, |t| t.elapsed().as_secs_f64());
         Ok(seconds / steps.max(1) as f64)
+    }
+
+    /// FreezeOut's step time saving, measured once the run has ended (see [`FreezeTiming`]):
+    /// every kind of step the run ran (by blocks frozen) is timed in `rounds` interleaved
+    /// rounds of short bursts, after one warm-up step of each. The weights and running
+    /// statistics are put back afterwards; the momentum is not, so call it on a finished
+    /// run. `None` when nothing froze, and on a run that has not ended.
+    pub async fn time_freezing(&mut self, rounds: u32) -> Result<Option<FreezeTiming>, TrainError> {
+        let kinds: Vec<PhaseTime> = self
+            .timing
+            .phases
+            .iter()
+            .filter(|p| p.steps > 0)
+            .cloned()
+            .collect();
+        if !self.is_finished() || kinds.len() < 2 || kinds[0].frozen != 0 || rounds == 0 {
+            return Ok(None);
+        }
+        let layouts = &self.plan.layouts;
+        let (params_len, state_len) = (layouts.params.len as usize, layouts.state.len as usize);
+        let params = self.gpu.read_f32(&self.plan.params, 0, params_len).await?;
+        let state = self.gpu.read_f32(&self.plan.state, 0, state_len).await?;
+        let timed = self.time_kinds(&kinds, rounds).await;
+        self.gpu.write(&self.plan.params, 0, &params);
+        self.gpu.write(&self.plan.state, 0, &state);
+        let (burst, seconds) = timed?;
+        // One saving per round: the run's steps at this round's time for each kind, against
+        // as many steps at this round's time with nothing frozen.
+        let steps: u64 = kinds.iter().map(|k| k.steps).sum();
+        let mut savings: Vec<f64> = (0..rounds as usize)
+            .map(|r| {
+                let run: f64 = kinds
+                    .iter()
+                    .zip(&seconds)
+                    .map(|(k, t)| k.steps as f64 * t[r])
+                    .sum();
+                1.0 - run / (steps as f64 * seconds[0][r])
+            })
+            .collect();
+        savings.sort_by(f64::total_cmp);
+        let step_seconds = kinds
+            .iter()
+            .zip(&seconds)
+            .map(|(k, t)| {
+                let mut t = t.clone();
+                t.sort_by(f64::total_cmp);
+                PhaseTime {
+                    frozen: k.frozen,
+                    steps: k.steps,
+                    seconds: quantile(&t, 0.5),
+                }
+            })
+            .collect();
+        let timing = FreezeTiming {
+            saving: quantile(&savings, 0.5),
+            low: savings[0],
+            high: savings[savings.len() - 1],
+            rounds,
+            steps_per_round: burst,
+            step_seconds,
+        };
+        self.timing.freeze = Some(timing.clone());
+        Ok(Some(timing))
+    }
+
+    /// Seconds per step of each kind in `kinds`, round by round: `(burst, [kind][round])`.
+    async fn time_kinds(
+        &mut self,
+        kinds: &[PhaseTime],
+        rounds: u32,
+    ) -> Result<(u32, Vec<Vec<f64>>), TrainError> {
+        let mut warm = Vec::with_capacity(kinds.len());
+        for k in kinds {
+            warm.push(self.time_steps(k.frozen, 1).await?);
+        }
+        let burst = ((BURST_SECONDS / warm[0].max(1e-9)).ceil() as u32).clamp(1, MAX_BURST);
+        let mut seconds = vec![Vec::with_capacity(rounds as usize); kinds.len()];
+        for _ in 0..rounds {
+            for (k, times) in kinds.iter().zip(seconds.iter_mut()) {
+                times.push(self.time_steps(k.frozen, burst).await?);
+            }
+        }
+        Ok((burst, seconds))
+    }
+
+    /// Seconds per step of `count` training steps with `frozen` blocks frozen (their metrics
+    /// go to the scratch slot), from an idle GPU to the last step's end.
+    async fn time_steps(&mut self, frozen: usize, count: u32) -> Result<f64, TrainError> {
+        let gpu: &Gpu = &self.gpu;
+        gpu.finish().await?;
+        let started = Instant::now();
+        for k in 0..count {
+            let position = (k as u64 % self.steps_per_epoch) as u32 * self.config.batch;
+            self.data.train.gather.set_position(gpu, 0, position);
+            let Some(update) = self.optimizer.update(frozen) else {
+                let why = format!("no optimizer prepared for {frozen} frozen blocks");
+                return Err(crate::gpu::GpuError::launch("sgd", why).into());
+            };
+            let parts = StepParts {
+                gather: self.data.train.gather.dispatch(),
+                loss: self.loss.scratch_loss(),
+                optimizer: update,
+            };
+            let work = step_work(&self.plan, frozen, &parts);
+            let mut commands = Commands::new(gpu, "freeze timing");
+            commands.run(&work);
+            commands.submit();
+        }
+        gpu.finish().await?;
+        Ok(started.elapsed().as_secs_f64() / count.max(1) as f64)
     }
 }
