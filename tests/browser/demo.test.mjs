@@ -118,7 +118,7 @@ async function snapshotAlone(fields) {
  * at most two steps and hang from `at` on, as in a frozen tab. Resolves once it stands
  * there with its results kept in the browser.
  */
-async function startAndCutOffAt(at) {
+async function startAndCutOffAt(at, { flush = true } = {}) {
   await page.evaluate((from) => {
     const prototype = window.wasmBindings.TrainingRun.prototype;
     const real = window.realAdvance ?? prototype.advance;
@@ -130,7 +130,8 @@ async function startAndCutOffAt(at) {
   await page.click("#start");
   await page.waitForFunction((from) => window.snapfreezePage.comparison?.records[0].iteration >= from, at,
     { timeout: 280_000, polling: 100 });
-  await page.evaluate(() => window.snapfreezePage.saver.now());
+  // `flush`: write what the page has now; else only wait for the writes it started itself.
+  await page.evaluate((f) => (f ? window.snapfreezePage.saver.now() : window.snapfreezePage.saver.writing), flush);
 }
 
 test("one button with the defaults starts a three-method comparison on MNIST", { timeout: 120_000 }, async () => {
@@ -159,6 +160,25 @@ test("one button with the defaults starts a three-method comparison on MNIST", {
   const [value, max] = await page.evaluate(() => [document.getElementById("progress").value, document.getElementById("progress").max]);
   assert.ok(value < max, `the bar after Stop: ${value} of ${max}`);
   assert.doesNotMatch(await page.textContent("#progress-text"), /NaN/);
+});
+
+test("the keyboard reaches Train first, and focus follows a run: to Stop, then to the verdict or Train", { timeout: 120_000 }, async () => {
+  // A click on the page's top puts the keyboard's starting point there, as on opening.
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.mouse.click(5, 5);
+  await page.keyboard.press("Tab");
+  assert.equal(await page.evaluate(() => document.activeElement.className), "skip");
+  assert.ok(await page.isVisible("a.skip"));
+  await page.keyboard.press("Enter");
+  assert.equal(await page.evaluate(() => document.activeElement.id), "setup-panel");
+  await page.focus("#start");
+  await page.keyboard.press("Enter");
+  await waitForRun(["running"], 60_000);
+  assert.equal(await page.evaluate(() => document.activeElement.id), "stop", "Train disabled itself: focus on Stop");
+  await page.keyboard.press("Enter");
+  await waitForRun(["stopped"], 60_000);
+  const focused = await page.evaluate(() => document.activeElement.id);
+  assert.ok(["verdict-title", "start"].includes(focused), `focus after Stop: ${focused}`);
 });
 
 /** The form's messages beside their fields: {field: text}. */
@@ -388,6 +408,37 @@ test("every export downloads a file that parses", { timeout: 120_000 }, async ()
     const size = { F32: 4, I64: 8 }[header[k].dtype];
     assert.equal(end - begin, size * header[k].shape.reduce((a, b) => a * b, 1), k);
     assert.ok(8 + headerLength + end <= snapshot.length, k);
+  }
+});
+
+test("at 390 px wide the page is one column, with nothing cut off and no sideways scroll", { timeout: 60_000 }, async () => {
+  // After the full comparison above, so the tables and charts hold results.
+  await page.setViewportSize({ width: 390, height: 844 });
+  try {
+    await page.waitForTimeout(500); // the charts redraw on resize
+    const layout = await page.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      view: document.documentElement.clientWidth,
+      // Everything wider than the screen other than what scrolls inside its own box.
+      wide: [...document.querySelectorAll("main *")].filter((el) => {
+        const r = el.getBoundingClientRect();
+        return r.width > 0 && (r.right > document.documentElement.clientWidth + 1 || r.left < -1)
+          && !el.closest(".table-scroll") && !el.closest("details:not([open]) > :not(summary)");
+      }).map((el) => el.id || el.className || el.tagName).slice(0, 10),
+    }));
+    assert.ok(layout.page <= layout.view, `the page is ${layout.page} px wide in a ${layout.view} px screen: ${layout.wide}`);
+    assert.deepEqual(layout.wide, []);
+    for (const id of ["start", "stop", "lr", "verdict", "chart-loss", "compare-table"]) {
+      const box = await page.locator(`#${id}`).boundingBox();
+      assert.ok(box && box.x >= 0, `#${id} starts off screen: ${JSON.stringify(box)}`);
+      if (id !== "compare-table") assert.ok(box.x + box.width <= 391, `#${id} is cut off: ${JSON.stringify(box)}`);
+    }
+    // The charts sit one under another.
+    const charts = await page.$$eval("#live-panel .chart", (els) => els.map((el) => Math.round(el.getBoundingClientRect().left)));
+    assert.equal(new Set(charts).size, 1, `chart columns at ${charts}`);
+    await screenshot(page, "demo-phone");
+  } finally {
+    await page.setViewportSize({ width: 1200, height: 1000 });
   }
 });
 
@@ -654,7 +705,7 @@ test("a lost device holds the run, which goes on from its last checkpoint on a n
     };
   });
   assert.equal(run.status, "done");
-  assert.deepEqual(run.recoveries, [{ lostAt: lost.iteration, from: 10 }]);
+  assert.deepEqual(run.recoveries, [{ lostAt: lost.iteration, from: 10, cause: "device lost" }]);
   assert.deepEqual(run.iterations, [...Array(20).keys()], "every step once, in order");
   assert.equal(run.epochs, 2);
   assert.equal(run.checkpoint, null, "a finished run lets its checkpoint go");
@@ -662,7 +713,7 @@ test("a lost device holds the run, which goes on from its last checkpoint on a n
   // The steps lost and trained again on the new device came out the same.
   assert.deepEqual(run.losses.slice(0, lost.iteration), lost.losses);
   const rows = await page.$$eval("#compare-table tbody tr", (trs) => trs.map((tr) => tr.textContent));
-  assert.match(rows[1], new RegExp(`device lost: lost at iteration ${lost.iteration}, went on from 10`));
+  assert.match(rows[1], new RegExp(`device lost at iteration ${lost.iteration}, went on from 10`));
   const statuses = await page.$$eval("#compare-table tbody tr", (trs) => trs.map((tr) => tr.dataset.status));
   assert.deepEqual(statuses, ["done", "done"]);
 
@@ -742,9 +793,10 @@ test("the latest comparison is kept in the browser and comes back after a reload
 // run goes on from its checkpoint to the end, the steps after it trained again the same.
 test("a comparison cut off by a reload goes on from its checkpoint", { timeout: 300_000 }, async () => {
   // The Snapshot Ensemble alone, 10 steps an epoch (the last reload reset the form), cut
-  // off at iteration 13.
+  // off just as its first epoch ends: the page writes the epoch's checkpoint at once, not
+  // with its next timed save.
   await snapshotAlone({ "train-limit": "320", "test-limit": "200", epochs: "2", batch: "32", cycles: "3" });
-  await startAndCutOffAt(13);
+  await startAndCutOffAt(10, { flush: false });
   const cut = await page.evaluate(() => {
     const r = window.snapfreezePage.records[0];
     return { checkpoint: r.checkpoint.iteration, losses: r.steps.map((s) => s.loss) };
@@ -753,6 +805,8 @@ test("a comparison cut off by a reload goes on from its checkpoint", { timeout: 
   await reload();
   await page.waitForSelector("#saved-continue", { timeout: 60_000 });
   assert.equal(await page.textContent("#saved-continue"), "Go on training from Snapshot Ensemble (M = 3)'s epoch 1");
+  // Labelled as what happened: a reload, not a run still under way.
+  assert.match(await page.textContent("#saved"), /Snapshot Ensemble \(M = 3\) \(cut off by a reload\)/);
   await page.click("#saved-continue");
   await waitForRun(["done"], 280_000);
   const run = await page.evaluate(() => {
@@ -765,8 +819,10 @@ test("a comparison cut off by a reload goes on from its checkpoint", { timeout: 
   assert.equal(run.status, "done");
   assert.deepEqual(run.iterations, [...Array(20).keys()]);
   assert.deepEqual(run.snapshots, [6, 13, 19]);
-  assert.deepEqual(run.recoveries, [{ lostAt: cut.losses.length, from: 10 }]);
+  assert.deepEqual(run.recoveries, [{ lostAt: cut.losses.length, from: 10, cause: "reload" }]);
   assert.deepEqual(run.losses.slice(0, cut.losses.length), cut.losses, "the steps trained again came out the same");
+  const row = await page.$eval("#compare-table tbody tr", (tr) => tr.cells[1].textContent);
+  assert.equal(row, `done (cut off by a reload at iteration ${cut.losses.length}, went on from 10)`);
   await page.waitForFunction(() => document.querySelectorAll(".vote-card").length === 40, null, { timeout: 30_000 });
   await screenshot(page, "demo-continued");
 });

@@ -15,7 +15,7 @@ import { initSettings, lockSettings, readDataChoice, readSettings, showProblems 
 import { Comparison, callStats, newRecords } from "./runner.js";
 import { LiveViews, showProgress } from "./live.js";
 import { VotesView } from "./votes.js";
-import { CompareView } from "./compare.js";
+import { CompareView, resultRows } from "./compare.js";
 import { refreshExports, wireExports } from "./exports.js";
 import { message } from "./format.js";
 import { Saver } from "./saved.js";
@@ -53,6 +53,11 @@ class Page {
     wireExports(() => ({ adapter: this.adapter, dataset: this.dataset, records: this.records }));
     /** Calls into the module's run loop and the most steps one ran (see runner.js). */
     this.callStats = callStats;
+  }
+
+  /** The comparison table's rows, as the exports hold them (for scripts and tests). */
+  resultRows() {
+    return resultRows(this.records);
   }
 
   /** The bundled dataset `key`, fetched once (the default one starts loading at once). */
@@ -191,6 +196,7 @@ class Page {
         }
       },
       progress: () => { this.render(false); saver.soon(); },
+      checkpointed: () => { saver.now(); },
       snapshot: (r) => { this.votes.show(r, data); saver.now(); },
       changed: () => { this.render(true); saver.now(); },
       failed: (r, how) => { sayFailed(r, how); saver.now(); },
@@ -219,6 +225,14 @@ class Page {
     $("pause").disabled = !running || held;
     $("stop").disabled = !running;
     $("pause").textContent = state === "paused" ? "Resume" : "Pause";
+    // A button that pressed itself disabled (Train when a run starts, Stop when it ends)
+    // would drop the keyboard's focus to the page's top: keep it on the next useful control.
+    const focused = document.activeElement;
+    if (!focused || focused === document.body || focused.disabled) {
+      if (running) $("stop").focus();
+      else if (!$("verdict-panel").hidden) $("verdict-title").focus();
+      else $("start").focus();
+    }
   }
 
   togglePause() {

@@ -37,12 +37,17 @@ export function comparison(records) {
       error: r.error,
       // After a divergence the run went on at lower rates: not the same method any more.
       resumed: r.resumes.length ? r.resumes.map((x) => `rates ×${x.factor} from iteration ${x.iteration}`).join(", ") : null,
-      // After a lost device the run went on from its last checkpoint: the same run, with
-      // the steps after the checkpoint trained again.
-      recovered: r.recoveries?.length
-        ? r.recoveries.map((x) => `lost at iteration ${x.lostAt}, went on from ${x.from}`).join(", ") : null,
+      // After a lost device or a reload the run went on from its last checkpoint: the same
+      // run, with the steps after the checkpoint trained again.
+      recovered: r.recoveries?.length ? r.recoveries.map(recoveryText).join(", ") : null,
     })),
   };
+}
+
+/** How a run went on from its checkpoint: after a reload, or a lost device. */
+function recoveryText(x) {
+  const why = x.cause === "reload" ? "cut off by a reload" : "device lost";
+  return `${why} at iteration ${x.lostAt}, went on from ${x.from}`;
 }
 
 /** The rows of `comparison(records)`. */
@@ -144,7 +149,7 @@ export class CompareView {
       const cells = [
         row.title,
         row.status + (row.error ? `: ${row.error}` : "") + (row.resumed ? ` (resumed: ${row.resumed})` : "")
-          + (row.recovered ? ` (device lost: ${row.recovered})` : ""),
+          + (row.recovered ? ` (${row.recovered})` : ""),
         percent(mean(row.test_error), 2)
           + (row.sgd_error == null ? "" : ` (last SGD weights ${percent(mean(row.sgd_error), 2)})`),
         row.ensemble_error == null ? "–" : `${percent(mean(row.ensemble_error), 2)} (m = ${row.ensemble_size})`,

@@ -8,7 +8,7 @@ import { message } from "./format.js";
 import { readDataChoice } from "./settings.js";
 import { canContinue, continueRecords } from "./runner.js";
 import { forgetSaved, loadSaved, loadSavedSummary } from "./saved.js";
-import { STATUS, isCutOff } from "./status.js";
+import { STATUS, isActive, isCutOff } from "./status.js";
 
 /** A files dataset's test images as kept with its comparison (the votes draw them). */
 export function testImagesOf(data) {
@@ -36,6 +36,8 @@ const isBundled = (saved) => ["mnist", "fashion-mnist"].includes(saved.dataset?.
  * snapshots' votes when its dataset is a bundled one (their images come from the dataset,
  * which is not kept). */
 export async function showKept(page, saved) {
+  // A run kept while it trained was cut off: nothing runs it now, so never show it running.
+  for (const r of saved.records) if (isActive(r.status)) r.status = STATUS.cutOff;
   page.records = saved.records;
   page.dataset = saved.dataset;
   page.votes.reset();
@@ -137,7 +139,7 @@ export async function offerKept(page) {
   };
   const box = $("saved");
   const when = new Date(summary.savedAt).toLocaleString("en");
-  const runs = summary.runs.map((r) => `${r.label} (${r.status})`).join(", ");
+  const runs = summary.runs.map((r) => `${r.label} (${isActive(r.status) ? "cut off by a reload" : r.status})`).join(", ");
   const text = document.createElement("p");
   text.textContent = `Kept in this browser from ${when}: ${summary.dataset?.title ?? "a dataset"}, ${runs}.`;
   const failed = (e) => say(`The kept comparison cannot be read: ${message(e)}`, "error");

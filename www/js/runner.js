@@ -65,6 +65,8 @@ function untrained() {
  */
 export function continueRecords(records) {
   for (const r of records.filter((x) => isCutOff(x.status))) {
+    // Only a run that had started was cut off (the later ones only waited their turn).
+    if (r.status !== STATUS.waiting) r.goingOnAfter = "reload";
     r.status = STATUS.waiting;
     r.error = null;
   }
@@ -216,7 +218,8 @@ export class Comparison {
    */
   rewind(record, run) {
     const p = run.progress();
-    record.recoveries.push({ lostAt: stepsRead(record), from: p.iteration });
+    record.recoveries.push({ lostAt: stepsRead(record), from: p.iteration, cause: record.goingOnAfter ?? "device lost" });
+    record.goingOnAfter = null;
     record.steps = run.steps(0);
     record.epochs = run.epochs();
     record.snapshots = record.snapshots.filter((s) => s.iteration < p.iteration);
@@ -258,7 +261,8 @@ export class Comparison {
         this.rewind(record, run);
       } else if (record.steps.length > 0) {
         // Lost before its first checkpoint: it starts again from nothing.
-        record.recoveries.push({ lostAt: stepsRead(record), from: 0 });
+        record.recoveries.push({ lostAt: stepsRead(record), from: 0, cause: record.goingOnAfter ?? "device lost" });
+        record.goingOnAfter = null;
         Object.assign(record, untrained());
       }
       record.model = run.model();
@@ -401,6 +405,8 @@ export class Comparison {
     }
     if (stateDue) {
       record.checkpoint = { bytes: await run.saveState(), iteration: progress.iteration, epoch: record.epochs.length };
+      // Kept at once: a reload just after an epoch ends goes on from that epoch.
+      this.hooks.checkpointed(record);
     }
     this.hooks.progress(record);
   }

@@ -13,6 +13,9 @@ export const STATUS = Object.freeze({
   interrupted: "interrupted",
   /** A step diverged; it waits for the user (resume lower) or was given up. */
   diverged: "diverged",
+  /** A reload or a crash of the tab stopped it (as a kept comparison shows it); it can go
+   * on from its last checkpoint. */
+  cutOff: "cut off",
   /** The user stopped it; it keeps its last checkpoint. */
   stopped: "stopped",
   failed: "failed",
@@ -26,7 +29,8 @@ export const STATUS = Object.freeze({
 export const isActive = (status) => [STATUS.starting, STATUS.running, STATUS.paused].includes(status);
 
 /** Whether a kept run was cut off by a reload or a crash of the tab and can go on. */
-export const isCutOff = (status) => isActive(status) || [STATUS.interrupted, STATUS.waiting].includes(status);
+export const isCutOff = (status) =>
+  isActive(status) || [STATUS.cutOff, STATUS.interrupted, STATUS.waiting].includes(status);
 
 /** Whether the run will train no further in this comparison. */
 export const isSettled = (status) =>
