@@ -1,5 +1,5 @@
 # Task runner. `make serve` and `make test` run setup first, so a fresh clone needs nothing else.
-.PHONY: setup serve test bench bench-gpu bench-train bench-methods bench-ensembles bench-page bench-tfjs clean
+.PHONY: setup serve test bench bench-gpu bench-train bench-methods bench-ensembles bench-page bench-page-repeat bench-tfjs clean
 
 setup:
 	scripts/setup.sh
@@ -39,6 +39,13 @@ bench-tfjs:
 bench-page:
 	scripts/setup.sh
 	. scripts/env.sh && trunk build --release && node scripts/page-screenshot.mjs
+
+# The page's default comparison REPEATS times in a row (default 5): how much its reported
+# speeds and FreezeOut's saving move between runs on the same machine.
+bench-page-repeat:
+	scripts/setup.sh
+	mkdir -p bench-results
+	. scripts/env.sh && trunk build --release && node scripts/bench-page-repeat.mjs $(or $(REPEATS),5) bench-results/page-repeat.json
 
 clean:
 	cargo clean
