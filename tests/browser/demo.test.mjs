@@ -181,6 +181,17 @@ test("the keyboard reaches Train first, and focus follows a run: to Stop, then t
   assert.ok(["verdict-title", "start"].includes(focused), `focus after Stop: ${focused}`);
 });
 
+test("before a run, a quick measured step gives the expected time", { timeout: 120_000 }, async () => {
+  const batch = await page.inputValue("#batch");
+  await page.fill("#batch", "48"); // not measured yet on this adapter
+  assert.match(await page.textContent("#estimate"), /3 runs of \d+ steps; the time per step of this model and batch has not been measured/);
+  await page.click("#estimate-measure");
+  await page.waitForFunction(() => document.getElementById("estimate").textContent.startsWith("Expected time: about"), null, { timeout: 90_000 });
+  assert.match(await page.textContent("#estimate"), /for 3 runs of \d+ steps at \d+ ms a step/);
+  assert.ok(await page.isHidden("#estimate-measure"));
+  await page.fill("#batch", batch);
+});
+
 /** The form's messages beside their fields: {field: text}. */
 const fieldErrors = () => page.$$eval("#settings .field-error", (els) =>
   Object.fromEntries(els.map((e) => [e.dataset.field, e.textContent])));
@@ -262,6 +273,9 @@ test("a short comparison fills the curves, schedules, votes and table; pause hol
   await screenshot(page, "demo-mid-training");
   await waitForRun(["done"], 500_000);
   await screenshot(page, "demo-done");
+  // The next comparison's expected time, from the step time these runs measured.
+  assert.match(await page.textContent("#estimate"),
+    /^Expected time: about .+ for 3 runs of 20 steps at \d+ ms a step \(measured on this adapter .+\), plus the evaluations; FreezeOut takes less once blocks freeze\.$/);
 
   const views = await page.evaluate(() => {
     const p = window.snapfreezePage;

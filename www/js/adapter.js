@@ -24,6 +24,13 @@ export async function browserAdapterInfo() {
   }
 }
 
+/** This browser's adapter as one string, like `nvidia/hopper//`: what kept measurements are
+ * filed under (wgpu passes no vendor, device or driver through on the web). */
+export async function adapterKey() {
+  const info = await browserAdapterInfo();
+  return [info.vendor, info.architecture, info.device, info.description].map((p) => p ?? "").join("/");
+}
+
 /** The subgroup sizes, and whether the register kernels may share rows within one. */
 function subgroups(report) {
   const [low, high] = report.subgroup_sizes ?? [0, 0];

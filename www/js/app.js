@@ -16,12 +16,13 @@ import { Comparison, callStats, newRecords } from "./runner.js";
 import { LiveViews, showProgress } from "./live.js";
 import { VotesView } from "./votes.js";
 import { CompareView, resultRows } from "./compare.js";
+import { Estimator, secondsPerStep } from "./estimate.js";
 import { refreshExports, wireExports } from "./exports.js";
 import { message } from "./format.js";
 import { Saver } from "./saved.js";
 import { offerKept, testImagesOf } from "./kept.js";
 import { offerRecovery, offerResumeLower, sayFailed, sayResumed } from "./faults.js";
-import { isActive } from "./status.js";
+import { STATUS, isActive } from "./status.js";
 /** The views redraw at most this often while training. */
 const RENDER_INTERVAL_MS = 250;
 
@@ -198,7 +199,15 @@ class Page {
       progress: () => { this.render(false); saver.soon(); },
       checkpointed: () => { saver.now(); },
       snapshot: (r) => { this.votes.show(r, data); saver.now(); },
-      changed: () => { this.render(true); saver.now(); },
+      changed: (r) => {
+        this.render(true);
+        saver.now();
+        // A finished run's step time estimates the next comparison's (FreezeOut's median
+        // mixes in its frozen steps, so it is not used).
+        if (r.status === STATUS.done && r.kind !== "freezeout") {
+          this.estimator?.record(r.config, this.dataset.train, secondsPerStep(r.summary, r.config.batch));
+        }
+      },
       failed: (r, how) => { sayFailed(r, how); saver.now(); },
       diverged: (r) => { offerResumeLower(this, r); saver.now(); },
       resumed: (r) => { sayResumed(this, r); saver.now(); },
@@ -302,6 +311,11 @@ async function main() {
   $("pause").addEventListener("click", () => page.togglePause());
   $("stop").addEventListener("click", () => page.comparison?.stop());
   $("start").disabled = false;
+  page.estimator = new Estimator(page);
+  const estimate = () => page.estimator.show();
+  $("settings").addEventListener("input", estimate);
+  $("settings").addEventListener("change", estimate);
+  await page.estimator.load();
   await offerKept(page);
   document.body.dataset.state = "ready";
   // When start-up ended (module and WebAssembly evaluation, first layout, the GPU opened):

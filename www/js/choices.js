@@ -7,16 +7,14 @@
 
 import { loadValue, keepValue } from "./saved.js";
 import { message } from "./format.js";
-import { browserAdapterInfo } from "./adapter.js";
+import { adapterKey } from "./adapter.js";
 
 let key;
 
 /** The IndexedDB key of this adapter's choices, like `kernel-choices nvidia/hopper//`. */
 async function choicesKey() {
   if (key === undefined) {
-    const info = await browserAdapterInfo();
-    const parts = [info.vendor, info.architecture, info.device, info.description];
-    key = `kernel-choices ${parts.map((p) => p ?? "").join("/")}`;
+    key = `kernel-choices ${await adapterKey()}`;
   }
   return key;
 }
