@@ -336,12 +336,25 @@ test("a short comparison fills the curves, schedules, votes and table; pause hol
     assert.ok(c.bars[0] >= c.bars[1] && c.bars[1] >= c.bars[2] && c.bars[0] <= 1, `bars ${c.bars}`);
     assert.match(c.truth, /^true: \d$/);
   }
-  // A filter shows only its cases, as many as its button says (up to 40).
+  // Every snapshot's answer is labelled with its number.
+  assert.deepEqual(await page.$$eval(".vote-card:first-child .votes li small", (els) => els.map((e) => e.textContent)), ["1:", "2:", "3:"]);
+  // Paging through all 200 test images, 40 at a time.
+  assert.equal(await page.textContent("#votes-page"), "images 1–40 of 200");
+  assert.ok(await page.isDisabled("#votes-prev"));
+  const firstPage = await page.$$eval(".vote-card", (els) => els.map((el) => Number(el.dataset.index)));
+  for (let k = 1; k < 5; k += 1) await page.click("#votes-next");
+  assert.equal(await page.textContent("#votes-page"), "images 161–200 of 200");
+  assert.ok(await page.isDisabled("#votes-next"));
+  const lastPage = await page.$$eval(".vote-card", (els) => els.map((el) => Number(el.dataset.index)));
+  assert.deepEqual([firstPage[0], firstPage.length, lastPage[0], lastPage.at(-1)], [0, 40, 160, 199]);
+  // A filter shows only its cases, as many as its button says (up to 40 a page).
   const count = Number(await page.getAttribute('#votes-filters button[data-filter="disagree"]', "data-count"));
   await page.click('#votes-filters button[data-filter="disagree"]');
   const shown = await page.$$eval(".vote-card", (els) => els.map((el) => el.classList.contains("disagree")));
   assert.equal(shown.length, Math.min(40, count));
   assert.ok(shown.every(Boolean));
+  assert.equal(await page.isVisible("#votes-pager"), count > 40);
+  if (count > 40) assert.equal(await page.textContent("#votes-page"), `images 1–40 of ${count}`);
   await page.click('#votes-filters button[data-filter="all"]');
   // The snapshots' diversity: a 3 x 3 heatmap with each one's error alone, and a sentence
   // on every method against the baseline, saying whether the difference is noise.

@@ -32,7 +32,9 @@ export class Chart {
       width: Math.max(240, container.clientWidth || 480),
       height: HEIGHT,
       scales: {
-        x: { time: false },
+        // Whole-number x (epochs, members): one point gets a half step either side, not
+        // uPlot's quarter, so its one tick reads as a whole number.
+        x: integerX ? { time: false, range: (u, min, max) => (min === max ? [min - 0.5, max + 0.5] : [min, max]) } : { time: false },
         y: logY ? { distr: 3 } : { range: yRange ?? ((u, min, max) => padRange(min, max)) },
       },
       axes: [

@@ -72,13 +72,25 @@ function drawImage(canvas, pixels, { channels, height, width }) {
 export class VotesView {
   constructor() {
     this.filter = "all";
+    /** The page of the filtered images shown, SHOWN at a time. */
+    this.page = 0;
     this.cases = null;
     this.chart = null;
+    $("votes-prev").addEventListener("click", () => this.turn(-1));
+    $("votes-next").addEventListener("click", () => this.turn(1));
+  }
+
+  /** Shows the previous (-1) or next (+1) page of the filtered images. */
+  turn(by) {
+    this.page += by;
+    this.grid();
   }
 
   /** Clears the view for a new comparison. */
   reset() {
     this.cases = null;
+    this.page = 0;
+    $("votes-pager").hidden = true;
     $("votes-grid").replaceChildren();
     $("votes-filters").replaceChildren();
     $("votes-status").textContent = "The ensemble's test images appear here once a Snapshot Ensemble or FGE run has taken its first member.";
@@ -99,10 +111,11 @@ export class VotesView {
     const m = probabilities.length;
     const right = this.cases.filter((c) => c.ensembleRight).length;
     const noun = record.kind === "fge" ? "member" : "snapshot";
-    $("votes-status").textContent = `${record.label}: ${m} ${noun}${m > 1 ? "s" : ""} so far, `
-      + `${record.testLabels.length.toLocaleString("en")} test images; the ensemble of all ${m} gets `
-      + `${percent(right / this.cases.length, 2)} right. Each card: the true label, every ${noun}'s answer `
-      + "(green right, red wrong), and the ensemble's top three averaged probabilities.";
+    const whole = m === 1 ? `its one ${noun} so far` : `the ensemble of all ${m} ${noun}s so far`;
+    $("votes-status").textContent = `${record.label}: ${record.testLabels.length.toLocaleString("en")} test images; `
+      + `${whole} gets ${percent(right / this.cases.length, 2)} right. Each card: the true label, every ${noun}'s `
+      + `answer by number (${noun} 1 first; green right, red wrong), and the ensemble's top three averaged probabilities.`;
+    this.noun = noun;
     this.filters();
     this.grid();
     this.curve(record);
@@ -159,6 +172,7 @@ export class VotesView {
       button.setAttribute("aria-pressed", String(key === this.filter));
       button.addEventListener("click", () => {
         this.filter = key;
+        this.page = 0;
         this.filters();
         this.grid();
       });
@@ -168,7 +182,16 @@ export class VotesView {
 
   grid() {
     const test = FILTERS.find(([key]) => key === this.filter)[2];
-    const chosen = this.cases.filter(test).slice(0, SHOWN);
+    const all = this.cases.filter(test);
+    const pages = Math.max(1, Math.ceil(all.length / SHOWN));
+    this.page = Math.min(Math.max(0, this.page), pages - 1);
+    const first = this.page * SHOWN;
+    const chosen = all.slice(first, first + SHOWN);
+    $("votes-pager").hidden = all.length <= SHOWN;
+    $("votes-prev").disabled = this.page === 0;
+    $("votes-next").disabled = this.page === pages - 1;
+    $("votes-page").textContent = all.length === 0 ? "no images"
+      : `images ${first + 1}–${first + chosen.length} of ${all.length.toLocaleString("en")}`;
     const shape = this.data.test.describe();
     const names = this.data.classNames;
     const name = (c) => names[c] ?? String(c);
@@ -190,8 +213,10 @@ export class VotesView {
       votes.append(...c.votes.map((v, k) => {
         const li = document.createElement("li");
         li.className = v === c.label ? "right" : "wrong";
-        li.title = `snapshot ${k + 1}`;
-        li.textContent = name(v);
+        li.title = `${this.noun} ${k + 1}`;
+        const number = document.createElement("small");
+        number.textContent = `${k + 1}:`;
+        li.append(number, name(v));
         return li;
       }));
       const bars = document.createElement("div");
@@ -224,6 +249,7 @@ export class VotesView {
         ],
       });
     }
+    // With one member there is no curve yet: a point at m = 1 on an axis that ends there.
     this.chart.set([points.map((p) => p.m), points.map((p) => p.accuracy), points.map((p) => p.vote_accuracy)]);
   }
 }
