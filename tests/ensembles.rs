@@ -257,3 +257,50 @@ fn checkpoints_carry_the_normalisation_and_init_uses_it() {
     let message = refused.err().expect("refused").to_string();
     assert!(message.contains("input_mean"), "{message}");
 }
+
+#[test]
+fn one_image_through_a_saved_snapshot_gives_the_gpus_probabilities() {
+    let gpu = Rc::new(common::gpu());
+    let method = Method::Snapshot {
+        cycles: 2,
+        alpha0: Some(0.1),
+    };
+    let mut t = trainer(&gpu, config(method, 2));
+    pollster::block_on(t.run(u64::MAX)).unwrap();
+    let (_, test) = data();
+    let size = test.image_len();
+    let classes = test.classes as usize;
+    let shape = (test.channels, test.height, test.width);
+    let spec = ModelSpec::Small { width: 4 };
+    for (k, snapshot) in t.snapshots().to_vec().iter().enumerate() {
+        let bytes = pollster::block_on(t.snapshot_checkpoint(k)).unwrap();
+        for image in [0, 17, 63] {
+            let pixels = &test.images[image * size..(image + 1) * size];
+            let p = snapfreeze::train::predict::image_probabilities(
+                &spec,
+                test.classes,
+                shape,
+                &bytes,
+                pixels,
+            )
+            .unwrap();
+            let gpu_row = &snapshot.probabilities[image * classes..(image + 1) * classes];
+            for (a, b) in p.iter().zip(gpu_row) {
+                assert!(
+                    (a - *b as f64).abs() < 1e-4,
+                    "snapshot {k}, image {image}: {p:?} vs {gpu_row:?}"
+                );
+            }
+        }
+    }
+    // A wrong number of pixels is refused with the shape it needs.
+    let bytes = pollster::block_on(t.snapshot_checkpoint(0)).unwrap();
+    let short = snapfreeze::train::predict::image_probabilities(
+        &spec,
+        test.classes,
+        shape,
+        &bytes,
+        &[0; 5],
+    );
+    assert!(short.unwrap_err().to_string().contains("needs 64"));
+}

@@ -7,6 +7,7 @@
 pub mod config;
 pub mod data;
 pub mod events;
+pub mod predict;
 pub mod probabilities;
 pub mod report;
 pub mod state;

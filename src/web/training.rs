@@ -95,6 +95,33 @@ pub fn check_settings(config: JsValue, train_images: Option<u32>) -> Result<JsVa
     to_js(&problems)
 }
 
+/// The softmax outputs (Float64Array, one per class) of the model `model` (as in the
+/// settings' `model` field) saved in `checkpoint` (safetensors, as the page exports them) on
+/// one image of raw pixels (`channels` x `height` x `width` bytes): the page's "draw a digit".
+/// Computed on the CPU in f64 (`train::predict`); throws a message on a bad checkpoint or
+/// shape.
+#[wasm_bindgen(js_name = predictImage)]
+pub fn predict_image(
+    model: JsValue,
+    classes: u32,
+    channels: u32,
+    height: u32,
+    width: u32,
+    checkpoint: &[u8],
+    pixels: &[u8],
+) -> Result<js_sys::Float64Array, JsValue> {
+    let spec: crate::nn::ModelSpec = from_js(&model, "model")?;
+    let p = crate::train::predict::image_probabilities(
+        &spec,
+        classes,
+        (channels, height, width),
+        checkpoint,
+        pixels,
+    )
+    .map_err(js_error)?;
+    Ok(js_sys::Float64Array::from(p.as_slice()))
+}
+
 /// A dataset parsed in the page.
 #[wasm_bindgen]
 pub struct WebDataset {

@@ -438,6 +438,46 @@ test("every export downloads a file that parses", { timeout: 120_000 }, async ()
   }
 });
 
+test("drawing a digit gets every snapshot's answer and the ensemble's", { timeout: 60_000 }, async () => {
+  // After the full comparison above: the Snapshot Ensemble's three snapshots answer.
+  assert.ok(await page.isVisible("#draw-box"));
+  await page.locator("#draw-canvas").scrollIntoViewIfNeeded();
+  const box = await page.locator("#draw-canvas").boundingBox();
+  // A "1": one stroke down the middle.
+  await page.mouse.move(box.x + box.width / 2, box.y + 30);
+  await page.mouse.down();
+  for (let y = 30; y <= box.height - 30; y += 10) await page.mouse.move(box.x + box.width / 2, box.y + y);
+  await page.mouse.up();
+  await page.waitForFunction(() => document.querySelectorAll("#draw-answers li").length === 4, null, { timeout: 30_000 });
+  const answers = await page.$$eval("#draw-answers li", (lis) => lis.map((li) => li.textContent));
+  for (let k = 0; k < 3; k += 1) assert.match(answers[k], new RegExp(`^snapshot ${k + 1}: \\d \\(\\d\\.\\d\\d\\)$`), answers[k]);
+  assert.match(answers[3], /^the ensemble of 3: \d \(\d\.\d\d\), then \d \(\d\.\d\d\), \d \(\d\.\d\d\)$/, answers[3]);
+  // The same forward pass on test images gives each snapshot's own answers, as the votes
+  // grid shows them (the trainer's GPU outputs).
+  const same = await page.evaluate(() => {
+    const p = window.snapfreezePage;
+    const r = p.records[1];
+    const shape = p.data.test.describe();
+    const argmax = (a) => a.indexOf(Math.max(...a));
+    const rows = [];
+    for (const image of [0, 1, 2, 3, 4]) {
+      for (const s of r.snapshots) {
+        const mine = window.wasmBindings.predictImage(r.config.model, shape.classes, shape.channels, shape.height,
+          shape.width, s.weights, p.data.test.pixels(image, 1));
+        const theirs = s.probabilities.slice(image * shape.classes, (image + 1) * shape.classes);
+        rows.push({ mine: argmax([...mine]), theirs: argmax([...theirs]), gap: Math.max(...[...mine].map((v, c) => Math.abs(v - theirs[c]))) });
+      }
+    }
+    return rows;
+  });
+  for (const row of same) {
+    assert.equal(row.mine, row.theirs, JSON.stringify(same));
+    assert.ok(row.gap < 1e-3, JSON.stringify(row));
+  }
+  await page.click("#draw-clear");
+  assert.equal(await page.$$eval("#draw-answers li", (lis) => lis.length), 0);
+});
+
 test("at 390 px wide the page is one column, with nothing cut off and no sideways scroll", { timeout: 60_000 }, async () => {
   // After the full comparison above, so the tables and charts hold results.
   await page.setViewportSize({ width: 390, height: 844 });

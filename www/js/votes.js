@@ -7,6 +7,7 @@
 import { Chart } from "./charts.js";
 import { percent } from "./format.js";
 import { $ } from "./dom.js";
+import { DrawView } from "./draw.js";
 
 const SHOWN = 40;
 
@@ -76,6 +77,7 @@ export class VotesView {
     this.page = 0;
     this.cases = null;
     this.chart = null;
+    this.draw = new DrawView();
     $("votes-prev").addEventListener("click", () => this.turn(-1));
     $("votes-next").addEventListener("click", () => this.turn(1));
   }
@@ -91,6 +93,7 @@ export class VotesView {
     this.cases = null;
     this.page = 0;
     $("votes-pager").hidden = true;
+    this.draw.reset();
     $("votes-grid").replaceChildren();
     $("votes-filters").replaceChildren();
     $("votes-status").textContent = "The ensemble's test images appear here once a Snapshot Ensemble or FGE run has taken its first member.";
@@ -118,6 +121,7 @@ export class VotesView {
     this.noun = noun;
     this.filters();
     this.grid();
+    this.draw.attach(record, data);
     this.curve(record);
     this.diversity(record.summary?.diversity, noun);
   }
