@@ -224,6 +224,43 @@ impl ModelSpec {
         }
     }
 
+    /// The model a short name from [`ModelSpec::name`] stands for (as checkpoints record it
+    /// in their metadata); `None` for a name it never gives.
+    pub fn from_name(name: &str) -> Option<ModelSpec> {
+        let number = |text: &str| text.parse::<u32>().ok();
+        let spec = if let Some(rest) = name.strip_prefix("small-w") {
+            ModelSpec::Small {
+                width: number(rest)?,
+            }
+        } else if let Some(rest) = name.strip_prefix("densenet-bc-") {
+            let (depth, growth) = rest.split_once("-k")?;
+            ModelSpec::Densenet {
+                depth: number(depth)?,
+                growth: number(growth)?,
+            }
+        } else if let Some(rest) = name.strip_prefix("vgg-") {
+            let (depth, width) = rest.split_once("-w")?;
+            ModelSpec::Vgg {
+                depth: number(depth)?,
+                width: number(width)?,
+            }
+        } else if let Some(rest) = name.strip_prefix("resnet-") {
+            match rest.split_once("-w") {
+                Some((depth, width)) => ModelSpec::Resnet {
+                    depth: number(depth)?,
+                    width: number(width)?,
+                },
+                None => ModelSpec::Resnet {
+                    depth: number(rest)?,
+                    width: 16,
+                },
+            }
+        } else {
+            return None;
+        };
+        (spec.name() == name).then_some(spec)
+    }
+
     /// A short name such as `resnet-20`.
     pub fn name(&self) -> String {
         match *self {
@@ -232,6 +269,51 @@ impl ModelSpec {
             ModelSpec::Resnet { depth, width: 16 } => format!("resnet-{depth}"),
             ModelSpec::Resnet { depth, width } => format!("resnet-{depth}-w{width}"),
             ModelSpec::Densenet { depth, growth } => format!("densenet-bc-{depth}-k{growth}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::ModelSpec;
+
+    #[test]
+    fn every_name_reads_back_as_its_model() {
+        let specs = [
+            ModelSpec::Small { width: 16 },
+            ModelSpec::Vgg {
+                depth: 11,
+                width: 32,
+            },
+            ModelSpec::Resnet {
+                depth: 20,
+                width: 16,
+            },
+            ModelSpec::Resnet { depth: 8, width: 4 },
+            ModelSpec::Densenet {
+                depth: 40,
+                growth: 12,
+            },
+        ];
+        for spec in specs {
+            assert_eq!(
+                ModelSpec::from_name(&spec.name()),
+                Some(spec.clone()),
+                "{}",
+                spec.name()
+            );
+        }
+        for bad in [
+            "",
+            "small",
+            "small-w",
+            "small-wx",
+            "resnet-20-w16",
+            "vgg-11",
+            "lenet-5",
+            "small-w016",
+        ] {
+            assert_eq!(ModelSpec::from_name(bad), None, "{bad}");
         }
     }
 }

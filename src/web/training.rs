@@ -122,6 +122,31 @@ pub fn predict_image(
     Ok(js_sys::Float64Array::from(p.as_slice()))
 }
 
+/// What a safetensors checkpoint says of itself: `{model, metadata}`, `model` as the
+/// settings' `model` field (from its metadata's model name), `metadata` every entry. Throws a
+/// message when the file is not a checkpoint or names no model this program builds.
+#[wasm_bindgen(js_name = checkpointInfo)]
+pub fn checkpoint_info(bytes: &[u8]) -> Result<JsValue, JsValue> {
+    #[derive(serde::Serialize)]
+    struct Info {
+        model: crate::nn::ModelSpec,
+        metadata: std::collections::BTreeMap<String, String>,
+    }
+    let metadata = crate::checkpoint::load_metadata(bytes).map_err(js_error)?;
+    let name = metadata
+        .get("model")
+        .ok_or_else(|| js_error("the checkpoint's metadata names no model"))?;
+    let model = crate::nn::ModelSpec::from_name(name).ok_or_else(|| {
+        js_error(format!(
+            "the checkpoint's model '{name}' is not one this program builds"
+        ))
+    })?;
+    to_js(&Info {
+        model,
+        metadata: metadata.into_iter().collect(),
+    })
+}
+
 /// A dataset parsed in the page.
 #[wasm_bindgen]
 pub struct WebDataset {

@@ -438,6 +438,26 @@ test("every export downloads a file that parses", { timeout: 120_000 }, async ()
   }
 });
 
+test("an exported checkpoint loaded back gives its run's test accuracy", { timeout: 120_000 }, async () => {
+  // After the full comparison above: the baseline's final weights, as exported.
+  const file = await page.$eval("#export-weights", (ul) =>
+    [...ul.querySelectorAll("button")].map((b) => b.dataset.file).find((f) => /^baseline-.*-final\.safetensors$/.test(f)));
+  assert.ok(file, "the baseline's final weights are offered");
+  const weights = await downloadOf(`#export-weights button[data-file="${file}"]`);
+  await page.setInputFiles("#load-weights", { name: weights.name, mimeType: "application/octet-stream", buffer: weights.bytes });
+  await page.waitForFunction(() => ["done", "error"].includes(document.getElementById("load-result").dataset.result), null, { timeout: 90_000 });
+  const text = await page.textContent("#load-result");
+  assert.equal(await page.getAttribute("#load-result", "data-result"), "done", text);
+  const loaded = Number(await page.getAttribute("#load-result", "data-accuracy"));
+  const trained = await page.evaluate(() => window.snapfreezePage.records[0].summary.final_test.accuracy);
+  assert.equal(loaded, trained, text);
+  assert.match(text, /: small-w16 \(baseline-cosine, iteration 20\), test accuracy \d+\.\d\d% on 200 test images/);
+  // Not a checkpoint: a clear message.
+  await page.setInputFiles("#load-weights", { name: "notes.safetensors", mimeType: "application/octet-stream", buffer: Buffer.from("not a checkpoint") });
+  await page.waitForFunction(() => document.getElementById("load-result").dataset.result === "error", null, { timeout: 30_000 });
+  assert.match(await page.textContent("#load-result"), /^notes\.safetensors cannot be evaluated: /);
+});
+
 test("drawing a digit gets every snapshot's answer and the ensemble's", { timeout: 60_000 }, async () => {
   // After the full comparison above: the Snapshot Ensemble's three snapshots answer.
   assert.ok(await page.isVisible("#draw-box"));

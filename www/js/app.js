@@ -17,6 +17,7 @@ import { LiveViews, showProgress } from "./live.js";
 import { VotesView } from "./votes.js";
 import { CompareView, resultRows } from "./compare.js";
 import { Estimator, secondsPerStep } from "./estimate.js";
+import { wireLoadWeights } from "./load-weights.js";
 import { refreshExports, wireExports } from "./exports.js";
 import { message } from "./format.js";
 import { Saver } from "./saved.js";
@@ -311,6 +312,7 @@ async function main() {
   $("pause").addEventListener("click", () => page.togglePause());
   $("stop").addEventListener("click", () => page.comparison?.stop());
   $("start").disabled = false;
+  wireLoadWeights(page);
   page.estimator = new Estimator(page);
   const estimate = () => page.estimator.show();
   $("settings").addEventListener("input", estimate);
