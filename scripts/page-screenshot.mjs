@@ -2,11 +2,14 @@
 // Chromium on its software WebGPU adapter, saves a screenshot mid-training (FreezeOut
 // running, after the Snapshot Ensemble finished) for the README, and prints the results
 // table and timings. Needs a built site: `trunk build --release` (make test does it).
-// Usage: node scripts/page-screenshot.mjs [output.png]
+// Once the comparison has ended it saves the top of the page with the verdict too
+// (docs/page-verdict.png, or the second argument).
+// Usage: node scripts/page-screenshot.mjs [mid-training.png] [verdict.png]
 
 import { launchChromium, openPage, serveSite } from "../tests/browser/harness.mjs";
 
 const output = process.argv[2] ?? "docs/page-mid-training.png";
+const verdictOutput = process.argv[3] ?? "docs/page-verdict.png";
 const site = await serveSite();
 const browser = await launchChromium();
 try {
@@ -27,6 +30,10 @@ try {
   console.log(`screenshot: ${output}`);
   await page.waitForFunction(() => document.body.dataset.run === "done", null, { timeout: 30 * 60_000, polling: 1000 });
   console.log(`comparison finished ${((Date.now() - opened) / 1000).toFixed(0)} s after opening`);
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: verdictOutput });
+  console.log(`screenshot: ${verdictOutput}`);
+  console.log((await page.$$eval("#verdict li", (lis) => lis.map((li) => li.textContent))).join("\n"));
   console.log(await page.evaluate(() => document.getElementById("defaults-note").textContent));
   const rows = await page.$$eval("#compare-table tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent).join(" | ")));
   console.log(rows.join("\n"));

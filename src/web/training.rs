@@ -572,6 +572,32 @@ impl TrainingRun {
         Ok(js_sys::Float32Array::from(probs.as_slice()))
     }
 
+    /// The class the model as it stands now predicts for every test image (Uint16Array, in
+    /// the order of `testLabels`): one more pass over the test set. The page's per-class
+    /// view and confusion matrix read a finished or stopped run's final model from it.
+    #[wasm_bindgen(js_name = testPredictions)]
+    pub fn test_predictions(&self) -> Promise {
+        let trainer = Rc::clone(&self.trainer);
+        future_to_promise(async move {
+            let mut t = take(&trainer)?;
+            let classes = t.plan().arch.classes as usize;
+            let result = t.test_probabilities().await;
+            put_back(&trainer, t);
+            let (_, probabilities) = result.map_err(js_error)?;
+            let predicted: Vec<u16> = probabilities
+                .chunks(classes.max(1))
+                .map(|row| {
+                    let best = row
+                        .iter()
+                        .enumerate()
+                        .fold(0, |best, (c, &p)| if p > row[best] { c } else { best });
+                    best as u16
+                })
+                .collect();
+            Ok(js_sys::Uint16Array::from(predicted.as_slice()).into())
+        })
+    }
+
     /// The test labels, in the order of the probabilities (Uint32Array).
     #[wasm_bindgen(js_name = testLabels)]
     pub fn test_labels(&self) -> Result<js_sys::Uint32Array, JsValue> {

@@ -320,6 +320,19 @@ test("a short comparison fills the curves, schedules, votes and table; pause hol
   assert.deepEqual([rows[0][6], rows[1][6]], ["–", "–"], "no time saving where the work is the same");
   assert.match(rows[2][6], /^\d+\.\d% FLOPs; -?\d+\.\d% time \(-?\d+\.\d% to -?\d+\.\d%\)$/, "FreezeOut's savings");
 
+  // Per class: every model's confusion matrix; the baseline's final model agrees with its
+  // test error in the table, and so does the ensemble of all three snapshots.
+  const options = await page.$$eval("#confusion-model option", (os) => os.map((o) => o.textContent));
+  assert.deepEqual(options, ["baseline (cosine): final model", "Snapshot Ensemble (M = 3): final model",
+    "Snapshot Ensemble (M = 3): ensemble of 3", "Snapshot Ensemble (M = 3): snapshot 1", "Snapshot Ensemble (M = 3): snapshot 2",
+    "Snapshot Ensemble (M = 3): snapshot 3", "FreezeOut (t₀ = 0.8, cubic, scaled): final model"]);
+  const rightShare = async () => (await page.textContent("#confusion-note")).match(/: (\d+\.\d\d)% of 200 test images right/)?.[1];
+  const errorOf = (cell) => (100 - Number(cell.split("%")[0])).toFixed(2);
+  assert.equal(await rightShare(), errorOf(rows[0][2]), "the baseline's matrix");
+  assert.equal(await page.$$eval("#confusion-table tr", (trs) => trs.length), 11, "10 classes and a header");
+  await page.selectOption("#confusion-model", { label: "Snapshot Ensemble (M = 3): ensemble of 3" });
+  assert.equal(await rightShare(), errorOf(rows[1][3]), "the ensemble's matrix");
+
   // The votes grid: images, each snapshot's vote, three bars, the true label.
   const cards = await page.$$eval(".vote-card", (els) => els.map((el) => ({
     image: el.querySelector("canvas")?.width,

@@ -275,7 +275,7 @@ class Page {
       document.body.dataset.firstStepMs = String(Math.round(performance.now()));
     }
     this.compare.update();
-    this.compare.verdict(Boolean(this.comparison));
+    this.compare.verdict(Boolean(this.comparison), this.data?.classNames);
     refreshExports(this.records);
   }
 }

@@ -39,7 +39,8 @@ export class Chart {
       },
       axes: [
         { label: xLabel, size: 36, labelSize: 18, ...(integerX ? { incrs: [1, 2, 5, 10, 20, 50, 100] } : {}) },
-        { label: yLabel, size: 56, labelSize: 18 },
+        // Ticks to four significant digits: uPlot's own rounding showed 0.0075 as 0.008.
+        { label: yLabel, size: 56, labelSize: 18, values: (u, splits) => splits.map((v) => (v == null ? "" : String(Number(v.toPrecision(4))))) },
       ],
       legend: { show: legend, live: false },
       cursor: { drag: { x: false, y: false } },

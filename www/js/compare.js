@@ -9,6 +9,7 @@ import { duration, percent } from "./format.js";
 import { runningMean, smoothing } from "./live.js";
 import { STATUS } from "./status.js";
 import { bindings } from "./wasm.js";
+import { ConfusionView } from "./confusion.js";
 
 /** The records as the module's comparison reads them (`RunRecord`). */
 export function runRecords(records) {
@@ -75,6 +76,10 @@ function freezeCell(row) {
 }
 
 export class CompareView {
+  constructor() {
+    this.confusion = new ConfusionView();
+  }
+
   reset(records) {
     this.records = records;
     $("verdict-panel").hidden = true;
@@ -101,8 +106,9 @@ export class CompareView {
    * training it would judge unfinished runs): plain sentences from the module, each
    * difference judged against the test set's noise.
    */
-  verdict(underWay) {
+  verdict(underWay, classNames) {
     const records = this.records ?? [];
+    this.confusion.update(records, classNames);
     const sentences = underWay ? [] : bindings().comparisonVerdict(runRecords(records));
     $("verdict-panel").hidden = sentences.length === 0;
     if (sentences.length === 0) return;

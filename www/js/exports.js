@@ -84,14 +84,46 @@ const flat = (row) => ({
   step_time_saving_high: row.step_time_saving?.high,
 });
 
-/** Draws every chart with data onto one canvas, titled, with its legend. */
+/** `text` cut into lines no wider than `width` in `ctx`'s font. */
+function wrap(ctx, text, width) {
+  const lines = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    const next = line ? `${line} ${word}` : word;
+    if (line && ctx.measureText(next).width > width) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = next;
+    }
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+/** The comparison table's rows and the verdict as lines of text, as the page shows them. */
+function resultLines() {
+  const rows = [...document.querySelectorAll("#compare-table tr")]
+    .map((tr) => [...tr.cells].map((c) => c.textContent.trim()).join("  |  "));
+  const verdict = [...document.querySelectorAll("#verdict li")].map((li) => `• ${li.textContent}`);
+  return { rows, verdict };
+}
+
+/** Draws every chart with data onto one canvas, titled, with its legend, then the results
+ * table and the verdict. */
 async function chartsPng() {
   const charts = chartsWithData();
   const scale = devicePixelRatio;
   const pad = 12 * scale;
   const titleHeight = 26 * scale;
-  const width = Math.max(...charts.map((c) => c.canvas.width)) + 2 * pad;
-  const height = charts.reduce((h, c) => h + titleHeight + c.canvas.height + pad, pad);
+  const lineHeight = 17 * scale;
+  const width = Math.max(900 * scale, ...charts.map((c) => c.canvas.width)) + 2 * pad;
+  const measure = document.createElement("canvas").getContext("2d");
+  measure.font = `${12 * scale}px system-ui, sans-serif`;
+  const { rows, verdict } = resultLines();
+  const textLines = [...rows, "", ...verdict].flatMap((line) => (line ? wrap(measure, line, width - 2 * pad) : [""]));
+  const textHeight = rows.length ? titleHeight + textLines.length * lineHeight + pad : 0;
+  const height = charts.reduce((h, c) => h + titleHeight + c.canvas.height + pad, pad) + textHeight;
   const sheet = document.createElement("canvas");
   sheet.width = width;
   sheet.height = height;
@@ -116,6 +148,17 @@ async function chartsPng() {
     y += titleHeight;
     ctx.drawImage(chart.canvas, pad, y);
     y += chart.canvas.height + pad;
+  }
+  if (rows.length) {
+    ctx.fillStyle = "#1d2430";
+    ctx.font = `600 ${13 * scale}px system-ui, sans-serif`;
+    ctx.fillText("Results and verdict", pad, y);
+    y += titleHeight;
+    ctx.font = `${12 * scale}px system-ui, sans-serif`;
+    for (const line of textLines) {
+      ctx.fillText(line, pad, y);
+      y += lineHeight;
+    }
   }
   return new Promise((resolve) => sheet.toBlob(resolve, "image/png"));
 }

@@ -49,6 +49,8 @@ function untrained() {
     summary: null,
     forwardSeconds: null,
     weights: null,
+    /** The final model's class for every test image (Uint16Array), once it ended. */
+    predictions: null,
     testLabels: null,
     startedAt: null,
     pausedSeconds: 0,
@@ -304,6 +306,8 @@ export class Comparison {
       }
       record.summary = run.summary();
       record.weights = await run.checkpoint();
+      // The final model's class for every test image: the per-class view reads it.
+      record.predictions = await run.testPredictions();
       // A finished run needs no checkpoint; a stopped one keeps its last to go on from.
       if (record.status === STATUS.running) {
         record.status = STATUS.done;
