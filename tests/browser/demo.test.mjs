@@ -451,6 +451,9 @@ test("every export downloads a file that parses", { timeout: 120_000 }, async ()
   }
 });
 
+/** The baseline's exported final weights, kept for the test that trains from them. */
+let loadedWeights;
+
 test("an exported checkpoint loaded back gives its run's test accuracy", { timeout: 120_000 }, async () => {
   // After the full comparison above: the baseline's final weights, as exported.
   const file = await page.$eval("#export-weights", (ul) =>
@@ -465,6 +468,7 @@ test("an exported checkpoint loaded back gives its run's test accuracy", { timeo
   const trained = await page.evaluate(() => window.snapfreezePage.records[0].summary.final_test.accuracy);
   assert.equal(loaded, trained, text);
   assert.match(text, /: small-w16 \(baseline-cosine, iteration 20\), test accuracy \d+\.\d\d% on 200 test images/);
+  loadedWeights = weights;
   // Not a checkpoint: a clear message.
   await page.setInputFiles("#load-weights", { name: "notes.safetensors", mimeType: "application/octet-stream", buffer: Buffer.from("not a checkpoint") });
   await page.waitForFunction(() => document.getElementById("load-result").dataset.result === "error", null, { timeout: 30_000 });
@@ -963,6 +967,38 @@ test("a cut-off comparison on the user's own files goes on once the same files a
   });
   assert.deepEqual(run, { status: "done", iterations: [...Array(8).keys()], snapshots: [3, 7], from: [4] });
   assert.equal((await page.$$(".vote-card")).length, 32);
+});
+
+test("loaded weights start the next comparison, and only for their own model", { timeout: 180_000 }, async () => {
+  assert.ok(loadedWeights, "the export test ran first");
+  const file = loadedWeights.name;
+  await page.selectOption("#dataset", "mnist");
+  await page.selectOption("#model", '{"family":"small","width":16}');
+  for (const [id, value] of Object.entries({ "train-limit": "320", "test-limit": "200", epochs: "1", batch: "32", lr: "0.01" })) {
+    await page.fill(`#${id}`, value);
+  }
+  await page.setInputFiles("#load-weights", { name: file, mimeType: "application/octet-stream", buffer: loadedWeights.bytes });
+  await page.waitForSelector("#load-use", { timeout: 90_000 });
+  await page.click("#load-use");
+  assert.match(await page.textContent("#start-from"), /^Every run starts from .+\.safetensors \(small-w16\)/);
+  // A baseline alone: its first step's loss is the trained model's, far below a fresh
+  // start's (about ln 10 = 2.3).
+  await page.check("#use-baseline");
+  for (const id of ["#use-snapshot", "#use-freezeout", "#use-fge", "#use-swa"]) await page.uncheck(id);
+  await page.click("#start");
+  await waitForRun(["done"], 150_000);
+  const first = await page.evaluate(() => window.snapfreezePage.records.map((r) => [r.init?.name, r.steps[0].loss]));
+  assert.equal(first.length, 1);
+  assert.equal(first[0][0], file);
+  assert.ok(first[0][1] < 1.2, `the first step's loss from trained weights: ${first[0][1]}`);
+  // Another model is refused beside its field, before anything trains.
+  await page.selectOption("#model", '{"family":"small","width":8}');
+  await page.click("#start");
+  await page.waitForSelector("#model-error");
+  assert.match(await page.textContent("#model-error"), /the weights to start from are a small-w16/);
+  await page.selectOption("#model", '{"family":"small","width":16}');
+  await page.click("#start-from-drop");
+  assert.ok(await page.isHidden("#start-from"));
 });
 
 test("the presets fill the form: where ensembles help, and back to the quick comparison", async () => {

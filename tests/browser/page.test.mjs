@@ -3,6 +3,7 @@
 // WebGPU gets a visible explanation. A missing WebGPU adapter fails these tests; nothing skips.
 
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import { launchChromium, openPage, screenshot, serveSite } from "./harness.mjs";
 
@@ -11,6 +12,13 @@ const SELFTEST_TIMEOUT_MS = 15 * 60_000;
 let site;
 before(async () => { site = await serveSite(); });
 after(async () => { await site?.close(); });
+
+test("the wasm preload carries no integrity attribute (it drew a console warning on every load)", () => {
+  const html = readFileSync("dist/index.html", "utf8");
+  const preload = html.match(/<link[^>]*_bg\.wasm[^>]*>/)?.[0];
+  assert.ok(preload, "the wasm module is preloaded");
+  assert.doesNotMatch(preload, /\bintegrity=/, preload);
+});
 
 describe("with WebGPU", () => {
   let browser;

@@ -119,6 +119,12 @@ class Page {
       }
       ({ runs, problems } = readSettings(data.train.describe().images));
     }
+    // Loaded weights fit only their own model.
+    if (problems.length === 0 && this.initWeights
+      && JSON.stringify(runs[0].config.model) !== JSON.stringify(this.initWeights.model)) {
+      problems = [{ field: "model", text: `the weights to start from are a ${this.initWeights.title}: choose that model, `
+        + "or start from the seeded weights" }];
+    }
     showProblems(problems);
     if (problems.length > 0) {
       if (data && data !== this.data) {
@@ -147,7 +153,8 @@ class Page {
       train: data.train.describe(),
       test: data.test.describe(),
     };
-    this.records = newRecords(runs);
+    const init = this.initWeights ? { name: this.initWeights.name, bytes: this.initWeights.bytes } : null;
+    this.records = newRecords(runs.map((r) => ({ ...r, init })));
     this.votes.reset();
     this.compare.reset(this.records);
     await this.train();

@@ -49,6 +49,8 @@ function resultsJson(state) {
       label: r.label,
       kind: r.kind,
       config: r.config,
+      // The weights file the run started from, when not the seed's initialisation.
+      started_from: r.init?.name ?? null,
       status: r.status,
       error: r.error,
       model: r.model,

@@ -172,7 +172,12 @@ export function showProgress(records, current) {
     $("progress-text").textContent = head;
     return;
   }
-  const perIteration = current.iteration > 0 ? current.wallSeconds / current.iteration : null;
+  // Until the run's first epoch ends, the last timing window's speed (the wall time of the
+  // first steps includes building the model, which made the first estimate 3x too long);
+  // from then on wall time per step, which counts the evaluations too.
+  const windowed = current.imagesPerSecond > 0 ? current.config.batch / current.imagesPerSecond : null;
+  const perIteration = current.epochs.length === 0 && windowed != null ? windowed
+    : current.iteration > 0 ? current.wallSeconds / current.iteration : null;
   const left = perIteration == null ? null : (total - done) * perIteration;
   const epoch = Math.min(current.config.epochs, Math.floor(current.iteration / current.stepsPerEpoch) + 1);
   $("progress-text").textContent = `${head}, epoch ${epoch} of ${current.config.epochs}, `

@@ -14,6 +14,41 @@ export function wireLoadWeights(page) {
   });
 }
 
+/**
+ * Offers the evaluated weights as the starting point of the next comparison: every run
+ * then starts from them instead of the seeded initialisation (the form's model must be
+ * theirs; Train checks it).
+ */
+function offerAsStart(page, name, bytes, info) {
+  const use = document.createElement("button");
+  use.type = "button";
+  use.id = "load-use";
+  use.textContent = "train the next comparison from these weights";
+  use.addEventListener("click", () => {
+    page.initWeights = { name, bytes, model: info.model, title: info.metadata.model };
+    showStart(page);
+  });
+  $("load-result").append(" ", use);
+}
+
+/** Says under Train which weights the next comparison starts from, with a way to drop them. */
+export function showStart(page) {
+  const box = $("start-from");
+  const init = page.initWeights;
+  box.hidden = !init;
+  if (!init) return;
+  const drop = document.createElement("button");
+  drop.type = "button";
+  drop.className = "link";
+  drop.id = "start-from-drop";
+  drop.textContent = "start from the seeded weights instead";
+  drop.addEventListener("click", () => {
+    page.initWeights = null;
+    showStart(page);
+  });
+  box.replaceChildren(`Every run starts from ${init.name} (${init.title}), not from the seed's weights. `, drop);
+}
+
 async function evaluateFile(page, file) {
   const out = $("load-result");
   out.dataset.result = "pending";
@@ -54,6 +89,7 @@ async function evaluateFile(page, file) {
       + `${percent(test.accuracy, 2)} on ${test.images.toLocaleString("en")} test images (loss ${test.loss.toFixed(4)}).`;
     out.dataset.result = "done";
     out.dataset.accuracy = String(test.accuracy);
+    offerAsStart(page, file.name, bytes, info);
   } catch (e) {
     out.textContent = `${file.name} cannot be evaluated: ${message(e)}`;
     out.dataset.result = "error";

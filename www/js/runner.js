@@ -85,6 +85,8 @@ export function newRecords(runs) {
 function newRecord(run, index) {
   return {
     index,
+    /** Weights the run starts from instead of the seeded ones: {name, bytes}, or null. */
+    init: run.init ?? null,
     label: run.label,
     kind: run.kind,
     method: run.method,
@@ -252,7 +254,7 @@ export class Comparison {
     try {
       run = from
         ? await this.session.restoreTraining(from.bytes, train, test)
-        : await this.session.startTraining(record.config, train, test);
+        : await this.session.startTraining(record.config, train, test, record.init?.bytes);
     } catch (e) {
       return this.fail(record, e);
     }

@@ -71,6 +71,14 @@ impl Optimizer {
         Some(self.sgds.get(frozen)?.as_ref()?.dispatches())
     }
 
+    /// [`Optimizer::update`], or the error a step with no update prepared for `frozen` is.
+    pub fn prepared(&self, frozen: usize) -> Result<[&Dispatch; 2], GpuError> {
+        self.update(frozen).ok_or_else(|| {
+            let why = format!("no optimizer prepared for {frozen} frozen blocks");
+            GpuError::launch("sgd", why)
+        })
+    }
+
     /// Writes every block's rate at iteration `j`.
     pub fn set_rates(&mut self, gpu: &Gpu, schedule: &RunSchedule, j: u64) {
         schedule.fill_lrs(j, &mut self.rates);

@@ -5,7 +5,7 @@
 
 use super::loss::Pending;
 use super::{TrainError, Trainer};
-use crate::gpu::{Commands, Gpu, GpuError};
+use crate::gpu::{Commands, Gpu};
 use crate::metrics::{EpochMetrics, Resume, StepMetrics};
 use crate::schedule::{Fge, Method, Swa};
 use crate::train::config::bad;
@@ -64,14 +64,10 @@ impl Trainer {
             });
         }
         self.optimizer.set_rates(gpu, &self.schedule, j);
-        let Some(update) = self.optimizer.update(frozen) else {
-            let why = format!("no optimizer prepared for {frozen} frozen blocks");
-            return Err(GpuError::launch("sgd", why).into());
-        };
         let parts = StepParts {
             gather: self.data.train.gather.dispatch(),
             loss: self.loss.step_loss(),
-            optimizer: update,
+            optimizer: self.optimizer.prepared(frozen)?,
         };
         // Forward, loss, backward (stopping at the first trainable block), update.
         let work = step_work(&self.plan, frozen, &parts);

@@ -281,14 +281,10 @@ impl Trainer {
         for k in 0..count {
             let position = (k as u64 % self.steps_per_epoch) as u32 * self.config.batch;
             self.data.train.gather.set_position(gpu, 0, position);
-            let Some(update) = self.optimizer.update(frozen) else {
-                let why = format!("no optimizer prepared for {frozen} frozen blocks");
-                return Err(crate::gpu::GpuError::launch("sgd", why).into());
-            };
             let parts = StepParts {
                 gather: self.data.train.gather.dispatch(),
                 loss: self.loss.scratch_loss(),
-                optimizer: update,
+                optimizer: self.optimizer.prepared(frozen)?,
             };
             let work = step_work(&self.plan, frozen, &parts);
             let mut commands = Commands::new(gpu, "freeze timing");
