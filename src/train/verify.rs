@@ -9,20 +9,13 @@
 
 use serde::Serialize;
 
-use super::data::Normalisation;
+use super::predict::saved_model_probabilities;
 use super::trainer::{TrainError, Trainer};
-use crate::checkpoint;
 use crate::data::Dataset;
 use crate::ensemble::{accuracy, mean_predictions, vote_predictions};
-use crate::kernels::data::{gather_reference, ImageShape};
-use crate::kernels::ensemble::softmax_reference;
-use crate::nn::reference::{NormMode, ReferenceModel};
 
 /// Two classes whose probabilities differ by less than this make an image a tie.
 pub const TIE: f64 = 1e-4;
-
-/// Images evaluated per CPU forward pass (bounds its memory).
-const CPU_BATCH: usize = 64;
 
 /// What the recomputation found.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -66,49 +59,21 @@ fn tied(row: &[f64]) -> bool {
     top[0] - top[1] < TIE
 }
 
-/// The first `images` test images, normalised as `normalisation` says (f64, NCHW).
-fn test_inputs(test: &Dataset, images: usize, normalisation: &Normalisation) -> Vec<f64> {
-    let shape = ImageShape {
-        channels: test.channels,
-        h: test.height,
-        w: test.width,
-    };
-    let settings = normalisation.plain_gather(0);
-    let labels: Vec<u32> = test.labels.iter().map(|&l| l as u32).collect();
-    let indices: Vec<u32> = (0..images as u32).collect();
-    gather_reference(&test.images, &labels, shape, &settings, 0, &indices).0
-}
-
-/// The softmax outputs (images x classes, f64) of the model in checkpoint `bytes`.
+/// The softmax outputs (images x classes, f64) of the model in checkpoint `bytes` on the
+/// first `images` test images.
 fn cpu_probabilities(
     trainer: &Trainer,
     bytes: &[u8],
     test: &Dataset,
     images: usize,
 ) -> Result<Vec<f64>, TrainError> {
-    let metadata = checkpoint::load_metadata(bytes)?;
-    let missing = || checkpoint::CheckpointError::Metadata {
-        key: "input_mean".into(),
-        problem: "missing".into(),
-    };
-    let normalisation =
-        Normalisation::from_metadata(&metadata, test.channels)?.ok_or_else(missing)?;
-    let tensors = checkpoint::load(bytes)?
-        .into_iter()
-        .map(|t| (t.name, t.values));
-    let arch = &trainer.plan().arch;
-    let model = ReferenceModel::new(arch, tensors);
-    let x = test_inputs(test, images, &normalisation);
-    let per_image = arch.activations[0].per_image();
-    let classes = arch.classes as usize;
-    let mut probabilities = Vec::with_capacity(images * classes);
-    for start in (0..images).step_by(CPU_BATCH) {
-        let n = CPU_BATCH.min(images - start);
-        let chunk = &x[start * per_image..(start + n) * per_image];
-        let (logits, _) = model.forward(chunk, n, NormMode::Running)?;
-        probabilities.extend(softmax_reference(&logits, classes));
-    }
-    Ok(probabilities)
+    let pixels = &test.images[..images * test.image_len()];
+    Ok(saved_model_probabilities(
+        &trainer.plan().arch,
+        bytes,
+        pixels,
+        images,
+    )?)
 }
 
 /// Checks the run's ensemble (or its final model, when it took no members) against the

@@ -282,7 +282,8 @@ class Page {
       document.body.dataset.firstStepMs = String(Math.round(performance.now()));
     }
     this.compare.update();
-    this.compare.verdict(Boolean(this.comparison), this.data?.classNames);
+    this.compare.verdict(Boolean(this.comparison));
+    this.compare.confusion.update(this.records, this.data?.classNames);
     refreshExports(this.records);
   }
 }

@@ -106,9 +106,8 @@ export class CompareView {
    * training it would judge unfinished runs): plain sentences from the module, each
    * difference judged against the test set's noise.
    */
-  verdict(underWay, classNames) {
+  verdict(underWay) {
     const records = this.records ?? [];
-    this.confusion.update(records, classNames);
     const sentences = underWay ? [] : bindings().comparisonVerdict(runRecords(records));
     $("verdict-panel").hidden = sentences.length === 0;
     if (sentences.length === 0) return;

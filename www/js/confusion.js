@@ -4,13 +4,7 @@
 
 import { $ } from "./dom.js";
 import { percent } from "./format.js";
-
-/** The index of the largest of `length` values from `offset`. */
-function argmax(values, offset, length) {
-  let best = 0;
-  for (let c = 1; c < length; c += 1) if (values[offset + c] > values[offset + best]) best = c;
-  return best;
-}
+import { argmax } from "./votes.js";
 
 /** Every model of `records` with predictions: [{value, label, record, kind, k}]. */
 function models(records) {

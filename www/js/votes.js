@@ -19,7 +19,8 @@ const FILTERS = [
   ["wrong", "ensemble wrong", (c) => !c.ensembleRight],
 ];
 
-function argmax(values, offset, length) {
+/** The index of the largest of `length` values from `offset`. */
+export function argmax(values, offset, length) {
   let best = 0;
   for (let c = 1; c < length; c += 1) if (values[offset + c] > values[offset + best]) best = c;
   return best;
