@@ -1,12 +1,13 @@
 // 2-D convolution, NCHW, any kernel size, stride and padding, as implicit GEMM (no im2col
 // buffer): forward, gradient of the input, gradient of the weights, gradient of the bias.
 //
-// Like matmul.wgsl, each invocation of the three GEMM-shaped kernels computes an 8x8 block of
+// Like matmul.wgsl, each invocation of the three GEMM-shaped kernels computes a block of
 // outputs in registers (Tile and mac from tile.wgsl, prepended) with no workgroup memory,
-// because software adapters pay dearly for barriers and for every load. The workgroup is
-// 8 x 2 invocations, so it covers 16 rows (channels: ResNet's narrowest layers have 16, and
-// taller tiles would idle) by 64 columns (positions); invocation (x, y) owns rows y + 2 i and
-// columns x + 8 j, i, j in 0..8. weight_grad narrows the workgroup (WG_X) for layers with few
+// because software adapters pay dearly for barriers and for every load. The block is 8 or 16
+// rows by 8 columns, as the prepended conv_block8.wgsl or conv_block16.wgsl defines it
+// (Block, BlockRows and their functions); either way a workgroup covers 16 rows (channels:
+// ResNet's narrowest layers have 16, and taller workgroups would idle) by 8 WG_X columns
+// (positions), and invocation x owns columns x + WG_X j, j in 0..8. weight_grad narrows the workgroup (WG_X) for layers with few
 // columns and may split the batch over workgroup z, weight_grad_sum adding the parts. Each
 // kernel's inner loop is one flat loop with its indices stepped by hand (measured: nested
 // loops of three trips cost SwiftShader more than their bodies; BENCHMARKS.md).
@@ -30,7 +31,6 @@ const ACCUMULATE: u32 = 2u;
 // with few columns (see its launcher; never below 4 in the subgroup build, so that the four
 // lanes of a subgroup share their rows); the others keep 8.
 override WG_X: u32 = 8u;
-const WG_Y: u32 = 2u;
 
 // Eight row or column indices of one invocation: lo holds 0-3, hi 4-7.
 struct Eight {
@@ -38,9 +38,10 @@ struct Eight {
     hi: vec4<u32>,
 }
 
-fn tile_rows(wg: vec3<u32>, lid: vec3<u32>) -> Eight {
-    let lo = vec4<u32>(wg.y * 8u * WG_Y + lid.y) + vec4<u32>(0u, WG_Y, 2u * WG_Y, 3u * WG_Y);
-    return Eight(lo, lo + vec4<u32>(4u * WG_Y));
+// base + min(row, last) * scale for eight rows (see row_starts in the block files).
+fn eight_starts(rows: Eight, last: u32, scale: u32, base: u32) -> Eight {
+    let l = vec4<u32>(last);
+    return Eight(vec4<u32>(base) + min(rows.lo, l) * scale, vec4<u32>(base) + min(rows.hi, l) * scale);
 }
 
 fn tile_cols(wg: vec3<u32>, lid: vec3<u32>) -> Eight {
@@ -162,6 +163,8 @@ fn bias_of(k: u32) -> f32 {
     return select(0.0, bias[cv.b_offset + select(0u, k, has)], has);
 }
 
+// The forward's bias of each of eight rows (only the forward may name `bias`: the other
+// kernels' bind groups have no binding 4).
 fn row_biases(rows: Eight) -> array<f32, 8> {
     return array<f32, 8>(
         bias_of(rows.lo.x), bias_of(rows.lo.y), bias_of(rows.lo.z), bias_of(rows.lo.w),
@@ -172,30 +175,26 @@ fn row_biases(rows: Eight) -> array<f32, 8> {
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     row_lane = lid.x & 3u;
     let pq = cv.p * cv.q;
-    let rows = tile_rows(wg, lid);
+    let rows = block_rows(wg, lid);
     let cols = tile_cols(wg, lid);
     // Out-of-range rows and columns read a valid neighbour; their results are not stored.
     let last_col = vec4<u32>(cv.n * pq - 1u);
     let win_lo = forward_windows(min(cols.lo, last_col));
     let win_hi = forward_windows(min(cols.hi, last_col));
     let crs = cv.c * cv.r * cv.s;
-    let last_row = vec4<u32>(cv.k - 1u);
-    var iw_lo = vec4<u32>(cv.w_offset) + min(rows.lo, last_row) * crs;
-    var iw_hi = vec4<u32>(cv.w_offset) + min(rows.hi, last_row) * crs;
+    let iw = row_starts(rows, cv.k - 1u, crs, cv.w_offset);
     let hw = cv.h * cv.w;
 
     // One flat loop over (c, r, s) with the indices stepped by hand: nested loops with three
     // trips each cost more than their bodies on the software adapters.
-    var t = Tile();
+    var b = Block();
     var plane = 0u;
     var r = 0;
     var s = 0;
     for (var i = 0u; i < crs; i++) {
         let xl = gather_window(win_lo, plane, r, s, cv.h, cv.w);
         let xh = gather_window(win_hi, plane, r, s, cv.h, cv.w);
-        t = mac(t, row_values(iw_lo), row_values(iw_hi), xl, xh);
-        iw_lo += vec4<u32>(1u);
-        iw_hi += vec4<u32>(1u);
+        b = block_mac(b, iw, i, xl, xh);
         s += 1;
         let next_row = s == i32(cv.s);
         s = select(s, 0, next_row);
@@ -206,7 +205,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) l
     }
 
     let at = Eight(y_at(cols.lo), y_at(cols.hi));
-    store_tile(t, rows, cv.k, pq, at, row_biases(rows), false);
+    store_block_biased(b, rows, cv.k, pq, at);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -255,21 +254,19 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     let r0 = (ph + cv.pad) % st;
     let s0 = (pw + cv.pad) % st;
     let per_image = ((cv.h + st - 1u) / st) * ((cv.w + st - 1u) / st);
-    let rows = tile_rows(wg, lid);
+    let rows = block_rows(wg, lid);
     let cols = tile_cols(wg, lid);
     let last_col = vec4<u32>(cv.n * per_image - 1u);
     let lo = input_grad_columns(min(cols.lo, last_col), cols.lo, ph, pw, r0, s0);
     let hi = input_grad_columns(min(cols.hi, last_col), cols.hi, ph, pw, r0, s0);
     let rs = cv.r * cv.s;
     let pq = cv.p * cv.q;
-    let last_row = vec4<u32>(cv.c - 1u);
-    let wrow_lo = vec4<u32>(cv.w_offset) + min(rows.lo, last_row) * rs;
-    let wrow_hi = vec4<u32>(cv.w_offset) + min(rows.hi, last_row) * rs;
+    let wrow = row_starts(rows, cv.c - 1u, rs, cv.w_offset);
     let taps_r = (cv.r - r0 + st - 1u) / st;
     let taps_s = (cv.s - s0 + st - 1u) / st;
 
     // One flat loop over (k, i, j), indices stepped by hand (see forward).
-    var t = Tile();
+    var b = Block();
     var plane = 0u; // k * pq
     var wk = 0u; // k * c * r * s
     var i = 0u;
@@ -277,10 +274,10 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     let taps = cv.k * taps_r * taps_s;
     for (var step = 0u; step < taps; step++) {
         // w[k, c, r, s] for the eight rows c at this tap.
-        let o = vec4<u32>(wk + (r0 + i * st) * cv.s + s0 + j * st);
+        let o = wk + (r0 + i * st) * cv.s + s0 + j * st;
         let dl = gather_window(lo.win, plane, -i32(i), -i32(j), cv.p, cv.q);
         let dh = gather_window(hi.win, plane, -i32(i), -i32(j), cv.p, cv.q);
-        t = mac(t, row_values(wrow_lo + o), row_values(wrow_hi + o), dl, dh);
+        b = block_mac(b, wrow, o, dl, dh);
         j += 1u;
         let next_i = j == taps_s;
         j = select(j, 0u, next_i);
@@ -294,7 +291,7 @@ fn input_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id
     let at = Eight(lo.dx, hi.dx);
     let hw = cv.h * cv.w;
     let acc = (cv.flags & ACCUMULATE) != 0u;
-    store_tile(t, rows, cv.c, hw, at, array<f32, 8>(), acc);
+    store_block(b, rows, cv.c, hw, at, acc);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -327,14 +324,12 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let crs = cv.c * cv.r * cv.s;
     let pq = cv.p * cv.q;
     let hw = cv.h * cv.w;
-    let rows = tile_rows(wg, lid);
+    let rows = block_rows(wg, lid);
     let cols = tile_cols(wg, lid);
     let last_col = vec4<u32>(crs - 1u);
     let win_lo = weight_grad_windows(min(cols.lo, last_col));
     let win_hi = weight_grad_windows(min(cols.hi, last_col));
-    let last_row = vec4<u32>(cv.k - 1u);
-    let dy_lo = min(rows.lo, last_row) * pq;
-    let dy_hi = min(rows.hi, last_row) * pq;
+    let dy_rows = row_starts(rows, cv.k - 1u, pq, 0u);
     let st = i32(cv.stride);
 
     // Workgroup z sums images n0 .. n1 only; with more than one part, weight_grad_sum adds
@@ -342,7 +337,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let n0 = wg.z * cv.split;
     let n1 = min(cv.n, n0 + cv.split);
     // One flat loop over (n, p, q), indices stepped by hand (see forward).
-    var t = Tile();
+    var b = Block();
     var xb = cv.x_offset + n0 * cv.x_channels * hw; // image n in x
     var yb = cv.y_offset + (n0 * cv.y_channels + cv.y_first) * pq; // (n, p, q) of channel 0 in dy
     var p = 0;
@@ -352,8 +347,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     for (var step = 0u; step < total; step++) {
         let xl = gather_window(win_lo, xb, p * st, q * st, cv.h, cv.w);
         let xh = gather_window(win_hi, xb, p * st, q * st, cv.h, cv.w);
-        let at = vec4<u32>(yb);
-        t = mac(t, row_values(at + dy_lo), row_values(at + dy_hi), xl, xh);
+        b = block_mac(b, dy_rows, yb, xl, xh);
         yb += 1u;
         q += 1;
         let next_p = q == i32(cv.q);
@@ -366,7 +360,7 @@ fn weight_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     }
 
     let at = Eight(dw_at(cols.lo, wg.z), dw_at(cols.hi, wg.z));
-    store_tile(t, rows, cv.k, crs, at, array<f32, 8>(), false);
+    store_block(b, rows, cv.k, crs, at, false);
 }
 
 // weight_grad_sum: dw = the sum of weight_grad's parts, in part order (deterministic).

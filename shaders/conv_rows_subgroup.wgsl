@@ -1,8 +1,8 @@
 // The register-tiled convolution kernels' row loads, shared within a subgroup: the build
 // of conv.wgsl for browsers whose adapter has subgroups of exactly four lanes (SwiftShader).
-// Invocation (x, y) of the 8 x 2 workgroup (WG_X >= 4 across) owns rows y + 2 i, and
-// invocations are numbered x + WG_X y, so the four lanes of a subgroup are four neighbours
-// in x with the same rows: each loads one of the four values and takes the other three by
+// The invocations of one workgroup row (WG_X >= 4 across) own the same rows (see the block
+// files), and invocations are numbered x + WG_X y, so the four lanes of a subgroup are four
+// neighbours in x with the same rows: each loads one of the four values and takes the other three by
 // broadcast, one load where there were four. On SwiftShader every load is a gather with a
 // bounds check, scalarised lane by lane, and loads bound these kernels (BENCHMARKS.md).
 //

@@ -19,19 +19,33 @@ pub const MATMUL: Shader = Shader {
 };
 
 /// 2-D convolution, forward and backward: `shaders/conv.wgsl`, after the register tile of
-/// `shaders/tile.wgsl`, the uniform of `shaders/conv_params.wgsl` and the plain row loads of
-/// `shaders/conv_rows.wgsl`.
+/// `shaders/tile.wgsl`, the uniform of `shaders/conv_params.wgsl`, the plain row loads of
+/// `shaders/conv_rows.wgsl` and the 16-row block of `shaders/conv_block16.wgsl`.
 pub const CONV: Shader = Shader {
     name: "conv",
     source: concat!(
         include_str!("../shaders/tile.wgsl"),
         include_str!("../shaders/conv_params.wgsl"),
         include_str!("../shaders/conv_rows.wgsl"),
+        include_str!("../shaders/conv_block16.wgsl"),
         include_str!("../shaders/conv.wgsl")
     ),
 };
 
-/// The same kernels with their row loads shared by subgroup broadcast
+/// The same kernels with the 32-row block of `shaders/conv_block32.wgsl` (layers of 32 or
+/// more channels; `conv::RegisterBlock`).
+pub const CONV_TALL: Shader = Shader {
+    name: "conv_tall",
+    source: concat!(
+        include_str!("../shaders/tile.wgsl"),
+        include_str!("../shaders/conv_params.wgsl"),
+        include_str!("../shaders/conv_rows.wgsl"),
+        include_str!("../shaders/conv_block32.wgsl"),
+        include_str!("../shaders/conv.wgsl")
+    ),
+};
+
+/// The 16-row kernels with their row loads shared by subgroup broadcast
 /// (`shaders/conv_rows_subgroup.wgsl`): browsers only, where the adapter has subgroups of
 /// four lanes (`Gpu::subgroup_rows`); naga does not take `enable subgroups`.
 pub const CONV_SUBGROUP: Shader = Shader {
@@ -41,6 +55,20 @@ pub const CONV_SUBGROUP: Shader = Shader {
         include_str!("../shaders/tile.wgsl"),
         include_str!("../shaders/conv_params.wgsl"),
         include_str!("../shaders/conv_rows_subgroup.wgsl"),
+        include_str!("../shaders/conv_block16.wgsl"),
+        include_str!("../shaders/conv.wgsl")
+    ),
+};
+
+/// The 32-row kernels with their row loads shared by subgroup broadcast.
+pub const CONV_SUBGROUP_TALL: Shader = Shader {
+    name: "conv_subgroup_tall",
+    source: concat!(
+        "enable subgroups;\n",
+        include_str!("../shaders/tile.wgsl"),
+        include_str!("../shaders/conv_params.wgsl"),
+        include_str!("../shaders/conv_rows_subgroup.wgsl"),
+        include_str!("../shaders/conv_block32.wgsl"),
         include_str!("../shaders/conv.wgsl")
     ),
 };
@@ -105,10 +133,12 @@ pub const AVERAGE: Shader = Shader {
 };
 
 /// Every module, for the hash that ties measured kernel choices to these sources.
-pub const ALL: [Shader; 12] = [
+pub const ALL: [Shader; 14] = [
     MATMUL,
     CONV,
+    CONV_TALL,
     CONV_SUBGROUP,
+    CONV_SUBGROUP_TALL,
     CONV_SHARED,
     ELEMENTWISE,
     LOSS,

@@ -8,7 +8,8 @@ use snapfreeze::checks::conv::{self as conv_checks, ConvKernel};
 use snapfreeze::checks::{self, random_values, Family};
 use snapfreeze::gpu::{Commands, GpuError};
 use snapfreeze::kernels::conv::{
-    self, ChannelSlices, Conv, ConvShape, ForwardAlgorithm, InputGradAlgorithm, WeightGradAlgorithm,
+    self, ChannelSlices, Conv, ConvShape, ForwardAlgorithm, InputGradAlgorithm, RegisterBlock,
+    WeightGradAlgorithm,
 };
 use snapfreeze::kernels::Operand;
 
@@ -100,6 +101,52 @@ fn cases_cover_the_kernel_sizes_strides_and_layouts_the_models_need() {
     }
     assert!(has(&|c| c.kernel == ConvKernel::ForwardShared && c.option));
     assert!(has(&|c| c.kernel == ConvKernel::InputGradShared && c.option));
+    // The register tiles in both blocks, each over one workgroup and over several with the
+    // last one part empty, on the plain build and the subgroup build.
+    for kernel in [
+        ConvKernel::Forward,
+        ConvKernel::InputGrad,
+        ConvKernel::WeightGrad,
+        ConvKernel::ForwardSubgroup,
+        ConvKernel::InputGradSubgroup,
+        ConvKernel::WeightGradSubgroup,
+    ] {
+        let rows = |c: &conv_checks::ConvCase| match kernel {
+            ConvKernel::InputGrad | ConvKernel::InputGradSubgroup => c.shape.c,
+            _ => c.shape.k,
+        };
+        for block in [RegisterBlock::Rows16, RegisterBlock::Rows32] {
+            let tall = block.rows();
+            for several in [false, true] {
+                assert!(
+                    has(&|c| c.kernel == kernel
+                        && RegisterBlock::for_rows(rows(c)) == block
+                        && (rows(c) > tall) == several
+                        && rows(c) % tall != 0),
+                    "no {kernel:?} case in {tall}-row blocks (several: {several})"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_register_tiles_take_the_taller_block_only_where_it_idles_no_more_rows() {
+    let block = |rows: u32| RegisterBlock::for_rows(rows).rows();
+    for (rows, want) in [
+        (1, 16),
+        (16, 16),
+        (17, 32),
+        (32, 32),
+        (33, 16),
+        (48, 16),
+        (49, 32),
+        (64, 32),
+        (80, 16),
+        (96, 32),
+    ] {
+        assert_eq!(block(rows), want, "{rows} rows");
+    }
 }
 
 #[test]

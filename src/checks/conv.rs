@@ -175,9 +175,11 @@ const fn shape(
 /// 5x5 and a non-square kernel, a non-square kernel at stride 3 (nine input-gradient
 /// phases with different taps), channel counts on both sides of the 16-row tile, output
 /// channels for each tile height of the workgroup-memory weight gradient (16, 32, 64 rows,
-/// and more than one tile of 64; input channels likewise for the input gradient), and a
-/// ResNet-20 first-stage layer at batch 4.
-const FIXED: [ConvShape; 14] = [
+/// and more than one tile of 64; input channels likewise for the input gradient), a
+/// ResNet-20 first-stage layer at batch 4, and both blocks of the register tiles
+/// (`conv::RegisterBlock`): 16 rows for 2-16, 33-48 and 65-80 channels, 32 rows for 19-32
+/// and, over two workgroups with the last one part empty, 50 and 58.
+const FIXED: [ConvShape; 15] = [
     shape(2, 5, 7, 6, 3, 1, 1, 1, 0),
     shape(2, 3, 9, 11, 5, 3, 3, 1, 1),
     shape(3, 4, 10, 9, 6, 3, 3, 2, 1),
@@ -192,6 +194,7 @@ const FIXED: [ConvShape; 14] = [
     shape(2, 20, 7, 9, 24, 3, 3, 1, 1),
     shape(3, 8, 6, 5, 70, 3, 3, 1, 1),
     shape(2, 67, 5, 6, 9, 3, 3, 2, 1),
+    shape(2, 50, 6, 5, 58, 3, 3, 2, 1),
 ];
 
 /// Random shapes drawn after the fixed ones.

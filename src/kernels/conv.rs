@@ -38,10 +38,43 @@ pub const FORWARD_NAIVE: &str = "conv2d_forward_naive";
 /// Counter name of im2col, the first half of the im2col + matmul alternative.
 pub const IM2COL: &str = "im2col";
 
-/// Outputs per workgroup along the GEMM's rows (channels) and columns (16x4 invocations,
-/// 4x4 outputs each).
-const BLOCK_ROWS: u32 = 16;
+/// Outputs per workgroup of the register-tiled kernels along the GEMM's columns
+/// (positions): 8 invocations across, 8 columns each. Along the rows, see [`RegisterBlock`].
 const BLOCK_COLS: u32 = 64;
+
+/// How many rows (channels) each invocation of the register-tiled kernels computes, over 8
+/// columns: `conv_block16.wgsl` or `conv_block32.wgsl`. A taller block multiplies each
+/// column value it loads by more rows, and loads bound these kernels on the software
+/// adapters: 16 rows ran 14-34% faster than 8 on every ResNet-20 layer on lavapipe, and 32
+/// another 3-20% where the layer has 32 or 64 channels (BENCHMARKS.md). Rows past the
+/// layer's channels are computed and dropped, so the taller block is used only where it
+/// drops no more of them than the shorter. Both compute each output by the same sum in the
+/// same order: the same bits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterBlock {
+    /// 16 rows per invocation (and per workgroup).
+    Rows16,
+    /// 32 rows per invocation.
+    Rows32,
+}
+
+impl RegisterBlock {
+    /// The block for a GEMM of `rows` rows.
+    pub fn for_rows(rows: u32) -> Self {
+        match rows.div_ceil(32) * 32 == rows.div_ceil(16) * 16 {
+            true => RegisterBlock::Rows32,
+            false => RegisterBlock::Rows16,
+        }
+    }
+
+    /// Rows per invocation, and per workgroup.
+    pub fn rows(self) -> u32 {
+        match self {
+            RegisterBlock::Rows16 => 16,
+            RegisterBlock::Rows32 => 32,
+        }
+    }
+}
 
 /// Workgroups the register-tiled weight gradient aims for at least, splitting the batch if
 /// it must: enough for the cores of a software adapter.
@@ -205,7 +238,13 @@ impl ChannelSlices {
 
 wgsl_params! {
     /// Uniforms, laid out as `Conv` in the shader.
-    struct Params mirrors [crate::shaders::CONV, crate::shaders::CONV_SUBGROUP, crate::shaders::CONV_SHARED] {
+    struct Params mirrors [
+        crate::shaders::CONV,
+        crate::shaders::CONV_TALL,
+        crate::shaders::CONV_SUBGROUP,
+        crate::shaders::CONV_SUBGROUP_TALL,
+        crate::shaders::CONV_SHARED,
+    ] {
         n: u32,
         c: u32,
         h: u32,
@@ -298,8 +337,10 @@ fn input_grad_grid(s: &ConvShape) -> [u32; 3] {
     [x, y, s.stride * s.stride]
 }
 
+/// Workgroups of a register-tiled kernel over a `rows` x `cols` output.
 fn grid(cols: u32, rows: u32) -> [u32; 3] {
-    [cols.div_ceil(BLOCK_COLS), rows.div_ceil(BLOCK_ROWS), 1]
+    let block = RegisterBlock::for_rows(rows);
+    [cols.div_ceil(BLOCK_COLS), rows.div_ceil(block.rows()), 1]
 }
 
 /// Workgroups of a workgroup-memory kernel over a `rows` x `cols` output.
@@ -317,11 +358,14 @@ enum ForwardKernel {
     Shared,
 }
 
-/// The register-tiled kernels' module: with plain row loads, or sharing them by subgroup.
-fn register_module(subgroup: bool) -> &'static shaders::Shader {
-    match subgroup {
-        true => &shaders::CONV_SUBGROUP,
-        false => &shaders::CONV,
+/// The register-tiled kernels' module for a GEMM of `rows` rows: its block (see
+/// [`RegisterBlock`]), with plain row loads or sharing them by subgroup.
+fn register_module(subgroup: bool, rows: u32) -> &'static shaders::Shader {
+    match (subgroup, RegisterBlock::for_rows(rows)) {
+        (false, RegisterBlock::Rows16) => &shaders::CONV,
+        (false, RegisterBlock::Rows32) => &shaders::CONV_TALL,
+        (true, RegisterBlock::Rows16) => &shaders::CONV_SUBGROUP,
+        (true, RegisterBlock::Rows32) => &shaders::CONV_SUBGROUP_TALL,
     }
 }
 
@@ -435,7 +479,7 @@ impl Conv {
         let outputs = shape.n * shape.p() * shape.q();
         let dispatch = match variant {
             ForwardKernel::Registers | ForwardKernel::Subgroup => {
-                let module = register_module(variant == ForwardKernel::Subgroup);
+                let module = register_module(variant == ForwardKernel::Subgroup, shape.k);
                 launch.dispatch(module, "forward", &params, grid(outputs, shape.k))?
             }
             ForwardKernel::Naive => {
@@ -507,7 +551,8 @@ impl Conv {
         let params = Params::new(&shape, &slices, offsets, flags);
         let dispatch = match algorithm {
             InputGradAlgorithm::Registers | InputGradAlgorithm::RegistersSubgroup => {
-                let module = register_module(algorithm == InputGradAlgorithm::RegistersSubgroup);
+                let subgroup = algorithm == InputGradAlgorithm::RegistersSubgroup;
+                let module = register_module(subgroup, shape.c);
                 launch.dispatch(module, "input_grad", &params, input_grad_grid(&shape))?
             }
             InputGradAlgorithm::Shared => launch.dispatch_with(
@@ -580,7 +625,8 @@ impl Conv {
                 // lanes that share their rows.
                 let fewest = if subgroup { 4 } else { 1 };
                 let across = cols.div_ceil(8).next_power_of_two().clamp(fewest, 8);
-                let grid = [cols.div_ceil(8 * across), shape.k.div_ceil(BLOCK_ROWS), 1];
+                let block = RegisterBlock::for_rows(shape.k);
+                let grid = [cols.div_ceil(8 * across), shape.k.div_ceil(block.rows()), 1];
                 // A small layer's GEMM has a long inner dimension (n p q) and few outputs,
                 // so few workgroups: split the batch into parts, summed by a second pass,
                 // until there are enough workgroups to keep every core busy.
@@ -588,7 +634,7 @@ impl Conv {
                     .div_ceil(grid[0] * grid[1])
                     .clamp(1, shape.n);
                 let entry = "weight_grad";
-                let shader = register_module(subgroup);
+                let shader = register_module(subgroup, shape.k);
                 (kernel, entry, shader, ("WG_X", across), grid, parts)
             }
             WeightGradAlgorithm::Shared { parts } => {
