@@ -3,14 +3,15 @@
 //
 // Like matmul.wgsl, each invocation of the three GEMM-shaped kernels computes a block of
 // outputs in registers (Tile and mac from tile.wgsl, prepended) with no workgroup memory,
-// because software adapters pay dearly for barriers and for every load. The block is 8 or 16
-// rows by 8 columns, as the prepended conv_block8.wgsl or conv_block16.wgsl defines it
-// (Block, BlockRows and their functions); either way a workgroup covers 16 rows (channels:
-// ResNet's narrowest layers have 16, and taller workgroups would idle) by 8 WG_X columns
-// (positions), and invocation x owns columns x + WG_X j, j in 0..8. weight_grad narrows the workgroup (WG_X) for layers with few
-// columns and may split the batch over workgroup z, weight_grad_sum adding the parts. Each
-// kernel's inner loop is one flat loop with its indices stepped by hand (measured: nested
-// loops of three trips cost SwiftShader more than their bodies; BENCHMARKS.md).
+// because software adapters pay dearly for barriers and for every load. The block is 8, 16
+// or 32 rows by 8 columns, as the prepended conv_block8/16/32.wgsl defines it (Block,
+// BlockRows and their functions). A workgroup covers 16 rows (channels: ResNet's narrowest
+// layers have 16, and taller workgroups would idle), or 32 with the 32-row block, by 8 WG_X
+// columns (positions); invocation x owns columns x + WG_X j, j in 0..8. weight_grad narrows
+// the workgroup (WG_X) for layers with few columns and may split the batch over workgroup
+// z, weight_grad_sum adding the parts. Each kernel's inner loop is one flat loop with its
+// indices stepped by hand (measured: nested loops of three trips cost SwiftShader more than
+// their bodies; BENCHMARKS.md).
 //
 // Tensors may be channel slices of larger ones (DenseNet concatenation without copies): x
 // has x_channels channels in memory and the layer reads the first c; y and dy have
@@ -38,7 +39,7 @@ struct Eight {
     hi: vec4<u32>,
 }
 
-// base + min(row, last) * scale for eight rows (see row_starts in the block files).
+// base + min(row, last) * scale for eight rows (row_starts in the block files).
 fn eight_starts(rows: Eight, last: u32, scale: u32, base: u32) -> Eight {
     let l = vec4<u32>(last);
     return Eight(vec4<u32>(base) + min(rows.lo, l) * scale, vec4<u32>(base) + min(rows.hi, l) * scale);

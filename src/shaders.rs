@@ -32,8 +32,19 @@ pub const CONV: Shader = Shader {
     ),
 };
 
-/// The same kernels with the 32-row block of `shaders/conv_block32.wgsl` (layers of 32 or
-/// more channels; `conv::RegisterBlock`).
+/// The same kernels with the 8-row block of `shaders/conv_block8.wgsl` (`conv::RegisterBlock`).
+pub const CONV_SHORT: Shader = Shader {
+    name: "conv_short",
+    source: concat!(
+        include_str!("../shaders/tile.wgsl"),
+        include_str!("../shaders/conv_params.wgsl"),
+        include_str!("../shaders/conv_rows.wgsl"),
+        include_str!("../shaders/conv_block8.wgsl"),
+        include_str!("../shaders/conv.wgsl")
+    ),
+};
+
+/// The same kernels with the 32-row block of `shaders/conv_block32.wgsl`.
 pub const CONV_TALL: Shader = Shader {
     name: "conv_tall",
     source: concat!(
@@ -56,6 +67,19 @@ pub const CONV_SUBGROUP: Shader = Shader {
         include_str!("../shaders/conv_params.wgsl"),
         include_str!("../shaders/conv_rows_subgroup.wgsl"),
         include_str!("../shaders/conv_block16.wgsl"),
+        include_str!("../shaders/conv.wgsl")
+    ),
+};
+
+/// The 8-row kernels with their row loads shared by subgroup broadcast.
+pub const CONV_SUBGROUP_SHORT: Shader = Shader {
+    name: "conv_subgroup_short",
+    source: concat!(
+        "enable subgroups;\n",
+        include_str!("../shaders/tile.wgsl"),
+        include_str!("../shaders/conv_params.wgsl"),
+        include_str!("../shaders/conv_rows_subgroup.wgsl"),
+        include_str!("../shaders/conv_block8.wgsl"),
         include_str!("../shaders/conv.wgsl")
     ),
 };
@@ -133,11 +157,13 @@ pub const AVERAGE: Shader = Shader {
 };
 
 /// Every module, for the hash that ties measured kernel choices to these sources.
-pub const ALL: [Shader; 14] = [
+pub const ALL: [Shader; 16] = [
     MATMUL,
     CONV,
+    CONV_SHORT,
     CONV_TALL,
     CONV_SUBGROUP,
+    CONV_SUBGROUP_SHORT,
     CONV_SUBGROUP_TALL,
     CONV_SHARED,
     ELEMENTWISE,

@@ -101,7 +101,7 @@ fn cases_cover_the_kernel_sizes_strides_and_layouts_the_models_need() {
     }
     assert!(has(&|c| c.kernel == ConvKernel::ForwardShared && c.option));
     assert!(has(&|c| c.kernel == ConvKernel::InputGradShared && c.option));
-    // The register tiles in both blocks, each over one workgroup and over several with the
+    // The register tiles in each block, each over one workgroup and over several with the
     // last one part empty, on the plain build and the subgroup build.
     for kernel in [
         ConvKernel::Forward,
@@ -111,19 +111,19 @@ fn cases_cover_the_kernel_sizes_strides_and_layouts_the_models_need() {
         ConvKernel::InputGradSubgroup,
         ConvKernel::WeightGradSubgroup,
     ] {
-        let rows = |c: &conv_checks::ConvCase| match kernel {
-            ConvKernel::InputGrad | ConvKernel::InputGradSubgroup => c.shape.c,
-            _ => c.shape.k,
-        };
-        for block in [RegisterBlock::Rows16, RegisterBlock::Rows32] {
-            let tall = block.rows();
+        for (tall, short_rows) in [(false, false), (false, true), (true, false)] {
+            let per_workgroup = if tall { 32 } else { 16 };
             for several in [false, true] {
                 assert!(
-                    has(&|c| c.kernel == kernel
-                        && RegisterBlock::for_rows(rows(c)) == block
-                        && (rows(c) > tall) == several
-                        && rows(c) % tall != 0),
-                    "no {kernel:?} case in {tall}-row blocks (several: {several})"
+                    has(&|c| {
+                        let rows = kernel.rows(&c.shape);
+                        c.kernel == kernel
+                            && c.short_rows == short_rows
+                            && RegisterBlock::tall_fits(rows) == tall
+                            && (rows > per_workgroup) == several
+                            && rows % per_workgroup != 0
+                    }),
+                    "no {kernel:?} case (32 rows: {tall}, 8 rows: {short_rows}, several workgroups: {several})"
                 );
             }
         }
@@ -131,22 +131,56 @@ fn cases_cover_the_kernel_sizes_strides_and_layouts_the_models_need() {
 }
 
 #[test]
-fn the_register_tiles_take_the_taller_block_only_where_it_idles_no_more_rows() {
-    let block = |rows: u32| RegisterBlock::for_rows(rows).rows();
-    for (rows, want) in [
-        (1, 16),
-        (16, 16),
-        (17, 32),
-        (32, 32),
-        (33, 16),
-        (48, 16),
-        (49, 32),
-        (64, 32),
-        (80, 16),
-        (96, 32),
+fn the_register_tiles_take_the_32_row_block_only_where_it_idles_no_more_rows() {
+    for (rows, fits) in [
+        (1, false),
+        (16, false),
+        (17, true),
+        (32, true),
+        (33, false),
+        (48, false),
+        (49, true),
+        (64, true),
+        (80, false),
+        (96, true),
     ] {
-        assert_eq!(block(rows), want, "{rows} rows");
+        assert_eq!(RegisterBlock::tall_fits(rows), fits, "{rows} rows");
     }
+    // Below that, the device's answer: 16 rows per invocation until one is measured.
+    let gpu = common::gpu();
+    assert_eq!(RegisterBlock::for_rows(&gpu, 16), RegisterBlock::Rows16);
+    assert_eq!(RegisterBlock::for_rows(&gpu, 24), RegisterBlock::Rows32);
+    gpu.remember_choice(conv::REGISTER_BLOCK_QUESTION.into(), "8".into());
+    assert_eq!(RegisterBlock::for_rows(&gpu, 16), RegisterBlock::Rows8);
+    assert_eq!(RegisterBlock::for_rows(&gpu, 24), RegisterBlock::Rows32);
+}
+
+#[test]
+fn the_register_block_is_measured_once_and_the_measurement_leaves_the_answer_alone() {
+    let gpu = common::gpu();
+    let s = shape(2, 8, 12, 12, 16, 3, 1, 1);
+    let question = conv::REGISTER_BLOCK_QUESTION;
+    let measured = block_on(conv::measure_register_block(&gpu, s, false)).unwrap();
+    assert!(matches!(
+        measured,
+        RegisterBlock::Rows8 | RegisterBlock::Rows16
+    ));
+    assert_eq!(gpu.remembered_choice(question), None);
+    gpu.remember_choice(question.into(), "8".into());
+    block_on(conv::measure_register_block(&gpu, s, false)).unwrap();
+    assert_eq!(gpu.remembered_choice(question).as_deref(), Some("8"));
+    // Kept: choose answers from the device without timing.
+    assert_eq!(
+        block_on(conv::choose_register_block(&gpu, s, false)).unwrap(),
+        RegisterBlock::Rows8
+    );
+    gpu.forget_choice(question);
+    let chosen = block_on(conv::choose_register_block(&gpu, s, false)).unwrap();
+    let answer = chosen.rows().to_string();
+    assert_eq!(gpu.remembered_choice(question), Some(answer));
+    // A layer the 32-row block fits is refused, not measured.
+    let wide = shape(2, 8, 12, 12, 32, 3, 1, 1);
+    assert!(block_on(conv::measure_register_block(&gpu, wide, false)).is_err());
 }
 
 #[test]
@@ -240,6 +274,49 @@ fn same_inputs_give_bitwise_identical_outputs() {
     ] {
         assert_eq!(gpu.counters().get(kernel), n, "{kernel}");
     }
+}
+
+#[test]
+fn the_8_and_16_row_blocks_give_the_same_bits() {
+    let gpu = common::gpu();
+    let s = shape(3, 10, 13, 11, 12, 3, 2, 1);
+    let slices = ChannelSlices::dense(&s);
+    let x = gpu.storage_from("x", &random_values(1, s.x_len())).unwrap();
+    let w = gpu.storage_from("w", &random_values(2, s.w_len())).unwrap();
+    let dy = gpu
+        .storage_from("dy", &random_values(3, s.y_len()))
+        .unwrap();
+    let mut runs = Vec::new();
+    for rows in ["8", "16"] {
+        let whole = Operand::whole;
+        gpu.remember_choice(conv::REGISTER_BLOCK_QUESTION.into(), rows.into());
+        let y = gpu.storage("y", s.y_len() as u64 * 4).unwrap();
+        let dx = gpu.storage("dx", s.x_len() as u64 * 4).unwrap();
+        let dw = gpu.storage("dw", s.w_len() as u64 * 4).unwrap();
+        let ops = [
+            Conv::forward(&gpu, s, slices, whole(&x), whole(&w), None, whole(&y)).unwrap(),
+            Conv::input_grad(&gpu, s, slices, whole(&dy), whole(&w), whole(&dx), false).unwrap(),
+            Conv::weight_grad(&gpu, s, slices, whole(&x), whole(&dy), whole(&dw)).unwrap(),
+        ];
+        let mut commands = Commands::new(&gpu, "blocks");
+        commands.run(
+            &ops.iter()
+                .flat_map(|op| op.dispatches())
+                .collect::<Vec<_>>(),
+        );
+        commands.submit();
+        let bits: Vec<Vec<u32>> = [&y, &dx, &dw]
+            .iter()
+            .map(|b| {
+                let v = block_on(gpu.read_f32(b, 0, b.size() as usize / 4)).unwrap();
+                v.iter().map(|f| f.to_bits()).collect()
+            })
+            .collect();
+        runs.push(bits);
+    }
+    assert_eq!(runs[0], runs[1]);
+    // Both ran: two modules of the register kernels were compiled.
+    assert!(gpu.cache_stats().modules_compiled >= 2);
 }
 
 #[test]

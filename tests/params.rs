@@ -125,7 +125,7 @@ fn every_rust_params_struct_matches_its_wgsl_uniform_struct() {
         .iter()
         .filter(|s| s.source.starts_with("enable subgroups"))
         .count();
-    assert_eq!(browser_only, 2, "browser-only modules");
+    assert_eq!(browser_only, 3, "browser-only modules");
     assert_eq!(
         checked,
         snapfreeze::shaders::ALL.len() - browser_only,

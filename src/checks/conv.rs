@@ -9,7 +9,8 @@ use super::harness::{self, Expected, Input};
 use super::{random_values, CheckResult, SENTINEL};
 use crate::gpu::{Gpu, GpuError};
 use crate::kernels::conv::{
-    self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm, WeightGradAlgorithm,
+    self, ChannelSlices, Conv, ConvForward, ConvShape, ForwardAlgorithm, RegisterBlock,
+    WeightGradAlgorithm, REGISTER_BLOCK_QUESTION,
 };
 
 /// Largest accepted relative L2 error of the forward output.
@@ -66,6 +67,14 @@ impl ConvKernel {
         )
     }
 
+    /// The GEMM's rows: input channels for an input gradient, else output channels.
+    pub fn rows(&self, s: &ConvShape) -> u32 {
+        match self.is_input_grad() {
+            true => s.c,
+            false => s.k,
+        }
+    }
+
     fn is_forward(&self) -> bool {
         matches!(
             self,
@@ -106,6 +115,9 @@ pub struct ConvCase {
     pub kernel: ConvKernel,
     /// Forward: add a bias. InputGrad: accumulate into dx.
     pub option: bool,
+    /// Register tiles below 32 rows: 8 rows per invocation instead of 16 (the two answers to
+    /// `conv::REGISTER_BLOCK_QUESTION`, set for the case whatever the device measured).
+    pub short_rows: bool,
 }
 
 impl ConvCase {
@@ -136,6 +148,9 @@ impl ConvCase {
             (true, k) if k.is_forward() => notes.push("bias"),
             (true, k) if k.is_input_grad() => notes.push("accumulate"),
             _ => {}
+        }
+        if self.short_rows {
+            notes.push("8-row blocks");
         }
         let notes = if notes.is_empty() {
             String::new()
@@ -257,6 +272,26 @@ pub fn cases() -> Vec<ConvCase> {
                     slices,
                     kernel,
                     option,
+                    short_rows: false,
+                });
+            }
+        }
+        // The register tiles again with the other block below 32 rows, on dense layouts.
+        for kernel in [
+            ConvKernel::Forward,
+            ConvKernel::ForwardSubgroup,
+            ConvKernel::InputGrad,
+            ConvKernel::InputGradSubgroup,
+            ConvKernel::WeightGrad,
+            ConvKernel::WeightGradSubgroup,
+        ] {
+            if !RegisterBlock::tall_fits(kernel.rows(s)) {
+                out.push(ConvCase {
+                    shape: *s,
+                    slices: dense,
+                    kernel,
+                    option: i % 2 == 0,
+                    short_rows: true,
                 });
             }
         }
@@ -391,6 +426,11 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
         Input::F32(data.b.clone()),
         Input::F32(scatter(l.y_len(&s), f32::NAN, &y_idx, &data.dy)),
     ];
+    // The register tiles' block below 32 rows is the device's answer when a launch is built:
+    // set it for this case, and put the device's own back after.
+    let before = gpu.remembered_choice(REGISTER_BLOCK_QUESTION);
+    let rows = if case.short_rows { "8" } else { "16" };
+    gpu.remember_choice(REGISTER_BLOCK_QUESTION.into(), rows.into());
     let o = harness::run_many(gpu, case.describe(), &inputs, &expected, |i, o| {
         let (x, w, b, dy, out) = (i[0], i[1], i[2], i[3], o[0]);
         let op = match case.kernel {
@@ -436,7 +476,12 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
         }?;
         Ok(op.dispatches().to_vec())
     })
-    .await?;
+    .await;
+    match before {
+        Some(answer) => gpu.remember_choice(REGISTER_BLOCK_QUESTION.into(), answer),
+        None => gpu.forget_choice(REGISTER_BLOCK_QUESTION),
+    }
+    let o = o?;
 
     if case.kernel.is_forward() || s.flops() / 2.0 > FD_MAX_MACS {
         return Ok(o.result);

@@ -77,6 +77,11 @@ impl KernelChoices {
         self.choices.insert(question, answer);
     }
 
+    /// Forgets the answer to `question`, if any.
+    pub fn remove(&mut self, question: &str) {
+        self.choices.remove(question);
+    }
+
     /// Every (question, answer), sorted.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
         self.choices.iter().map(|(q, a)| (q.as_str(), a.as_str()))

@@ -286,6 +286,12 @@ impl Gpu {
         self.lock_choices().set(question, answer);
     }
 
+    /// Forgets a kernel choice (a measurement that tries each answer in turn puts back what
+    /// was there before).
+    pub fn forget_choice(&self, question: &str) {
+        self.lock_choices().remove(question);
+    }
+
     /// Every kernel choice made or loaded so far, as (question, answer).
     pub fn kernel_choices(&self) -> Vec<(String, String)> {
         let choices = self.lock_choices();

@@ -43,36 +43,60 @@ pub const IM2COL: &str = "im2col";
 const BLOCK_COLS: u32 = 64;
 
 /// How many rows (channels) each invocation of the register-tiled kernels computes, over 8
-/// columns: `conv_block16.wgsl` or `conv_block32.wgsl`. A taller block multiplies each
-/// column value it loads by more rows, and loads bound these kernels on the software
-/// adapters: 16 rows ran 14-34% faster than 8 on every ResNet-20 layer on lavapipe, and 32
-/// another 3-20% where the layer has 32 or 64 channels (BENCHMARKS.md). Rows past the
-/// layer's channels are computed and dropped, so the taller block is used only where it
-/// drops no more of them than the shorter. Both compute each output by the same sum in the
-/// same order: the same bits.
+/// columns: `conv_block8.wgsl`, `conv_block16.wgsl` or `conv_block32.wgsl`. A taller block
+/// multiplies each column value it loads by more rows, and loads bound these kernels on the
+/// software adapters: on lavapipe 16 rows ran 14-34% faster than 8 on every ResNet-20
+/// layer, and 32 another 3-20% where the layer has 32 or 64 channels (BENCHMARKS.md). Rows
+/// past the layer's channels are computed and dropped, so the 32-row block is used only
+/// where it drops no more of them than a 16-row workgroup. Below that, 8 or 16 rows per
+/// invocation (both 16 per workgroup) is the device's measured choice
+/// ([`choose_register_block`]; 16 where not measured): SwiftShader ran 16-channel layers
+/// slower with 16. Every block computes each output by the same sum in the same order: the
+/// same bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RegisterBlock {
+    /// 8 rows per invocation, two invocations down: 16 rows per workgroup.
+    Rows8,
     /// 16 rows per invocation (and per workgroup).
     Rows16,
     /// 32 rows per invocation.
     Rows32,
 }
 
+/// The device's kernel-choice question behind [`RegisterBlock::for_rows`]'s 8 or 16.
+pub const REGISTER_BLOCK_QUESTION: &str = "conv register rows per invocation below 32 channels";
+
 impl RegisterBlock {
-    /// The block for a GEMM of `rows` rows.
-    pub fn for_rows(rows: u32) -> Self {
-        match rows.div_ceil(32) * 32 == rows.div_ceil(16) * 16 {
-            true => RegisterBlock::Rows32,
-            false => RegisterBlock::Rows16,
+    /// Where the 32-row block applies: a GEMM of `rows` rows, padded to 32, idles no more
+    /// rows than padded to 16.
+    pub fn tall_fits(rows: u32) -> bool {
+        rows.div_ceil(32) * 32 == rows.div_ceil(16) * 16
+    }
+
+    /// The block for a GEMM of `rows` rows on `gpu`: 32 where it fits, else the device's
+    /// measured 8 or 16.
+    pub fn for_rows(gpu: &Gpu, rows: u32) -> Self {
+        if Self::tall_fits(rows) {
+            return RegisterBlock::Rows32;
+        }
+        match gpu.remembered_choice(REGISTER_BLOCK_QUESTION).as_deref() {
+            Some("8") => RegisterBlock::Rows8,
+            _ => RegisterBlock::Rows16,
         }
     }
 
-    /// Rows per invocation, and per workgroup.
+    /// Rows per invocation.
     pub fn rows(self) -> u32 {
         match self {
+            RegisterBlock::Rows8 => 8,
             RegisterBlock::Rows16 => 16,
             RegisterBlock::Rows32 => 32,
         }
+    }
+
+    /// Rows per workgroup.
+    pub fn workgroup_rows(self) -> u32 {
+        self.rows().max(16)
     }
 }
 
@@ -240,8 +264,10 @@ wgsl_params! {
     /// Uniforms, laid out as `Conv` in the shader.
     struct Params mirrors [
         crate::shaders::CONV,
+        crate::shaders::CONV_SHORT,
         crate::shaders::CONV_TALL,
         crate::shaders::CONV_SUBGROUP,
+        crate::shaders::CONV_SUBGROUP_SHORT,
         crate::shaders::CONV_SUBGROUP_TALL,
         crate::shaders::CONV_SHARED,
     ] {
@@ -331,16 +357,20 @@ fn validate(kernel: &'static str, s: &ConvShape, l: &ChannelSlices) -> Result<()
 }
 
 /// One z layer per stride phase, each covering the input positions of that phase.
-fn input_grad_grid(s: &ConvShape) -> [u32; 3] {
+fn input_grad_grid(gpu: &Gpu, s: &ConvShape) -> [u32; 3] {
     let per_phase = s.n * s.h.div_ceil(s.stride) * s.w.div_ceil(s.stride);
-    let [x, y, _] = grid(per_phase, s.c);
+    let [x, y, _] = grid(gpu, per_phase, s.c);
     [x, y, s.stride * s.stride]
 }
 
 /// Workgroups of a register-tiled kernel over a `rows` x `cols` output.
-fn grid(cols: u32, rows: u32) -> [u32; 3] {
-    let block = RegisterBlock::for_rows(rows);
-    [cols.div_ceil(BLOCK_COLS), rows.div_ceil(block.rows()), 1]
+fn grid(gpu: &Gpu, cols: u32, rows: u32) -> [u32; 3] {
+    let block = RegisterBlock::for_rows(gpu, rows);
+    [
+        cols.div_ceil(BLOCK_COLS),
+        rows.div_ceil(block.workgroup_rows()),
+        1,
+    ]
 }
 
 /// Workgroups of a workgroup-memory kernel over a `rows` x `cols` output.
@@ -360,10 +390,12 @@ enum ForwardKernel {
 
 /// The register-tiled kernels' module for a GEMM of `rows` rows: its block (see
 /// [`RegisterBlock`]), with plain row loads or sharing them by subgroup.
-fn register_module(subgroup: bool, rows: u32) -> &'static shaders::Shader {
-    match (subgroup, RegisterBlock::for_rows(rows)) {
+fn register_module(gpu: &Gpu, subgroup: bool, rows: u32) -> &'static shaders::Shader {
+    match (subgroup, RegisterBlock::for_rows(gpu, rows)) {
+        (false, RegisterBlock::Rows8) => &shaders::CONV_SHORT,
         (false, RegisterBlock::Rows16) => &shaders::CONV,
         (false, RegisterBlock::Rows32) => &shaders::CONV_TALL,
+        (true, RegisterBlock::Rows8) => &shaders::CONV_SUBGROUP_SHORT,
         (true, RegisterBlock::Rows16) => &shaders::CONV_SUBGROUP,
         (true, RegisterBlock::Rows32) => &shaders::CONV_SUBGROUP_TALL,
     }
@@ -479,8 +511,8 @@ impl Conv {
         let outputs = shape.n * shape.p() * shape.q();
         let dispatch = match variant {
             ForwardKernel::Registers | ForwardKernel::Subgroup => {
-                let module = register_module(variant == ForwardKernel::Subgroup, shape.k);
-                launch.dispatch(module, "forward", &params, grid(outputs, shape.k))?
+                let module = register_module(gpu, variant == ForwardKernel::Subgroup, shape.k);
+                launch.dispatch(module, "forward", &params, grid(gpu, outputs, shape.k))?
             }
             ForwardKernel::Naive => {
                 let grid = super::elementwise::grid_1d(gpu, outputs * shape.k, 64);
@@ -552,8 +584,9 @@ impl Conv {
         let dispatch = match algorithm {
             InputGradAlgorithm::Registers | InputGradAlgorithm::RegistersSubgroup => {
                 let subgroup = algorithm == InputGradAlgorithm::RegistersSubgroup;
-                let module = register_module(subgroup, shape.c);
-                launch.dispatch(module, "input_grad", &params, input_grad_grid(&shape))?
+                let module = register_module(gpu, subgroup, shape.c);
+                let grid = input_grad_grid(gpu, &shape);
+                launch.dispatch(module, "input_grad", &params, grid)?
             }
             InputGradAlgorithm::Shared => launch.dispatch_with(
                 &shaders::CONV_SHARED,
@@ -625,8 +658,8 @@ impl Conv {
                 // lanes that share their rows.
                 let fewest = if subgroup { 4 } else { 1 };
                 let across = cols.div_ceil(8).next_power_of_two().clamp(fewest, 8);
-                let block = RegisterBlock::for_rows(shape.k);
-                let grid = [cols.div_ceil(8 * across), shape.k.div_ceil(block.rows()), 1];
+                let down = RegisterBlock::for_rows(gpu, shape.k).workgroup_rows();
+                let grid = [cols.div_ceil(8 * across), shape.k.div_ceil(down), 1];
                 // A small layer's GEMM has a long inner dimension (n p q) and few outputs,
                 // so few workgroups: split the batch into parts, summed by a second pass,
                 // until there are enough workgroups to keep every core busy.
@@ -634,7 +667,7 @@ impl Conv {
                     .div_ceil(grid[0] * grid[1])
                     .clamp(1, shape.n);
                 let entry = "weight_grad";
-                let shader = register_module(subgroup, shape.k);
+                let shader = register_module(gpu, subgroup, shape.k);
                 (kernel, entry, shader, ("WG_X", across), grid, parts)
             }
             WeightGradAlgorithm::Shared { parts } => {
@@ -1105,18 +1138,91 @@ pub async fn measure_subgroup_rows(gpu: &Gpu, shape: ConvShape) -> Result<bool, 
         Conv::forward(gpu, shape, slices, o(&x), o(&w), None, o(&y))?,
         Conv::forward_subgroup(gpu, shape, slices, o(&x), o(&w), None, o(&y))?,
     ];
-    let mut best = [f64::INFINITY; 2];
-    for round in 0..3 {
+    Ok(fastest_build(gpu, &builds, 3).await? == 1)
+}
+
+/// Which of `builds` runs fastest: all warmed up (compiled) in a first round, then timed
+/// in `rounds - 1` more, alternating, and the best time of each compared.
+async fn fastest_build(gpu: &Gpu, builds: &[Conv], rounds: usize) -> Result<usize, GpuError> {
+    let mut best = vec![f64::INFINITY; builds.len()];
+    for round in 0..rounds {
         for (i, build) in builds.iter().enumerate() {
             let dispatches: Vec<&Dispatch> = build.dispatches().iter().collect();
             let ms = crate::gpu::timing::time_runs(gpu, &dispatches, 1).await? * 1e3;
-            // Round 0 compiles the pipelines; only the later ones count.
             if round > 0 {
                 best[i] = best[i].min(ms);
             }
         }
     }
-    Ok(best[1] < best[0])
+    let fastest = (0..builds.len()).min_by(|&a, &b| best[a].total_cmp(&best[b]));
+    Ok(fastest.unwrap_or(0))
+}
+
+/// The register tiles' rows per invocation below 32 channels on this device, 8 or 16 (see
+/// [`RegisterBlock`]): the forward pass of `shape` (the plan passes its costliest layer of
+/// fewer than 32 channels) timed with each, by the build that will run (`subgroup`), once
+/// per device, and remembered like [`choose_forward`].
+pub async fn choose_register_block(
+    gpu: &Gpu,
+    shape: ConvShape,
+    subgroup: bool,
+) -> Result<RegisterBlock, GpuError> {
+    match gpu.remembered_choice(REGISTER_BLOCK_QUESTION).as_deref() {
+        Some("8") => return Ok(RegisterBlock::Rows8),
+        Some("16") => return Ok(RegisterBlock::Rows16),
+        _ => {}
+    }
+    let chosen = measure_register_block(gpu, shape, subgroup).await?;
+    gpu.remember_choice(REGISTER_BLOCK_QUESTION.into(), chosen.rows().to_string());
+    Ok(chosen)
+}
+
+/// The timing behind [`choose_register_block`], remembering nothing (the device's answer
+/// is put back as it was).
+pub async fn measure_register_block(
+    gpu: &Gpu,
+    shape: ConvShape,
+    subgroup: bool,
+) -> Result<RegisterBlock, GpuError> {
+    if RegisterBlock::tall_fits(shape.k) {
+        return Err(GpuError::launch(
+            FORWARD,
+            "the 8- and 16-row blocks are chosen on a layer the 32-row block does not fit",
+        ));
+    }
+    let slices = ChannelSlices::dense(&shape);
+    let x = gpu.storage("choose x", shape.x_len() as u64 * 4)?;
+    let w = gpu.storage("choose w", shape.w_len() as u64 * 4)?;
+    let y = gpu.storage("choose y", shape.y_len() as u64 * 4)?;
+    let o = Operand::whole;
+    let blocks = [RegisterBlock::Rows8, RegisterBlock::Rows16];
+    let before = gpu.remembered_choice(REGISTER_BLOCK_QUESTION);
+    let mut builds = Vec::new();
+    for block in blocks {
+        // Each launch takes its block from the device's answer when it is built.
+        gpu.remember_choice(REGISTER_BLOCK_QUESTION.into(), block.rows().to_string());
+        let (x, w, y) = (o(&x), o(&w), o(&y));
+        let built = match subgroup {
+            true => Conv::forward_subgroup(gpu, shape, slices, x, w, None, y),
+            false => Conv::forward(gpu, shape, slices, x, w, None, y),
+        };
+        match built {
+            Ok(conv) => builds.push(conv),
+            Err(e) => {
+                restore_choice(gpu, REGISTER_BLOCK_QUESTION, before);
+                return Err(e);
+            }
+        }
+    }
+    restore_choice(gpu, REGISTER_BLOCK_QUESTION, before);
+    Ok(blocks[fastest_build(gpu, &builds, 4).await?])
+}
+
+fn restore_choice(gpu: &Gpu, question: &str, answer: Option<String>) {
+    match answer {
+        Some(a) => gpu.remember_choice(question.into(), a),
+        None => gpu.forget_choice(question),
+    }
 }
 
 /// How a convolution's input gradient runs. Which is faster depends on the adapter and the

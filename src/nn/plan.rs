@@ -38,7 +38,8 @@ pub enum ForwardChoice {
 /// workgroup memory, few workgroups, few barriers) and one for GPUs (workgroup-memory tiles,
 /// work cut into many workgroups). `Measure` also times, once per device in browsers whose
 /// adapter has subgroups of four lanes, the register tiles' subgroup build (same bits,
-/// fewer loads; `conv::choose_subgroup_rows`). Today: the convolutions' implicit-GEMM forward and input
+/// fewer loads; `conv::choose_subgroup_rows`), and the register tiles' rows per invocation
+/// below 32 channels (`conv::choose_register_block`). Today: the convolutions' implicit-GEMM forward and input
 /// gradient (register or workgroup-memory tiles), their weight gradient (register tiles, or
 /// workgroup-memory tiles split over the batch) and batch norm's per-channel reductions
 /// (one pass with a workgroup per channel, or per-part sums merged by a second pass).
@@ -127,8 +128,10 @@ impl Plan {
                 .iter()
                 .flat_map(|g| g.convs.iter())
                 .max_by(|a, b| a.flops().total_cmp(&b.flops()));
+            let mut subgroup = false;
             if let Some(&shape) = costliest {
-                if conv::choose_subgroup_rows(gpu, shape).await? {
+                subgroup = conv::choose_subgroup_rows(gpu, shape).await?;
+                if subgroup {
                     algorithms
                         .values_mut()
                         .for_each(|a| *a = a.with_subgroup_rows());
@@ -139,6 +142,16 @@ impl Plan {
                         .values_mut()
                         .for_each(|a| *a = a.with_subgroup_rows());
                 }
+            }
+            // The register tiles' rows per invocation below 32 channels (8 or 16; the same
+            // bits either way), timed on the costliest such layer by the build that runs.
+            let narrow = geometry
+                .iter()
+                .flat_map(|g| g.convs.iter())
+                .filter(|s| !conv::RegisterBlock::tall_fits(s.k))
+                .max_by(|a, b| a.flops().total_cmp(&b.flops()));
+            if let Some(&shape) = narrow {
+                conv::choose_register_block(gpu, shape, subgroup).await?;
             }
         }
         let norm_parts = choose_norm_parts(gpu, &geometry, batch, variants).await?;
