@@ -87,6 +87,8 @@ async function oursTrain(page, model) {
       lossFirst: losses.slice(0, timing.warmup),
       lossLast: losses.slice(-timing.steps),
       profile,
+      // What this device measured and chose (algorithms, builds, blocks), as kept.
+      kernelChoices: JSON.parse(session.kernelChoices()).choices ?? null,
     };
   }, { model, batch: BATCH, lr: LR, timing: TIMING });
 }
@@ -180,6 +182,9 @@ for (const row of results.training) {
   for (const k of p.kernels) {
     lines.push(`| ${k.kernel} | ${fixed(k.launches / p.steps, 0)} | ${fixed(k.ms / p.steps)} | ${fixed((100 * k.ms) / total)}% |`);
   }
+  // The device-wide builds of the register tiles (per-layer choices are in the JSON).
+  const builds = Object.entries(row.ours.kernelChoices ?? {}).filter(([q]) => q.startsWith("conv register"));
+  if (builds.length) lines.push("", `register tiles on this device: ${builds.map(([q, a]) => `${q}: ${a}`).join("; ")}`);
 }
 console.log(lines.join("\n"));
 mkdirSync("bench-results", { recursive: true });
