@@ -6,7 +6,7 @@ mod common;
 use pollster::block_on;
 use snapfreeze::checks::conv::{self as conv_checks, ConvKernel};
 use snapfreeze::checks::{self, random_values, Family};
-use snapfreeze::gpu::{Commands, GpuError};
+use snapfreeze::gpu::{Commands, Gpu, GpuError};
 use snapfreeze::kernels::conv::{
     self, ChannelSlices, Conv, ConvShape, ForwardAlgorithm, InputGradAlgorithm, RegisterBlock,
     WeightGradAlgorithm,
@@ -221,16 +221,40 @@ fn references_agree_with_finite_differences_and_a_wrong_gradient_does_not() {
     assert!(checks::relative_l2_error(&f32s, &dx) > 0.1);
 }
 
+/// Random x, w and dy of shape `s` on the GPU.
+fn random_operands(gpu: &Gpu, s: &ConvShape) -> [wgpu::Buffer; 3] {
+    let upload = |name, seed, len| gpu.storage_from(name, &random_values(seed, len)).unwrap();
+    [
+        upload("x", 1, s.x_len()),
+        upload("w", 2, s.w_len()),
+        upload("dy", 3, s.y_len()),
+    ]
+}
+
+/// Runs `ops` in one command buffer and reads `outputs` back, as bits.
+fn run_to_bits(gpu: &Gpu, ops: &[Conv], outputs: &[&wgpu::Buffer]) -> Vec<Vec<u32>> {
+    let mut commands = Commands::new(gpu, "conv bits");
+    commands.run(
+        &ops.iter()
+            .flat_map(|op| op.dispatches())
+            .collect::<Vec<_>>(),
+    );
+    commands.submit();
+    outputs
+        .iter()
+        .map(|b| {
+            let v = block_on(gpu.read_f32(b, 0, b.size() as usize / 4)).unwrap();
+            v.iter().map(|f| f.to_bits()).collect()
+        })
+        .collect()
+}
+
 #[test]
 fn same_inputs_give_bitwise_identical_outputs() {
     let gpu = common::gpu();
     let s = shape(3, 17, 13, 11, 19, 3, 1, 1);
     let slices = ChannelSlices::dense(&s);
-    let x = gpu.storage_from("x", &random_values(1, s.x_len())).unwrap();
-    let w = gpu.storage_from("w", &random_values(2, s.w_len())).unwrap();
-    let dy = gpu
-        .storage_from("dy", &random_values(3, s.y_len()))
-        .unwrap();
+    let [x, w, dy] = random_operands(&gpu, &s);
     let (y, dx) = (
         gpu.storage("y", s.y_len() as u64 * 4).unwrap(),
         gpu.storage("dx", s.x_len() as u64 * 4).unwrap(),
@@ -247,24 +271,7 @@ fn same_inputs_give_bitwise_identical_outputs() {
         Conv::bias_grad(&gpu, s, slices, whole(&dy), whole(&db)).unwrap(),
     ];
     let outputs = [&y, &dx, &dw, &db];
-    let mut runs = Vec::new();
-    for _ in 0..2 {
-        let mut commands = Commands::new(&gpu, "determinism");
-        commands.run(
-            &ops.iter()
-                .flat_map(|op| op.dispatches())
-                .collect::<Vec<_>>(),
-        );
-        commands.submit();
-        let bits: Vec<Vec<u32>> = outputs
-            .iter()
-            .map(|b| {
-                let v = block_on(gpu.read_f32(b, 0, b.size() as usize / 4)).unwrap();
-                v.iter().map(|f| f.to_bits()).collect()
-            })
-            .collect();
-        runs.push(bits);
-    }
+    let runs: Vec<_> = (0..2).map(|_| run_to_bits(&gpu, &ops, &outputs)).collect();
     assert_eq!(runs[0], runs[1]);
     for (kernel, n) in [
         (conv::FORWARD, 2),
@@ -281,11 +288,7 @@ fn the_8_and_16_row_blocks_give_the_same_bits() {
     let gpu = common::gpu();
     let s = shape(3, 10, 13, 11, 12, 3, 2, 1);
     let slices = ChannelSlices::dense(&s);
-    let x = gpu.storage_from("x", &random_values(1, s.x_len())).unwrap();
-    let w = gpu.storage_from("w", &random_values(2, s.w_len())).unwrap();
-    let dy = gpu
-        .storage_from("dy", &random_values(3, s.y_len()))
-        .unwrap();
+    let [x, w, dy] = random_operands(&gpu, &s);
     let mut runs = Vec::new();
     for rows in ["8", "16"] {
         let whole = Operand::whole;
@@ -298,21 +301,7 @@ fn the_8_and_16_row_blocks_give_the_same_bits() {
             Conv::input_grad(&gpu, s, slices, whole(&dy), whole(&w), whole(&dx), false).unwrap(),
             Conv::weight_grad(&gpu, s, slices, whole(&x), whole(&dy), whole(&dw)).unwrap(),
         ];
-        let mut commands = Commands::new(&gpu, "blocks");
-        commands.run(
-            &ops.iter()
-                .flat_map(|op| op.dispatches())
-                .collect::<Vec<_>>(),
-        );
-        commands.submit();
-        let bits: Vec<Vec<u32>> = [&y, &dx, &dw]
-            .iter()
-            .map(|b| {
-                let v = block_on(gpu.read_f32(b, 0, b.size() as usize / 4)).unwrap();
-                v.iter().map(|f| f.to_bits()).collect()
-            })
-            .collect();
-        runs.push(bits);
+        runs.push(run_to_bits(&gpu, &ops, &[&y, &dx, &dw]));
     }
     assert_eq!(runs[0], runs[1]);
     // Both ran: two modules of the register kernels were compiled.
