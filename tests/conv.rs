@@ -174,7 +174,7 @@ fn the_register_block_is_measured_once_and_the_measurement_leaves_the_answer_alo
         block_on(conv::choose_register_block(&gpu, s, false)).unwrap(),
         RegisterBlock::Rows8
     );
-    gpu.forget_choice(question);
+    gpu.set_choice(question, None);
     let chosen = block_on(conv::choose_register_block(&gpu, s, false)).unwrap();
     let answer = chosen.rows().to_string();
     assert_eq!(gpu.remembered_choice(question), Some(answer));

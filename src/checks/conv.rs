@@ -430,7 +430,7 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
     // set it for this case, and put the device's own back after.
     let before = gpu.remembered_choice(REGISTER_BLOCK_QUESTION);
     let rows = if case.short_rows { "8" } else { "16" };
-    gpu.remember_choice(REGISTER_BLOCK_QUESTION.into(), rows.into());
+    gpu.set_choice(REGISTER_BLOCK_QUESTION, Some(rows.into()));
     let o = harness::run_many(gpu, case.describe(), &inputs, &expected, |i, o| {
         let (x, w, b, dy, out) = (i[0], i[1], i[2], i[3], o[0]);
         let op = match case.kernel {
@@ -477,10 +477,7 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
         Ok(op.dispatches().to_vec())
     })
     .await;
-    match before {
-        Some(answer) => gpu.remember_choice(REGISTER_BLOCK_QUESTION.into(), answer),
-        None => gpu.forget_choice(REGISTER_BLOCK_QUESTION),
-    }
+    gpu.set_choice(REGISTER_BLOCK_QUESTION, before);
     let o = o?;
 
     if case.kernel.is_forward() || s.flops() / 2.0 > FD_MAX_MACS {

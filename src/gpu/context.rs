@@ -286,10 +286,13 @@ impl Gpu {
         self.lock_choices().set(question, answer);
     }
 
-    /// Forgets a kernel choice (a measurement that tries each answer in turn puts back what
-    /// was there before).
-    pub fn forget_choice(&self, question: &str) {
-        self.lock_choices().remove(question);
+    /// Sets the answer to `question`, or forgets it with `None`: how a measurement or a
+    /// check that tries each answer in turn puts back what the device had before.
+    pub fn set_choice(&self, question: &str, answer: Option<String>) {
+        match answer {
+            Some(a) => self.lock_choices().set(question.to_string(), a),
+            None => self.lock_choices().remove(question),
+        }
     }
 
     /// Every kernel choice made or loaded so far, as (question, answer).

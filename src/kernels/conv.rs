@@ -1197,32 +1197,20 @@ pub async fn measure_register_block(
     let o = Operand::whole;
     let blocks = [RegisterBlock::Rows8, RegisterBlock::Rows16];
     let before = gpu.remembered_choice(REGISTER_BLOCK_QUESTION);
-    let mut builds = Vec::new();
-    for block in blocks {
-        // Each launch takes its block from the device's answer when it is built.
-        gpu.remember_choice(REGISTER_BLOCK_QUESTION.into(), block.rows().to_string());
-        let (x, w, y) = (o(&x), o(&w), o(&y));
-        let built = match subgroup {
-            true => Conv::forward_subgroup(gpu, shape, slices, x, w, None, y),
-            false => Conv::forward(gpu, shape, slices, x, w, None, y),
-        };
-        match built {
-            Ok(conv) => builds.push(conv),
-            Err(e) => {
-                restore_choice(gpu, REGISTER_BLOCK_QUESTION, before);
-                return Err(e);
+    // Each launch takes its block from the device's answer when it is built.
+    let builds: Result<Vec<Conv>, GpuError> = blocks
+        .iter()
+        .map(|block| {
+            gpu.set_choice(REGISTER_BLOCK_QUESTION, Some(block.rows().to_string()));
+            let (x, w, y) = (o(&x), o(&w), o(&y));
+            match subgroup {
+                true => Conv::forward_subgroup(gpu, shape, slices, x, w, None, y),
+                false => Conv::forward(gpu, shape, slices, x, w, None, y),
             }
-        }
-    }
-    restore_choice(gpu, REGISTER_BLOCK_QUESTION, before);
-    Ok(blocks[fastest_build(gpu, &builds, 4).await?])
-}
-
-fn restore_choice(gpu: &Gpu, question: &str, answer: Option<String>) {
-    match answer {
-        Some(a) => gpu.remember_choice(question.into(), a),
-        None => gpu.forget_choice(question),
-    }
+        })
+        .collect();
+    gpu.set_choice(REGISTER_BLOCK_QUESTION, before);
+    Ok(blocks[fastest_build(gpu, &builds?, 4).await?])
 }
 
 /// How a convolution's input gradient runs. Which is faster depends on the adapter and the
