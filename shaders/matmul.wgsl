@@ -7,6 +7,12 @@
 // Transposition is expressed as strides, so one pipeline serves all four products a linear
 // layer needs: op(A)[row, p] = a[a_base + row * a_row_stride + p * a_step]. Workgroup z
 // selects one product of a batch, each operand moving by its own batch stride (0 to share).
+//
+// A product with few blocks of C and a long inner dimension (a linear layer's forward: 64 x 10
+// outputs over 1568 inputs) would run in one or two workgroups on one core; the launcher then
+// splits the inner dimension into parts of part_k indices (workgroup z picks the part, the
+// batch strides step along k), each part writes its own partial C to a scratch buffer, and
+// sum_parts adds the parts in order: deterministic, no atomics.
 
 struct Params {
     m: u32,
@@ -22,7 +28,7 @@ struct Params {
     a_batch: u32, // batch strides, in elements
     b_batch: u32,
     c_batch: u32,
-    _pad0: u32,
+    part_k: u32, // inner indices per part of a split product; 0: not split
     _pad1: u32,
     _pad2: u32,
 }
@@ -32,13 +38,15 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
-// The workgroup is WG x WG invocations; invocation (x, y) owns rows y + WG * i and columns
-// x + WG * j, i, j in 0..8, so neighbouring invocations touch neighbouring addresses. An 8x8
-// block loads 16 values for 64 multiply-adds; on the software adapters every load is a
-// gather across SIMD lanes, and going from 4x4 to 8x8 took SwiftShader from 1.8 to 3.2
-// GFLOP/s (BENCHMARKS.md). Larger blocks need more registers than a GPU thread has.
-const WG: u32 = 8u;
-const BLOCK: u32 = 64u; // WG * 8: rows and columns of C per workgroup
+// The workgroup is WG_X x WG_Y invocations; invocation (x, y) owns rows y + WG_Y * i and
+// columns x + WG_X * j, i, j in 0..8, so neighbouring invocations touch neighbouring
+// addresses. An 8x8 block loads 16 values for 64 multiply-adds; on the software adapters
+// every load is a gather across SIMD lanes, and going from 4x4 to 8x8 took SwiftShader from
+// 1.8 to 3.2 GFLOP/s (BENCHMARKS.md). Larger blocks need more registers than a GPU thread
+// has. The launcher narrows WG_X (WG_Y) for products with few columns (rows), so that no
+// invocation computes only padding: 10 columns take 2 invocations across, not 8.
+override WG_X: u32 = 8u;
+override WG_Y: u32 = 8u;
 
 // Tile and mac come from tile.wgsl, prepended to this file.
 
@@ -63,13 +71,14 @@ fn load4b(ptr: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(b[ptr.x], b[ptr.y], b[ptr.z], b[ptr.w]);
 }
 
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(WG_X, WG_Y, 1)
 fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let spread = vec4<u32>(0u, WG, 2u * WG, 3u * WG);
-    let rl = vec4<u32>(wg.y * BLOCK + lid.y) + spread; // rows 0-3 of this invocation
-    let rh = rl + vec4<u32>(4u * WG); // rows 4-7
-    let cl = vec4<u32>(wg.x * BLOCK + lid.x) + spread;
-    let ch = cl + vec4<u32>(4u * WG);
+    let down = vec4<u32>(0u, WG_Y, 2u * WG_Y, 3u * WG_Y);
+    let across = vec4<u32>(0u, WG_X, 2u * WG_X, 3u * WG_X);
+    let rl = vec4<u32>(wg.y * 8u * WG_Y + lid.y) + down; // rows 0-3 of this invocation
+    let rh = rl + vec4<u32>(4u * WG_Y); // rows 4-7
+    let cl = vec4<u32>(wg.x * 8u * WG_X + lid.x) + across;
+    let ch = cl + vec4<u32>(4u * WG_X);
     // Out-of-range rows and columns load a valid neighbour instead of branching; their
     // results are never stored.
     let a_start = vec4<u32>(params.a_offset + wg.z * params.a_batch);
@@ -83,8 +92,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let sa = vec4<u32>(params.a_step);
     let sb = vec4<u32>(params.b_step);
 
+    // A part of a split product runs part_k inner indices, the last part what is left.
+    // (select evaluates both sides; the unused one may wrap, harmlessly.)
+    let split = params.part_k != 0u;
+    let k_len = select(params.k, min(params.part_k, params.k - wg.z * params.part_k), split);
     var t = Tile();
-    for (var p = 0u; p < params.k; p++) {
+    for (var p = 0u; p < k_len; p++) {
         t = mac(t, load4(ial), load4(iah), load4b(ibl), load4b(ibh));
         ial += sa;
         iah += sa;
@@ -101,6 +114,23 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     store_row(base, rh.y, cl, ch, t.r5l, t.r5h);
     store_row(base, rh.z, cl, ch, t.r6l, t.r6h);
     store_row(base, rh.w, cl, ch, t.r7l, t.r7h);
+}
+
+// Second pass of a split product: C = the parts' partial products (in a, part after part,
+// m x n each), added in part order. One invocation per element of C.
+@compute @workgroup_size(64, 1, 1)
+fn sum_parts(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let len = params.m * params.n;
+    let i = gid.x + gid.y * nwg.x * 64u;
+    if (i >= len) {
+        return;
+    }
+    let parts = (params.k + params.part_k - 1u) / params.part_k;
+    var sum = 0.0;
+    for (var part = 0u; part < parts; part++) {
+        sum += a[part * len + i];
+    }
+    c[params.c_offset + i] = sum;
 }
 
 // Baseline for the benchmark: one invocation per output, no register blocking. Kept to

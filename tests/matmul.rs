@@ -62,6 +62,72 @@ fn cases_cover_degenerate_prime_and_large_shapes_in_all_transposes() {
 }
 
 #[test]
+fn a_thin_product_narrows_its_workgroup_and_a_long_one_splits_its_inner_dimension() {
+    use matmul::RegisterLayout;
+    // The small CNN's linear forward: 64 x 10 outputs over 1568 inputs. Ten columns take
+    // 2 invocations across (16 columns), and the single workgroup splits k into parts.
+    let forward = RegisterLayout::new(&MatmulShape::new(64, 10, 1568).transposed(false, true), 1);
+    assert_eq!(
+        (forward.across, forward.down, forward.blocks),
+        (2, 8, [1, 1])
+    );
+    assert!(forward.parts > 1, "{forward:?}");
+    assert!(forward.part_k * forward.parts >= 1568);
+    assert!(
+        forward.part_k * (forward.parts - 1) < 1568,
+        "no empty part: {forward:?}"
+    );
+    // Its weight gradient: 10 rows take 2 invocations down; k = 64 is too short to split.
+    let dw = RegisterLayout::new(&MatmulShape::new(10, 1568, 64).transposed(true, false), 1);
+    assert_eq!(
+        (dw.across, dw.down, dw.blocks, dw.parts),
+        (8, 2, [25, 1], 1)
+    );
+    // A batch of products (the im2col forward) is never split, a large product neither.
+    assert_eq!(
+        RegisterLayout::new(&MatmulShape::new(16, 1024, 2000), 64).parts,
+        1
+    );
+    assert_eq!(
+        RegisterLayout::new(&MatmulShape::new(1024, 1024, 1024), 1).parts,
+        1
+    );
+    assert_eq!(RegisterLayout::new(&MatmulShape::new(1, 1, 1), 1).across, 1);
+}
+
+#[test]
+fn the_checks_run_split_and_narrow_register_layouts() {
+    use matmul::RegisterLayout;
+    let layouts: Vec<(MatmulShape, RegisterLayout)> = checks::matmul::cases()
+        .iter()
+        .filter(|c| c.algorithm == MatmulAlgorithm::Registers)
+        .map(|c| (c.shape, RegisterLayout::new(&c.shape, 1)))
+        .collect();
+    let has =
+        |f: &dyn Fn(&MatmulShape, &RegisterLayout) -> bool| layouts.iter().any(|(s, l)| f(s, l));
+    assert!(has(&|_, l| l.parts == 1), "an unsplit product");
+    assert!(
+        has(&|_, l| l.parts > 1 && l.blocks[0] * l.blocks[1] > 1),
+        "a split over several workgroups"
+    );
+    assert!(
+        has(&|s, l| l.parts > 1 && s.k % l.part_k != 0),
+        "a split whose last part is shorter"
+    );
+    for narrow in [1, 2, 4] {
+        assert!(
+            has(&|_, l| l.across == narrow),
+            "{narrow} invocations across"
+        );
+        assert!(has(&|_, l| l.down == narrow), "{narrow} invocations down");
+    }
+    assert!(
+        has(&|_, l| l.across < 8 && l.parts > 1),
+        "a narrow split product"
+    );
+}
+
+#[test]
 fn a_wrong_result_is_caught() {
     // The check must be able to fail: a reference of a different product disagrees.
     let shape = MatmulShape::new(9, 7, 5);
@@ -104,11 +170,12 @@ fn pipeline_is_compiled_once_and_dispatches_are_counted() {
     let c = gpu.storage("c", shape.c_len() as u64 * 4).unwrap();
     let whole = Operand::whole;
     let first = Matmul::new(&gpu, shape, whole(&a), whole(&b), whole(&c)).unwrap();
+    // Transposed, the same sizes: the same workgroup, so the same pipeline.
     let second = Matmul::new(
         &gpu,
-        MatmulShape::new(30, 40, 20).transposed(true, true),
-        whole(&b),
+        shape.transposed(true, true),
         whole(&a),
+        whole(&b),
         whole(&c),
     )
     .unwrap();
@@ -118,7 +185,11 @@ fn pipeline_is_compiled_once_and_dispatches_are_counted() {
 
     gpu.counters().reset();
     let mut commands = Commands::new(&gpu, "test");
-    commands.run(&[first.dispatch(), second.dispatch(), first.dispatch()]);
+    let one = |op: &Matmul| {
+        assert_eq!(op.dispatches().len(), 1, "40 x 30 x 20 is not split");
+        op.dispatches()[0].clone()
+    };
+    commands.run(&[&one(&first), &one(&second), &one(&first)]);
     commands.submit();
     block_on(gpu.finish()).unwrap();
     assert_eq!(gpu.counters().get(matmul::KERNEL), 3);
@@ -142,7 +213,7 @@ fn same_inputs_give_bitwise_identical_outputs() {
         let mut runs = Vec::new();
         for _ in 0..2 {
             let mut commands = Commands::new(&gpu, "determinism");
-            commands.run(&[op.dispatch()]);
+            commands.run(&op.dispatches().iter().collect::<Vec<_>>());
             commands.submit();
             let out = block_on(gpu.read_f32(&c, 0, shape.c_len())).unwrap();
             runs.push(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
@@ -264,7 +335,7 @@ fn naive_baseline_agrees_with_the_reference() {
         let whole = Operand::whole;
         let op = Matmul::naive(&gpu, shape, whole(&a), whole(&b), whole(&c)).unwrap();
         let mut commands = Commands::new(&gpu, "naive");
-        commands.run(&[op.dispatch()]);
+        commands.run(&op.dispatches().iter().collect::<Vec<_>>());
         commands.submit();
         let got = block_on(gpu.read_f32(&c, 0, shape.c_len())).unwrap();
         let err = checks::relative_l2_error(&got, &matmul::reference(&shape, &av, &bv));

@@ -338,8 +338,8 @@ async fn matmul(gpu: &Gpu, min_seconds: f64, shape: MatmulShape) -> Result<Row, 
     );
     let fast = Matmul::new(gpu, shape, w(&a), w(&b), w(&c))?;
     let naive = Matmul::naive(gpu, shape, w(&a), w(&b), w(&c))?;
-    let ms = time(gpu, min_seconds, vec![fast.dispatch().clone()]).await?;
-    let naive_ms = time(gpu, min_seconds, vec![naive.dispatch().clone()]).await?;
+    let ms = time(gpu, min_seconds, fast.dispatches().to_vec()).await?;
+    let naive_ms = time(gpu, min_seconds, naive.dispatches().to_vec()).await?;
     let r = row(
         "matmul".into(),
         format!("{}x{}x{}", shape.m, shape.n, shape.k),

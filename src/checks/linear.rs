@@ -113,10 +113,10 @@ pub async fn check(gpu: &Gpu, case: &LinearCase, seed: u64) -> Result<CheckResul
         Input::F32(dy.clone()),
     ];
     let kernel = case.kernel;
-    let o = harness::run(gpu, name, &inputs, &e, |i, o| match kernel {
+    let o = harness::run_many(gpu, name, &inputs, &e, |i, o| match kernel {
         LinearKernel::InputGrad => linear::input_grad(gpu, s, i[2], i[1], o[0]),
         LinearKernel::WeightGrad => linear::weight_grad(gpu, s, i[2], i[0], o[0]),
-        _ => linear::bias_grad(gpu, s, i[2], o[0]),
+        _ => Ok(vec![linear::bias_grad(gpu, s, i[2], o[0])?]),
     })
     .await?;
     // loss = sum(dy * (x W^T + b)) with one coordinate moved; linear, so exact.

@@ -85,11 +85,11 @@ pub async fn check(gpu: &Gpu, case: MatmulCase, seed: u64) -> Result<CheckResult
     let want = matmul::reference(&shape, &a, &b);
     let expected = [Expected::whole("C", want, TOLERANCE)];
     let inputs = [Input::F32(a), Input::F32(b)];
-    let o = harness::run(gpu, case.describe(), &inputs, &expected, |i, o| {
+    let o = harness::run_many(gpu, case.describe(), &inputs, &expected, |i, o| {
         Ok(
             Matmul::new_by(gpu, case.algorithm, shape, i[0], i[1], o[0])?
-                .dispatch()
-                .clone(),
+                .dispatches()
+                .to_vec(),
         )
     })
     .await?;

@@ -1001,7 +1001,7 @@ impl ConvForward {
             y_first,
         )?;
         let mut dispatches = im2col.dispatches;
-        dispatches.push(product.dispatch().clone());
+        dispatches.extend(product.dispatches().iter().cloned());
         if let Some(b) = bias {
             if slices != ChannelSlices::dense(&shape) {
                 return Err(GpuError::launch(

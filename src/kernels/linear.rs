@@ -63,7 +63,9 @@ pub fn forward(
     let product = Matmul::new(gpu, shape.forward_product(), x, w, y)?;
     let len = shape.batch * shape.outputs;
     let bias = elementwise::bias_add(gpu, len, shape.outputs, 1, b, y)?;
-    Ok(vec![product.dispatch().clone(), bias])
+    let mut dispatches = product.dispatches().to_vec();
+    dispatches.push(bias);
+    Ok(dispatches)
 }
 
 /// dx = dy W.
@@ -73,10 +75,10 @@ pub fn input_grad(
     dy: Operand<'_>,
     w: Operand<'_>,
     dx: Operand<'_>,
-) -> Result<Dispatch, GpuError> {
+) -> Result<Vec<Dispatch>, GpuError> {
     Ok(Matmul::new(gpu, shape.input_grad_product(), dy, w, dx)?
-        .dispatch()
-        .clone())
+        .dispatches()
+        .to_vec())
 }
 
 /// dW = dy^T x.
@@ -86,10 +88,10 @@ pub fn weight_grad(
     dy: Operand<'_>,
     x: Operand<'_>,
     dw: Operand<'_>,
-) -> Result<Dispatch, GpuError> {
+) -> Result<Vec<Dispatch>, GpuError> {
     Ok(Matmul::new(gpu, shape.weight_grad_product(), dy, x, dw)?
-        .dispatch()
-        .clone())
+        .dispatches()
+        .to_vec())
 }
 
 /// db = dy summed over the batch.

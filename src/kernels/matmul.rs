@@ -20,6 +20,17 @@ pub const NAIVE: &str = "matmul_naive";
 /// Rows and columns of C handled by one workgroup (8x8 invocations, 8x8 outputs each).
 const BLOCK: u32 = 64;
 
+/// Workgroups a register-blocked product aims for before it splits its inner dimension:
+/// enough to keep every core of a software adapter busy (as the conv weight gradient's).
+const SPLIT_WORKGROUPS: u32 = 32;
+
+/// Fewest inner indices per part of a split product, so that the parts' partial products
+/// (written out and added by a second pass) stay small beside the work they save.
+const FEWEST_PART_K: u32 = 64;
+
+/// Name of the second pass of a split product in the dispatch counters.
+pub const SUM_PARTS: &str = "matmul_sum_parts";
+
 /// Sizes and transposition of one product: C is m x n, the inner dimension is k.
 /// A is stored m x k (k x m when `trans_a`), B is k x n (n x k when `trans_b`), row-major.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -107,7 +118,8 @@ wgsl_params! {
         a_batch: u32,
         b_batch: u32,
         c_batch: u32,
-        _pad: [u32; 3],
+        part_k: u32,
+        _pad: [u32; 2],
     }
 }
 
@@ -154,7 +166,8 @@ impl Params {
             a_batch: batch.a,
             b_batch: batch.b,
             c_batch: batch.c,
-            _pad: [0; 3],
+            part_k: 0,
+            _pad: [0; 2],
         }
     }
 }
@@ -195,11 +208,12 @@ enum Kernel {
     Naive,
 }
 
-/// A prepared matrix product over fixed buffers; record [`Matmul::dispatch`] as often as needed.
+/// A prepared matrix product over fixed buffers; record [`Matmul::dispatches`] as often as
+/// needed.
 #[derive(Debug)]
 pub struct Matmul {
     shape: MatmulShape,
-    dispatch: Dispatch,
+    dispatches: Vec<Dispatch>,
 }
 
 impl Matmul {
@@ -289,24 +303,48 @@ impl Matmul {
         }
         // Extent of each operand over the batch: the last product's start plus one product.
         let extent = |stride: u32, len: usize| (batch.count as usize - 1) * stride as usize + len;
-        // The shared variant's 64x64 tile is as large as the register variant's block.
-        let (kernel, entry, block) = match variant {
-            Kernel::Registers => (KERNEL, "main", BLOCK),
-            Kernel::Shared => (SHARED, "main_shared", BLOCK),
-            Kernel::Naive => (NAIVE, "naive", 8),
-        };
-        let launch = Launch::new(gpu, kernel)
-            .read(1, "A", a, extent(batch.a, shape.a_len()))?
-            .read(2, "B", b, extent(batch.b, shape.b_len()))?
-            .write(3, "C", c, extent(batch.c, shape.c_len()))?;
         let params = Params::new(&shape, &batch, a.offset, b.offset, c.offset);
-        let grid = [
-            shape.n.div_ceil(block),
-            shape.m.div_ceil(block),
-            batch.count,
-        ];
-        let dispatch = launch.dispatch(&shaders::MATMUL, entry, &params, grid)?;
-        Ok(Matmul { shape, dispatch })
+        let c_extent = extent(batch.c, shape.c_len());
+        let operands = |kernel: &'static str| {
+            Launch::new(gpu, kernel)
+                .read(1, "A", a, extent(batch.a, shape.a_len()))?
+                .read(2, "B", b, extent(batch.b, shape.b_len()))
+        };
+        // The shared variant's 64x64 tile is as large as the register variant's widest block.
+        let dispatches = match variant {
+            Kernel::Registers => {
+                let layout = RegisterLayout::new(&shape, batch.count);
+                let constants = [("WG_X", layout.across as f64), ("WG_Y", layout.down as f64)];
+                let grid = |z| [layout.blocks[0], layout.blocks[1], z];
+                if layout.parts == 1 {
+                    let launch = operands(KERNEL)?.write(3, "C", c, c_extent)?;
+                    let grid = grid(batch.count);
+                    vec![launch.dispatch_with(
+                        &shaders::MATMUL,
+                        "main",
+                        &constants,
+                        &params,
+                        grid,
+                    )?]
+                } else {
+                    split_product(gpu, &shape, &layout, params, operands(KERNEL)?, c)?
+                }
+            }
+            Kernel::Shared | Kernel::Naive => {
+                let (kernel, entry, block) = match variant {
+                    Kernel::Shared => (SHARED, "main_shared", BLOCK),
+                    _ => (NAIVE, "naive", 8),
+                };
+                let launch = operands(kernel)?.write(3, "C", c, c_extent)?;
+                let grid = [
+                    shape.n.div_ceil(block),
+                    shape.m.div_ceil(block),
+                    batch.count,
+                ];
+                vec![launch.dispatch(&shaders::MATMUL, entry, &params, grid)?]
+            }
+        };
+        Ok(Matmul { shape, dispatches })
     }
 
     /// The product's shape.
@@ -314,10 +352,94 @@ impl Matmul {
         self.shape
     }
 
-    /// The launch to record.
-    pub fn dispatch(&self) -> &Dispatch {
-        &self.dispatch
+    /// The launches to record, in order: one, or a split product's parts and their sum.
+    pub fn dispatches(&self) -> &[Dispatch] {
+        &self.dispatches
     }
+}
+
+/// How the register-blocked kernel covers a product: its workgroup (invocations across and
+/// down, each owning 8 x 8 outputs), the grid of workgroups over C, and the split of the
+/// inner dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegisterLayout {
+    /// Invocations across (columns of C): 8, or fewer for a product with few columns.
+    pub across: u32,
+    /// Invocations down (rows of C).
+    pub down: u32,
+    /// Workgroups across and down C.
+    pub blocks: [u32; 2],
+    /// Parts of the inner dimension, 1 when not split (always for a batch of products).
+    pub parts: u32,
+    /// Inner indices per part (the last part may have fewer).
+    pub part_k: u32,
+}
+
+impl RegisterLayout {
+    /// The layout for `count` products of this shape.
+    pub fn new(shape: &MatmulShape, count: u32) -> Self {
+        // The fewest invocations (a power of two, at most 8) whose 8 outputs each cover len.
+        let narrow = |len: u32| len.div_ceil(8).next_power_of_two().min(8);
+        let across = narrow(shape.n);
+        let down = narrow(shape.m);
+        let blocks = [shape.n.div_ceil(8 * across), shape.m.div_ceil(8 * down)];
+        // Few workgroups and a long inner dimension: split it until every core has work.
+        let parts = match count {
+            1 => SPLIT_WORKGROUPS
+                .div_ceil(blocks[0] * blocks[1])
+                .min(shape.k / FEWEST_PART_K)
+                .max(1),
+            _ => 1,
+        };
+        let part_k = shape.k.div_ceil(parts);
+        RegisterLayout {
+            across,
+            down,
+            blocks,
+            parts: shape.k.div_ceil(part_k),
+            part_k,
+        }
+    }
+}
+
+/// The two launches of a split product: the parts into a scratch buffer (workgroup z picks
+/// the part, whose operands start part_k inner indices further on), then their sum into C.
+fn split_product(
+    gpu: &Gpu,
+    shape: &MatmulShape,
+    layout: &RegisterLayout,
+    params: Params,
+    operands: Launch<'_>,
+    c: Operand<'_>,
+) -> Result<Vec<Dispatch>, GpuError> {
+    let len = shape.c_len();
+    let scratch_len = layout.parts as usize * len;
+    let scratch = gpu.storage("matmul parts", (scratch_len * 4) as u64)?;
+    let first = Params {
+        c_offset: 0,
+        a_batch: layout.part_k * params.a_step,
+        b_batch: layout.part_k * params.b_step,
+        c_batch: len as u32,
+        part_k: layout.part_k,
+        ..params
+    };
+    let constants = [("WG_X", layout.across as f64), ("WG_Y", layout.down as f64)];
+    let grid = [layout.blocks[0], layout.blocks[1], layout.parts];
+    let parts = operands
+        .write(3, "C parts", Operand::whole(&scratch), scratch_len)?
+        .dispatch_with(&shaders::MATMUL, "main", &constants, &first, grid)?;
+    let sum = Launch::new(gpu, SUM_PARTS)
+        .read(1, "C parts", Operand::whole(&scratch), scratch_len)?
+        .write(3, "C", c, len)?;
+    let second = Params {
+        part_k: layout.part_k,
+        ..params
+    };
+    let grid = super::elementwise::grid_1d(gpu, len as u32, 64);
+    Ok(vec![
+        parts,
+        sum.dispatch(&shaders::MATMUL, "sum_parts", &second, grid)?,
+    ])
 }
 
 /// Times both kernels once on scratch buffers of this shape and batch and returns the faster
@@ -362,7 +484,12 @@ pub async fn measure(
     for algorithm in [MatmulAlgorithm::Registers, MatmulAlgorithm::Shared] {
         let w = Operand::whole;
         let op = Matmul::batched_by(gpu, algorithm, shape, batch, w(&a), w(&b), w(&c))?;
-        let ms = crate::gpu::timing::ms_per_run_to_beat(gpu, &[op.dispatch()], best.0).await?;
+        let ms = crate::gpu::timing::ms_per_run_to_beat(
+            gpu,
+            &op.dispatches().iter().collect::<Vec<_>>(),
+            best.0,
+        )
+        .await?;
         if ms < best.0 {
             best = (ms, algorithm);
         }

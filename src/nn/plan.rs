@@ -1048,7 +1048,7 @@ impl<'a> Ctx<'a> {
 
         let dw = self.grad(&format!("{linear_name}.weight"));
         let db = self.grad(&format!("{linear_name}.bias"));
-        p.backward.push(linear::weight_grad(
+        p.backward.extend(linear::weight_grad(
             self.gpu,
             ls,
             whole(io.dy),
@@ -1060,7 +1060,7 @@ impl<'a> Ctx<'a> {
         // The gradient down to src: the linear layer's input gradient, then the pooling's.
         let mut chain = Vec::new();
         if let (Some(df), Some(ds)) = (&dfeatures, &dsrc) {
-            chain.push(linear::input_grad(
+            chain.extend(linear::input_grad(
                 self.gpu,
                 ls,
                 whole(io.dy),
