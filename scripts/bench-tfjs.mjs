@@ -7,7 +7,8 @@
 // CPU sgemm, from `snapfreeze bench-kernels` (needs `cargo build --release`).
 // Needs a built site (`trunk build --release`) and TensorFlow.js in bench/node_modules
 // (`npm ci --prefix bench`); `make bench-tfjs` does all three.
-//   node scripts/bench-tfjs.mjs [--quick] [--ours-only]   (--quick: fewer, shorter windows)
+//   node scripts/bench-tfjs.mjs [--quick] [--ours-only] [--model small|resnet20]
+//   (--quick: fewer, shorter windows; --model: that network only)
 
 import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
@@ -21,10 +22,16 @@ const oursOnly = process.argv.includes("--ours-only");
 const TIMING = quick ? { warmup: 2, windows: 2, steps: 2 } : { warmup: 2, windows: 3, steps: 4 };
 const BATCH = 64;
 const LR = 0.01;
-const MODELS = [
+const ALL_MODELS = [
   { name: "small", ours: { family: "small", width: 16 } },
   { name: "resnet20", ours: { family: "resnet", depth: 20, width: 16 } },
 ];
+const only = process.argv.includes("--model") ? process.argv[process.argv.indexOf("--model") + 1] : null;
+const MODELS = ALL_MODELS.filter((m) => only == null || m.name === only);
+if (MODELS.length === 0) {
+  console.error(`unknown --model '${only}': use ${ALL_MODELS.map((m) => m.name).join(" or ")}`);
+  process.exit(2);
+}
 const BACKENDS = ["webgpu", "webgl", "wasm"];
 
 /** The built site at /, TensorFlow.js from bench/node_modules at /node_modules, the bench page at /bench. */
