@@ -28,6 +28,10 @@ struct Norm {
     eps: f32,
     guard_offset: u32, // the divergence flag (see optim.wgsl) in state
     split: u32, // images per part of the two-pass reductions
+    h: u32, // plane height and width, for the fused max pooling (norm_pool.wgsl)
+    w: u32,
+    argmax_offset: u32, // the fused pooling's window maxima, one per pooled output
+    _pad0: u32,
 }
 
 const RELU: u32 = 1u;

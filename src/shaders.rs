@@ -131,10 +131,14 @@ pub const POOL: Shader = Shader {
     source: include_str!("../shaders/pool.wgsl"),
 };
 
-/// Batch normalisation, training and inference, forward and backward: `shaders/norm.wgsl`.
+/// Batch normalisation, training and inference, forward and backward: `shaders/norm.wgsl`,
+/// then its fusion with ReLU and max pooling, `shaders/norm_pool.wgsl`.
 pub const NORM: Shader = Shader {
     name: "norm",
-    source: include_str!("../shaders/norm.wgsl"),
+    source: concat!(
+        include_str!("../shaders/norm.wgsl"),
+        include_str!("../shaders/norm_pool.wgsl")
+    ),
 };
 
 /// Batch gather with augmentation and normalisation: `shaders/data.wgsl`.

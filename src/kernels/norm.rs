@@ -7,6 +7,8 @@
 //! dbeta at the same offsets in the gradient buffer; the running mean and variance sit in a
 //! state buffer; `saved` holds (batch mean, 1/sqrt(var + eps)) per channel for backward.
 
+pub mod pooled;
+
 use serde::Serialize;
 
 use super::params::wgsl_params;
@@ -181,6 +183,10 @@ wgsl_params! {
         eps: f32,
         guard_offset: u32,
         split: u32,
+        h: u32,
+        w: u32,
+        argmax_offset: u32,
+        _pad: u32,
     }
 }
 

@@ -15,7 +15,7 @@ use crate::kernels::conv::{
     WeightGradAlgorithm,
 };
 use crate::kernels::linear::{self, LinearShape};
-use crate::kernels::norm::{self, Affine, NormSettings, NormShape, Running};
+use crate::kernels::norm::{self, pooled, Affine, NormSettings, NormShape, Running};
 use crate::kernels::pool::{self, PoolKind, PoolShape};
 use crate::kernels::{elementwise, Operand};
 
@@ -667,14 +667,6 @@ impl<'a> Ctx<'a> {
         let len = s.y_len();
         let a = self.kept(&format!("{conv} output"), len)?;
         let da = self.shared(len, 0)?;
-        let (b, db) = if pool {
-            (
-                self.kept(&format!("{bn} output"), len)?,
-                self.shared(len, 1)?,
-            )
-        } else {
-            (io.y.clone(), io.dy.clone())
-        };
         let ns = NormShape {
             n: s.n,
             c: s.k,
@@ -683,35 +675,26 @@ impl<'a> Ctx<'a> {
         };
         let w = self.param(&format!("{conv}.weight"));
         let fwd = self.conv_forward(s, slices, io.x, w, &a)?;
-        let (bn_train, bn_infer) = self.norm_forward(bn, ns, true, &a, &b)?;
-        let mut p = BlockPlan {
-            train: [fwd.clone(), bn_train].concat(),
-            infer: [fwd, vec![bn_infer]].concat(),
-            ..BlockPlan::default()
-        };
-        if pool {
+        let mut p = if pool {
             let ps = PoolShape {
                 n: s.n,
                 c: s.k,
                 h: s.p(),
                 w: s.q(),
             };
-            let fwd = pool::forward(self.gpu, PoolKind::Max, ps, whole(&b), whole(io.y))?;
-            p.train.push(fwd.clone());
-            p.infer.push(fwd);
-            let back = pool::backward(
-                self.gpu,
-                PoolKind::Max,
-                ps,
-                whole(io.dy),
-                Some(whole(&b)),
-                whole(&db),
-            )?;
-            p.backward.push(back);
-        }
-        let (reduce, apply) = self.norm_backward(bn, ns, true, &a, &db, &da, false)?;
-        p.backward.extend(reduce);
-        p.backward.push(apply);
+            self.norm_relu_max_pool(bn, ps, &a, &da, io)?
+        } else {
+            let (train, infer) = self.norm_forward(bn, ns, true, &a, io.y)?;
+            let (reduce, apply) = self.norm_backward(bn, ns, true, &a, io.dy, &da, false)?;
+            BlockPlan {
+                train,
+                infer: vec![infer],
+                backward: [reduce, vec![apply]].concat(),
+                ..BlockPlan::default()
+            }
+        };
+        p.train.splice(0..0, fwd.iter().cloned());
+        p.infer.splice(0..0, fwd);
         p.backward
             .extend(self.conv_weight_grad(conv, s, slices, io.x, &da)?);
         if let Some(dx) = io.dx {
@@ -719,6 +702,68 @@ impl<'a> Ctx<'a> {
                 .push(self.conv_input_grad(s, slices, &da, w, dx, false)?);
         }
         Ok(p)
+    }
+
+    /// Batch norm, ReLU and 2x2 max pooling of `x` into `io.y`, and the gradient back to
+    /// `dx`. Training runs the fused kernels (`norm::pooled`: the normalised tensor and its
+    /// gradient never reach memory); evaluation the unfused ones, through a kept buffer.
+    fn norm_relu_max_pool(
+        &mut self,
+        name: &str,
+        ps: PoolShape,
+        x: &wgpu::Buffer,
+        dx: &wgpu::Buffer,
+        io: &Io<'_>,
+    ) -> Result<BlockPlan, GpuError> {
+        let ns = pooled::norm_shape(&ps);
+        let set = NormSettings {
+            relu: true,
+            ..NormSettings::default()
+        };
+        let saved = self.saved_for(name, ns.c);
+        let (gpu, affine, grads) = (self.gpu, self.affine(name, false), self.affine(name, true));
+        let running = self.running(name);
+        let parts = self.parts_of(&ns);
+        let maxima = self.kept(&format!("{name} pooling maxima"), pooled::pooled_len(&ps))?;
+        let mut train = norm::stats_in_parts(gpu, ns, set, whole(x), saved, running, parts)?;
+        train.push(pooled::forward(
+            gpu,
+            ps,
+            set,
+            whole(x),
+            affine,
+            saved,
+            whole(io.y),
+            whole(&maxima),
+        )?);
+        let normalised = self.kept(&format!("{name} output"), ns.len())?;
+        let infer = vec![
+            norm::inference(gpu, ns, set, whole(x), affine, running, whole(&normalised))?,
+            pool::forward(gpu, PoolKind::Max, ps, whole(&normalised), whole(io.y))?,
+        ];
+        let (x, dy, maxima) = (whole(x), whole(io.dy), whole(&maxima));
+        let mut backward = pooled::grad_reduce_in_parts(
+            gpu, ps, set, x, dy, affine, saved, maxima, grads, parts,
+        )?;
+        backward.push(pooled::grad_apply(
+            gpu,
+            ps,
+            set,
+            x,
+            dy,
+            affine,
+            saved,
+            maxima,
+            grads,
+            whole(dx),
+            false,
+        )?);
+        Ok(BlockPlan {
+            train,
+            infer,
+            backward,
+            ..BlockPlan::default()
+        })
     }
 
     fn residual(
