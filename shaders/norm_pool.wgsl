@@ -16,9 +16,6 @@
 @group(0) @binding(11) var<storage, read_write> argmax_out: array<u32>;
 @group(0) @binding(12) var<storage, read> argmax_in: array<u32>;
 
-// An x plane offset no window maximum has (blocks outside every window).
-const NO_WINDOW: u32 = 0xffffffffu;
-
 // The pooled plane's width and size.
 fn pooled_w() -> u32 {
     return nm.w / 2u;
@@ -45,17 +42,26 @@ fn bn_relu_max_pool(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocat
     let end = min(pooled_len(), (wg.x + 1u) * PER_GROUP);
     for (var k = wg.x * PER_GROUP + lid.x; k < end; k += WG) {
         let oy = k / pw;
-        let corner = 2u * (oy * nm.w + k - oy * pw);
         // The window in row-major order; the first maximum wins, as in max_pool_grad.
-        var at = corner;
-        var best = affine(c, (x[xb + corner] - c.shift) * c.scale);
-        for (var e = 1u; e < 4u; e++) {
-            let here = corner + (e / 2u) * nm.w + e % 2u;
-            let v = affine(c, (x[xb + here] - c.shift) * c.scale);
-            if (v > best) {
-                best = v;
-                at = here;
-            }
+        // Written out: a loop over the four cost the software adapters a third more.
+        let at0 = 2u * (oy * nm.w + k - oy * pw);
+        let at2 = at0 + nm.w;
+        var at = at0;
+        var best = affine(c, (x[xb + at0] - c.shift) * c.scale);
+        let v1 = affine(c, (x[xb + at0 + 1u] - c.shift) * c.scale);
+        if (v1 > best) {
+            best = v1;
+            at = at0 + 1u;
+        }
+        let v2 = affine(c, (x[xb + at2] - c.shift) * c.scale);
+        if (v2 > best) {
+            best = v2;
+            at = at2;
+        }
+        let v3 = affine(c, (x[xb + at2 + 1u] - c.shift) * c.scale);
+        if (v3 > best) {
+            best = v3;
+            at = at2 + 1u;
         }
         out[nm.y_offset + pb + k] = best;
         argmax_out[nm.argmax_offset + pb + k] = at;
@@ -105,18 +111,46 @@ fn bn_relu_max_pool_grad_partial(@builtin(workgroup_id) wg: vec3<u32>, @builtin(
     write_part(ch, wg.x, nwg.x, sums, lid.x);
 }
 
+// The constants of channel ch's dx = factor * (m * dz - dbeta - x_hat * dgamma).
+struct DxTerms {
+    c: Channel,
+    m: f32,
+    factor: f32,
+    dgamma: f32,
+    dbeta: f32,
+    accumulate: bool,
+}
+
+fn dx_terms(ch: u32) -> DxTerms {
+    let c = batch_channel(ch);
+    let m = f32(nm.n * nm.hw);
+    return DxTerms(
+        c,
+        m,
+        c.gamma * c.scale / m,
+        grads_in[nm.gamma_offset + ch],
+        grads_in[nm.beta_offset + ch],
+        (nm.flags & ACCUMULATE) != 0u,
+    );
+}
+
+// dx at x offset i, whose dz (before the ReLU's mask) is g.
+fn store_dx(t: DxTerms, i: u32, g: f32) {
+    let x_hat = (x[i] - t.c.shift) * t.c.scale;
+    var dx = t.factor * (t.m * dy_masked(g, t.c, x_hat) - t.dbeta - x_hat * t.dgamma);
+    if (t.accumulate) {
+        dx += out[i];
+    }
+    out[i] = dx;
+}
+
 // dx, as bn_grad_apply with dz from the pooling: one invocation per 2x2 block of the x
 // plane, ceil(h/2) x ceil(w/2) of them (blocks past the last full window have dz = 0 but
 // still a dx), workgroup (x, ch, img) covering PER_GROUP blocks of one plane.
 @compute @workgroup_size(64, 1, 1)
 fn bn_relu_max_pool_grad_apply(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let ch = wg.y;
-    let c = batch_channel(ch);
-    let m = f32(nm.n * nm.hw);
-    let dgamma = grads_in[nm.gamma_offset + ch];
-    let dbeta = grads_in[nm.beta_offset + ch];
-    let factor = c.gamma * c.scale / m;
-    let accumulate = (nm.flags & ACCUMULATE) != 0u;
+    let t = dx_terms(ch);
     let pw = pooled_w();
     let ph = nm.h / 2u;
     let bw = (nm.w + 1u) / 2u;
@@ -126,26 +160,25 @@ fn bn_relu_max_pool_grad_apply(@builtin(workgroup_id) wg: vec3<u32>, @builtin(lo
     for (var k = wg.x * PER_GROUP + lid.x; k < end; k += WG) {
         let by = k / bw;
         let bx = k - by * bw;
-        var hit = NO_WINDOW;
-        var g_window = 0.0;
+        let at0 = 2u * (by * nm.w + bx);
         if (by < ph && bx < pw) {
+            // A window: dz is dy at its maximum, zero at the other three.
             let window = pb + by * pw + bx;
-            hit = argmax_in[nm.argmax_offset + window];
-            g_window = dy[nm.y_offset + window];
-        }
-        let corner = 2u * (by * nm.w + bx);
-        for (var e = 0u; e < 4u; e++) {
-            let row = 2u * by + e / 2u;
-            let col = 2u * bx + e % 2u;
-            if (row < nm.h && col < nm.w) {
-                let at = corner + (e / 2u) * nm.w + e % 2u;
-                let x_hat = (x[xb + at] - c.shift) * c.scale;
-                let g = dy_masked(select(0.0, g_window, at == hit), c, x_hat);
-                var dx = factor * (m * g - dbeta - x_hat * dgamma);
-                if (accumulate) {
-                    dx += out[xb + at];
+            let hit = argmax_in[nm.argmax_offset + window];
+            let g = dy[nm.y_offset + window];
+            let at2 = at0 + nm.w;
+            store_dx(t, xb + at0, select(0.0, g, hit == at0));
+            store_dx(t, xb + at0 + 1u, select(0.0, g, hit == at0 + 1u));
+            store_dx(t, xb + at2, select(0.0, g, hit == at2));
+            store_dx(t, xb + at2 + 1u, select(0.0, g, hit == at2 + 1u));
+        } else {
+            // The last row or column of an odd plane: no window, dz = 0.
+            for (var e = 0u; e < 4u; e++) {
+                let row = 2u * by + e / 2u;
+                let col = 2u * bx + e % 2u;
+                if (row < nm.h && col < nm.w) {
+                    store_dx(t, xb + at0 + (e / 2u) * nm.w + e % 2u, 0.0);
                 }
-                out[xb + at] = dx;
             }
         }
     }

@@ -377,6 +377,11 @@ fn twenty_sgd_steps_match_a_float64_implementation() {
     .unwrap_or_else(|e| panic!("trainer: {e}"));
     assert_eq!(trainer.total_iterations(), STEPS as u64);
     pollster::block_on(trainer.run(STEPS as u64)).unwrap();
+    // The conv units' norm, ReLU and pooling trained through the fused kernels.
+    use snapfreeze::kernels::norm::pooled;
+    assert!(gpu.counters().get(pooled::FORWARD) > 0);
+    assert!(gpu.counters().get(pooled::GRAD_APPLY) > 0);
+    assert_eq!(gpu.counters().get("max_pool_grad"), 0);
     let gpu_losses: Vec<f64> = trainer.steps().iter().map(|s| s.loss).collect();
     let gpu_final = pollster::block_on(trainer.tensors()).unwrap();
 

@@ -11,6 +11,7 @@ pub mod linear;
 pub mod loss;
 pub mod matmul;
 pub mod norm;
+pub mod norm_pool;
 pub mod optim;
 pub mod pool;
 
@@ -53,6 +54,8 @@ pub enum Family {
     Ensemble,
     /// `shaders/average.wgsl`.
     Average,
+    /// Batch norm + ReLU + max pooling fused: `shaders/norm_pool.wgsl`.
+    NormPool,
 }
 
 /// One self-test case of any kernel family.
@@ -90,6 +93,7 @@ pub fn all_cases() -> Vec<Case> {
         family(Family::Data, data::cases(), |c| c.describe()),
         family(Family::Ensemble, ensemble::cases(), |c| c.describe()),
         family(Family::Average, average::cases(), |c| c.describe()),
+        family(Family::NormPool, norm_pool::cases(), |c| c.describe()),
     ]
     .concat()
 }
@@ -157,6 +161,10 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
         Family::Average => {
             let c = *average::cases().get(case.index).ok_or_else(missing)?;
             average::check(gpu, &c, seed).await
+        }
+        Family::NormPool => {
+            let c = *norm_pool::cases().get(case.index).ok_or_else(missing)?;
+            norm_pool::check(gpu, &c, seed).await
         }
     }
 }

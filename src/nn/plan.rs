@@ -742,9 +742,8 @@ impl<'a> Ctx<'a> {
             pool::forward(gpu, PoolKind::Max, ps, whole(&normalised), whole(io.y))?,
         ];
         let (x, dy, maxima) = (whole(x), whole(io.dy), whole(&maxima));
-        let mut backward = pooled::grad_reduce_in_parts(
-            gpu, ps, set, x, dy, affine, saved, maxima, grads, parts,
-        )?;
+        let mut backward =
+            pooled::grad_reduce_in_parts(gpu, ps, set, x, dy, affine, saved, maxima, grads, parts)?;
         backward.push(pooled::grad_apply(
             gpu,
             ps,

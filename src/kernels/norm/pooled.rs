@@ -45,7 +45,10 @@ fn params(
     if s.h < 2 || s.w < 2 {
         return Err(GpuError::launch(
             kernel,
-            format!("2x2 max pooling needs planes of at least 2x2, not {}x{}", s.h, s.w),
+            format!(
+                "2x2 max pooling needs planes of at least 2x2, not {}x{}",
+                s.h, s.w
+            ),
         ));
     }
     let mut p = base(kernel, &norm_shape(s), x, set)?;
@@ -188,7 +191,12 @@ pub fn maxima_reference(s: &PoolShape, z: &[f64]) -> Vec<u32> {
         for oy in 0..ph as usize {
             for ox in 0..pw as usize {
                 let corner = 2 * oy * s.w as usize + 2 * ox;
-                let window = [corner, corner + 1, corner + s.w as usize, corner + s.w as usize + 1];
+                let window = [
+                    corner,
+                    corner + 1,
+                    corner + s.w as usize,
+                    corner + s.w as usize + 1,
+                ];
                 let mut best = window[0];
                 for &i in &window[1..] {
                     if z[p * plane + i] > z[p * plane + best] {
