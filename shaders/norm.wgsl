@@ -305,10 +305,16 @@ fn bn_grad_reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocatio
             db += g;
         }
     }
-    part_a[lid.x] = dg;
-    part_b[lid.x] = db;
-    reduce_pair(lid.x);
-    if (lid.x == 0u) {
+    write_channel_grads(ch, vec2<f32>(dg, db), lid.x);
+}
+
+// The end of a one-pass dgamma, dbeta: this invocation's two sums, tree-reduced over the
+// workgroup, into channel ch's gradients.
+fn write_channel_grads(ch: u32, sums: vec2<f32>, lid: u32) {
+    part_a[lid] = sums.x;
+    part_b[lid] = sums.y;
+    reduce_pair(lid);
+    if (lid == 0u) {
         out[nm.gamma_offset + ch] = part_a[0];
         out[nm.beta_offset + ch] = part_b[0];
     }

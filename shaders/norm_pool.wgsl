@@ -91,15 +91,7 @@ fn pooled_grad_sums(ch: u32, img0: u32, img1: u32, lid: u32) -> vec2<f32> {
 // dgamma, dbeta of channel wg.x in one pass (as bn_grad_reduce).
 @compute @workgroup_size(64, 1, 1)
 fn bn_relu_max_pool_grad_reduce(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let ch = wg.x;
-    let sums = pooled_grad_sums(ch, 0u, nm.n, lid.x);
-    part_a[lid.x] = sums.x;
-    part_b[lid.x] = sums.y;
-    reduce_pair(lid.x);
-    if (lid.x == 0u) {
-        out[nm.gamma_offset + ch] = part_a[0];
-        out[nm.beta_offset + ch] = part_b[0];
-    }
+    write_channel_grads(wg.x, pooled_grad_sums(wg.x, 0u, nm.n, lid.x), lid.x);
 }
 
 // First pass of the two-pass dgamma, dbeta (bn_grad_merge is the second).

@@ -492,18 +492,34 @@ pub fn grad_reduce_in_parts(
             .read(3, "dy", dy, shape.len())?
             .read(5, "saved", saved, 2 * c as usize)
     };
-    let Some((partials, parts)) = split(gpu, &shape, parts, &mut p)? else {
-        let launch = reads(kernel)?.affine(8, "d", &grads, c, true)?;
+    grad_reduction(gpu, &shape, parts, p, (kernel, GRAD_PARTIAL), reads, &grads)
+}
+
+/// dgamma and dbeta by `kernels` (one pass, first pass of parts) from the launch `reads`
+/// binds the inputs of: one pass when `parts` (clamped to 1..=n) is 1, else the parts'
+/// sums into a scratch buffer and the in-order merge into `grads`.
+fn grad_reduction<'a>(
+    gpu: &'a Gpu,
+    shape: &NormShape,
+    parts: u32,
+    mut p: Params,
+    kernels: (&'static str, &'static str),
+    reads: impl Fn(&'static str) -> Result<Launch<'a>, GpuError>,
+    grads: &Affine<'a>,
+) -> Result<Vec<Dispatch>, GpuError> {
+    let c = shape.c;
+    let Some((partials, parts)) = split(gpu, shape, parts, &mut p)? else {
+        let launch = reads(kernels.0)?.affine(8, "d", grads, c, true)?;
         return Ok(vec![launch.norm(&p, [c, 1, 1])?]);
     };
     let sums = (Operand::whole(&partials), 2 * (c * parts) as usize);
-    let first = reads(GRAD_PARTIAL)?.write(9, "partial sums", sums.0, sums.1)?;
+    let first = reads(kernels.1)?.write(9, "partial sums", sums.0, sums.1)?;
     let merge = Launch::new(gpu, GRAD_MERGE)
-        .affine(8, "d", &grads, c, true)?
+        .affine(8, "d", grads, c, true)?
         .read(10, "partial sums", sums.0, sums.1)?;
     Ok(vec![
         first.norm(&p, [parts, c, 1])?,
-        merge.norm(&p, channel_grid(gpu, &shape))?,
+        merge.norm(&p, channel_grid(gpu, shape))?,
     ])
 }
 

@@ -5,8 +5,8 @@
 //! maximum (the "maxima", a u32 buffer the backward reads). Evaluation keeps the unfused
 //! `norm::inference` and `pool::forward`. CPU references are the unfused ones composed.
 
-use super::{base, channel_grid, split, Affine, Launch, NormSettings, NormShape, Params};
-use super::{ACCUMULATE, GRAD_MERGE, PER_GROUP};
+use super::{base, grad_reduction, Affine, Launch, NormSettings, NormShape, Params};
+use super::{ACCUMULATE, PER_GROUP};
 use crate::gpu::{Dispatch, Gpu, GpuError};
 use crate::kernels::pool::{self, PoolKind, PoolShape};
 use crate::kernels::Operand;
@@ -123,19 +123,8 @@ pub fn grad_reduce_in_parts(
             .read(5, "saved", saved, 2 * c as usize)?
             .read(12, "maxima", maxima, pooled)
     };
-    let Some((partials, parts)) = split(gpu, &norm_shape(&shape), parts, &mut p)? else {
-        let launch = reads(kernel)?.affine(8, "d", &grads, c, true)?;
-        return Ok(vec![launch.norm(&p, [c, 1, 1])?]);
-    };
-    let sums = (Operand::whole(&partials), 2 * (c * parts) as usize);
-    let first = reads(GRAD_PARTIAL)?.write(9, "partial sums", sums.0, sums.1)?;
-    let merge = Launch::new(gpu, GRAD_MERGE)
-        .affine(8, "d", &grads, c, true)?
-        .read(10, "partial sums", sums.0, sums.1)?;
-    Ok(vec![
-        first.norm(&p, [parts, c, 1])?,
-        merge.norm(&p, channel_grid(gpu, &norm_shape(&shape)))?,
-    ])
+    let kernels = (kernel, GRAD_PARTIAL);
+    grad_reduction(gpu, &norm_shape(&shape), parts, p, kernels, reads, &grads)
 }
 
 /// dx (or dx += when `accumulate`) from the pooled gradient dy, the maxima, the saved
