@@ -199,7 +199,7 @@ pub fn maxima_reference(s: &PoolShape, z: &[f64]) -> Vec<u32> {
     out
 }
 
-/// Reference forward: (pooled y, the windows' maxima, z) from the batch-norm reference's z.
+/// Reference forward from the batch-norm reference's z: (pooled y, the windows' maxima).
 pub fn forward_reference(s: &PoolShape, z: &[f64]) -> (Vec<f64>, Vec<u32>) {
     (
         pool::forward_reference(PoolKind::Max, s, z),
