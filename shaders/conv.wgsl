@@ -373,9 +373,8 @@ fn weight_grad_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     if (i >= len) {
         return;
     }
-    let parts = (cv.n + cv.split - 1u) / cv.split;
     var sum = 0.0;
-    for (var part = 0u; part < parts; part++) {
+    for (var part = 0u; part < cv.parts; part++) {
         sum += in0[part * len + i];
     }
     out[cv.w_offset + i] = sum;

@@ -21,5 +21,6 @@ struct Conv {
     y_offset: u32,
     b_offset: u32,
     flags: u32, // bit 0: add bias (forward); bit 1: accumulate into dx (input_grad)
-    split: u32, // weight_grad: images per workgroup z (the batch split into parts)
+    split: u32, // weight_grad: images per workgroup z; weight_grad_shared: positions (n, p, q)
+    parts: u32, // weight_grad_sum: the parts to add (split = 1 part)
 }

@@ -14,8 +14,9 @@
 //                       the useful work; the register kernel splits by stride phase).
 //   weight_grad_shared: rows = output channels k, columns = taps (c, r, s), reduction over
 //                       positions (n, p, q); A = dy, B = x's windows. Workgroup z takes
-//                       one part of the batch (images z*split .. (z+1)*split), so that
-//                       layers with few outputs still give the card enough workgroups; with
+//                       one part of the positions (z*split .. (z+1)*split, cut anywhere,
+//                       even inside an image), so that layers with few outputs and a long
+//                       reduction still give the card enough workgroups; with
 //                       several parts each writes its own copy of dw and conv.wgsl's
 //                       weight_grad_sum adds them in part order: no float atomics, the same
 //                       bits every run.
@@ -130,8 +131,8 @@ fn weight_grad_shared(
     let pq = cv.p * cv.q;
     let row0 = wg.y * tile_rows;
     let col0 = wg.x * TILE_COLS;
-    let l_begin = wg.z * cv.split * pq;
-    let l_end = min(cv.n, (wg.z + 1u) * cv.split) * pq;
+    let l_begin = wg.z * cv.split;
+    let l_end = min(cv.n * pq, l_begin + cv.split);
 
     // The tile's columns (c, r, s), decoded once.
     let rs = cv.r * cv.s;
@@ -198,6 +199,42 @@ fn weight_grad_shared(
     store_dw_row(base, row + 1u, col, crs, acc.r1);
     store_dw_row(base, row + 2u, col, crs, acc.r2);
     store_dw_row(base, row + 3u, col, crs, acc.r3);
+}
+
+// weight_grad_sum_lanes: dw = the sum of weight_grad_shared's parts (in0, one k x (c r s)
+// block each). A GPU split may have a thousand parts, and one invocation per output adding
+// them one after another (conv.wgsl's weight_grad_sum, the register kernels' pass) would wait
+// on each load in turn; here each workgroup takes 16 outputs and 16 lanes of parts: lane g
+// adds parts g, g + 16, g + 32, ... in order, then the lanes' sums meet in a fixed tree, so
+// the bits are the same every run.
+const SUM_LANES: u32 = 16u;
+var<workgroup> lane_sums: array<f32, 256>; // [SUM_LANES lanes][16 outputs]
+
+@compute @workgroup_size(16, 16, 1)
+fn weight_grad_sum_lanes(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+) {
+    let len = cv.k * cv.c * cv.r * cv.s;
+    let i = (wg.x + wg.y * nwg.x) * 16u + lid.x;
+    var sum = 0.0;
+    if (i < len) {
+        for (var part = lid.y; part < cv.parts; part += SUM_LANES) {
+            sum += in0[part * len + i];
+        }
+    }
+    lane_sums[lid.y * 16u + lid.x] = sum;
+    workgroupBarrier();
+    for (var width = SUM_LANES / 2u; width > 0u; width /= 2u) {
+        if (lid.y < width) {
+            lane_sums[lid.y * 16u + lid.x] += lane_sums[(lid.y + width) * 16u + lid.x];
+        }
+        workgroupBarrier();
+    }
+    if (lid.y == 0u && i < len) {
+        out[cv.w_offset + i] = lane_sums[lid.x];
+    }
 }
 
 // dw[row, col .. col + 4] = v where the row and columns exist.

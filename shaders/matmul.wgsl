@@ -245,3 +245,122 @@ fn store_shared_row(base: u32, row: u32, col: u32, v: vec4<f32>) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// main_wide: workgroup-memory tiles with 8 x 8 outputs per invocation, for real GPUs with
+// large products. main_shared's 4 x 4 per invocation reads two vec4s of workgroup memory per
+// 16 multiply-adds, so workgroup memory's bandwidth bounds it; 8 x 8 reads four per 64.
+// The workgroup is WG_X x WG_Y invocations (16 x 16: a 128 x 128 tile of C; 16 x 8: 64 rows
+// x 128 columns, twice the workgroups for products that would not fill the card). Invocation
+// (x, y) owns rows 4y .. 4y+3 and 4(y + WG_Y) .. +3 of the tile and columns 4x .. 4x+3 and
+// 4(x + WG_X) .. +3, so the vec4s that neighbouring invocations read are neighbours.
+
+// 8 inner indices per step keep both staged blocks in 8 KiB, inside every adapter's
+// workgroup memory (WebGPU promises 16 KiB).
+const WIDE_CHUNK: u32 = 8u;
+// vec4s per inner index: up to 32 used (128 rows or columns) and one of padding, so that the
+// inner indices that neighbouring invocations store fall in different memory banks.
+const WIDE_STRIDE: u32 = 33u;
+var<workgroup> a_wide: array<vec4<f32>, 264>; // [WIDE_CHUNK][WIDE_STRIDE]
+var<workgroup> b_wide: array<vec4<f32>, 264>;
+
+// One invocation's 8 x 8 outputs: row i's low and high 4 columns.
+struct Wide {
+    r0: vec4<f32>, h0: vec4<f32>,
+    r1: vec4<f32>, h1: vec4<f32>,
+    r2: vec4<f32>, h2: vec4<f32>,
+    r3: vec4<f32>, h3: vec4<f32>,
+    r4: vec4<f32>, h4: vec4<f32>,
+    r5: vec4<f32>, h5: vec4<f32>,
+    r6: vec4<f32>, h6: vec4<f32>,
+    r7: vec4<f32>, h7: vec4<f32>,
+}
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn main_wide(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let rows = 8u * WG_Y;
+    let cols = 8u * WG_X;
+    let threads = WG_X * WG_Y;
+    let row0 = wg.y * rows;
+    let col0 = wg.x * cols;
+    let a_start = params.a_offset + wg.z * params.a_batch;
+    let b_start = params.b_offset + wg.z * params.b_batch;
+    // Staged in each operand's memory order, as in main_shared.
+    let a_inner_first = params.a_step == 1u;
+    let b_inner_first = params.b_step == 1u;
+    var t = Wide();
+    for (var p0 = 0u; p0 < params.k; p0 += WIDE_CHUNK) {
+        for (var e = li; e < rows * WIDE_CHUNK; e += threads) {
+            let row = select(e % rows, e / WIDE_CHUNK, a_inner_first);
+            let j = select(e / rows, e % WIDE_CHUNK, a_inner_first);
+            let i = row0 + row;
+            let p = p0 + j;
+            var v = 0.0;
+            if (i < params.m && p < params.k) {
+                v = a[a_start + i * params.a_row_stride + p * params.a_step];
+            }
+            a_wide[j * WIDE_STRIDE + row / 4u][row % 4u] = v;
+        }
+        for (var e = li; e < cols * WIDE_CHUNK; e += threads) {
+            let col = select(e % cols, e / WIDE_CHUNK, b_inner_first);
+            let j = select(e / cols, e % WIDE_CHUNK, b_inner_first);
+            let i = col0 + col;
+            let p = p0 + j;
+            var v = 0.0;
+            if (i < params.n && p < params.k) {
+                v = b[b_start + i * params.b_col_stride + p * params.b_step];
+            }
+            b_wide[j * WIDE_STRIDE + col / 4u][col % 4u] = v;
+        }
+        workgroupBarrier();
+        for (var j = 0u; j < WIDE_CHUNK; j++) {
+            let at = j * WIDE_STRIDE;
+            let lo = a_wide[at + lid.y];
+            let hi = a_wide[at + lid.y + WG_Y];
+            let bl = b_wide[at + lid.x];
+            let bh = b_wide[at + lid.x + WG_X];
+            t.r0 += lo.x * bl;
+            t.h0 += lo.x * bh;
+            t.r1 += lo.y * bl;
+            t.h1 += lo.y * bh;
+            t.r2 += lo.z * bl;
+            t.h2 += lo.z * bh;
+            t.r3 += lo.w * bl;
+            t.h3 += lo.w * bh;
+            t.r4 += hi.x * bl;
+            t.h4 += hi.x * bh;
+            t.r5 += hi.y * bl;
+            t.h5 += hi.y * bh;
+            t.r6 += hi.z * bl;
+            t.h6 += hi.z * bh;
+            t.r7 += hi.w * bl;
+            t.h7 += hi.w * bh;
+        }
+        workgroupBarrier();
+    }
+    let base = params.c_offset + wg.z * params.c_batch;
+    let lo_row = row0 + 4u * lid.y;
+    let hi_row = lo_row + 4u * WG_Y;
+    let lo_col = col0 + 4u * lid.x;
+    let hi_col = lo_col + 4u * WG_X;
+    store_shared_row(base, lo_row, lo_col, t.r0);
+    store_shared_row(base, lo_row, hi_col, t.h0);
+    store_shared_row(base, lo_row + 1u, lo_col, t.r1);
+    store_shared_row(base, lo_row + 1u, hi_col, t.h1);
+    store_shared_row(base, lo_row + 2u, lo_col, t.r2);
+    store_shared_row(base, lo_row + 2u, hi_col, t.h2);
+    store_shared_row(base, lo_row + 3u, lo_col, t.r3);
+    store_shared_row(base, lo_row + 3u, hi_col, t.h3);
+    store_shared_row(base, hi_row, lo_col, t.r4);
+    store_shared_row(base, hi_row, hi_col, t.h4);
+    store_shared_row(base, hi_row + 1u, lo_col, t.r5);
+    store_shared_row(base, hi_row + 1u, hi_col, t.h5);
+    store_shared_row(base, hi_row + 2u, lo_col, t.r6);
+    store_shared_row(base, hi_row + 2u, hi_col, t.h6);
+    store_shared_row(base, hi_row + 3u, lo_col, t.r7);
+    store_shared_row(base, hi_row + 3u, hi_col, t.h7);
+}

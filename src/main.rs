@@ -63,7 +63,7 @@ mod cli {
             #[arg(long, default_value_t = 3.0)]
             seconds: f64,
             /// Which kernel: both, reporting the faster, or one of them.
-            #[arg(long, value_enum, default_value_t = MatmulKernelArg::Both)]
+            #[arg(long, value_enum, default_value_t = MatmulKernelArg::All)]
             kernel: MatmulKernelArg,
             /// Print JSON instead of text.
             #[arg(long)]
@@ -74,12 +74,16 @@ mod cli {
     /// The matmul kernels `bench-matmul` times.
     #[derive(Clone, Copy, Debug, clap::ValueEnum)]
     pub enum MatmulKernelArg {
-        /// Register blocks and workgroup-memory tiles.
-        Both,
+        /// Every kernel below.
+        All,
         /// Register blocks (software adapters' kernel).
         Registers,
-        /// Workgroup-memory tiles (GPUs' kernel).
+        /// 64x64 workgroup-memory tiles, 4x4 outputs per invocation (GPUs).
         Shared,
+        /// 128x128 workgroup-memory tiles, 8x8 outputs per invocation (GPUs).
+        Wide,
+        /// 64x128 workgroup-memory tiles, 8x8 outputs per invocation (GPUs).
+        WideShort,
     }
 
     pub fn main() -> ExitCode {
@@ -184,9 +188,11 @@ mod cli {
                 }
                 use snapfreeze::kernels::matmul::MatmulAlgorithm;
                 let kernels: &[MatmulAlgorithm] = match kernel {
-                    MatmulKernelArg::Both => &[MatmulAlgorithm::Registers, MatmulAlgorithm::Shared],
+                    MatmulKernelArg::All => &MatmulAlgorithm::ALL,
                     MatmulKernelArg::Registers => &[MatmulAlgorithm::Registers],
                     MatmulKernelArg::Shared => &[MatmulAlgorithm::Shared],
+                    MatmulKernelArg::Wide => &[MatmulAlgorithm::Wide],
+                    MatmulKernelArg::WideShort => &[MatmulAlgorithm::WideShort],
                 };
                 let r = bench::matmul(&gpu, size, seconds, kernels).await?;
                 if json {

@@ -11,12 +11,33 @@ use snapfreeze::kernels::Operand;
 
 #[test]
 fn every_case_matches_the_f64_reference() {
-    let gpu = common::gpu();
     let cases = checks::matmul::cases();
     assert!(
         cases.len() >= 240,
         "expected at least 30 shapes x 4 transposes x 2 kernels"
     );
+    check_all(&cases);
+}
+
+#[test]
+fn every_case_by_the_wide_tiles_matches_the_f64_reference() {
+    let cases = checks::matmul::wide_cases();
+    assert_eq!(cases.len(), checks::matmul::cases().len());
+    for algorithm in [MatmulAlgorithm::Wide, MatmulAlgorithm::WideShort] {
+        let by = cases.iter().filter(|c| c.algorithm == algorithm).count();
+        assert_eq!(by * 2, cases.len(), "{algorithm:?}");
+    }
+    check_all(&cases);
+    // The self-test runs them as their own family, after every other.
+    let all = checks::all_cases();
+    assert_eq!(
+        all.last().map(|c| c.family),
+        Some(checks::Family::MatmulWide)
+    );
+}
+
+fn check_all(cases: &[checks::matmul::MatmulCase]) {
+    let gpu = common::gpu();
     let mut failures = Vec::new();
     for (i, case) in cases.iter().enumerate() {
         let r = block_on(checks::matmul::check(&gpu, *case, i as u64)).expect("GPU error");
@@ -208,7 +229,7 @@ fn same_inputs_give_bitwise_identical_outputs() {
         .unwrap();
     let c = gpu.storage("c", shape.c_len() as u64 * 4).unwrap();
     let whole = Operand::whole;
-    for algorithm in [MatmulAlgorithm::Registers, MatmulAlgorithm::Shared] {
+    for algorithm in MatmulAlgorithm::ALL {
         let op = Matmul::new_by(&gpu, algorithm, shape, whole(&a), whole(&b), whole(&c)).unwrap();
         let mut runs = Vec::new();
         for _ in 0..2 {
@@ -223,19 +244,24 @@ fn same_inputs_give_bitwise_identical_outputs() {
 }
 
 #[test]
-fn the_kernel_choice_times_both_once_and_software_adapters_keep_register_blocks() {
+fn the_kernel_choice_times_each_once_and_software_adapters_keep_register_blocks() {
     let gpu = common::gpu();
     let shape = MatmulShape::new(70, 130, 90).transposed(false, true);
     block_on(matmul::measure(&gpu, shape, 3)).unwrap();
     assert!(gpu.counters().get(matmul::KERNEL) > 0);
     assert!(gpu.counters().get(matmul::SHARED) > 0);
+    assert!(gpu.counters().get(matmul::WIDE) > 0);
     let chosen = block_on(matmul::choose(&gpu, shape, 3)).unwrap();
     if gpu.is_software() {
         assert_eq!(chosen, MatmulAlgorithm::Registers);
     }
-    let launched = gpu.counters().get(matmul::KERNEL) + gpu.counters().get(matmul::SHARED);
+    let count = || {
+        let c = gpu.counters();
+        c.get(matmul::KERNEL) + c.get(matmul::SHARED) + c.get(matmul::WIDE)
+    };
+    let launched = count();
     assert_eq!(block_on(matmul::choose(&gpu, shape, 3)).unwrap(), chosen);
-    let again = gpu.counters().get(matmul::KERNEL) + gpu.counters().get(matmul::SHARED);
+    let again = count();
     assert_eq!(again, launched, "a remembered choice is not timed again");
     let question = format!("matmul {} x3", shape.describe());
     assert_eq!(

@@ -169,8 +169,14 @@ fn a_nan_gradient_stops_all_updates_until_the_guard_is_cleared() {
     );
     // Cleared (as the trainer does on resume), training goes on from the last good state.
     gpu.write(guard, 0, &[0.0f32]);
-    let (p5, _, flag) = step(finite);
+    let (p5, _, flag) = step(finite.clone());
     assert_eq!(flag, 0.0);
     assert_ne!(p5, p2);
     assert!(p5.iter().all(|v| v.is_finite()));
+    // The check spans every workgroup: an infinity in the last trained element (the third
+    // workgroup of 256) is seen too.
+    let mut last_inf = finite;
+    last_inf[total - 1] = f32::NEG_INFINITY;
+    let (p6, _, flag) = step(last_inf);
+    assert_eq!((flag, p6 == p5), (1.0, true));
 }

@@ -136,7 +136,7 @@ impl ConvCase {
             ConvKernel::WeightGrad => "weight grad",
             ConvKernel::WeightGradShared => "weight grad by workgroup-memory tiles",
             ConvKernel::WeightGradSharedSplit => {
-                "weight grad by workgroup-memory tiles, split per image"
+                "weight grad by workgroup-memory tiles, positions cut in 2n+1 parts"
             }
             ConvKernel::BiasGrad => "bias grad",
         };
@@ -465,9 +465,10 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
             }
             ConvKernel::WeightGrad => Conv::weight_grad(gpu, s, l, x, dy, out),
             ConvKernel::WeightGradShared | ConvKernel::WeightGradSharedSplit => {
+                // Split, more parts than images: cuts inside images and a short last part.
                 let parts = match case.kernel {
                     ConvKernel::WeightGradShared => 1,
-                    _ => s.n,
+                    _ => 2 * s.n + 1,
                 };
                 let algorithm = WeightGradAlgorithm::Shared { parts };
                 Conv::weight_grad_by(gpu, algorithm, s, l, x, dy, out)

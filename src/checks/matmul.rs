@@ -1,6 +1,6 @@
 //! Matmul checks: every transpose combination on shapes that are not multiples of the
-//! 64x64 tile, including 1x1x1, primes and sizes above 512, by both kernels (register
-//! blocks and workgroup-memory tiles).
+//! 64x64 tile, including 1x1x1, primes and sizes above 512, by every kernel (register
+//! blocks and the three workgroup-memory tilings).
 
 use super::harness::{self, Expected, Input};
 use super::{random_values, CheckResult};
@@ -40,22 +40,35 @@ pub struct MatmulCase {
 impl MatmulCase {
     /// Like `C[3x5] = A^T[3x4] * B[4x5]`, with ` by workgroup-memory tiles` for that kernel.
     pub fn describe(&self) -> String {
-        match self.algorithm {
-            MatmulAlgorithm::Registers => self.shape.describe(),
-            MatmulAlgorithm::Shared => {
-                format!("{} by workgroup-memory tiles", self.shape.describe())
-            }
-        }
+        let by = match self.algorithm {
+            MatmulAlgorithm::Registers => return self.shape.describe(),
+            MatmulAlgorithm::Shared => "workgroup-memory tiles",
+            MatmulAlgorithm::Wide => "128x128 workgroup-memory tiles",
+            MatmulAlgorithm::WideShort => "64x128 workgroup-memory tiles",
+        };
+        format!("{} by {by}", self.shape.describe())
     }
 }
 
-/// Every shape to check, each in all four transpose combinations, by both kernels.
+/// Every shape to check, each in all four transpose combinations, by the register blocks
+/// and the 64x64 workgroup-memory tiles.
 pub fn cases() -> Vec<MatmulCase> {
+    by(&[MatmulAlgorithm::Registers, MatmulAlgorithm::Shared])
+}
+
+/// The same shapes by the 8x8-per-invocation workgroup-memory tiles, 128 and 64 rows tall:
+/// their own family, after every other, so that adding them moved no other case's seed.
+pub fn wide_cases() -> Vec<MatmulCase> {
+    by(&[MatmulAlgorithm::Wide, MatmulAlgorithm::WideShort])
+}
+
+fn by(algorithms: &[MatmulAlgorithm]) -> Vec<MatmulCase> {
     shapes()
         .into_iter()
         .flat_map(|shape| {
-            [MatmulAlgorithm::Registers, MatmulAlgorithm::Shared]
-                .map(|algorithm| MatmulCase { shape, algorithm })
+            algorithms
+                .iter()
+                .map(move |&algorithm| MatmulCase { shape, algorithm })
         })
         .collect()
 }

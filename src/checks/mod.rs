@@ -56,6 +56,8 @@ pub enum Family {
     Average,
     /// Batch norm + ReLU + max pooling fused: `shaders/norm_pool.wgsl`.
     NormPool,
+    /// `shaders/matmul.wgsl`'s 8x8-per-invocation workgroup-memory tiles (`main_wide`).
+    MatmulWide,
 }
 
 /// One self-test case of any kernel family.
@@ -94,6 +96,7 @@ pub fn all_cases() -> Vec<Case> {
         family(Family::Ensemble, ensemble::cases(), |c| c.describe()),
         family(Family::Average, average::cases(), |c| c.describe()),
         family(Family::NormPool, norm_pool::cases(), |c| c.describe()),
+        family(Family::MatmulWide, matmul::wide_cases(), |c| c.describe()),
     ]
     .concat()
 }
@@ -165,6 +168,10 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
         Family::NormPool => {
             let c = *norm_pool::cases().get(case.index).ok_or_else(missing)?;
             norm_pool::check(gpu, &c, seed).await
+        }
+        Family::MatmulWide => {
+            let c = *matmul::wide_cases().get(case.index).ok_or_else(missing)?;
+            matmul::check(gpu, c, seed).await
         }
     }
 }

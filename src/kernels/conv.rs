@@ -291,6 +291,7 @@ wgsl_params! {
         b_offset: u32,
         flags: u32,
         split: u32,
+        parts: u32,
     }
 }
 
@@ -329,6 +330,7 @@ impl Params {
             b_offset: o.b,
             flags,
             split: s.n,
+            parts: 1,
         }
     }
 }
@@ -648,7 +650,10 @@ impl Conv {
         };
         let mut params = Params::new(&shape, &slices, offsets, 0);
         let cols = shape.c * shape.r * shape.s;
-        let (kernel, entry, shader, constants, grid, parts) = match algorithm {
+        // How the reduction is cut: (units per part, parts). The register kernel cuts the
+        // batch into images per part; the workgroup-memory kernel cuts the positions
+        // (n, p, q) anywhere, in whole chunks of its reduction.
+        let (kernel, entry, shader, constants, grid, (split, parts)) = match algorithm {
             WeightGradAlgorithm::Registers | WeightGradAlgorithm::RegistersSubgroup => {
                 let subgroup = algorithm == WeightGradAlgorithm::RegistersSubgroup;
                 // Few columns (c r s, 9 for a one-channel 3x3 layer) would leave most of a
@@ -666,14 +671,16 @@ impl Conv {
                 let parts = WEIGHT_GRAD_WORKGROUPS
                     .div_ceil(grid[0] * grid[1])
                     .clamp(1, shape.n);
+                let split = shape.n.div_ceil(parts);
                 let entry = "weight_grad";
                 let shader = register_module(gpu, subgroup, shape.k);
-                (kernel, entry, shader, ("WG_X", across), grid, parts)
+                let cut = (split, shape.n.div_ceil(split));
+                (kernel, entry, shader, ("WG_X", across), grid, cut)
             }
             WeightGradAlgorithm::Shared { parts } => {
                 let down = shared_tile_invocations_down(shape.k);
                 let grid = shared_weight_grad_grid(&shape);
-                let parts = parts.clamp(1, shape.n);
+                let cut = shared_weight_grad_cut(&shape, parts);
                 let entry = "weight_grad_shared";
                 let kernel = WEIGHT_GRAD_SHARED;
                 (
@@ -682,12 +689,12 @@ impl Conv {
                     &shaders::CONV_SHARED,
                     ("WG_Y", down),
                     grid,
-                    parts,
+                    cut,
                 )
             }
         };
-        params.split = shape.n.div_ceil(parts);
-        let parts = shape.n.div_ceil(params.split);
+        params.split = split;
+        params.parts = parts;
         // Split, the parts go to a scratch buffer, one k x (c r s) block each, from offset 0.
         let len = shape.w_len();
         let partial = match parts {
@@ -719,8 +726,16 @@ impl Conv {
             let sum = Launch::new(gpu, WEIGHT_GRAD_SUM)
                 .read(1, "dw parts", Operand::whole(buffer), parts as usize * len)?
                 .write(3, "dw", dw, len)?;
-            let grid = super::elementwise::grid_1d(gpu, len as u32, 64);
-            dispatches.push(sum.dispatch(&shaders::CONV, "weight_grad_sum", &params, grid)?);
+            // The workgroup-memory kernel's many parts are added by lanes of parts (real
+            // GPUs); the register kernel's few, one output per invocation (no barriers).
+            let (shader, entry, per_group) = match algorithm {
+                WeightGradAlgorithm::Shared { .. } => {
+                    (&shaders::CONV_SHARED, "weight_grad_sum_lanes", 16)
+                }
+                _ => (&shaders::CONV, "weight_grad_sum", 64),
+            };
+            let grid = super::elementwise::grid_1d(gpu, len as u32, per_group);
+            dispatches.push(sum.dispatch(shader, entry, &params, grid)?);
         }
         Ok(Conv { shape, dispatches })
     }
@@ -1339,10 +1354,11 @@ pub enum WeightGradAlgorithm {
     /// The same with their row loads shared by subgroup broadcast (browsers whose adapter has
     /// subgroups of four lanes); the same bits as `Registers`.
     RegistersSubgroup,
-    /// `conv_shared.wgsl`'s workgroup-memory tiles, the batch cut into `parts` (clamped to
-    /// 1..=n) whose copies of dw a second pass adds in order (real GPUs).
+    /// `conv_shared.wgsl`'s workgroup-memory tiles, the positions (n, p, q) cut into about
+    /// `parts` parts (see [`shared_weight_grad_cut`]) whose copies of dw a second pass adds
+    /// in order (real GPUs).
     Shared {
-        /// Parts of the batch, each its own workgroups.
+        /// Parts of the reduction over positions, each its own workgroups.
         parts: u32,
     },
 }
@@ -1356,12 +1372,13 @@ impl WeightGradAlgorithm {
         }
     }
 
-    /// The workgroup-memory kernel with the batch cut so that about 1,024 workgroups run.
+    /// The workgroup-memory kernel with the positions cut so that about 1,024 workgroups
+    /// run, each part at least [`SHARED_WEIGHT_GRAD_FEWEST_POSITIONS`] long.
     pub fn shared_default(shape: &ConvShape) -> Self {
         let [x, y, _] = shared_weight_grad_grid(shape);
         let parts = SHARED_WEIGHT_GRAD_WORKGROUPS
             .div_ceil(x * y)
-            .clamp(1, shape.n);
+            .clamp(1, shared_weight_grad_most_parts(shape));
         WeightGradAlgorithm::Shared { parts }
     }
 
@@ -1403,22 +1420,49 @@ fn shared_weight_grad_grid(s: &ConvShape) -> [u32; 3] {
     shared_grid(s.c * s.r * s.s, s.k)
 }
 
-/// The splits of the batch worth timing for the workgroup-memory kernel: 1, 2, 4, ... up to
-/// n, n itself, and the default aim.
+/// Reduction indices `weight_grad_shared` stages per step (its CHUNK): parts are cut in
+/// whole chunks.
+const SHARED_WEIGHT_GRAD_CHUNK: u32 = 16;
+
+/// Positions (n, p, q) a part of the workgroup-memory weight gradient keeps at least, so
+/// that its loop outlasts its set-up and the parts' copies of dw stay fewer than the terms.
+pub const SHARED_WEIGHT_GRAD_FEWEST_POSITIONS: u32 = 64;
+
+/// The most parts worth cutting a layer's positions into.
+fn shared_weight_grad_most_parts(shape: &ConvShape) -> u32 {
+    let positions = shape.n * shape.p() * shape.q();
+    positions
+        .div_ceil(SHARED_WEIGHT_GRAD_FEWEST_POSITIONS)
+        .max(1)
+}
+
+/// (positions per part, parts) for `weight_grad_shared` asked for `parts` parts: the
+/// positions are cut into parts of whole chunks (at least one), the last part taking what
+/// is left, so the parts that run may be fewer than asked.
+pub fn shared_weight_grad_cut(shape: &ConvShape, parts: u32) -> (u32, u32) {
+    let positions = shape.n * shape.p() * shape.q();
+    let chunk = SHARED_WEIGHT_GRAD_CHUNK;
+    let parts = parts.clamp(1, positions.div_ceil(chunk).max(1));
+    let split = positions.div_ceil(parts).div_ceil(chunk) * chunk;
+    (split, positions.div_ceil(split))
+}
+
+/// The cuts worth timing for the workgroup-memory kernel: 1, 2, 4, ... parts up to the
+/// most worth cutting, and the default aim.
 pub fn shared_weight_grad_candidates(shape: &ConvShape) -> Vec<WeightGradAlgorithm> {
+    let most = shared_weight_grad_most_parts(shape);
     let mut parts: Vec<u32> = std::iter::successors(Some(1u32), |p| p.checked_mul(2))
-        .take_while(|&p| p < shape.n)
-        .chain([shape.n])
+        .take_while(|&p| p <= most)
         .collect();
     if let WeightGradAlgorithm::Shared { parts: p } = WeightGradAlgorithm::shared_default(shape) {
         parts.push(p);
     }
-    // Parts that give the same images per part run the same work.
+    // Asks that cut the positions the same way run the same work.
     let mut seen = std::collections::BTreeSet::new();
     parts.sort_unstable();
     parts
         .into_iter()
-        .filter(|&p| seen.insert(shape.n.div_ceil(p)))
+        .filter(|&p| seen.insert(shared_weight_grad_cut(shape, p)))
         .map(|parts| WeightGradAlgorithm::Shared { parts })
         .collect()
 }

@@ -14,6 +14,8 @@ use crate::shaders;
 pub const KERNEL: &str = "matmul";
 /// Name of the workgroup-memory variant in the dispatch counters.
 pub const SHARED: &str = "matmul_shared";
+/// Counter name of the workgroup-memory kernel with 8x8 outputs per invocation.
+pub const WIDE: &str = "matmul_wide";
 /// Name of the one-thread-per-output baseline kept for the benchmark.
 pub const NAIVE: &str = "matmul_naive";
 
@@ -179,24 +181,47 @@ impl Params {
 pub enum MatmulAlgorithm {
     /// `main`: 8x8 register blocks, no workgroup memory (software adapters).
     Registers,
-    /// `main_shared`: 64x64 workgroup-memory tiles (real GPUs).
+    /// `main_shared`: 64x64 workgroup-memory tiles, 4x4 outputs per invocation (real GPUs).
     Shared,
+    /// `main_wide`: 128x128 workgroup-memory tiles, 8x8 outputs per invocation (real GPUs,
+    /// large products).
+    Wide,
+    /// `main_wide` with 64-row tiles: twice the workgroups, for products that 128x128 tiles
+    /// would leave too few of to fill a GPU.
+    WideShort,
 }
 
 impl MatmulAlgorithm {
-    /// `registers` or `shared`.
+    /// Every algorithm, the software adapters' first.
+    pub const ALL: [MatmulAlgorithm; 4] = [
+        MatmulAlgorithm::Registers,
+        MatmulAlgorithm::Shared,
+        MatmulAlgorithm::Wide,
+        MatmulAlgorithm::WideShort,
+    ];
+
+    /// `registers`, `shared`, `wide` or `wide_short`.
     pub fn label(&self) -> &'static str {
         match self {
             MatmulAlgorithm::Registers => "registers",
             MatmulAlgorithm::Shared => "shared",
+            MatmulAlgorithm::Wide => "wide",
+            MatmulAlgorithm::WideShort => "wide_short",
         }
     }
 
     /// The algorithm a [`MatmulAlgorithm::label`] names.
     pub fn from_label(label: &str) -> Option<Self> {
-        [MatmulAlgorithm::Registers, MatmulAlgorithm::Shared]
-            .into_iter()
-            .find(|a| a.label() == label)
+        Self::ALL.into_iter().find(|a| a.label() == label)
+    }
+
+    /// The algorithms worth timing on this adapter: the register blocks alone on a software
+    /// adapter (workgroup-memory tiles lose there several times over), else all.
+    pub fn for_adapter(gpu: &Gpu) -> &'static [MatmulAlgorithm] {
+        match gpu.is_software() {
+            true => &Self::ALL[..1],
+            false => &Self::ALL,
+        }
     }
 }
 
@@ -205,6 +230,8 @@ impl MatmulAlgorithm {
 enum Kernel {
     Registers,
     Shared,
+    /// `main_wide` with this many invocations down (16 or 8).
+    Wide(u32),
     Naive,
 }
 
@@ -265,6 +292,8 @@ impl Matmul {
         let kernel = match algorithm {
             MatmulAlgorithm::Registers => Kernel::Registers,
             MatmulAlgorithm::Shared => Kernel::Shared,
+            MatmulAlgorithm::Wide => Kernel::Wide(16),
+            MatmulAlgorithm::WideShort => Kernel::Wide(8),
         };
         Self::build(gpu, shape, batch, a, b, c, kernel)
     }
@@ -329,6 +358,22 @@ impl Matmul {
                 } else {
                     split_product(gpu, &shape, &layout, params, operands(KERNEL)?, c)?
                 }
+            }
+            Kernel::Wide(down) => {
+                let launch = operands(WIDE)?.write(3, "C", c, c_extent)?;
+                let constants = [("WG_X", 16.0), ("WG_Y", down as f64)];
+                let grid = [
+                    shape.n.div_ceil(8 * 16),
+                    shape.m.div_ceil(8 * down),
+                    batch.count,
+                ];
+                vec![launch.dispatch_with(
+                    &shaders::MATMUL,
+                    "main_wide",
+                    &constants,
+                    &params,
+                    grid,
+                )?]
             }
             Kernel::Shared | Kernel::Naive => {
                 let (kernel, entry, block) = match variant {
@@ -442,8 +487,8 @@ fn split_product(
     ])
 }
 
-/// Times both kernels once on scratch buffers of this shape and batch and returns the faster
-/// on this adapter; on a software adapter the register blocks, untimed (the workgroup-memory
+/// Times every kernel once on scratch buffers of this shape and batch and returns the
+/// fastest on this adapter; on a software adapter the register blocks, untimed (the workgroup-memory
 /// kernel's barriers cost software adapters dearly). Remembered on the device like the
 /// convolutions' choices (`conv::choose_forward`).
 pub async fn choose(
@@ -481,7 +526,7 @@ pub async fn measure(
         c: shape.c_len() as u32,
     };
     let mut best = (f64::INFINITY, MatmulAlgorithm::Registers);
-    for algorithm in [MatmulAlgorithm::Registers, MatmulAlgorithm::Shared] {
+    for algorithm in MatmulAlgorithm::ALL {
         let w = Operand::whole;
         let op = Matmul::batched_by(gpu, algorithm, shape, batch, w(&a), w(&b), w(&c))?;
         let ms = crate::gpu::timing::ms_per_run_to_beat(

@@ -117,8 +117,9 @@ impl Sgd {
             guard_offset: buffers.guard.offset,
             _pad: [0; 2],
         };
-        let check = check.dispatch(&shaders::OPTIM, "check_finite", &params, [1, 1, 1])?;
-        let dispatch = step.dispatch(&shaders::OPTIM, "sgd", &params, grid_1d(gpu, len, 256))?;
+        let grid = grid_1d(gpu, len, 256);
+        let check = check.dispatch(&shaders::OPTIM, "check_finite", &params, grid)?;
+        let dispatch = step.dispatch(&shaders::OPTIM, "sgd", &params, grid)?;
         Ok(Sgd {
             check,
             dispatch,

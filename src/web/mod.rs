@@ -94,10 +94,7 @@ impl GpuSession {
         let gpu = Rc::clone(&self.gpu);
         future_to_promise(async move {
             use crate::kernels::matmul::MatmulAlgorithm;
-            let kernels: &[MatmulAlgorithm] = match gpu.is_software() {
-                true => &[MatmulAlgorithm::Registers],
-                false => &[MatmulAlgorithm::Registers, MatmulAlgorithm::Shared],
-            };
+            let kernels = MatmulAlgorithm::for_adapter(&gpu);
             let result = bench::matmul(&gpu, size, seconds, kernels)
                 .await
                 .map_err(gpu_error)?;
