@@ -178,11 +178,8 @@ impl Gpu {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("snapfreeze"),
-                // Timestamps, where the adapter has them, let `begin_profile` time kernels;
-                // inside passes, where it has those too (natively), without splitting passes.
-                required_features: adapter.features()
-                    & (wgpu::Features::TIMESTAMP_QUERY
-                        | wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES),
+                // Timestamps, where the adapter has them, let `begin_profile` time kernels.
+                required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
                 required_limits: limits.clone(),
                 ..Default::default()
             })

@@ -123,26 +123,8 @@ impl<'g> Commands<'g> {
     }
 
     /// Records `dispatches` in order in one compute pass, counting each. While a kernel
-    /// profile is open each is timed ([`Gpu::begin_profile`]): between timestamps in the
-    /// same pass where the device can, else in a pass of its own.
+    /// profile is open each gets its own pass, timed ([`Gpu::begin_profile`]).
     pub fn run(&mut self, dispatches: &[&Dispatch]) {
-        if self.gpu.profiler.is_open() && self.gpu.has_timestamps_in_passes() {
-            let mut pass = self
-                .encoder
-                .begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            for d in dispatches {
-                let timing = self.gpu.profiler.next(d.kernel);
-                if let Some((queries, index)) = &timing {
-                    pass.write_timestamp(queries, *index);
-                }
-                record(&mut pass, d);
-                if let Some((queries, index)) = &timing {
-                    pass.write_timestamp(queries, index + 1);
-                }
-                self.gpu.counters().add(d.kernel);
-            }
-            return;
-        }
         if self.gpu.profiler.is_open() {
             for d in dispatches {
                 let timing = self.gpu.profiler.next(d.kernel);

@@ -1,15 +1,9 @@
 //! Per-kernel GPU time from timestamp queries. While a profile is open, every dispatch is
-//! bracketed by two timestamps, so the GPU itself says how long each kernel ran; closing the
-//! profile reads the timestamps back and sums them by kernel name. Where the adapter can
-//! write timestamps inside a compute pass (natively on Vulkan, DX12, Metal on AMD and Intel)
-//! the dispatches stay in one pass as in an unprofiled step, with a timestamp between each
-//! two; elsewhere (WebGPU in a browser) each dispatch gets its own pass, timed at its start
-//! and end, which serialises the work and adds a pass's cost to every kernel. Each
-//! dispatch's time is counted from the later of its own start and the previous dispatch's
-//! end, so overlapping work is not counted twice and the kernels' times add up to the GPU's.
-//! Only adapters with the `timestamp-query` feature can do this (both software adapters
-//! this project is tested on have it; browsers may round the values, Chromium to 100
-//! microseconds unless its developer features are on).
+//! recorded in its own compute pass with a timestamp at the pass's start and end, so the
+//! GPU itself says how long each kernel ran; closing the profile reads the timestamps back
+//! and sums them by kernel name. Only adapters with the `timestamp-query` feature can do
+//! this (both software adapters this project is tested on have it; browsers may round the
+//! values, Chromium to 100 microseconds unless its developer features are on).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -41,9 +35,6 @@ pub struct KernelProfile {
     pub kernels: Vec<KernelTime>,
     /// Dispatches recorded after the query set was full, so not timed.
     pub untimed: u64,
-    /// How the dispatches were timed: `in_pass` (timestamps between the dispatches of one
-    /// pass, as unprofiled) or `pass_per_dispatch`.
-    pub method: &'static str,
 }
 
 impl KernelProfile {
@@ -92,14 +83,6 @@ impl Gpu {
             .contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
-    /// Whether this device writes timestamps between the dispatches of one pass, so a
-    /// profile times the work as it runs unprofiled.
-    pub fn has_timestamps_in_passes(&self) -> bool {
-        self.device
-            .features()
-            .contains(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES)
-    }
-
     /// Starts timing every dispatch recorded from now on, until [`Gpu::end_profile`].
     pub fn begin_profile(&self) -> Result<(), GpuError> {
         if !self.has_timestamps() {
@@ -145,10 +128,6 @@ impl Gpu {
         let mut profile = KernelProfile {
             kernels: Vec::new(),
             untimed: profiler.untimed,
-            method: match self.has_timestamps_in_passes() {
-                true => "in_pass",
-                false => "pass_per_dispatch",
-            },
         };
         if count == 0 {
             return Ok(profile);
@@ -173,17 +152,8 @@ impl Gpu {
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes?);
         let ns_per_tick = self.queue.get_timestamp_period() as f64;
         let mut by_kernel: BTreeMap<&'static str, (u64, f64)> = BTreeMap::new();
-        let mut previous_end = 0u64;
         for (i, kernel) in profiler.labels.iter().enumerate() {
             let (start, end) = (ticks[2 * i], ticks[2 * i + 1]);
-            // From the later of its start and the previous dispatch's end, where that one
-            // ended first (it was recorded first; a different order of submission leaves
-            // the start as it is).
-            let start = match previous_end <= end {
-                true => start.max(previous_end),
-                false => start,
-            };
-            previous_end = end;
             let entry = by_kernel.entry(kernel).or_default();
             entry.0 += 1;
             entry.1 += end.saturating_sub(start) as f64 * ns_per_tick / 1e6;
