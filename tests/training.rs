@@ -277,9 +277,18 @@ fn kernel_profile_times_every_launch_of_the_steps() {
         return;
     }
     gpu.counters().reset();
+    let began = std::time::Instant::now();
     let profile = pollster::block_on(t.kernel_profile(2)).unwrap();
+    let wall_ms = began.elapsed().as_secs_f64() * 1e3;
     assert_eq!(t.iteration(), 3, "the profiled steps are real steps");
     assert_eq!(profile.untimed, 0);
+    // No GPU time is counted twice: the kernels' times add up to no more than the time the
+    // steps took (an invariant, whatever the machine's speed).
+    assert!(
+        profile.total_ms() <= wall_ms * 1.05,
+        "{} ms of kernels in {wall_ms} ms",
+        profile.total_ms()
+    );
     // Every dispatch recorded meanwhile was timed, under its own kernel's name.
     let counted = gpu.counters().snapshot();
     assert_eq!(profile.kernels.len(), counted.len());

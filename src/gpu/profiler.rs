@@ -152,8 +152,17 @@ impl Gpu {
         let ticks: Vec<u64> = bytemuck::pod_collect_to_vec(&bytes?);
         let ns_per_tick = self.queue.get_timestamp_period() as f64;
         let mut by_kernel: BTreeMap<&'static str, (u64, f64)> = BTreeMap::new();
+        let mut previous_end = 0u64;
         for (i, kernel) in profiler.labels.iter().enumerate() {
             let (start, end) = (ticks[2 * i], ticks[2 * i + 1]);
+            // From the later of its start and the previous dispatch's end where that one
+            // ended first (recorded first), so no GPU time is counted twice; a different
+            // order of submission leaves the start as it is.
+            let start = match previous_end <= end {
+                true => start.max(previous_end),
+                false => start,
+            };
+            previous_end = end;
             let entry = by_kernel.entry(kernel).or_default();
             entry.0 += 1;
             entry.1 += end.saturating_sub(start) as f64 * ns_per_tick / 1e6;
