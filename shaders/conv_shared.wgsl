@@ -41,18 +41,29 @@ const ACCUMULATE: u32 = 2u;
 override WG_Y: u32 = 16u;
 // input_grad_shared's stride, a constant so that its divisions become shifts.
 override ST: u32 = 1u;
-const WG_X: u32 = 16u; // across: 16 invocations x 4 columns = 64 columns
-const TILE_COLS: u32 = 64u;
+// Invocations across (4 columns each): 16, a 64-column tile, for the forward and the input
+// gradient; the weight gradient may take up to MAX_WG_X, so that a layer's taps (c, r, s), 144
+// for a 3x3 layer of 16 channels, fill one or two tiles instead of three 64-column tiles at 75%.
+override WG_X: u32 = 16u;
+const MAX_WG_X: u32 = 36u;
+const TILE_COLS: u32 = 64u; // forward_shared and input_grad_shared (WG_X = 16)
 const CHUNK: u32 = 16u; // reduction indices staged per step
 const FAR: i32 = -1048576; // an origin that puts every tap in the padding
 const NONE: u32 = 0xffffffffu;
 
 // The staged blocks, as vec4s of 4 consecutive rows (A) or columns (B) per reduction index:
-// [CHUNK][STRIDE], 16 vec4s used per index. The one vec4 of padding per index puts the
-// indices that neighbouring invocations store into different memory banks.
+// [CHUNK][STRIDE], up to 16 (A) or WG_X (B) vec4s used per index. The one vec4 of padding per
+// index puts the indices that neighbouring invocations store into different memory banks.
+// With the widest B every kernel of this module stays within WebGPU's 16 KiB of workgroup
+// memory.
 const STRIDE: u32 = 17u;
 var<workgroup> a_tile: array<vec4<f32>, 272>; // CHUNK * STRIDE
-var<workgroup> b_tile: array<vec4<f32>, 272>;
+var<workgroup> b_tile: array<vec4<f32>, 592>; // CHUNK * (MAX_WG_X + 1)
+
+// vec4s per reduction index of the staged B.
+fn b_stride() -> u32 {
+    return WG_X + 1u;
+}
 
 // One invocation's 4 x 4 block of out: row i of the block in r_i, its 4 columns as a vec4.
 struct Block {
@@ -67,7 +78,7 @@ fn multiply_staged(acc: Block, lid: vec3<u32>) -> Block {
     var t = acc;
     for (var j = 0u; j < CHUNK; j++) {
         let a = a_tile[j * STRIDE + lid.y];
-        let b = b_tile[j * STRIDE + lid.x];
+        let b = b_tile[j * b_stride() + lid.x];
         t.r0 += a.x * b;
         t.r1 += a.y * b;
         t.r2 += a.z * b;
@@ -81,16 +92,16 @@ fn stage_a(row: u32, j: u32, v: f32) {
 }
 
 fn stage_b(col: u32, j: u32, v: f32) {
-    b_tile[j * STRIDE + col / 4u][col % 4u] = v;
+    b_tile[j * b_stride() + col / 4u][col % 4u] = v;
 }
 
 // ---------------------------------------------------------------------------------------
 // weight_grad_shared: dw[k, c, r, s] = sum_{n,p,q} dy[n, k, p, q] x[n, c, p*st-pad+r, q*st-pad+s]
 
 // Per column of the tile: offset of channel c in an image, and the tap (r, s).
-var<workgroup> col_plane: array<u32, 64>;
-var<workgroup> col_r: array<i32, 64>;
-var<workgroup> col_s: array<i32, 64>;
+var<workgroup> col_plane: array<u32, 144>; // 4 * MAX_WG_X
+var<workgroup> col_r: array<i32, 144>;
+var<workgroup> col_s: array<i32, 144>;
 // Per position of a chunk, double-buffered ([2][CHUNK]): the image's offset in x, the
 // window's origin row and column, and the offset of (n, channel y_first, p, q) in dy
 // (NONE past the part's end).
@@ -127,16 +138,17 @@ fn weight_grad_shared(
 ) {
     let threads = WG_X * WG_Y;
     let tile_rows = 4u * WG_Y;
+    let tile_cols = 4u * WG_X;
     let crs = cv.c * cv.r * cv.s;
     let pq = cv.p * cv.q;
     let row0 = wg.y * tile_rows;
-    let col0 = wg.x * TILE_COLS;
+    let col0 = wg.x * tile_cols;
     let l_begin = wg.z * cv.split;
     let l_end = min(cv.n * pq, l_begin + cv.split);
 
     // The tile's columns (c, r, s), decoded once.
     let rs = cv.r * cv.s;
-    for (var i = li; i < TILE_COLS; i += threads) {
+    for (var i = li; i < tile_cols; i += threads) {
         let col = col0 + i;
         let c = col / rs;
         let r = (col - c * rs) / cv.s;
@@ -169,7 +181,7 @@ fn weight_grad_shared(
             stage_a(row, j, v);
         }
         // Stage x's windows the same way: (column e / CHUNK, position e % CHUNK).
-        for (var e = li; e < TILE_COLS * CHUNK; e += threads) {
+        for (var e = li; e < tile_cols * CHUNK; e += threads) {
             let j = e % CHUNK;
             let col = e / CHUNK;
             let hi = pos_h[slot0 + j] + col_r[col];

@@ -573,3 +573,41 @@ fn both_forward_algorithms_and_the_naive_baseline_agree_with_the_reference() {
     let chosen = block_on(conv::choose_forward(&gpu, s, &ForwardAlgorithm::ALL)).unwrap();
     eprintln!("choose_forward picked {chosen:?} for {}", s.describe());
 }
+
+#[test]
+fn the_weight_gradient_fits_its_tile_width_to_the_taps_and_labels_say_it() {
+    use snapfreeze::kernels::conv::{shared_weight_grad_fitted_across, WeightGradAlgorithm};
+    // (c, r, s) = 144 fills one 144-column tile; 288 two; 9 the narrowest (32 columns);
+    // 576 four of 144.
+    let across = |c, r| shared_weight_grad_fitted_across(&shape(8, c, 14, 14, 16, r, 1, 1));
+    assert_eq!(
+        (across(16, 3), across(32, 3), across(1, 3), across(64, 3)),
+        (36, 36, 8, 36)
+    );
+    // 5 x 3 x 3 = 45 taps: one tile of 48 columns.
+    assert_eq!(across(5, 3), 12);
+    let wide = WeightGradAlgorithm::Shared {
+        parts: 342,
+        across: 36,
+    };
+    let default = WeightGradAlgorithm::Shared {
+        parts: 8,
+        across: 16,
+    };
+    assert_eq!(
+        (wide.label(), default.label()),
+        ("shared/342/144".into(), "shared/8".into())
+    );
+    for a in [wide, default, WeightGradAlgorithm::Registers] {
+        assert_eq!(WeightGradAlgorithm::from_label(&a.label()), Some(a));
+    }
+    for bad in [
+        "shared/0",
+        "shared/8/146",
+        "shared/8/148",
+        "shared/x",
+        "shared/8/64/2",
+    ] {
+        assert_eq!(WeightGradAlgorithm::from_label(bad), None, "{bad}");
+    }
+}

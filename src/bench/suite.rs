@@ -369,7 +369,15 @@ async fn conv_part(
     let out_x = zeros(gpu, s.x_len())?;
     let out_w = zeros(gpu, s.w_len())?;
     let out_y = zeros(gpu, s.y_len())?;
-    let shared = WeightGradAlgorithm::shared_default(&s);
+    // The workgroup-memory weight gradient as training would run it on this adapter: its
+    // measured cut and width where it is the measured choice, else its default.
+    let shared = match part {
+        ConvPart::WeightGradShared => match conv::choose_weight_grad(gpu, s).await? {
+            chosen @ WeightGradAlgorithm::Shared { .. } => chosen,
+            _ => WeightGradAlgorithm::shared_default(&s),
+        },
+        _ => WeightGradAlgorithm::shared_default(&s),
+    };
     let name = match part {
         ConvPart::Forward => "conv forward".to_string(),
         ConvPart::ForwardShared => "conv forward shared".to_string(),

@@ -136,7 +136,7 @@ impl ConvCase {
             ConvKernel::WeightGrad => "weight grad",
             ConvKernel::WeightGradShared => "weight grad by workgroup-memory tiles",
             ConvKernel::WeightGradSharedSplit => {
-                "weight grad by workgroup-memory tiles, positions cut in 2n+1 parts"
+                "weight grad by workgroup-memory tiles of the fitted width, positions cut in 2n+1 parts"
             }
             ConvKernel::BiasGrad => "bias grad",
         };
@@ -465,12 +465,18 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
             }
             ConvKernel::WeightGrad => Conv::weight_grad(gpu, s, l, x, dy, out),
             ConvKernel::WeightGradShared | ConvKernel::WeightGradSharedSplit => {
-                // Split, more parts than images: cuts inside images and a short last part.
-                let parts = match case.kernel {
-                    ConvKernel::WeightGradShared => 1,
-                    _ => 2 * s.n + 1,
+                // Unsplit in 64-column tiles; split (more parts than images: cuts inside
+                // images and a short last part) in the layer's fitted width.
+                let algorithm = match case.kernel {
+                    ConvKernel::WeightGradShared => WeightGradAlgorithm::Shared {
+                        parts: 1,
+                        across: 16,
+                    },
+                    _ => WeightGradAlgorithm::Shared {
+                        parts: 2 * s.n + 1,
+                        across: conv::shared_weight_grad_fitted_across(&s),
+                    },
                 };
-                let algorithm = WeightGradAlgorithm::Shared { parts };
                 Conv::weight_grad_by(gpu, algorithm, s, l, x, dy, out)
             }
             ConvKernel::BiasGrad => Conv::bias_grad(gpu, s, l, dy, out),

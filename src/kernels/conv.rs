@@ -675,11 +675,13 @@ impl Conv {
                 let entry = "weight_grad";
                 let shader = register_module(gpu, subgroup, shape.k);
                 let cut = (split, shape.n.div_ceil(split));
-                (kernel, entry, shader, ("WG_X", across), grid, cut)
+                let constants = vec![("WG_X", across as f64)];
+                (kernel, entry, shader, constants, grid, cut)
             }
-            WeightGradAlgorithm::Shared { parts } => {
+            WeightGradAlgorithm::Shared { parts, across } => {
                 let down = shared_tile_invocations_down(shape.k);
-                let grid = shared_weight_grad_grid(&shape);
+                let across = across.clamp(1, SHARED_MAX_ACROSS);
+                let grid = shared_weight_grad_grid(&shape, across);
                 let cut = shared_weight_grad_cut(&shape, parts);
                 let entry = "weight_grad_shared";
                 let kernel = WEIGHT_GRAD_SHARED;
@@ -687,7 +689,7 @@ impl Conv {
                     kernel,
                     entry,
                     &shaders::CONV_SHARED,
-                    ("WG_Y", down),
+                    vec![("WG_X", across as f64), ("WG_Y", down as f64)],
                     grid,
                     cut,
                 )
@@ -718,7 +720,7 @@ impl Conv {
         let mut dispatches = vec![first.dispatch_with(
             shader,
             entry,
-            &[(constants.0, constants.1 as f64)],
+            &constants,
             &target_params,
             [grid[0], grid[1], parts],
         )?];
@@ -1360,6 +1362,9 @@ pub enum WeightGradAlgorithm {
     Shared {
         /// Parts of the reduction over positions, each its own workgroups.
         parts: u32,
+        /// Invocations across the workgroup, 4 columns (c, r, s) each: 16 (64-column tiles)
+        /// or a layer's fitted width (see [`shared_weight_grad_fitted_across`]).
+        across: u32,
     },
 }
 
@@ -1375,31 +1380,53 @@ impl WeightGradAlgorithm {
     /// The workgroup-memory kernel with the positions cut so that about 1,024 workgroups
     /// run, each part at least [`SHARED_WEIGHT_GRAD_FEWEST_POSITIONS`] long.
     pub fn shared_default(shape: &ConvShape) -> Self {
-        let [x, y, _] = shared_weight_grad_grid(shape);
+        Self::shared_parts_for(shape, SHARED_ACROSS)
+    }
+
+    /// The workgroup-memory kernel `across` invocations wide, its positions cut as
+    /// [`WeightGradAlgorithm::shared_default`] cuts them.
+    fn shared_parts_for(shape: &ConvShape, across: u32) -> Self {
+        let [x, y, _] = shared_weight_grad_grid(shape, across);
         let parts = SHARED_WEIGHT_GRAD_WORKGROUPS
             .div_ceil(x * y)
             .clamp(1, shared_weight_grad_most_parts(shape));
-        WeightGradAlgorithm::Shared { parts }
+        WeightGradAlgorithm::Shared { parts, across }
     }
 
-    /// Like `registers` or `shared/8`.
+    /// Like `registers`, `shared/8` (64-column tiles) or `shared/8/144` (144-column tiles).
     pub fn label(&self) -> String {
-        match self {
+        match *self {
             WeightGradAlgorithm::Registers => "registers".into(),
             WeightGradAlgorithm::RegistersSubgroup => "registers_subgroup".into(),
-            WeightGradAlgorithm::Shared { parts } => format!("shared/{parts}"),
+            WeightGradAlgorithm::Shared { parts, across } if across == SHARED_ACROSS => {
+                format!("shared/{parts}")
+            }
+            WeightGradAlgorithm::Shared { parts, across } => {
+                format!("shared/{parts}/{}", 4 * across)
+            }
         }
     }
 
     /// The algorithm a [`WeightGradAlgorithm::label`] names.
     pub fn from_label(label: &str) -> Option<Self> {
-        match label.split_once('/') {
-            None if label == "registers" => Some(WeightGradAlgorithm::Registers),
-            None if label == "registers_subgroup" => Some(WeightGradAlgorithm::RegistersSubgroup),
-            Some(("shared", parts)) => match parts.parse() {
-                Ok(parts) if parts >= 1 => Some(WeightGradAlgorithm::Shared { parts }),
-                _ => None,
-            },
+        let mut fields = label.split('/');
+        let name = fields.next()?;
+        let numbers: Option<Vec<u32>> = fields.map(|f| f.parse().ok()).collect();
+        match (name, numbers?.as_slice()) {
+            ("registers", []) => Some(WeightGradAlgorithm::Registers),
+            ("registers_subgroup", []) => Some(WeightGradAlgorithm::RegistersSubgroup),
+            ("shared", &[parts]) if parts >= 1 => Some(WeightGradAlgorithm::Shared {
+                parts,
+                across: SHARED_ACROSS,
+            }),
+            ("shared", &[parts, cols])
+                if parts >= 1 && cols % 4 == 0 && (4..=4 * SHARED_MAX_ACROSS).contains(&cols) =>
+            {
+                Some(WeightGradAlgorithm::Shared {
+                    parts,
+                    across: cols / 4,
+                })
+            }
             _ => None,
         }
     }
@@ -1415,9 +1442,32 @@ fn shared_tile_invocations_down(rows: u32) -> u32 {
     }
 }
 
-/// `weight_grad_shared`'s workgroups over dw for one part of the batch.
-fn shared_weight_grad_grid(s: &ConvShape) -> [u32; 3] {
-    shared_grid(s.c * s.r * s.s, s.k)
+/// Invocations across the workgroup-memory kernels' workgroups by default (64 columns).
+const SHARED_ACROSS: u32 = 16;
+
+/// The most invocations across `weight_grad_shared` takes (144 columns; `MAX_WG_X` in
+/// `conv_shared.wgsl`, whose workgroup memory is sized for it).
+const SHARED_MAX_ACROSS: u32 = 36;
+
+/// The width that fits a layer's taps (c, r, s) into the fewest tiles of at most 144
+/// columns, as evenly as they go, at least 32 columns: 144 taps (a 3x3 layer of 16
+/// channels) take one tile of 144 where 64-column tiles would take three, the last half
+/// empty.
+pub fn shared_weight_grad_fitted_across(s: &ConvShape) -> u32 {
+    let cols = s.c * s.r * s.s;
+    let tiles = cols.div_ceil(4 * SHARED_MAX_ACROSS);
+    cols.div_ceil(tiles).div_ceil(4).clamp(8, SHARED_MAX_ACROSS)
+}
+
+/// `weight_grad_shared`'s workgroups over dw for one part of the positions, `across`
+/// invocations (4 columns each) wide.
+fn shared_weight_grad_grid(s: &ConvShape, across: u32) -> [u32; 3] {
+    let tile_rows = 4 * shared_tile_invocations_down(s.k);
+    [
+        (s.c * s.r * s.s).div_ceil(4 * across),
+        s.k.div_ceil(tile_rows),
+        1,
+    ]
 }
 
 /// Reduction indices `weight_grad_shared` stages per step (its CHUNK): parts are cut in
@@ -1447,24 +1497,37 @@ pub fn shared_weight_grad_cut(shape: &ConvShape, parts: u32) -> (u32, u32) {
     (split, positions.div_ceil(split))
 }
 
-/// The cuts worth timing for the workgroup-memory kernel: 1, 2, 4, ... parts up to the
-/// most worth cutting, and the default aim.
+/// The cuts and widths worth timing for the workgroup-memory kernel: 1, 2, 4, ... parts up
+/// to the most worth cutting, and the default aim, each in 64-column tiles and, where it
+/// differs, in the layer's fitted width.
 pub fn shared_weight_grad_candidates(shape: &ConvShape) -> Vec<WeightGradAlgorithm> {
     let most = shared_weight_grad_most_parts(shape);
-    let mut parts: Vec<u32> = std::iter::successors(Some(1u32), |p| p.checked_mul(2))
-        .take_while(|&p| p <= most)
-        .collect();
-    if let WeightGradAlgorithm::Shared { parts: p } = WeightGradAlgorithm::shared_default(shape) {
-        parts.push(p);
+    let fitted = shared_weight_grad_fitted_across(shape);
+    let mut widths = vec![SHARED_ACROSS];
+    if fitted != SHARED_ACROSS {
+        widths.push(fitted);
     }
-    // Asks that cut the positions the same way run the same work.
-    let mut seen = std::collections::BTreeSet::new();
-    parts.sort_unstable();
-    parts
-        .into_iter()
-        .filter(|&p| seen.insert(shared_weight_grad_cut(shape, p)))
-        .map(|parts| WeightGradAlgorithm::Shared { parts })
-        .collect()
+    let mut candidates = Vec::new();
+    for across in widths {
+        let mut parts: Vec<u32> = std::iter::successors(Some(1u32), |p| p.checked_mul(2))
+            .take_while(|&p| p <= most)
+            .collect();
+        if let WeightGradAlgorithm::Shared { parts: p, .. } =
+            WeightGradAlgorithm::shared_parts_for(shape, across)
+        {
+            parts.push(p);
+        }
+        // Asks that cut the positions the same way run the same work.
+        let mut seen = std::collections::BTreeSet::new();
+        parts.sort_unstable();
+        candidates.extend(
+            parts
+                .into_iter()
+                .filter(|&p| seen.insert(shared_weight_grad_cut(shape, p)))
+                .map(|parts| WeightGradAlgorithm::Shared { parts, across }),
+        );
+    }
+    candidates
 }
 
 /// Times the weight-gradient kernels on scratch buffers of this shape and returns the
