@@ -52,18 +52,16 @@ const FAR: i32 = -1048576; // an origin that puts every tap in the padding
 const NONE: u32 = 0xffffffffu;
 
 // The staged blocks, as vec4s of 4 consecutive rows (A) or columns (B) per reduction index:
-// [CHUNK][STRIDE], up to 16 (A) or WG_X (B) vec4s used per index. The one vec4 of padding per
-// index puts the indices that neighbouring invocations store into different memory banks.
-// With the widest B every kernel of this module stays within WebGPU's 16 KiB of workgroup
-// memory.
+// [CHUNK][STRIDE], 16 vec4s used per index. The one vec4 of padding per index puts the
+// indices that neighbouring invocations store into different memory banks.
 const STRIDE: u32 = 17u;
 var<workgroup> a_tile: array<vec4<f32>, 272>; // CHUNK * STRIDE
-var<workgroup> b_tile: array<vec4<f32>, 592>; // CHUNK * (MAX_WG_X + 1)
-
-// vec4s per reduction index of the staged B.
-fn b_stride() -> u32 {
-    return WG_X + 1u;
-}
+var<workgroup> b_tile: array<vec4<f32>, 272>;
+// The weight gradient's B, up to MAX_WG_X vec4s used per index ([CHUNK][WG_X + 1]). Its own
+// block, so that the forward and the input gradient keep their smaller footprint (on an H200
+// the larger one slowed the 64-invocation workgroups of 16-channel layers by 40%: fewer fit
+// on a multiprocessor); with it the weight gradient stays within WebGPU's 16 KiB.
+var<workgroup> wide_b_tile: array<vec4<f32>, 592>; // CHUNK * (MAX_WG_X + 1)
 
 // One invocation's 4 x 4 block of out: row i of the block in r_i, its 4 columns as a vec4.
 struct Block {
@@ -78,7 +76,7 @@ fn multiply_staged(acc: Block, lid: vec3<u32>) -> Block {
     var t = acc;
     for (var j = 0u; j < CHUNK; j++) {
         let a = a_tile[j * STRIDE + lid.y];
-        let b = b_tile[j * b_stride() + lid.x];
+        let b = b_tile[j * STRIDE + lid.x];
         t.r0 += a.x * b;
         t.r1 += a.y * b;
         t.r2 += a.z * b;
@@ -92,7 +90,26 @@ fn stage_a(row: u32, j: u32, v: f32) {
 }
 
 fn stage_b(col: u32, j: u32, v: f32) {
-    b_tile[j * b_stride() + col / 4u][col % 4u] = v;
+    b_tile[j * STRIDE + col / 4u][col % 4u] = v;
+}
+
+// multiply_staged and stage_b for the weight gradient's B (wide_b_tile, WG_X + 1 per index).
+fn multiply_staged_wide(acc: Block, lid: vec3<u32>) -> Block {
+    var t = acc;
+    let stride = WG_X + 1u;
+    for (var j = 0u; j < CHUNK; j++) {
+        let a = a_tile[j * STRIDE + lid.y];
+        let b = wide_b_tile[j * stride + lid.x];
+        t.r0 += a.x * b;
+        t.r1 += a.y * b;
+        t.r2 += a.z * b;
+        t.r3 += a.w * b;
+    }
+    return t;
+}
+
+fn stage_b_wide(col: u32, j: u32, v: f32) {
+    wide_b_tile[j * (WG_X + 1u) + col / 4u][col % 4u] = v;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -190,7 +207,7 @@ fn weight_grad_shared(
             if (u32(hi) < cv.h && u32(wi) < cv.w) {
                 v = in0[pos_x[slot0 + j] + col_plane[col] + u32(hi) * cv.w + u32(wi)];
             }
-            stage_b(col, j, v);
+            stage_b_wide(col, j, v);
         }
         // Meanwhile the next chunk's positions go into the other half of the tables (last
         // read two barriers ago).
@@ -198,7 +215,7 @@ fn weight_grad_shared(
             decode_position((1u - buf) * CHUNK + li, l0 + CHUNK + li, l_end);
         }
         workgroupBarrier();
-        acc = multiply_staged(acc, lid);
+        acc = multiply_staged_wide(acc, lid);
         workgroupBarrier();
         buf = 1u - buf;
     }

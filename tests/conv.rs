@@ -579,13 +579,20 @@ fn the_weight_gradient_fits_its_tile_width_to_the_taps_and_labels_say_it() {
     use snapfreeze::kernels::conv::{shared_weight_grad_fitted_across, WeightGradAlgorithm};
     // (c, r, s) = 144 fills one 144-column tile; 288 two; 9 the narrowest (32 columns);
     // 576 four of 144.
-    let across = |c, r| shared_weight_grad_fitted_across(&shape(8, c, 14, 14, 16, r, 1, 1));
+    let fitted =
+        |c, r, k, limit| shared_weight_grad_fitted_across(&shape(8, c, 14, 14, k, r, 1, 1), limit);
+    let across = |c, r| fitted(c, r, 16, 1024);
     assert_eq!(
         (across(16, 3), across(32, 3), across(1, 3), across(64, 3)),
         (36, 36, 8, 36)
     );
     // 5 x 3 x 3 = 45 taps: one tile of 48 columns.
     assert_eq!(across(5, 3), 12);
+    // Within the device's invocations per workgroup: 64 rows are 16 invocations down, so 256
+    // leave 16 across (four tiles of 64 for 576 taps), 1024 leave 36.
+    assert_eq!((fitted(64, 3, 64, 256), fitted(64, 3, 64, 1024)), (16, 36));
+    // 32 rows (8 down) under 256: at most 128 columns, so 144 taps in two tiles of 72.
+    assert_eq!(fitted(16, 3, 32, 256), 18);
     let wide = WeightGradAlgorithm::Shared {
         parts: 342,
         across: 36,

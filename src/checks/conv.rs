@@ -474,7 +474,10 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
                     },
                     _ => WeightGradAlgorithm::Shared {
                         parts: 2 * s.n + 1,
-                        across: conv::shared_weight_grad_fitted_across(&s),
+                        across: conv::shared_weight_grad_fitted_across(
+                            &s,
+                            gpu.limits().max_compute_invocations_per_workgroup,
+                        ),
                     },
                 };
                 Conv::weight_grad_by(gpu, algorithm, s, l, x, dy, out)

@@ -160,21 +160,24 @@ impl Gpu {
     /// Natively the backend can be chosen with `WGPU_BACKEND`; in the browser only WebGPU is
     /// used.
     pub async fn new() -> Result<Gpu, GpuError> {
-        let instance = create_instance()?;
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::from_env()
-                    .unwrap_or(wgpu::PowerPreference::HighPerformance),
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| GpuError::NoAdapter(no_adapter_message(&e.to_string())))?;
+        let adapter = best_adapter().await?;
         Self::from_adapter(&adapter).await
+    }
+
+    /// [`Gpu::new`] asking for `limits` instead of the adapter's own: with
+    /// `wgpu::Limits::default()`, WebGPU's, which every WebGPU adapter offers, so a test can
+    /// show that every kernel runs within them whatever this machine allows beyond them.
+    pub async fn with_limits(limits: wgpu::Limits) -> Result<Gpu, GpuError> {
+        let adapter = best_adapter().await?;
+        Self::open(&adapter, limits).await
     }
 
     /// Opens a device on a chosen adapter.
     pub async fn from_adapter(adapter: &wgpu::Adapter) -> Result<Gpu, GpuError> {
-        let limits = adapter.limits();
+        Self::open(adapter, adapter.limits()).await
+    }
+
+    async fn open(adapter: &wgpu::Adapter, limits: wgpu::Limits) -> Result<Gpu, GpuError> {
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("snapfreeze"),
@@ -346,6 +349,19 @@ impl Gpu {
             None => Ok(()),
         }
     }
+}
+
+/// The adapter wgpu finds, high-performance first (`WGPU_POWER_PREF` can say otherwise).
+async fn best_adapter() -> Result<wgpu::Adapter, GpuError> {
+    let instance = create_instance()?;
+    instance
+        .request_adapter(&wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::from_env()
+                .unwrap_or(wgpu::PowerPreference::HighPerformance),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| GpuError::NoAdapter(no_adapter_message(&e.to_string())))
 }
 
 #[cfg(not(target_arch = "wasm32"))]

@@ -680,7 +680,11 @@ impl Conv {
             }
             WeightGradAlgorithm::Shared { parts, across } => {
                 let down = shared_tile_invocations_down(shape.k);
-                let across = across.clamp(1, SHARED_MAX_ACROSS);
+                let widest = shared_weight_grad_widest(
+                    &shape,
+                    gpu.limits().max_compute_invocations_per_workgroup,
+                );
+                let across = across.clamp(1, widest);
                 let grid = shared_weight_grad_grid(&shape, across);
                 let cut = shared_weight_grad_cut(&shape, parts);
                 let entry = "weight_grad_shared";
@@ -1452,11 +1456,21 @@ const SHARED_MAX_ACROSS: u32 = 36;
 /// The width that fits a layer's taps (c, r, s) into the fewest tiles of at most 144
 /// columns, as evenly as they go, at least 32 columns: 144 taps (a 3x3 layer of 16
 /// channels) take one tile of 144 where 64-column tiles would take three, the last half
-/// empty.
-pub fn shared_weight_grad_fitted_across(s: &ConvShape) -> u32 {
+/// empty. Never wider than `max_invocations` (the device's invocations per workgroup, 256
+/// on some WebGPU adapters) allows with the layer's rows.
+pub fn shared_weight_grad_fitted_across(s: &ConvShape, max_invocations: u32) -> u32 {
+    let widest = shared_weight_grad_widest(s, max_invocations);
     let cols = s.c * s.r * s.s;
-    let tiles = cols.div_ceil(4 * SHARED_MAX_ACROSS);
-    cols.div_ceil(tiles).div_ceil(4).clamp(8, SHARED_MAX_ACROSS)
+    let tiles = cols.div_ceil(4 * widest);
+    cols.div_ceil(tiles)
+        .div_ceil(4)
+        .clamp(8.min(widest), widest)
+}
+
+/// The most invocations across `weight_grad_shared` may take for this layer's rows.
+fn shared_weight_grad_widest(s: &ConvShape, max_invocations: u32) -> u32 {
+    let down = shared_tile_invocations_down(s.k);
+    (max_invocations / down).clamp(1, SHARED_MAX_ACROSS)
 }
 
 /// `weight_grad_shared`'s workgroups over dw for one part of the positions, `across`
@@ -1500,9 +1514,10 @@ pub fn shared_weight_grad_cut(shape: &ConvShape, parts: u32) -> (u32, u32) {
 /// The cuts and widths worth timing for the workgroup-memory kernel: 1, 2, 4, ... parts up
 /// to the most worth cutting, and the default aim, each in 64-column tiles and, where it
 /// differs, in the layer's fitted width.
-pub fn shared_weight_grad_candidates(shape: &ConvShape) -> Vec<WeightGradAlgorithm> {
+pub fn shared_weight_grad_candidates(gpu: &Gpu, shape: &ConvShape) -> Vec<WeightGradAlgorithm> {
     let most = shared_weight_grad_most_parts(shape);
-    let fitted = shared_weight_grad_fitted_across(shape);
+    let invocations = gpu.limits().max_compute_invocations_per_workgroup;
+    let fitted = shared_weight_grad_fitted_across(shape, invocations);
     let mut widths = vec![SHARED_ACROSS];
     if fitted != SHARED_ACROSS {
         widths.push(fitted);
@@ -1598,7 +1613,7 @@ pub async fn measure_weight_grad(
     if best.0 >= registers {
         return Ok(WeightGradAlgorithm::Registers);
     }
-    for candidate in shared_weight_grad_candidates(&shape) {
+    for candidate in shared_weight_grad_candidates(gpu, &shape) {
         if candidate == default {
             continue;
         }
