@@ -2,8 +2,6 @@
 //! 256 invocations per workgroup, ...), which every WebGPU adapter offers: the device is
 //! opened asking for those, not for what this machine's adapter allows beyond them.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use snapfreeze::checks::{self, Family};
