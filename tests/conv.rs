@@ -599,7 +599,7 @@ fn the_weight_gradient_fits_its_tile_width_to_the_taps_and_labels_say_it() {
     };
     let default = WeightGradAlgorithm::Shared {
         parts: 8,
-        across: 16,
+        across: snapfreeze::kernels::conv::SHARED_ACROSS,
     };
     assert_eq!(
         (wide.label(), default.label()),

@@ -470,7 +470,7 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
                 let algorithm = match case.kernel {
                     ConvKernel::WeightGradShared => WeightGradAlgorithm::Shared {
                         parts: 1,
-                        across: 16,
+                        across: conv::SHARED_ACROSS,
                     },
                     _ => WeightGradAlgorithm::Shared {
                         parts: 2 * s.n + 1,

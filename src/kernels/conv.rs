@@ -1447,7 +1447,7 @@ fn shared_tile_invocations_down(rows: u32) -> u32 {
 }
 
 /// Invocations across the workgroup-memory kernels' workgroups by default (64 columns).
-const SHARED_ACROSS: u32 = 16;
+pub const SHARED_ACROSS: u32 = 16;
 
 /// The most invocations across `weight_grad_shared` takes (144 columns; `MAX_WG_X` in
 /// `conv_shared.wgsl`, whose workgroup memory is sized for it).
