@@ -66,3 +66,62 @@ fn every_kernel_runs_within_webgpu_default_limits() {
     }
     assert!(pollster::block_on(gpu.finish()).is_ok());
 }
+
+/// The weight gradient's parts are its grid's third dimension: on an adapter that launches
+/// few workgroups per dimension, a request for many parts is cut into fewer, longer ones,
+/// and the sum still matches the reference.
+#[test]
+fn the_weight_gradient_parts_stay_within_the_workgroups_per_dimension() {
+    use snapfreeze::checks::{random_values, relative_l2_error};
+    use snapfreeze::gpu::Commands;
+    use snapfreeze::kernels::conv::{self, ChannelSlices, Conv, ConvShape, WeightGradAlgorithm};
+    use snapfreeze::kernels::Operand;
+    let most = 8;
+    let limits = wgpu::Limits {
+        max_compute_workgroups_per_dimension: most,
+        ..wgpu::Limits::default()
+    };
+    let gpu = pollster::block_on(Gpu::with_limits(limits))
+        .unwrap_or_else(|e| panic!("cannot open a GPU: {e}"));
+    // 20 images of 12 x 12: 2,880 positions, 180 chunks of 16; the register kernel would
+    // cut the batch into 20 parts, the workgroup-memory one into 180.
+    let s = ConvShape {
+        n: 20,
+        c: 3,
+        h: 12,
+        w: 12,
+        k: 5,
+        r: 3,
+        s: 3,
+        stride: 1,
+        pad: 1,
+    };
+    let (xs, dys) = (random_values(11, s.x_len()), random_values(12, s.y_len()));
+    let x = gpu.storage_from("x", &xs).unwrap();
+    let dy = gpu.storage_from("dy", &dys).unwrap();
+    let dw = gpu.storage("dw", s.w_len() as u64 * 4).unwrap();
+    let to_f64 = |v: &[f32]| v.iter().map(|&f| f as f64).collect::<Vec<_>>();
+    let expected = conv::weight_grad_reference(&s, &to_f64(&xs), &to_f64(&dys));
+    let slices = ChannelSlices::dense(&s);
+    for algorithm in [
+        WeightGradAlgorithm::Registers,
+        WeightGradAlgorithm::Shared {
+            parts: 180,
+            across: conv::SHARED_ACROSS,
+        },
+    ] {
+        let w = Operand::whole;
+        let op = Conv::weight_grad_by(&gpu, algorithm, s, slices, w(&x), w(&dy), w(&dw))
+            .unwrap_or_else(|e| panic!("{}: {e}", algorithm.label()));
+        let mut commands = Commands::new(&gpu, "weight grad parts");
+        commands.run(&op.dispatches().iter().collect::<Vec<_>>());
+        commands.submit();
+        let got = pollster::block_on(gpu.read_f32(&dw, 0, s.w_len())).unwrap();
+        let error = relative_l2_error(&got, &expected);
+        assert!(
+            error < 1e-5,
+            "{}: relative error {error}",
+            algorithm.label()
+        );
+    }
+}

@@ -650,6 +650,9 @@ impl Conv {
         };
         let mut params = Params::new(&shape, &slices, offsets, 0);
         let cols = shape.c * shape.r * shape.s;
+        // The parts are the grid's third dimension: a big batch times many positions would
+        // ask for more than the adapter launches (65,535 by default), so fewer, longer parts.
+        let most_parts = gpu.limits().max_compute_workgroups_per_dimension;
         // How the reduction is cut: (units per part, parts). The register kernel cuts the
         // batch into images per part; the workgroup-memory kernel cuts the positions
         // (n, p, q) anywhere, in whole chunks of its reduction.
@@ -670,7 +673,7 @@ impl Conv {
                 // until there are enough workgroups to keep every core busy.
                 let parts = WEIGHT_GRAD_WORKGROUPS
                     .div_ceil(grid[0] * grid[1])
-                    .clamp(1, shape.n);
+                    .clamp(1, shape.n.min(most_parts));
                 let split = shape.n.div_ceil(parts);
                 let entry = "weight_grad";
                 let shader = register_module(gpu, subgroup, shape.k);
@@ -686,7 +689,7 @@ impl Conv {
                 );
                 let across = across.clamp(1, widest);
                 let grid = shared_weight_grad_grid(&shape, across);
-                let cut = shared_weight_grad_cut(&shape, parts);
+                let cut = shared_weight_grad_cut(&shape, parts.min(most_parts));
                 let entry = "weight_grad_shared";
                 let kernel = WEIGHT_GRAD_SHARED;
                 (
