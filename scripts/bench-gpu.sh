@@ -84,10 +84,13 @@ fashion=(--dataset fashion --data-dir "$data/fashion-mnist")
 [ -n "$torch" ] && step torch-gemm 60 sh -c "$python bench/torch_anchor.py gemm >$out/torch-gemm.jsonl"
 step matmul-1024 30 sh -c "$bin bench-matmul --size 1024 --seconds 1 --json >$out/matmul-1024.json"
 step matmul-4096 40 sh -c "$bin bench-matmul --size 4096 --seconds 2 --json >$out/matmul-4096.json"
+# The shares of the step by difference (--time-share), beside the timestamp profile.
+shares=(--time-share conv2d_weight_grad --time-share conv2d_input_grad --time-share conv2d_forward
+  --time-share bn_ --time-share matmul)
 step small-b128 90 "$bin" train --quiet "${mnist[@]}" "${limit[@]}" --epochs 1 --batch 128 --profile-steps 4 \
-  --json "$out/small-b128.json"
+  "${shares[@]}" --json "$out/small-b128.json"
 step resnet20-b128 150 "$bin" train --quiet "${fashion[@]}" "${limit[@]}" --model resnet --depth 20 --epochs 1 \
-  --batch 128 --profile-steps 4 --json "$out/resnet20-b128.json"
+  --batch 128 --profile-steps 4 "${shares[@]}" --json "$out/resnet20-b128.json"
 [ -n "$torch" ] && step torch-train 150 sh -c "$python bench/torch_anchor.py train >$out/torch-train.jsonl"
 step small-b64 90 "$bin" train --quiet "${mnist[@]}" "${limit[@]}" --epochs 1 --batch 64 --json "$out/small-b64.json"
 step resnet20-b64 120 "$bin" train --quiet "${fashion[@]}" "${limit[@]}" --model resnet --depth 20 \

@@ -131,6 +131,55 @@ pub struct FreezeTiming {
     pub step_seconds: Vec<PhaseTime>,
 }
 
+/// How much of the training step's wall time one family of kernels takes, measured by
+/// difference after the run (`Trainer::time_kernel_share`): the full step timed in
+/// interleaved rounds against the same step without the family's launches and against it
+/// with each of them recorded twice. Unlike a timestamp profile it needs no queries and
+/// counts what the launches cost inside the step as it runs, pass boundaries and overlap
+/// included. Left out, they also leave the caches to the kernels after them; run twice, the
+/// second run finds its inputs cached: the true share lies near the two.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KernelShare {
+    /// The kernels measured: every kernel whose name starts with this.
+    pub kernels: String,
+    /// Their launches per step.
+    pub launches: u32,
+    /// Median milliseconds per full step over the rounds.
+    pub step_ms: f64,
+    /// 1 - (the step without them) / (the full step), over the rounds.
+    pub removed: Spread,
+    /// (the step with each launch twice) / (the full step) - 1, over the rounds.
+    pub doubled: Spread,
+    /// Rounds timed.
+    pub rounds: u32,
+    /// Steps timed per kind of step in each round.
+    pub steps_per_round: u32,
+}
+
+/// The median of a figure measured once per round, and its smallest and largest values.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    /// The median round's value.
+    pub median: f64,
+    /// The smallest round's value.
+    pub low: f64,
+    /// The largest round's value.
+    pub high: f64,
+}
+
+impl Spread {
+    /// The median and extremes of `values` (not empty), in any order.
+    pub fn of(values: &[f64]) -> Spread {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        Spread {
+            median: quantile(&sorted, 0.5),
+            low: sorted[0],
+            high: sorted[sorted.len() - 1],
+        }
+    }
+}
+
 /// Training went on after a divergence, from `iteration`, with its rates multiplied by
 /// `factor` (see `Trainer::resume`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -313,6 +313,61 @@ fn kernel_profile_times_every_launch_of_the_steps() {
     assert!(pollster::block_on(gpu.end_profile()).is_err());
 }
 
+/// `--time-share`'s measurement records the full step, the step without the kernels and the
+/// step with each of their launches twice, the same number of times each, and puts the
+/// weights and running statistics back. (What it finds depends on the machine; what it runs
+/// does not.)
+#[test]
+fn a_kernel_share_times_the_step_without_the_kernels_and_with_them_twice() {
+    let gpu = Rc::new(common::gpu());
+    let data = synthetic(40, 1, 12, 5);
+    let test = synthetic(8, 1, 12, 6);
+    let mut t = trainer(&gpu, &data, &test, config(ModelSpec::Small { width: 4 }));
+    pollster::block_on(t.run(u64::MAX)).unwrap();
+    let before = pollster::block_on(t.tensors()).unwrap();
+    let per_step = t.profile(0).unwrap().dispatches.clone();
+    let prefix = "conv2d_weight_grad";
+    gpu.counters().reset();
+    let share = pollster::block_on(t.time_kernel_share(prefix, 3))
+        .unwrap()
+        .expect("the small CNN has weight gradients");
+    let matching: u32 = per_step
+        .iter()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(_, &n)| n)
+        .sum();
+    assert_eq!(share.launches, matching);
+    assert!(matching >= 2, "two convolutions a step");
+    assert_eq!(share.rounds, 3);
+    // One warm-up step of each kind, then a burst of each per round.
+    let steps = 1 + share.rounds as u64 * share.steps_per_round as u64;
+    // Full, without and twice: every kernel runs three times per step of each kind (the
+    // measured ones once, never and twice; which is which, timing.rs's unit test checks).
+    let counted = gpu.counters().snapshot();
+    for (kernel, &n) in &per_step {
+        assert_eq!(
+            counted.get(kernel),
+            Some(&(n as u64 * steps * 3)),
+            "{kernel}"
+        );
+    }
+    assert_eq!(counted.len(), per_step.len());
+    for s in [share.removed, share.doubled] {
+        assert!(s.low <= s.median && s.median <= s.high, "{s:?}");
+        assert!(s.low.is_finite() && s.high.is_finite(), "{s:?}");
+    }
+    assert!(share.step_ms > 0.0 && share.step_ms.is_finite());
+    let after = pollster::block_on(t.tensors()).unwrap();
+    assert!(before == after, "the weights and statistics are put back");
+    // Nothing to measure: no launch, and nothing run.
+    gpu.counters().reset();
+    for (prefix, rounds) in [("no_such_kernel", 3), ("", 3), (prefix, 0)] {
+        let none = pollster::block_on(t.time_kernel_share(prefix, rounds)).unwrap();
+        assert!(none.is_none(), "{prefix:?} x{rounds}");
+    }
+    assert!(gpu.counters().snapshot().is_empty());
+}
+
 /// The divergence guard end to end: a weight made huge mid-run overflows the logits, the
 /// GPU stops updating at that step, the trainer reports it and stands there with the
 /// snapshots taken before it, and after the weight is repaired training resumes at a lower

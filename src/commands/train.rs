@@ -10,6 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use snapfreeze::data::Dataset;
 use snapfreeze::gpu::KernelProfile;
+use snapfreeze::metrics::{KernelShare, Spread};
 use snapfreeze::schedule::Method;
 use snapfreeze::train::{EpochMetrics, Event, Outcome, RunSummary, Stride, TrainConfig, Trainer};
 
@@ -61,6 +62,11 @@ pub struct TrainArgs {
     /// where the step's time goes before training on.
     #[arg(long, default_value_t = 0)]
     profile_steps: u32,
+    /// After the run, time the share of a full step taken by the kernels whose names start
+    /// with PREFIX (e.g. conv2d_weight_grad, bn_), by difference: the step against the step
+    /// without them and with each launch twice, in interleaved rounds. Repeatable.
+    #[arg(long, value_name = "PREFIX")]
+    time_share: Vec<String>,
 }
 
 /// What `--json` writes.
@@ -95,6 +101,8 @@ struct Results<'a> {
     step_losses: Vec<f64>,
     /// Per-kernel GPU time of the first --profile-steps steps.
     kernel_profile: Option<KernelProfile>,
+    /// The --time-share measurements, one per prefix.
+    kernel_shares: Vec<KernelShare>,
 }
 
 fn epoch_line(e: &EpochMetrics) -> String {
@@ -460,6 +468,7 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
     };
     drive(&mut trainer, args.quiet, Some(saving)).await?;
     time_freezing(&mut trainer).await?;
+    let kernel_shares = time_shares(&mut trainer, &args.time_share).await?;
 
     let model = config.model.name();
     let summary = trainer.summary();
@@ -534,6 +543,7 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
             summary: &summary,
             step_losses: trainer.steps().iter().map(|s| s.loss).collect(),
             kernel_profile,
+            kernel_shares,
         };
         let text = serde_json::to_string_pretty(&results).map_err(|e| e.to_string())?;
         write(path, text)?;
@@ -610,6 +620,47 @@ pub async fn time_freezing(trainer: &mut Trainer) -> Result<(), String> {
         .await
         .map(|_| ())
         .map_err(|e| e.to_string())
+}
+
+/// Rounds of the --time-share measurement: its median and extremes are printed.
+const SHARE_ROUNDS: u32 = 7;
+
+/// Each --time-share prefix's share of the finished run's step, printed as it is measured.
+async fn time_shares(
+    trainer: &mut Trainer,
+    prefixes: &[String],
+) -> Result<Vec<KernelShare>, String> {
+    let mut shares = Vec::new();
+    for prefix in prefixes {
+        let share = trainer
+            .time_kernel_share(prefix, SHARE_ROUNDS)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(share) = share else {
+            println!("--time-share {prefix}: no kernel of the step starts with that");
+            continue;
+        };
+        let pct = |s: Spread| {
+            format!(
+                "{:.1}% ({:.1}% to {:.1}%)",
+                100.0 * s.median,
+                100.0 * s.low,
+                100.0 * s.high
+            )
+        };
+        println!(
+            "{prefix}* ({} launches per step) by difference, of a {:.3} ms step: left out {}, \
+             run twice {} ({} interleaved rounds of {} steps of each)",
+            share.launches,
+            share.step_ms,
+            pct(share.removed),
+            pct(share.doubled),
+            share.rounds,
+            share.steps_per_round
+        );
+        shares.push(share);
+    }
+    Ok(shares)
 }
 
 async fn save(trainer: &Trainer, path: &Path) -> Result<(), String> {

@@ -13,6 +13,7 @@
 //!   FGE's members);
 //! - [`averaging`]: SWA's running average of the weights and its batch-norm pass;
 //! - [`timing`]: training time per phase, FLOPs and launches, kernel profiles;
+//! - [`kernel_share`]: a family of kernels' share of the step, timed by difference;
 //! - [`export`]: weights and snapshots as checkpoints, the run's summary;
 //! - [`restore`]: the whole training state saved and gone on from.
 
@@ -35,6 +36,7 @@ mod averaging;
 mod build;
 mod evaluation;
 mod export;
+mod kernel_share;
 mod loss;
 mod optimizer;
 mod restore;

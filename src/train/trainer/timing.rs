@@ -275,6 +275,17 @@ impl Trainer {
     /// Seconds per step of `count` training steps with `frozen` blocks frozen (their metrics
     /// go to the scratch slot), from an idle GPU to the last step's end.
     async fn time_steps(&mut self, frozen: usize, count: u32) -> Result<f64, TrainError> {
+        self.time_steps_recorded(frozen, count, Recording::AsIs)
+            .await
+    }
+
+    /// [`Self::time_steps`] with the step's launches recorded as `recording` says.
+    pub(super) async fn time_steps_recorded(
+        &mut self,
+        frozen: usize,
+        count: u32,
+        recording: Recording<'_>,
+    ) -> Result<f64, TrainError> {
         let gpu: &Gpu = &self.gpu;
         gpu.finish().await?;
         let started = Instant::now();
@@ -286,12 +297,76 @@ impl Trainer {
                 loss: self.loss.scratch_loss(),
                 optimizer: self.optimizer.prepared(frozen)?,
             };
-            let work = step_work(&self.plan, frozen, &parts);
-            let mut commands = Commands::new(gpu, "freeze timing");
+            let work = recording.apply(step_work(&self.plan, frozen, &parts), |d| d.kernel());
+            let mut commands = Commands::new(gpu, "step timing");
             commands.run(&work);
             commands.submit();
         }
         gpu.finish().await?;
         Ok(started.elapsed().as_secs_f64() / count.max(1) as f64)
+    }
+}
+
+/// How a timed step's launches are recorded.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Recording<'a> {
+    /// As training records them.
+    AsIs,
+    /// Without the launches of kernels whose names start with this.
+    Without(&'a str),
+    /// With each launch of those kernels recorded twice in a row.
+    Twice(&'a str),
+}
+
+impl Recording<'_> {
+    /// `work` (launches named by `kernel`) as this recording records it.
+    fn apply<T: Copy>(&self, work: Vec<T>, kernel: impl Fn(&T) -> &'static str) -> Vec<T> {
+        match *self {
+            Recording::AsIs => work,
+            Recording::Without(prefix) => work
+                .into_iter()
+                .filter(|d| !kernel(d).starts_with(prefix))
+                .collect(),
+            Recording::Twice(prefix) => work
+                .into_iter()
+                .flat_map(|d| match kernel(&d).starts_with(prefix) {
+                    true => vec![d, d],
+                    false => vec![d],
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Recording;
+
+    #[test]
+    fn recordings_leave_out_or_repeat_in_place_only_the_kernels_named() {
+        let step = vec![
+            "conv2d_forward",
+            "conv2d_weight_grad",
+            "conv2d_weight_grad_sum",
+            "sgd",
+        ];
+        let name = |k: &&'static str| *k;
+        assert_eq!(Recording::AsIs.apply(step.clone(), name), step);
+        assert_eq!(
+            Recording::Without("conv2d_weight_grad").apply(step.clone(), name),
+            ["conv2d_forward", "sgd"]
+        );
+        assert_eq!(
+            Recording::Twice("conv2d_weight_grad").apply(step.clone(), name),
+            [
+                "conv2d_forward",
+                "conv2d_weight_grad",
+                "conv2d_weight_grad",
+                "conv2d_weight_grad_sum",
+                "conv2d_weight_grad_sum",
+                "sgd"
+            ]
+        );
+        assert_eq!(Recording::Twice("bn_").apply(step.clone(), name), step);
     }
 }
