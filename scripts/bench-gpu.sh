@@ -24,7 +24,7 @@ out=${OUT:-bench-results/gpu}
 python=${PYTHON:-python3}
 train_limit=${TRAIN_LIMIT:-0}
 if [ "$train_limit" -ne 0 ] && [ "$train_limit" -lt 1024 ]; then
-  # The profiles need 4 steps of batch 128 inside the first epoch, before any evaluation.
+  # The profiles need 3 + 4 steps of batch 128 inside the first epoch, before any evaluation.
   echo "TRAIN_LIMIT=$train_limit is raised to 1024 so the profiled steps fit in one epoch"
   train_limit=1024
 fi

@@ -193,13 +193,33 @@ fn train_runs_end_to_end_and_saves_weights_and_results() {
         weights.to_str().unwrap(),
         "--json",
         json.to_str().unwrap(),
+        "--time-share",
+        "conv2d_weight_grad",
+        "--time-share",
+        "no_such_kernel",
     ];
     let out = snapfreeze(&args, None);
     assert!(out.status.success(), "{}", message(&out));
     let stdout = text(&out.stdout);
     assert!(stdout.contains("test accuracy"), "{stdout}");
+    // Two convolutions, each with or without a second pass that adds its parts.
+    let launches = ["2", "3", "4"].iter().any(|n| {
+        stdout.contains(&format!(
+            "conv2d_weight_grad* ({n} launches per step) by difference"
+        ))
+    });
+    assert!(launches, "{stdout}");
+    assert!(
+        stdout.contains("--time-share no_such_kernel: no kernel of the step starts with that"),
+        "{stdout}"
+    );
     let results: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let shares = results["kernel_shares"].as_array().unwrap();
+    assert_eq!(shares.len(), 1, "{shares:?}");
+    assert_eq!(shares[0]["kernels"], "conv2d_weight_grad");
+    assert_eq!(shares[0]["rounds"], 7);
+    assert!(shares[0]["removed"]["median"].is_f64(), "{shares:?}");
     assert_eq!(results["iterations"], 8);
     assert_eq!(results["epochs"][0]["test"]["images"], 100);
     let saved = snapfreeze::checkpoint::load(&std::fs::read(&weights).unwrap()).unwrap();

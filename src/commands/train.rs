@@ -58,8 +58,8 @@ pub struct TrainArgs {
     /// No progress bar, one line per epoch.
     #[arg(long)]
     quiet: bool,
-    /// Time every kernel of the first N steps on the GPU (timestamp queries) and print
-    /// where the step's time goes before training on.
+    /// Time every kernel of N steps on the GPU (timestamp queries), after 3 untimed ones,
+    /// and print where the step's time goes before training on.
     #[arg(long, default_value_t = 0)]
     profile_steps: u32,
     /// After the run, time the share of a full step taken by the kernels whose names start
@@ -99,7 +99,7 @@ struct Results<'a> {
     /// Snapshots, ensemble curve, FLOPs executed and launches by kernel.
     summary: &'a RunSummary,
     step_losses: Vec<f64>,
-    /// Per-kernel GPU time of the first --profile-steps steps.
+    /// Per-kernel GPU time of the --profile-steps steps (after 3 untimed ones).
     kernel_profile: Option<KernelProfile>,
     /// The --time-share measurements, one per prefix.
     kernel_shares: Vec<KernelShare>,
@@ -178,14 +178,22 @@ async fn go_on(train_set: &Dataset, test_set: &Dataset, path: &Path) -> Result<T
 
 /// Runs the first `steps` steps with every kernel timed, prints the table and returns it.
 async fn profile(trainer: &mut Trainer, steps: u32) -> Result<KernelProfile, String> {
+    // The first steps run slower than the rest (an adapter compiles or places some work on
+    // first use: lavapipe's first small-CNN steps take five times as long), so they are run
+    // first, untimed.
+    let warm_up = PROFILE_WARM_UP_STEPS;
+    trainer.run(warm_up).await.map_err(|e| e.to_string())?;
+    let first = trainer.iteration() + 1;
     let profile = trainer
         .kernel_profile(steps as u64)
         .await
         .map_err(|e| e.to_string())?;
-    let steps = trainer.iteration().max(1) as f64;
+    let last = trainer.iteration();
+    let steps = (last + 1 - first).max(1) as f64;
     let total = profile.total_ms();
     println!(
-        "GPU time per kernel over the first {steps} steps (timestamp queries): {:.1} ms per step",
+        "GPU time per kernel over steps {first}-{last}, after {warm_up} untimed (timestamp \
+         queries): {:.1} ms per step",
         total / steps
     );
     println!(
@@ -621,6 +629,9 @@ pub async fn time_freezing(trainer: &mut Trainer) -> Result<(), String> {
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
+
+/// Steps run before `--profile-steps` times its steps.
+const PROFILE_WARM_UP_STEPS: u64 = 3;
 
 /// Rounds of the --time-share measurement: its median and extremes are printed.
 const SHARE_ROUNDS: u32 = 7;
