@@ -63,6 +63,14 @@ fn store_row(base: u32, row: u32, cl: vec4<u32>, ch: vec4<u32>, vl: vec4<f32>, v
     }
 }
 
+// The inner indices workgroup z runs: all k, or, in part z of a split product, part_k of
+// them (the last part what is left). (select evaluates both sides; the unused one may wrap,
+// harmlessly.)
+fn part_len(z: u32) -> u32 {
+    let split = params.part_k != 0u;
+    return select(params.k, min(params.part_k, params.k - z * params.part_k), split);
+}
+
 fn load4(ptr: vec4<u32>) -> vec4<f32> {
     return vec4<f32>(a[ptr.x], a[ptr.y], a[ptr.z], a[ptr.w]);
 }
@@ -92,10 +100,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     let sa = vec4<u32>(params.a_step);
     let sb = vec4<u32>(params.b_step);
 
-    // A part of a split product runs part_k inner indices, the last part what is left.
-    // (select evaluates both sides; the unused one may wrap, harmlessly.)
-    let split = params.part_k != 0u;
-    let k_len = select(params.k, min(params.part_k, params.k - wg.z * params.part_k), split);
+    let k_len = part_len(wg.z);
     var t = Tile();
     for (var p = 0u; p < k_len; p++) {
         t = mac(t, load4(ial), load4(iah), load4b(ibl), load4b(ibh));
@@ -157,7 +162,9 @@ fn naive(@builtin(global_invocation_id) gid: vec3<u32>) {
 // main_shared: the same product by workgroup-memory tiles, for real GPUs (the register
 // blocks above suit software adapters, which pay dearly for barriers; a GPU instead wants
 // each operand loaded once per workgroup and reused from workgroup memory). Which of the two
-// runs is measured on the adapter in use (src/kernels/matmul.rs, `choose`).
+// runs is measured on the adapter in use (src/kernels/matmul.rs, `choose`). Split like the
+// register blocks (part_k, workgroup z the part), it gives a GPU enough workgroups for a
+// product whose tiles alone would leave most of its cores idle.
 //
 // The workgroup, 16 x 16 invocations, owns a 64 x 64 block of C; invocation (x, y) owns
 // rows 4y .. 4y+3 and columns 4x .. 4x+3 of it. Per step of SHARED_CHUNK inner indices it
@@ -187,18 +194,19 @@ fn main_shared(
     // untransposed, B transposed), else along the rows (columns).
     let a_inner_first = params.a_step == 1u;
     let b_inner_first = params.b_step == 1u;
+    let k_len = part_len(wg.z);
     var r0 = vec4<f32>(0.0);
     var r1 = vec4<f32>(0.0);
     var r2 = vec4<f32>(0.0);
     var r3 = vec4<f32>(0.0);
-    for (var p0 = 0u; p0 < params.k; p0 += SHARED_CHUNK) {
+    for (var p0 = 0u; p0 < k_len; p0 += SHARED_CHUNK) {
         for (var e = li; e < SHARED_BLOCK * SHARED_CHUNK; e += 256u) {
             let row = select(e % SHARED_BLOCK, e / SHARED_CHUNK, a_inner_first);
             let j = select(e / SHARED_BLOCK, e % SHARED_CHUNK, a_inner_first);
             let i = row0 + row;
             let p = p0 + j;
             var v = 0.0;
-            if (i < params.m && p < params.k) {
+            if (i < params.m && p < k_len) {
                 v = a[a_start + i * params.a_row_stride + p * params.a_step];
             }
             a_staged[j * SHARED_STRIDE + row / 4u][row % 4u] = v;
@@ -209,7 +217,7 @@ fn main_shared(
             let i = col0 + col;
             let p = p0 + j;
             var v = 0.0;
-            if (i < params.n && p < params.k) {
+            if (i < params.n && p < k_len) {
                 v = b[b_start + i * params.b_col_stride + p * params.b_step];
             }
             b_staged[j * SHARED_STRIDE + col / 4u][col % 4u] = v;
@@ -292,15 +300,16 @@ fn main_wide(
     // Staged in each operand's memory order, as in main_shared.
     let a_inner_first = params.a_step == 1u;
     let b_inner_first = params.b_step == 1u;
+    let k_len = part_len(wg.z);
     var t = Wide();
-    for (var p0 = 0u; p0 < params.k; p0 += WIDE_CHUNK) {
+    for (var p0 = 0u; p0 < k_len; p0 += WIDE_CHUNK) {
         for (var e = li; e < rows * WIDE_CHUNK; e += threads) {
             let row = select(e % rows, e / WIDE_CHUNK, a_inner_first);
             let j = select(e / rows, e % WIDE_CHUNK, a_inner_first);
             let i = row0 + row;
             let p = p0 + j;
             var v = 0.0;
-            if (i < params.m && p < params.k) {
+            if (i < params.m && p < k_len) {
                 v = a[a_start + i * params.a_row_stride + p * params.a_step];
             }
             a_wide[j * WIDE_STRIDE + row / 4u][row % 4u] = v;
@@ -311,7 +320,7 @@ fn main_wide(
             let i = col0 + col;
             let p = p0 + j;
             var v = 0.0;
-            if (i < params.n && p < params.k) {
+            if (i < params.n && p < k_len) {
                 v = b[b_start + i * params.b_col_stride + p * params.b_step];
             }
             b_wide[j * WIDE_STRIDE + col / 4u][col % 4u] = v;

@@ -84,6 +84,12 @@ mod cli {
         Wide,
         /// 64x128 workgroup-memory tiles, 8x8 outputs per invocation (GPUs).
         WideShort,
+        /// The register blocks with the inner dimension split for about 1,024 workgroups.
+        RegistersSplit,
+        /// The 64x64 tiles split likewise.
+        SharedSplit,
+        /// The 128x128 tiles split likewise.
+        WideSplit,
     }
 
     pub fn main() -> ExitCode {
@@ -193,6 +199,9 @@ mod cli {
                     MatmulKernelArg::Shared => &[MatmulAlgorithm::Shared],
                     MatmulKernelArg::Wide => &[MatmulAlgorithm::Wide],
                     MatmulKernelArg::WideShort => &[MatmulAlgorithm::WideShort],
+                    MatmulKernelArg::RegistersSplit => &[MatmulAlgorithm::RegistersSplit],
+                    MatmulKernelArg::SharedSplit => &[MatmulAlgorithm::SharedSplit],
+                    MatmulKernelArg::WideSplit => &[MatmulAlgorithm::WideSplit],
                 };
                 let r = bench::matmul(&gpu, size, seconds, kernels).await?;
                 if json {

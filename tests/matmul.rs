@@ -28,12 +28,77 @@ fn every_case_by_the_wide_tiles_matches_the_f64_reference() {
         assert_eq!(by * 2, cases.len(), "{algorithm:?}");
     }
     check_all(&cases);
-    // The self-test runs them as their own family, after every other.
-    let all = checks::all_cases();
-    assert_eq!(
-        all.last().map(|c| c.family),
-        Some(checks::Family::MatmulWide)
-    );
+}
+
+#[test]
+fn every_case_split_for_a_gpu_matches_the_f64_reference() {
+    let cases = checks::matmul::split_cases();
+    for algorithm in [
+        MatmulAlgorithm::RegistersSplit,
+        MatmulAlgorithm::SharedSplit,
+        MatmulAlgorithm::WideSplit,
+    ] {
+        let splits: Vec<_> = cases
+            .iter()
+            .filter(|c| c.algorithm == algorithm)
+            .map(|c| (c.shape, algorithm.split(&c.shape, 1)))
+            .collect();
+        // Each cuts several shapes, in every transpose, some with a shorter last part.
+        assert!(splits.len() >= 12, "{algorithm:?}: {}", splits.len());
+        assert!(splits.iter().all(|(_, s)| s.parts > 1));
+        assert!(
+            splits.iter().any(|(shape, s)| shape.k % s.part_k != 0),
+            "{algorithm:?}: a shorter last part"
+        );
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let n = splits
+                .iter()
+                .filter(|(s, _)| (s.trans_a, s.trans_b) == (ta, tb))
+                .count();
+            assert!(n >= 3, "{algorithm:?} trans_a={ta} trans_b={tb}: {n}");
+        }
+    }
+    check_all(&cases);
+    // The self-test runs the wide tiles and then these as their own families, after every
+    // other, so that adding them moved no other case's seed.
+    let families: Vec<_> = checks::all_cases().iter().map(|c| c.family).collect();
+    let wide = families
+        .iter()
+        .position(|&f| f == checks::Family::MatmulWide);
+    let split = families
+        .iter()
+        .position(|&f| f == checks::Family::MatmulSplit);
+    assert!(wide < split, "{wide:?} {split:?}");
+    assert_eq!(families.last(), Some(&checks::Family::MatmulSplit));
+}
+
+#[test]
+fn the_gpu_splits_reach_about_1024_workgroups_and_leave_large_products_whole() {
+    let cube = |n| MatmulShape::new(n, n, n);
+    let parts = |a: MatmulAlgorithm, n| a.split(&cube(n), 1).parts;
+    // 1024^3: 256 tiles of 64 x 64 in 4 parts; 64 tiles of 128 x 128 in 16 of 64 indices.
+    assert_eq!(parts(MatmulAlgorithm::SharedSplit, 1024), 4);
+    assert_eq!(parts(MatmulAlgorithm::RegistersSplit, 1024), 4);
+    assert_eq!(parts(MatmulAlgorithm::WideSplit, 1024), 16);
+    // The unsplit kernels and the software adapters' register blocks leave it whole.
+    for a in [
+        MatmulAlgorithm::Registers,
+        MatmulAlgorithm::Shared,
+        MatmulAlgorithm::Wide,
+        MatmulAlgorithm::WideShort,
+    ] {
+        assert_eq!(parts(a, 1024), 1, "{a:?}");
+    }
+    // 4096^3 has 4,096 tiles of 64 x 64 and 1,024 of 128 x 128: enough already.
+    for a in MatmulAlgorithm::ALL {
+        assert_eq!(parts(a, 4096), 1, "{a:?}");
+    }
+    // A batch of products is never split.
+    let batched = MatmulAlgorithm::SharedSplit.split(&cube(1024), 4);
+    assert_eq!(batched.parts, 1);
+    for a in MatmulAlgorithm::ALL {
+        assert_eq!(MatmulAlgorithm::from_label(a.label()), Some(a));
+    }
 }
 
 fn check_all(cases: &[checks::matmul::MatmulCase]) {

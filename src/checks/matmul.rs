@@ -45,6 +45,9 @@ impl MatmulCase {
             MatmulAlgorithm::Shared => "workgroup-memory tiles",
             MatmulAlgorithm::Wide => "128x128 workgroup-memory tiles",
             MatmulAlgorithm::WideShort => "64x128 workgroup-memory tiles",
+            MatmulAlgorithm::RegistersSplit => "register blocks split for a GPU",
+            MatmulAlgorithm::SharedSplit => "workgroup-memory tiles split",
+            MatmulAlgorithm::WideSplit => "128x128 workgroup-memory tiles split",
         };
         format!("{} by {by}", self.shape.describe())
     }
@@ -60,6 +63,20 @@ pub fn cases() -> Vec<MatmulCase> {
 /// their own family, after every other, so that adding them moved no other case's seed.
 pub fn wide_cases() -> Vec<MatmulCase> {
     by(&[MatmulAlgorithm::Wide, MatmulAlgorithm::WideShort])
+}
+
+/// The shapes each `*_split` algorithm cuts into parts (on the others it runs as its unsplit
+/// kernel, which the families above check): their own family, last of all.
+pub fn split_cases() -> Vec<MatmulCase> {
+    let split = [
+        MatmulAlgorithm::RegistersSplit,
+        MatmulAlgorithm::SharedSplit,
+        MatmulAlgorithm::WideSplit,
+    ];
+    by(&split)
+        .into_iter()
+        .filter(|c| c.algorithm.split(&c.shape, 1).parts > 1)
+        .collect()
 }
 
 fn by(algorithms: &[MatmulAlgorithm]) -> Vec<MatmulCase> {

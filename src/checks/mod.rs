@@ -58,6 +58,8 @@ pub enum Family {
     NormPool,
     /// `shaders/matmul.wgsl`'s 8x8-per-invocation workgroup-memory tiles (`main_wide`).
     MatmulWide,
+    /// The matmul kernels with the inner dimension split for a GPU (`*_split`).
+    MatmulSplit,
 }
 
 /// One self-test case of any kernel family.
@@ -97,6 +99,7 @@ pub fn all_cases() -> Vec<Case> {
         family(Family::Average, average::cases(), |c| c.describe()),
         family(Family::NormPool, norm_pool::cases(), |c| c.describe()),
         family(Family::MatmulWide, matmul::wide_cases(), |c| c.describe()),
+        family(Family::MatmulSplit, matmul::split_cases(), |c| c.describe()),
     ]
     .concat()
 }
@@ -171,6 +174,10 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
         }
         Family::MatmulWide => {
             let c = *matmul::wide_cases().get(case.index).ok_or_else(missing)?;
+            matmul::check(gpu, c, seed).await
+        }
+        Family::MatmulSplit => {
+            let c = *matmul::split_cases().get(case.index).ok_or_else(missing)?;
             matmul::check(gpu, c, seed).await
         }
     }

@@ -26,6 +26,11 @@ const BLOCK: u32 = 64;
 /// enough to keep every core of a software adapter busy (as the conv weight gradient's).
 const SPLIT_WORKGROUPS: u32 = 32;
 
+/// Workgroups the `*_split` algorithms aim for before they split the inner dimension: a
+/// GPU holds thousands of invocations per multiprocessor and has up to a hundred or more
+/// of them, so a 1024^3 product's 256 tiles of 64 x 64 leave most of it idle.
+const GPU_SPLIT_WORKGROUPS: u32 = 1024;
+
 /// Fewest inner indices per part of a split product, so that the parts' partial products
 /// (written out and added by a second pass) stay small beside the work they save.
 const FEWEST_PART_K: u32 = 64;
@@ -189,24 +194,64 @@ pub enum MatmulAlgorithm {
     /// `main_wide` with 64-row tiles: twice the workgroups, for products that 128x128 tiles
     /// would leave too few of to fill a GPU.
     WideShort,
+    /// The register blocks with the inner dimension split until there are about 1,024
+    /// workgroups (a GPU's count; the plain register blocks aim for a CPU's 32).
+    RegistersSplit,
+    /// `main_shared` with the inner dimension split until there are about 1,024 workgroups.
+    SharedSplit,
+    /// `main_wide` (128x128) with the inner dimension split until there are about 1,024
+    /// workgroups.
+    WideSplit,
 }
 
 impl MatmulAlgorithm {
     /// Every algorithm, the software adapters' first.
-    pub const ALL: [MatmulAlgorithm; 4] = [
+    pub const ALL: [MatmulAlgorithm; 7] = [
         MatmulAlgorithm::Registers,
         MatmulAlgorithm::Shared,
         MatmulAlgorithm::Wide,
         MatmulAlgorithm::WideShort,
+        MatmulAlgorithm::RegistersSplit,
+        MatmulAlgorithm::SharedSplit,
+        MatmulAlgorithm::WideSplit,
     ];
 
-    /// `registers`, `shared`, `wide` or `wide_short`.
+    /// `registers`, `shared`, `wide`, `wide_short`, or one of the first three with `_split`.
     pub fn label(&self) -> &'static str {
         match self {
             MatmulAlgorithm::Registers => "registers",
             MatmulAlgorithm::Shared => "shared",
             MatmulAlgorithm::Wide => "wide",
             MatmulAlgorithm::WideShort => "wide_short",
+            MatmulAlgorithm::RegistersSplit => "registers_split",
+            MatmulAlgorithm::SharedSplit => "shared_split",
+            MatmulAlgorithm::WideSplit => "wide_split",
+        }
+    }
+
+    /// How this algorithm cuts the inner dimension of `count` products of `shape`.
+    pub fn split(&self, shape: &MatmulShape, count: u32) -> Split {
+        let blocks = match self {
+            MatmulAlgorithm::Registers | MatmulAlgorithm::RegistersSplit => {
+                RegisterLayout::new(shape, count).blocks
+            }
+            MatmulAlgorithm::Shared | MatmulAlgorithm::SharedSplit => {
+                [shape.n.div_ceil(BLOCK), shape.m.div_ceil(BLOCK)]
+            }
+            MatmulAlgorithm::Wide | MatmulAlgorithm::WideSplit => wide_blocks(shape, 16),
+            MatmulAlgorithm::WideShort => wide_blocks(shape, 8),
+        };
+        Split::new(shape, blocks, count, self.split_aim())
+    }
+
+    /// The workgroups this algorithm splits a single product's inner dimension to reach.
+    fn split_aim(&self) -> u32 {
+        match self {
+            MatmulAlgorithm::Registers => SPLIT_WORKGROUPS,
+            MatmulAlgorithm::RegistersSplit
+            | MatmulAlgorithm::SharedSplit
+            | MatmulAlgorithm::WideSplit => GPU_SPLIT_WORKGROUPS,
+            _ => 0,
         }
     }
 
@@ -225,13 +270,14 @@ impl MatmulAlgorithm {
     }
 }
 
-/// The kernels a [`Matmul`] can run.
+/// The kernels a [`Matmul`] can run, and the workgroups a single product splits its
+/// inner dimension to reach (0: never split).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kernel {
-    Registers,
-    Shared,
+    Registers(u32),
+    Shared(u32),
     /// `main_wide` with this many invocations down (16 or 8).
-    Wide(u32),
+    Wide(u32, u32),
     Naive,
 }
 
@@ -252,7 +298,15 @@ impl Matmul {
         b: Operand<'_>,
         c: Operand<'_>,
     ) -> Result<Matmul, GpuError> {
-        Self::build(gpu, shape, Batch::ONE, a, b, c, Kernel::Registers)
+        Self::build(
+            gpu,
+            shape,
+            Batch::ONE,
+            a,
+            b,
+            c,
+            Kernel::Registers(SPLIT_WORKGROUPS),
+        )
     }
 
     /// [`Matmul::new`] by the given algorithm (see [`choose`]).
@@ -276,7 +330,15 @@ impl Matmul {
         b: Operand<'_>,
         c: Operand<'_>,
     ) -> Result<Matmul, GpuError> {
-        Self::build(gpu, shape, batch, a, b, c, Kernel::Registers)
+        Self::build(
+            gpu,
+            shape,
+            batch,
+            a,
+            b,
+            c,
+            Kernel::Registers(SPLIT_WORKGROUPS),
+        )
     }
 
     /// [`Matmul::batched`] by the given algorithm.
@@ -289,11 +351,12 @@ impl Matmul {
         b: Operand<'_>,
         c: Operand<'_>,
     ) -> Result<Matmul, GpuError> {
+        let aim = algorithm.split_aim();
         let kernel = match algorithm {
-            MatmulAlgorithm::Registers => Kernel::Registers,
-            MatmulAlgorithm::Shared => Kernel::Shared,
-            MatmulAlgorithm::Wide => Kernel::Wide(16),
-            MatmulAlgorithm::WideShort => Kernel::Wide(8),
+            MatmulAlgorithm::Registers | MatmulAlgorithm::RegistersSplit => Kernel::Registers(aim),
+            MatmulAlgorithm::Shared | MatmulAlgorithm::SharedSplit => Kernel::Shared(aim),
+            MatmulAlgorithm::Wide | MatmulAlgorithm::WideSplit => Kernel::Wide(16, aim),
+            MatmulAlgorithm::WideShort => Kernel::Wide(8, aim),
         };
         Self::build(gpu, shape, batch, a, b, c, kernel)
     }
@@ -339,54 +402,43 @@ impl Matmul {
                 .read(1, "A", a, extent(batch.a, shape.a_len()))?
                 .read(2, "B", b, extent(batch.b, shape.b_len()))
         };
-        // The shared variant's 64x64 tile is as large as the register variant's widest block.
-        let dispatches = match variant {
-            Kernel::Registers => {
+        // Each kernel's entry point, name, override constants, workgroups over C, and the
+        // workgroups a single product splits its inner dimension to reach.
+        let (kernel, entry, constants, blocks, aim) = match variant {
+            Kernel::Registers(aim) => {
                 let layout = RegisterLayout::new(&shape, batch.count);
-                let constants = [("WG_X", layout.across as f64), ("WG_Y", layout.down as f64)];
-                let grid = |z| [layout.blocks[0], layout.blocks[1], z];
-                if layout.parts == 1 {
-                    let launch = operands(KERNEL)?.write(3, "C", c, c_extent)?;
-                    let grid = grid(batch.count);
-                    vec![launch.dispatch_with(
-                        &shaders::MATMUL,
-                        "main",
-                        &constants,
-                        &params,
-                        grid,
-                    )?]
-                } else {
-                    split_product(gpu, &shape, &layout, params, operands(KERNEL)?, c)?
-                }
+                let constants = vec![("WG_X", layout.across as f64), ("WG_Y", layout.down as f64)];
+                (KERNEL, "main", constants, layout.blocks, aim)
             }
-            Kernel::Wide(down) => {
-                let launch = operands(WIDE)?.write(3, "C", c, c_extent)?;
-                let constants = [("WG_X", 16.0), ("WG_Y", down as f64)];
-                let grid = [
-                    shape.n.div_ceil(8 * 16),
-                    shape.m.div_ceil(8 * down),
-                    batch.count,
-                ];
-                vec![launch.dispatch_with(
-                    &shaders::MATMUL,
-                    "main_wide",
-                    &constants,
-                    &params,
-                    grid,
-                )?]
+            Kernel::Wide(down, aim) => {
+                let constants = vec![("WG_X", 16.0), ("WG_Y", down as f64)];
+                let blocks = wide_blocks(&shape, down);
+                (WIDE, "main_wide", constants, blocks, aim)
             }
-            Kernel::Shared | Kernel::Naive => {
-                let (kernel, entry, block) = match variant {
-                    Kernel::Shared => (SHARED, "main_shared", BLOCK),
-                    _ => (NAIVE, "naive", 8),
-                };
+            Kernel::Shared(aim) => {
+                // The 64x64 tile is as large as the register blocks' widest.
+                let blocks = [shape.n.div_ceil(BLOCK), shape.m.div_ceil(BLOCK)];
+                (SHARED, "main_shared", Vec::new(), blocks, aim)
+            }
+            Kernel::Naive => (
+                NAIVE,
+                "naive",
+                Vec::new(),
+                [shape.n.div_ceil(8), shape.m.div_ceil(8)],
+                0,
+            ),
+        };
+        let split = Split::new(&shape, blocks, batch.count, aim);
+        let dispatches = match split.parts {
+            1 => {
                 let launch = operands(kernel)?.write(3, "C", c, c_extent)?;
-                let grid = [
-                    shape.n.div_ceil(block),
-                    shape.m.div_ceil(block),
-                    batch.count,
-                ];
-                vec![launch.dispatch(&shaders::MATMUL, entry, &params, grid)?]
+                let grid = [blocks[0], blocks[1], batch.count];
+                vec![launch.dispatch_with(&shaders::MATMUL, entry, &constants, &params, grid)?]
+            }
+            _ => {
+                let first = operands(kernel)?;
+                let run = (entry, constants.as_slice(), blocks);
+                split_product(gpu, &shape, split, params, first, run, c)?
             }
         };
         Ok(Matmul { shape, dispatches })
@@ -405,7 +457,7 @@ impl Matmul {
 
 /// How the register-blocked kernel covers a product: its workgroup (invocations across and
 /// down, each owning 8 x 8 outputs), the grid of workgroups over C, and the split of the
-/// inner dimension.
+/// inner dimension that `registers` makes (aiming at a CPU's cores).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RegisterLayout {
     /// Invocations across (columns of C): 8, or fewer for a product with few columns.
@@ -428,56 +480,84 @@ impl RegisterLayout {
         let across = narrow(shape.n);
         let down = narrow(shape.m);
         let blocks = [shape.n.div_ceil(8 * across), shape.m.div_ceil(8 * down)];
-        // Few workgroups and a long inner dimension: split it until every core has work.
+        let split = Split::new(shape, blocks, count, SPLIT_WORKGROUPS);
+        RegisterLayout {
+            across,
+            down,
+            blocks,
+            parts: split.parts,
+            part_k: split.part_k,
+        }
+    }
+}
+
+/// `main_wide`'s workgroups across and down C, 16 x `down` invocations of 8 x 8 outputs.
+fn wide_blocks(shape: &MatmulShape, down: u32) -> [u32; 2] {
+    [shape.n.div_ceil(8 * 16), shape.m.div_ceil(8 * down)]
+}
+
+/// How a product's inner dimension is cut: into `parts` of `part_k` indices (the last may
+/// have fewer), 1 when not split (always for a batch of products).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// Parts of the inner dimension.
+    pub parts: u32,
+    /// Inner indices per part.
+    pub part_k: u32,
+}
+
+impl Split {
+    /// Few workgroups (`blocks` over C) and a long inner dimension: split it until there
+    /// are about `aim` workgroups, each part keeping at least [`FEWEST_PART_K`] indices.
+    pub fn new(shape: &MatmulShape, blocks: [u32; 2], count: u32, aim: u32) -> Self {
         let parts = match count {
-            1 => SPLIT_WORKGROUPS
+            1 => aim
                 .div_ceil(blocks[0] * blocks[1])
                 .min(shape.k / FEWEST_PART_K)
                 .max(1),
             _ => 1,
         };
         let part_k = shape.k.div_ceil(parts);
-        RegisterLayout {
-            across,
-            down,
-            blocks,
+        Split {
             parts: shape.k.div_ceil(part_k),
             part_k,
         }
     }
 }
 
-/// The two launches of a split product: the parts into a scratch buffer (workgroup z picks
-/// the part, whose operands start part_k inner indices further on), then their sum into C.
+/// The two launches of a split product: the parts into a scratch buffer by `run` (entry
+/// point, override constants, workgroups over C; workgroup z picks the part, whose operands
+/// start part_k inner indices further on), then their sum into C.
 fn split_product(
     gpu: &Gpu,
     shape: &MatmulShape,
-    layout: &RegisterLayout,
+    split: Split,
     params: Params,
     operands: Launch<'_>,
+    run: (&'static str, &[(&'static str, f64)], [u32; 2]),
     c: Operand<'_>,
 ) -> Result<Vec<Dispatch>, GpuError> {
+    let (entry, constants, blocks) = run;
     let len = shape.c_len();
-    let scratch_len = layout.parts as usize * len;
+    let scratch_len = split.parts as usize * len;
     let scratch = gpu.storage("matmul parts", (scratch_len * 4) as u64)?;
     let first = Params {
         c_offset: 0,
-        a_batch: layout.part_k * params.a_step,
-        b_batch: layout.part_k * params.b_step,
+        a_batch: split.part_k * params.a_step,
+        b_batch: split.part_k * params.b_step,
         c_batch: len as u32,
-        part_k: layout.part_k,
+        part_k: split.part_k,
         ..params
     };
-    let constants = [("WG_X", layout.across as f64), ("WG_Y", layout.down as f64)];
-    let grid = [layout.blocks[0], layout.blocks[1], layout.parts];
+    let grid = [blocks[0], blocks[1], split.parts];
     let parts = operands
         .write(3, "C parts", Operand::whole(&scratch), scratch_len)?
-        .dispatch_with(&shaders::MATMUL, "main", &constants, &first, grid)?;
+        .dispatch_with(&shaders::MATMUL, entry, constants, &first, grid)?;
     let sum = Launch::new(gpu, SUM_PARTS)
         .read(1, "C parts", Operand::whole(&scratch), scratch_len)?
         .write(3, "C", c, len)?;
     let second = Params {
-        part_k: layout.part_k,
+        part_k: split.part_k,
         ..params
     };
     let grid = super::elementwise::grid_1d(gpu, len as u32, 64);
