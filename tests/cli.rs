@@ -88,8 +88,12 @@ fn train_rejects_bad_settings_and_files_with_one_line_saying_what_to_fix() {
     )
     .unwrap();
     let bad_dir = dir.to_str().unwrap();
-    let cases: [(&[&str], &str); 19] = [
+    let cases: [(&[&str], &str); 20] = [
         (&["--batch", "0"], "batch = 0 is not allowed"),
+        (
+            &["--time-share", ""],
+            "--time-share needs the start of a kernel name",
+        ),
         (&["--lr", "-0.1"], "lr = -0.1 is not allowed"),
         (&["--lr", "NaN"], "lr = NaN is not allowed"),
         (&["--model", "resnet", "--depth", "21"], "6n + 2"),

@@ -443,6 +443,11 @@ pub fn forward_flop_per_image(trainer: &Trainer) -> f64 {
 pub async fn train(args: TrainArgs) -> Result<(), String> {
     let started = Instant::now();
     let config = args.run.config(args.method.method(), args.seed)?;
+    if args.time_share.iter().any(|p| p.trim().is_empty()) {
+        return Err(
+            "--time-share needs the start of a kernel name, like conv2d_weight_grad".into(),
+        );
+    }
     if args.save_every > 0 && args.save.is_none() {
         return Err("--save-every needs --save FILE to write to".into());
     }
