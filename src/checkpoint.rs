@@ -2,7 +2,7 @@
 //! [out, in, kh, kw], linear weight [out, in], batch-norm weight, bias, running_mean,
 //! running_var), so other tools can read our snapshots and we can start from theirs.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use thiserror::Error;
@@ -115,9 +115,46 @@ pub fn save_with_counters(
             .map_err(|e| CheckpointError::Format(e.to_string()))?;
         views.push((name.clone(), view));
     }
+    let sorted: BTreeMap<String, String> = metadata.iter().cloned().collect();
     let metadata: HashMap<String, String> = metadata.iter().cloned().collect();
     let metadata = (!metadata.is_empty()).then_some(metadata);
-    safetensors::serialize(views, metadata).map_err(|e| CheckpointError::Format(e.to_string()))
+    let mut bytes = safetensors::serialize(views, metadata)
+        .map_err(|e| CheckpointError::Format(e.to_string()))?;
+    metadata_in_key_order(&mut bytes, &sorted);
+    Ok(bytes)
+}
+
+/// The library writes the header's metadata in a hash order that changes from run to run,
+/// so the same weights would make files that differ. The metadata object is rewritten in
+/// key order in place: the same entries, so the same length, and the tensors' offsets stand.
+/// Anything unexpected leaves the bytes as written (a valid file either way).
+fn metadata_in_key_order(bytes: &mut [u8], metadata: &BTreeMap<String, String>) {
+    let Ok(sorted) = serde_json::to_string(metadata) else {
+        return;
+    };
+    let Some(header_len) = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(|b: [u8; 8]| u64::from_le_bytes(b) as usize)
+    else {
+        return;
+    };
+    let Some(header) = bytes.get(8..8usize.saturating_add(header_len)) else {
+        return;
+    };
+    let key = b"\"__metadata__\":";
+    let Some(at) = header.windows(key.len()).position(|w| w == key) else {
+        return;
+    };
+    let start = 8 + at + key.len();
+    let end = start + sorted.len();
+    // Only if those bytes are the same map as written.
+    let written = bytes
+        .get(start..end)
+        .and_then(|b| serde_json::from_slice::<BTreeMap<String, String>>(b).ok());
+    if written.as_ref() == Some(metadata) {
+        bytes[start..end].copy_from_slice(sorted.as_bytes());
+    }
 }
 
 /// Every f32 tensor in the file, sorted by name (BatchNorm step counters skipped).

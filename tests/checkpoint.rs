@@ -39,6 +39,60 @@ fn round_trip_keeps_names_shapes_values_and_order() {
     assert_eq!(checkpoint::load(&bytes).unwrap(), sorted);
 }
 
+/// The same weights and settings make the same file, whatever order the settings come in
+/// (the library alone writes its metadata map in a hash order that changes every time).
+#[test]
+fn the_same_checkpoint_is_the_same_bytes_every_time() {
+    let entries: Vec<(String, String)> = [
+        ("model", "resnet-20"),
+        ("method", "snapshot-3"),
+        ("iteration", "1170"),
+        ("input_mean", "[0.2860]"),
+        ("input_std", "[0.3530]"),
+        ("dataset", "fashion \"mnist\" \u{e9}"),
+    ]
+    .iter()
+    .map(|&(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let first = checkpoint::save(&model(), &entries).unwrap();
+    let mut reversed = entries.clone();
+    reversed.reverse();
+    for k in 0..20 {
+        let order = if k % 2 == 0 { &entries } else { &reversed };
+        assert!(
+            checkpoint::save(&model(), order).unwrap() == first,
+            "save {k}"
+        );
+    }
+    // The metadata reads back whole, its keys in order in the header.
+    let read = checkpoint::load_metadata(&first).unwrap();
+    assert_eq!(read.len(), entries.len());
+    for (k, v) in &entries {
+        assert_eq!(read.get(k), Some(v), "{k}");
+    }
+    let header_len = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&first[8..8 + header_len]).unwrap();
+    let mut keys: Vec<usize> = entries
+        .iter()
+        .map(|(k, _)| header.find(&format!("\"{k}\":")).unwrap())
+        .collect();
+    let by_name = {
+        let mut named: Vec<_> = entries
+            .iter()
+            .map(|(k, _)| k.clone())
+            .zip(keys.clone())
+            .collect();
+        named.sort();
+        named.into_iter().map(|(_, at)| at).collect::<Vec<_>>()
+    };
+    keys.sort();
+    assert_eq!(by_name, keys, "metadata keys in name order");
+    assert_eq!(
+        checkpoint::load_expected(&first, &expected()).unwrap(),
+        model()
+    );
+}
+
 #[test]
 fn missing_extra_and_misshapen_tensors_are_reported() {
     let mut fewer = model();
