@@ -84,7 +84,9 @@ def main():
     runs = [("small CNN w32, MNIST, batch 64", "small-b64.json", "small-w32", 64),
             ("small CNN w32, MNIST, batch 128", "small-b128.json", "small-w32", 128),
             ("ResNet-20, Fashion-MNIST, batch 64", "resnet20-b64.json", "resnet20", 64),
-            ("ResNet-20, Fashion-MNIST, batch 128", "resnet20-b128.json", "resnet20", 128)]
+            ("ResNet-20, Fashion-MNIST, batch 128", "resnet20-b128.json", "resnet20", 128),
+            ("ResNet-20, batch 128, run again (no profile)", "resnet20-b128-again.json",
+             "resnet20", 128)]
     rates = {}
     for label, file, model, batch in runs:
         run = load(folder, file)

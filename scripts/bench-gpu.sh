@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # snapfreeze on a real GPU beside PyTorch on the same card, in one go and inside a fixed time
-# budget: the adapter, matmul at 1024 and 4096, training the small CNN and ResNet-20 with a
-# per-kernel profile, every kernel at ResNet-20's shapes, and the PyTorch anchor
+# budget: the adapter, matmul at 1024 and 4096 (every kernel), training the small CNN and
+# ResNet-20 with a per-kernel profile and five kernel families' shares of the step by
+# difference (--time-share), ResNet-20 once more plain, every kernel at ResNet-20's shapes,
+# and the PyTorch anchor
 # (bench/torch_anchor.py, skipped with a message where PyTorch is absent). Ends with the
 # ratio table (bench/gpu_report.py). Steps run in order of importance, each under `timeout`;
 # a step that would not fit in what is left of the budget is skipped and says so.
@@ -95,6 +97,9 @@ step resnet20-b128 150 "$bin" train --quiet "${fashion[@]}" "${limit[@]}" --mode
 step small-b64 90 "$bin" train --quiet "${mnist[@]}" "${limit[@]}" --epochs 1 --batch 64 --json "$out/small-b64.json"
 step resnet20-b64 120 "$bin" train --quiet "${fashion[@]}" "${limit[@]}" --model resnet --depth 20 \
   --epochs 1 --batch 64 --json "$out/resnet20-b64.json"
+# The headline figure once more, without the profile and the shares: how much it moves.
+step resnet20-b128-again 60 "$bin" train --quiet "${fashion[@]}" "${limit[@]}" --model resnet --depth 20 \
+  --epochs 1 --batch 128 --json "$out/resnet20-b128-again.json"
 step bench-kernels 120 "$bin" bench-kernels --batch 64 --seconds 0.2 --json "$out/kernels.json"
 
 log "done; results in $out"
