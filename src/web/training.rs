@@ -379,6 +379,24 @@ impl TrainingRun {
         })
     }
 
+    /// The share of a full training step taken by the kernels whose names start with
+    /// `prefix`, measured by difference, without timestamps: the step against the step
+    /// without those launches and with each of them twice, in `rounds` interleaved rounds.
+    /// Resolves to `{kernels, launches, step_ms, removed: {median, low, high}, doubled:
+    /// {median, low, high}, rounds, steps_per_round}` (removed: 1 - without / full; doubled:
+    /// twice / full - 1), or null when no kernel of the step matches. The weights and
+    /// running statistics are put back, the momentum is not: call it on a finished run.
+    #[wasm_bindgen(js_name = timeKernelShare)]
+    pub fn time_kernel_share(&self, prefix: String, rounds: u32) -> Promise {
+        let trainer = Rc::clone(&self.trainer);
+        future_to_promise(async move {
+            let mut t = take(&trainer)?;
+            let result = t.time_kernel_share(&prefix, rounds).await;
+            put_back(&trainer, t);
+            to_js(&result.map_err(js_error)?)
+        })
+    }
+
     /// Evaluates the test set now; resolves to `{loss, accuracy, images}`.
     #[wasm_bindgen(js_name = evaluateTest)]
     pub fn evaluate_test(&self) -> Promise {

@@ -54,6 +54,9 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
     while (!run.progress().finished) await run.run(8);
     const resourcesAtEnd = session.resourceCounts();
     const checkpoint = await run.checkpoint();
+    // The weight gradient's share of the finished run's step, by difference.
+    const share = await run.timeKernelShare("conv2d_weight_grad", 2);
+    const noShare = await run.timeKernelShare("no_such_kernel", 2);
     return {
       describe: train.describe(),
       model: run.model(),
@@ -63,6 +66,8 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
       events: run.takeEvents().map((e) => e.kind),
       busy,
       profile,
+      share,
+      noShare,
       resourcesAfterFirstStep,
       resourcesAtEnd,
       checkpointBytes: checkpoint.length,
@@ -83,6 +88,14 @@ test("a small CNN trains on an MNIST subset through the trainer API", { timeout:
   assert.ok(last.test.accuracy > 0.6, `test accuracy ${last.test.accuracy} after 2 short epochs`);
   assert.ok(r.events.includes("epoch") && r.events.includes("finished"), r.events.join(","));
   assert.match(r.busy ?? "", /busy/);
+  assert.equal(r.share.kernels, "conv2d_weight_grad");
+  assert.equal(r.share.rounds, 2);
+  assert.ok(r.share.launches >= 2, `two convolutions a step: ${JSON.stringify(r.share)}`);
+  for (const s of [r.share.removed, r.share.doubled]) {
+    assert.ok(Number.isFinite(s.median) && s.low <= s.median && s.median <= s.high, JSON.stringify(s));
+  }
+  assert.ok(r.share.step_ms > 0 && r.share.steps_per_round >= 1, JSON.stringify(r.share));
+  assert.equal(r.noShare, null);
   const timed = Object.fromEntries(r.profile.kernels.map((k) => [k.kernel, k]));
   assert.equal(r.profile.untimed, 0);
   // The register-tiled weight gradient, by its plain or its subgroup build (the same bits;
