@@ -13,8 +13,19 @@ use super::context::AdapterReport;
 /// Version of the kept file's layout.
 const FORMAT: u32 = 1;
 
+/// The Rust sources whose candidates and timing make the choices: the convolutions', the
+/// matmul's and batch norm's launchers, and the start-up timing.
+const CHOOSERS: [&str; 4] = [
+    include_str!("../kernels/conv.rs"),
+    include_str!("../kernels/matmul.rs"),
+    include_str!("../kernels/norm.rs"),
+    include_str!("timing.rs"),
+];
+
 /// What a kept set of choices is valid for: one adapter and driver, and one version of the
-/// kernels (a hash of every WGSL source, since a changed kernel may change the winner).
+/// kernels (a hash of every WGSL source, since a changed kernel may change the winner, and of
+/// the Rust sources that list the candidates and time them, since a new candidate must be
+/// timed before it can win).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChoiceKey {
     /// Adapter name.
@@ -27,7 +38,7 @@ pub struct ChoiceKey {
     pub vendor_id: u32,
     /// See `vendor_id`.
     pub device_id: u32,
-    /// CRC-32 of every WGSL source, in hex.
+    /// CRC-32 of every WGSL source and of [`CHOOSERS`], in hex.
     pub kernels: String,
 }
 
@@ -38,6 +49,9 @@ impl ChoiceKey {
         for shader in crate::shaders::ALL {
             hash.update(shader.name.as_bytes());
             hash.update(shader.source.as_bytes());
+        }
+        for source in CHOOSERS {
+            hash.update(source.as_bytes());
         }
         ChoiceKey {
             adapter: adapter.name.clone(),
