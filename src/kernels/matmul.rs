@@ -607,6 +607,13 @@ pub async fn measure(
     };
     let mut best = (f64::INFINITY, MatmulAlgorithm::Registers);
     for algorithm in MatmulAlgorithm::ALL {
+        // A split variant that does not split this product is its unsplit kernel, timed
+        // already.
+        if algorithm.split_aim() == GPU_SPLIT_WORKGROUPS
+            && algorithm.split(&shape, count).parts == 1
+        {
+            continue;
+        }
         let w = Operand::whole;
         let op = Matmul::batched_by(gpu, algorithm, shape, batch, w(&a), w(&b), w(&c))?;
         let ms = crate::gpu::timing::ms_per_run_to_beat(
