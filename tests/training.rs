@@ -366,6 +366,20 @@ fn a_kernel_share_times_the_step_without_the_kernels_and_with_them_twice() {
         assert!(none.is_none(), "{prefix:?} x{rounds}");
     }
     assert!(gpu.counters().snapshot().is_empty());
+
+    // Steps that overflow while timed set the divergence guard, and SGD then skips its work:
+    // nothing is measured, and the weights, statistics and guard are put back.
+    let fc = t.plan().layouts.params.offset("fc.weight") as u64 * 4;
+    gpu.write(&t.plan().params, fc, &[3e38f32]);
+    let poisoned = pollster::block_on(t.tensors()).unwrap();
+    let err = pollster::block_on(t.time_kernel_share(prefix, 2)).unwrap_err();
+    assert!(matches!(err, TrainError::TimedStepsDiverged), "{err}");
+    assert!(err.to_string().contains("nothing was measured"), "{err}");
+    assert!(pollster::block_on(t.tensors()).unwrap() == poisoned);
+    let guard = t.plan().guard();
+    let state =
+        pollster::block_on(gpu.read_f32(guard.buffer, 0, guard.offset as usize + 1)).unwrap();
+    assert_eq!(state.last(), Some(&0.0), "the guard is as it was");
 }
 
 /// The divergence guard end to end: a weight made huge mid-run overflows the logits, the

@@ -1,7 +1,8 @@
 //! A family of kernels' share of the training step, measured by difference: the full step
 //! timed against the step without those launches and with each of them twice (see
-//! [`KernelShare`]). A timestamp profile can misstate a share where pass boundaries or
-//! queries cost more than the kernels between them; this times only whole steps.
+//! [`KernelShare`]). A timestamp profile needs the adapter's timestamp queries and times
+//! each kernel in a pass of its own; this times only whole steps, recorded as training
+//! records them.
 
 use super::timing::Recording;
 use super::{TrainError, Trainer};
@@ -33,13 +34,9 @@ impl Trainer {
         if prefix.is_empty() || launches == 0 || rounds == 0 {
             return Ok(None);
         }
-        let layouts = &self.plan.layouts;
-        let (params_len, state_len) = (layouts.params.len as usize, layouts.state.len as usize);
-        let params = self.gpu.read_f32(&self.plan.params, 0, params_len).await?;
-        let state = self.gpu.read_f32(&self.plan.state, 0, state_len).await?;
+        let kept = self.keep_weights().await?;
         let timed = self.time_recordings(prefix, rounds).await;
-        self.gpu.write(&self.plan.params, 0, &params);
-        self.gpu.write(&self.plan.state, 0, &state);
+        self.put_back_weights(kept).await?;
         let (burst, [full, without, twice]) = timed?;
         let removed: Vec<f64> = full
             .iter()

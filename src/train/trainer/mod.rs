@@ -105,6 +105,11 @@ pub enum TrainError {
         /// The loss read.
         loss: f64,
     },
+    /// Steps run after training only to be timed (FreezeOut's saving, a kernel's share)
+    /// stopped being finite, so the optimizer skipped its work and their times are not a
+    /// step's. The weights, statistics and guard are put back as they were.
+    #[error("the steps timed after the run stopped being finite, so their times are not a training step's and nothing was measured; the weights are as they were")]
+    TimedStepsDiverged,
 }
 
 /// Trains one model on one dataset; see the module documentation.

@@ -205,13 +205,9 @@ impl Trainer {
         if !self.is_finished() || kinds.len() < 2 || kinds[0].frozen != 0 || rounds == 0 {
             return Ok(None);
         }
-        let layouts = &self.plan.layouts;
-        let (params_len, state_len) = (layouts.params.len as usize, layouts.state.len as usize);
-        let params = self.gpu.read_f32(&self.plan.params, 0, params_len).await?;
-        let state = self.gpu.read_f32(&self.plan.state, 0, state_len).await?;
+        let kept = self.keep_weights().await?;
         let timed = self.time_kinds(&kinds, rounds).await;
-        self.gpu.write(&self.plan.params, 0, &params);
-        self.gpu.write(&self.plan.state, 0, &state);
+        self.put_back_weights(kept).await?;
         let (burst, seconds) = timed?;
         // One saving per round: the run's steps at this round's time for each kind, against
         // as many steps at this round's time with nothing frozen.
@@ -250,6 +246,35 @@ impl Trainer {
         };
         self.timing.freeze = Some(timing.clone());
         Ok(Some(timing))
+    }
+
+    /// The weights, running statistics and divergence guard (just past the statistics),
+    /// read before steps that are only timed, for [`Self::put_back_weights`].
+    pub(super) async fn keep_weights(&self) -> Result<KeptWeights, TrainError> {
+        let layouts = &self.plan.layouts;
+        let (params_len, state_len) = (layouts.params.len as usize, layouts.state.len as usize);
+        Ok(KeptWeights {
+            params: self.gpu.read_f32(&self.plan.params, 0, params_len).await?,
+            state: self
+                .gpu
+                .read_f32(&self.plan.state, 0, state_len + 1)
+                .await?,
+        })
+    }
+
+    /// Puts back what [`Self::keep_weights`] read. Fails if the timed steps set the
+    /// divergence guard: the optimizer skips its work from then on, so their times are not
+    /// a step's.
+    pub(super) async fn put_back_weights(&mut self, kept: KeptWeights) -> Result<(), TrainError> {
+        let guard_len = self.plan.layouts.state.len as usize + 1;
+        let after = self.gpu.read_f32(&self.plan.state, 0, guard_len).await?;
+        self.gpu.write(&self.plan.params, 0, &kept.params);
+        self.gpu.write(&self.plan.state, 0, &kept.state);
+        let guard = |v: &[f32]| v.last().copied().unwrap_or(0.0);
+        match guard(&after) != guard(&kept.state) {
+            true => Err(TrainError::TimedStepsDiverged),
+            false => Ok(()),
+        }
     }
 
     /// Seconds per step of each kind in `kinds`, round by round: `(burst, [kind][round])`.
@@ -305,6 +330,14 @@ impl Trainer {
         gpu.finish().await?;
         Ok(started.elapsed().as_secs_f64() / count.max(1) as f64)
     }
+}
+
+/// What steps that are only timed must leave as they found it (see
+/// [`Trainer::keep_weights`]).
+pub(super) struct KeptWeights {
+    params: Vec<f32>,
+    /// The running statistics and, last, the divergence guard.
+    state: Vec<f32>,
 }
 
 /// How a timed step's launches are recorded.
