@@ -235,9 +235,7 @@ impl MatmulAlgorithm {
             MatmulAlgorithm::Registers | MatmulAlgorithm::RegistersSplit => {
                 RegisterLayout::new(shape, count).blocks
             }
-            MatmulAlgorithm::Shared | MatmulAlgorithm::SharedSplit => {
-                [shape.n.div_ceil(BLOCK), shape.m.div_ceil(BLOCK)]
-            }
+            MatmulAlgorithm::Shared | MatmulAlgorithm::SharedSplit => shared_blocks(shape),
             MatmulAlgorithm::Wide | MatmulAlgorithm::WideSplit => wide_blocks(shape, 16),
             MatmulAlgorithm::WideShort => wide_blocks(shape, 8),
         };
@@ -415,11 +413,13 @@ impl Matmul {
                 let blocks = wide_blocks(&shape, down);
                 (WIDE, "main_wide", constants, blocks, aim)
             }
-            Kernel::Shared(aim) => {
-                // The 64x64 tile is as large as the register blocks' widest.
-                let blocks = [shape.n.div_ceil(BLOCK), shape.m.div_ceil(BLOCK)];
-                (SHARED, "main_shared", Vec::new(), blocks, aim)
-            }
+            Kernel::Shared(aim) => (
+                SHARED,
+                "main_shared",
+                Vec::new(),
+                shared_blocks(&shape),
+                aim,
+            ),
             Kernel::Naive => (
                 NAIVE,
                 "naive",
@@ -489,6 +489,12 @@ impl RegisterLayout {
             part_k: split.part_k,
         }
     }
+}
+
+/// `main_shared`'s workgroups across and down C: 64 x 64 tiles, as large as the register
+/// blocks' widest.
+fn shared_blocks(shape: &MatmulShape) -> [u32; 2] {
+    [shape.n.div_ceil(BLOCK), shape.m.div_ceil(BLOCK)]
 }
 
 /// `main_wide`'s workgroups across and down C, 16 x `down` invocations of 8 x 8 outputs.
