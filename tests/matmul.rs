@@ -150,65 +150,84 @@ fn cases_cover_degenerate_prime_and_large_shapes_in_all_transposes() {
 #[test]
 fn a_thin_product_narrows_its_workgroup_and_a_long_one_splits_its_inner_dimension() {
     use matmul::RegisterLayout;
+    let registers = MatmulAlgorithm::Registers;
     // The small CNN's linear forward: 64 x 10 outputs over 1568 inputs. Ten columns take
     // 2 invocations across (16 columns), and the single workgroup splits k into parts.
-    let forward = RegisterLayout::new(&MatmulShape::new(64, 10, 1568).transposed(false, true), 1);
+    let shape = MatmulShape::new(64, 10, 1568).transposed(false, true);
+    let forward = RegisterLayout::new(&shape);
     assert_eq!(
         (forward.across, forward.down, forward.blocks),
         (2, 8, [1, 1])
     );
-    assert!(forward.parts > 1, "{forward:?}");
-    assert!(forward.part_k * forward.parts >= 1568);
+    let split = registers.split(&shape, 1);
+    assert!(split.parts > 1, "{split:?}");
+    assert!(split.part_k * split.parts >= 1568);
     assert!(
-        forward.part_k * (forward.parts - 1) < 1568,
-        "no empty part: {forward:?}"
+        split.part_k * (split.parts - 1) < 1568,
+        "no empty part: {split:?}"
     );
     // Its weight gradient: 10 rows take 2 invocations down; k = 64 is too short to split.
-    let dw = RegisterLayout::new(&MatmulShape::new(10, 1568, 64).transposed(true, false), 1);
+    let shape = MatmulShape::new(10, 1568, 64).transposed(true, false);
+    let dw = RegisterLayout::new(&shape);
     assert_eq!(
-        (dw.across, dw.down, dw.blocks, dw.parts),
+        (
+            dw.across,
+            dw.down,
+            dw.blocks,
+            registers.split(&shape, 1).parts
+        ),
         (8, 2, [25, 1], 1)
     );
     // A batch of products (the im2col forward) is never split, a large product neither.
     assert_eq!(
-        RegisterLayout::new(&MatmulShape::new(16, 1024, 2000), 64).parts,
+        registers.split(&MatmulShape::new(16, 1024, 2000), 64).parts,
         1
     );
     assert_eq!(
-        RegisterLayout::new(&MatmulShape::new(1024, 1024, 1024), 1).parts,
+        registers
+            .split(&MatmulShape::new(1024, 1024, 1024), 1)
+            .parts,
         1
     );
-    assert_eq!(RegisterLayout::new(&MatmulShape::new(1, 1, 1), 1).across, 1);
+    assert_eq!(RegisterLayout::new(&MatmulShape::new(1, 1, 1)).across, 1);
 }
 
 #[test]
 fn the_checks_run_split_and_narrow_register_layouts() {
     use matmul::RegisterLayout;
-    let layouts: Vec<(MatmulShape, RegisterLayout)> = checks::matmul::cases()
+    use matmul::Split;
+    let layouts: Vec<(MatmulShape, RegisterLayout, Split)> = checks::matmul::cases()
         .iter()
         .filter(|c| c.algorithm == MatmulAlgorithm::Registers)
-        .map(|c| (c.shape, RegisterLayout::new(&c.shape, 1)))
+        .map(|c| {
+            let split = c.algorithm.split(&c.shape, 1);
+            (c.shape, RegisterLayout::new(&c.shape), split)
+        })
         .collect();
-    let has =
-        |f: &dyn Fn(&MatmulShape, &RegisterLayout) -> bool| layouts.iter().any(|(s, l)| f(s, l));
-    assert!(has(&|_, l| l.parts == 1), "an unsplit product");
+    let has = |f: &dyn Fn(&MatmulShape, &RegisterLayout, &Split) -> bool| {
+        layouts.iter().any(|(s, l, p)| f(s, l, p))
+    };
+    assert!(has(&|_, _, p| p.parts == 1), "an unsplit product");
     assert!(
-        has(&|_, l| l.parts > 1 && l.blocks[0] * l.blocks[1] > 1),
+        has(&|_, l, p| p.parts > 1 && l.blocks[0] * l.blocks[1] > 1),
         "a split over several workgroups"
     );
     assert!(
-        has(&|s, l| l.parts > 1 && s.k % l.part_k != 0),
+        has(&|s, _, p| p.parts > 1 && s.k % p.part_k != 0),
         "a split whose last part is shorter"
     );
     for narrow in [1, 2, 4] {
         assert!(
-            has(&|_, l| l.across == narrow),
+            has(&|_, l, _| l.across == narrow),
             "{narrow} invocations across"
         );
-        assert!(has(&|_, l| l.down == narrow), "{narrow} invocations down");
+        assert!(
+            has(&|_, l, _| l.down == narrow),
+            "{narrow} invocations down"
+        );
     }
     assert!(
-        has(&|_, l| l.across < 8 && l.parts > 1),
+        has(&|_, l, p| l.across < 8 && p.parts > 1),
         "a narrow split product"
     );
 }

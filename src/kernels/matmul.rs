@@ -231,25 +231,19 @@ impl MatmulAlgorithm {
 
     /// How this algorithm cuts the inner dimension of `count` products of `shape`.
     pub fn split(&self, shape: &MatmulShape, count: u32) -> Split {
-        let blocks = match self {
-            MatmulAlgorithm::Registers | MatmulAlgorithm::RegistersSplit => {
-                RegisterLayout::new(shape, count).blocks
-            }
-            MatmulAlgorithm::Shared | MatmulAlgorithm::SharedSplit => shared_blocks(shape),
-            MatmulAlgorithm::Wide | MatmulAlgorithm::WideSplit => wide_blocks(shape, 16),
-            MatmulAlgorithm::WideShort => wide_blocks(shape, 8),
-        };
-        Split::new(shape, blocks, count, self.split_aim())
+        self.kernel().split(shape, count)
     }
 
-    /// The workgroups this algorithm splits a single product's inner dimension to reach.
-    fn split_aim(&self) -> u32 {
+    /// The kernel that runs this algorithm, with the workgroups it splits to reach.
+    fn kernel(&self) -> Kernel {
         match self {
-            MatmulAlgorithm::Registers => SPLIT_WORKGROUPS,
-            MatmulAlgorithm::RegistersSplit
-            | MatmulAlgorithm::SharedSplit
-            | MatmulAlgorithm::WideSplit => GPU_SPLIT_WORKGROUPS,
-            _ => 0,
+            MatmulAlgorithm::Registers => Kernel::Registers(SPLIT_WORKGROUPS),
+            MatmulAlgorithm::Shared => Kernel::Shared(0),
+            MatmulAlgorithm::Wide => Kernel::Wide(16, 0),
+            MatmulAlgorithm::WideShort => Kernel::Wide(8, 0),
+            MatmulAlgorithm::RegistersSplit => Kernel::Registers(GPU_SPLIT_WORKGROUPS),
+            MatmulAlgorithm::SharedSplit => Kernel::Shared(GPU_SPLIT_WORKGROUPS),
+            MatmulAlgorithm::WideSplit => Kernel::Wide(16, GPU_SPLIT_WORKGROUPS),
         }
     }
 
@@ -279,6 +273,29 @@ enum Kernel {
     Naive,
 }
 
+impl Kernel {
+    /// Workgroups across and down C for a product of `shape`.
+    fn blocks(&self, shape: &MatmulShape) -> [u32; 2] {
+        match *self {
+            Kernel::Registers(_) => RegisterLayout::new(shape).blocks,
+            // The 64x64 tile is as large as the register blocks' widest.
+            Kernel::Shared(_) => [shape.n.div_ceil(BLOCK), shape.m.div_ceil(BLOCK)],
+            // 16 x `down` invocations of 8 x 8 outputs.
+            Kernel::Wide(down, _) => [shape.n.div_ceil(8 * 16), shape.m.div_ceil(8 * down)],
+            Kernel::Naive => [shape.n.div_ceil(8), shape.m.div_ceil(8)],
+        }
+    }
+
+    /// How the inner dimension of `count` products of `shape` is cut.
+    fn split(&self, shape: &MatmulShape, count: u32) -> Split {
+        let aim = match *self {
+            Kernel::Registers(aim) | Kernel::Shared(aim) | Kernel::Wide(_, aim) => aim,
+            Kernel::Naive => 0,
+        };
+        Split::new(shape, self.blocks(shape), count, aim)
+    }
+}
+
 /// A prepared matrix product over fixed buffers; record [`Matmul::dispatches`] as often as
 /// needed.
 #[derive(Debug)]
@@ -303,7 +320,7 @@ impl Matmul {
             a,
             b,
             c,
-            Kernel::Registers(SPLIT_WORKGROUPS),
+            MatmulAlgorithm::Registers.kernel(),
         )
     }
 
@@ -335,7 +352,7 @@ impl Matmul {
             a,
             b,
             c,
-            Kernel::Registers(SPLIT_WORKGROUPS),
+            MatmulAlgorithm::Registers.kernel(),
         )
     }
 
@@ -349,14 +366,7 @@ impl Matmul {
         b: Operand<'_>,
         c: Operand<'_>,
     ) -> Result<Matmul, GpuError> {
-        let aim = algorithm.split_aim();
-        let kernel = match algorithm {
-            MatmulAlgorithm::Registers | MatmulAlgorithm::RegistersSplit => Kernel::Registers(aim),
-            MatmulAlgorithm::Shared | MatmulAlgorithm::SharedSplit => Kernel::Shared(aim),
-            MatmulAlgorithm::Wide | MatmulAlgorithm::WideSplit => Kernel::Wide(16, aim),
-            MatmulAlgorithm::WideShort => Kernel::Wide(8, aim),
-        };
-        Self::build(gpu, shape, batch, a, b, c, kernel)
+        Self::build(gpu, shape, batch, a, b, c, algorithm.kernel())
     }
 
     /// The one-thread-per-output baseline, for the benchmark only.
@@ -400,35 +410,23 @@ impl Matmul {
                 .read(1, "A", a, extent(batch.a, shape.a_len()))?
                 .read(2, "B", b, extent(batch.b, shape.b_len()))
         };
-        // Each kernel's entry point, name, override constants, workgroups over C, and the
-        // workgroups a single product splits its inner dimension to reach.
-        let (kernel, entry, constants, blocks, aim) = match variant {
-            Kernel::Registers(aim) => {
-                let layout = RegisterLayout::new(&shape, batch.count);
+        // Each kernel's name, entry point and override constants.
+        let (kernel, entry, constants) = match variant {
+            Kernel::Registers(_) => {
+                let layout = RegisterLayout::new(&shape);
                 let constants = vec![("WG_X", layout.across as f64), ("WG_Y", layout.down as f64)];
-                (KERNEL, "main", constants, layout.blocks, aim)
+                (KERNEL, "main", constants)
             }
-            Kernel::Wide(down, aim) => {
-                let constants = vec![("WG_X", 16.0), ("WG_Y", down as f64)];
-                let blocks = wide_blocks(&shape, down);
-                (WIDE, "main_wide", constants, blocks, aim)
-            }
-            Kernel::Shared(aim) => (
-                SHARED,
-                "main_shared",
-                Vec::new(),
-                shared_blocks(&shape),
-                aim,
+            Kernel::Wide(down, _) => (
+                WIDE,
+                "main_wide",
+                vec![("WG_X", 16.0), ("WG_Y", down as f64)],
             ),
-            Kernel::Naive => (
-                NAIVE,
-                "naive",
-                Vec::new(),
-                [shape.n.div_ceil(8), shape.m.div_ceil(8)],
-                0,
-            ),
+            Kernel::Shared(_) => (SHARED, "main_shared", Vec::new()),
+            Kernel::Naive => (NAIVE, "naive", Vec::new()),
         };
-        let split = Split::new(&shape, blocks, batch.count, aim);
+        let blocks = variant.blocks(&shape);
+        let split = variant.split(&shape, batch.count);
         let dispatches = match split.parts {
             1 => {
                 let launch = operands(kernel)?.write(3, "C", c, c_extent)?;
@@ -456,8 +454,7 @@ impl Matmul {
 }
 
 /// How the register-blocked kernel covers a product: its workgroup (invocations across and
-/// down, each owning 8 x 8 outputs), the grid of workgroups over C, and the split of the
-/// inner dimension that `registers` makes (aiming at a CPU's cores).
+/// down, each owning 8 x 8 outputs) and the grid of workgroups over C.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RegisterLayout {
     /// Invocations across (columns of C): 8, or fewer for a product with few columns.
@@ -466,40 +463,22 @@ pub struct RegisterLayout {
     pub down: u32,
     /// Workgroups across and down C.
     pub blocks: [u32; 2],
-    /// Parts of the inner dimension, 1 when not split (always for a batch of products).
-    pub parts: u32,
-    /// Inner indices per part (the last part may have fewer).
-    pub part_k: u32,
 }
 
 impl RegisterLayout {
-    /// The layout for `count` products of this shape.
-    pub fn new(shape: &MatmulShape, count: u32) -> Self {
+    /// The layout for a product of this shape.
+    pub fn new(shape: &MatmulShape) -> Self {
         // The fewest invocations (a power of two, at most 8) whose 8 outputs each cover len.
         let narrow = |len: u32| len.div_ceil(8).next_power_of_two().min(8);
         let across = narrow(shape.n);
         let down = narrow(shape.m);
         let blocks = [shape.n.div_ceil(8 * across), shape.m.div_ceil(8 * down)];
-        let split = Split::new(shape, blocks, count, SPLIT_WORKGROUPS);
         RegisterLayout {
             across,
             down,
             blocks,
-            parts: split.parts,
-            part_k: split.part_k,
         }
     }
-}
-
-/// `main_shared`'s workgroups across and down C: 64 x 64 tiles, as large as the register
-/// blocks' widest.
-fn shared_blocks(shape: &MatmulShape) -> [u32; 2] {
-    [shape.n.div_ceil(BLOCK), shape.m.div_ceil(BLOCK)]
-}
-
-/// `main_wide`'s workgroups across and down C, 16 x `down` invocations of 8 x 8 outputs.
-fn wide_blocks(shape: &MatmulShape, down: u32) -> [u32; 2] {
-    [shape.n.div_ceil(8 * 16), shape.m.div_ceil(8 * down)]
 }
 
 /// How a product's inner dimension is cut: into `parts` of `part_k` indices (the last may
@@ -615,9 +594,13 @@ pub async fn measure(
     for algorithm in MatmulAlgorithm::ALL {
         // A split variant that does not split this product is its unsplit kernel, timed
         // already.
-        if algorithm.split_aim() == GPU_SPLIT_WORKGROUPS
-            && algorithm.split(&shape, count).parts == 1
-        {
+        let for_gpu = matches!(
+            algorithm.kernel(),
+            Kernel::Registers(GPU_SPLIT_WORKGROUPS)
+                | Kernel::Shared(GPU_SPLIT_WORKGROUPS)
+                | Kernel::Wide(_, GPU_SPLIT_WORKGROUPS)
+        );
+        if for_gpu && algorithm.split(&shape, count).parts == 1 {
             continue;
         }
         let w = Operand::whole;
