@@ -138,8 +138,8 @@ def main():
     for label, value, aim in aims:
         verdict = "n/a" if value is None else ("met" if value >= aim else "not met")
         print(f"- {label} >= {aim:,}: {fmt(value)} ({verdict})")
-    # By difference where measured (the step's wall time); the timestamp profile's share
-    # beside it, which on some cards counts pass boundaries as kernel time.
+    # By difference where measured (the whole step's time, no timestamps); the timestamp
+    # profile's share beside it.
     measured = measured_share(load(folder, "resnet20-b128.json"), "conv2d_weight_grad")
     if measured is not None:
         left_out, twice = measured["removed"]["median"], measured["doubled"]["median"]

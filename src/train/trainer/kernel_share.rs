@@ -4,14 +4,15 @@
 //! each kernel in a pass of its own; this times only whole steps, recorded as training
 //! records them.
 
-use super::timing::Recording;
+use super::timing::{Burst, Recording};
 use super::{TrainError, Trainer};
 use crate::metrics::{KernelShare, Spread};
 
-/// Each timed burst of one kind of step lasts at least this long.
-const BURST_SECONDS: f64 = 0.05;
-/// The most steps in one burst.
-const MAX_BURST: u32 = 64;
+/// Each timed burst: at least 50 ms of steps, at most 64 steps.
+const SHARE_BURST: Burst = Burst {
+    seconds: 0.05,
+    most: 64,
+};
 
 impl Trainer {
     /// The share of a full step (nothing frozen) taken by the kernels whose names start with
@@ -35,49 +36,25 @@ impl Trainer {
             return Ok(None);
         }
         let kept = self.keep_weights().await?;
-        let timed = self.time_recordings(prefix, rounds).await;
+        let kinds = [
+            (0, Recording::AsIs),
+            (0, Recording::Without(prefix)),
+            (0, Recording::Twice(prefix)),
+        ];
+        let timed = self.time_in_rounds(&kinds, rounds, SHARE_BURST).await;
         self.put_back_weights(kept).await?;
-        let (burst, [full, without, twice]) = timed?;
-        let removed: Vec<f64> = full
-            .iter()
-            .zip(&without)
-            .map(|(f, w)| 1.0 - w / f)
-            .collect();
-        let doubled: Vec<f64> = full.iter().zip(&twice).map(|(f, t)| t / f - 1.0).collect();
+        let (burst, seconds) = timed?;
+        let [full, without, twice] = [&seconds[0], &seconds[1], &seconds[2]];
+        let removed: Vec<f64> = full.iter().zip(without).map(|(f, w)| 1.0 - w / f).collect();
+        let doubled: Vec<f64> = full.iter().zip(twice).map(|(f, t)| t / f - 1.0).collect();
         Ok(Some(KernelShare {
             kernels: prefix.to_string(),
             launches,
-            step_ms: 1e3 * Spread::of(&full).median,
+            step_ms: 1e3 * Spread::of(full).median,
             removed: Spread::of(&removed),
             doubled: Spread::of(&doubled),
             rounds,
             steps_per_round: burst,
         }))
-    }
-
-    /// Seconds per step, round by round, of the full step, the step without the `prefix`
-    /// launches and the step with them twice: `(burst, [full, without, twice])`.
-    async fn time_recordings(
-        &mut self,
-        prefix: &str,
-        rounds: u32,
-    ) -> Result<(u32, [Vec<f64>; 3]), TrainError> {
-        let kinds = [
-            Recording::AsIs,
-            Recording::Without(prefix),
-            Recording::Twice(prefix),
-        ];
-        let mut warm = [0.0; 3];
-        for (kind, seconds) in kinds.iter().zip(warm.iter_mut()) {
-            *seconds = self.time_steps_recorded(0, 1, *kind).await?;
-        }
-        let burst = ((BURST_SECONDS / warm[0].max(1e-9)).ceil() as u32).clamp(1, MAX_BURST);
-        let mut seconds: [Vec<f64>; 3] = Default::default();
-        for _ in 0..rounds {
-            for (kind, times) in kinds.iter().zip(seconds.iter_mut()) {
-                times.push(self.time_steps_recorded(0, burst, *kind).await?);
-            }
-        }
-        Ok((burst, seconds))
     }
 }

@@ -9,11 +9,20 @@ use crate::gpu::{Commands, Gpu, KernelProfile};
 use crate::metrics::{quantile, FreezeTiming, PhaseTime};
 use crate::train::work::{forward_work, step_work, StepParts, StepProfile, WorkDone};
 
-/// Each timed burst of one kind of step lasts at least this long (a GPU step takes
-/// milliseconds; a burst that short would time the submission, not the step).
-const BURST_SECONDS: f64 = 0.02;
-/// The most steps in one burst.
-const MAX_BURST: u32 = 16;
+/// How long each timed burst of one kind of step lasts: at least `seconds` (a GPU step
+/// takes milliseconds; a burst that short would time the submission, not the step), at
+/// most `most` steps.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Burst {
+    pub seconds: f64,
+    pub most: u32,
+}
+
+/// FreezeOut's timing after the run.
+const FREEZE_BURST: Burst = Burst {
+    seconds: 0.02,
+    most: 16,
+};
 
 /// The run's clock: training time per phase and in the current epoch, and what a step of
 /// each phase runs.
@@ -206,7 +215,8 @@ impl Trainer {
             return Ok(None);
         }
         let kept = self.keep_weights().await?;
-        let timed = self.time_kinds(&kinds, rounds).await;
+        let recorded: Vec<_> = kinds.iter().map(|k| (k.frozen, Recording::AsIs)).collect();
+        let timed = self.time_in_rounds(&recorded, rounds, FREEZE_BURST).await;
         self.put_back_weights(kept).await?;
         let (burst, seconds) = timed?;
         // One saving per round: the run's steps at this round's time for each kind, against
@@ -251,13 +261,14 @@ impl Trainer {
     /// The weights, running statistics and divergence guard (just past the statistics),
     /// read before steps that are only timed, for [`Self::put_back_weights`].
     pub(super) async fn keep_weights(&self) -> Result<KeptWeights, TrainError> {
-        let layouts = &self.plan.layouts;
-        let (params_len, state_len) = (layouts.params.len as usize, layouts.state.len as usize);
+        let params_len = self.plan.layouts.params.len as usize;
+        // The guard is the state buffer's element after the statistics.
+        let guard = self.plan.guard();
         Ok(KeptWeights {
             params: self.gpu.read_f32(&self.plan.params, 0, params_len).await?,
             state: self
                 .gpu
-                .read_f32(&self.plan.state, 0, state_len + 1)
+                .read_f32(guard.buffer, 0, guard.offset as usize + 1)
                 .await?,
         })
     }
@@ -266,46 +277,46 @@ impl Trainer {
     /// divergence guard: the optimizer skips its work from then on, so their times are not
     /// a step's.
     pub(super) async fn put_back_weights(&mut self, kept: KeptWeights) -> Result<(), TrainError> {
-        let guard_len = self.plan.layouts.state.len as usize + 1;
-        let after = self.gpu.read_f32(&self.plan.state, 0, guard_len).await?;
+        let guard = self.plan.guard();
+        let after = self
+            .gpu
+            .read_f32(guard.buffer, guard.offset as usize, 1)
+            .await?;
         self.gpu.write(&self.plan.params, 0, &kept.params);
         self.gpu.write(&self.plan.state, 0, &kept.state);
-        let guard = |v: &[f32]| v.last().copied().unwrap_or(0.0);
-        match guard(&after) != guard(&kept.state) {
+        match after.first() != kept.state.last() {
             true => Err(TrainError::TimedStepsDiverged),
             false => Ok(()),
         }
     }
 
-    /// Seconds per step of each kind in `kinds`, round by round: `(burst, [kind][round])`.
-    async fn time_kinds(
+    /// Seconds per step of each kind of step in `kinds` (blocks frozen, how its launches are
+    /// recorded), round by round after one warm-up step of each, in bursts as long as
+    /// `burst` says for the first kind: `(steps per burst, [kind][round])`.
+    pub(super) async fn time_in_rounds(
         &mut self,
-        kinds: &[PhaseTime],
+        kinds: &[(usize, Recording<'_>)],
         rounds: u32,
+        burst: Burst,
     ) -> Result<(u32, Vec<Vec<f64>>), TrainError> {
         let mut warm = Vec::with_capacity(kinds.len());
-        for k in kinds {
-            warm.push(self.time_steps(k.frozen, 1).await?);
+        for &(frozen, recording) in kinds {
+            warm.push(self.time_steps(frozen, 1, recording).await?);
         }
-        let burst = ((BURST_SECONDS / warm[0].max(1e-9)).ceil() as u32).clamp(1, MAX_BURST);
+        let steps = ((burst.seconds / warm[0].max(1e-9)).ceil() as u32).clamp(1, burst.most);
         let mut seconds = vec![Vec::with_capacity(rounds as usize); kinds.len()];
         for _ in 0..rounds {
-            for (k, times) in kinds.iter().zip(seconds.iter_mut()) {
-                times.push(self.time_steps(k.frozen, burst).await?);
+            for (&(frozen, recording), times) in kinds.iter().zip(seconds.iter_mut()) {
+                times.push(self.time_steps(frozen, steps, recording).await?);
             }
         }
-        Ok((burst, seconds))
+        Ok((steps, seconds))
     }
 
-    /// Seconds per step of `count` training steps with `frozen` blocks frozen (their metrics
-    /// go to the scratch slot), from an idle GPU to the last step's end.
-    async fn time_steps(&mut self, frozen: usize, count: u32) -> Result<f64, TrainError> {
-        self.time_steps_recorded(frozen, count, Recording::AsIs)
-            .await
-    }
-
-    /// [`Self::time_steps`] with the step's launches recorded as `recording` says.
-    pub(super) async fn time_steps_recorded(
+    /// Seconds per step of `count` training steps with `frozen` blocks frozen, their
+    /// launches recorded as `recording` says (their metrics go to the scratch slot), from an
+    /// idle GPU to the last step's end.
+    async fn time_steps(
         &mut self,
         frozen: usize,
         count: u32,
