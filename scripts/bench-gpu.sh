@@ -84,8 +84,8 @@ mnist=(--dataset mnist --data-dir "$data/mnist")
 fashion=(--dataset fashion --data-dir "$data/fashion-mnist")
 
 [ -n "$torch" ] && step torch-gemm 60 sh -c "$python bench/torch_anchor.py gemm >$out/torch-gemm.jsonl"
-step matmul-1024 30 sh -c "$bin bench-matmul --size 1024 --seconds 1 --json >$out/matmul-1024.json"
-step matmul-4096 40 sh -c "$bin bench-matmul --size 4096 --seconds 2 --json >$out/matmul-4096.json"
+step matmul-1024 30 sh -c "$bin bench-matmul --size 1024 --seconds 0.5 --json >$out/matmul-1024.json"
+step matmul-4096 40 sh -c "$bin bench-matmul --size 4096 --seconds 1 --json >$out/matmul-4096.json"
 # The shares of the step by difference (--time-share), beside the timestamp profile.
 shares=(--time-share conv2d_weight_grad --time-share conv2d_input_grad --time-share conv2d_forward
   --time-share bn_ --time-share matmul)

@@ -284,6 +284,28 @@ struct Wide {
     r7: vec4<f32>, h7: vec4<f32>,
 }
 
+// t plus the outer product of rows lo, hi (4 each) and columns bl, bh (4 each).
+fn wide_mac(t: Wide, lo: vec4<f32>, hi: vec4<f32>, bl: vec4<f32>, bh: vec4<f32>) -> Wide {
+    var u = t;
+    u.r0 += lo.x * bl;
+    u.h0 += lo.x * bh;
+    u.r1 += lo.y * bl;
+    u.h1 += lo.y * bh;
+    u.r2 += lo.z * bl;
+    u.h2 += lo.z * bh;
+    u.r3 += lo.w * bl;
+    u.h3 += lo.w * bh;
+    u.r4 += hi.x * bl;
+    u.h4 += hi.x * bh;
+    u.r5 += hi.y * bl;
+    u.h5 += hi.y * bh;
+    u.r6 += hi.z * bl;
+    u.h6 += hi.z * bh;
+    u.r7 += hi.w * bl;
+    u.h7 += hi.w * bh;
+    return u;
+}
+
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn main_wide(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -332,30 +354,23 @@ fn main_wide(
             let hi = a_wide[at + lid.y + WG_Y];
             let bl = b_wide[at + lid.x];
             let bh = b_wide[at + lid.x + WG_X];
-            t.r0 += lo.x * bl;
-            t.h0 += lo.x * bh;
-            t.r1 += lo.y * bl;
-            t.h1 += lo.y * bh;
-            t.r2 += lo.z * bl;
-            t.h2 += lo.z * bh;
-            t.r3 += lo.w * bl;
-            t.h3 += lo.w * bh;
-            t.r4 += hi.x * bl;
-            t.h4 += hi.x * bh;
-            t.r5 += hi.y * bl;
-            t.h5 += hi.y * bh;
-            t.r6 += hi.z * bl;
-            t.h6 += hi.z * bh;
-            t.r7 += hi.w * bl;
-            t.h7 += hi.w * bh;
+            t = wide_mac(t, lo, hi, bl, bh);
         }
         workgroupBarrier();
     }
-    let base = params.c_offset + wg.z * params.c_batch;
     let lo_row = row0 + 4u * lid.y;
-    let hi_row = lo_row + 4u * WG_Y;
     let lo_col = col0 + 4u * lid.x;
-    let hi_col = lo_col + 4u * WG_X;
+    let base = params.c_offset + wg.z * params.c_batch;
+    store_wide(base, vec2<u32>(lo_row, lo_row + 4u * WG_Y), vec2<u32>(lo_col, lo_col + 4u * WG_X), t);
+}
+
+// An invocation's 8 x 8 outputs: rows[0] .. +3 and rows[1] .. +3, each at columns cols[0] ..
+// +3 and cols[1] .. +3, where they exist.
+fn store_wide(base: u32, rows: vec2<u32>, cols: vec2<u32>, t: Wide) {
+    let lo_row = rows[0];
+    let hi_row = rows[1];
+    let lo_col = cols[0];
+    let hi_col = cols[1];
     store_shared_row(base, lo_row, lo_col, t.r0);
     store_shared_row(base, lo_row, hi_col, t.h0);
     store_shared_row(base, lo_row + 1u, lo_col, t.r1);
@@ -372,4 +387,133 @@ fn main_wide(
     store_shared_row(base, hi_row + 2u, hi_col, t.h6);
     store_shared_row(base, hi_row + 3u, lo_col, t.r7);
     store_shared_row(base, hi_row + 3u, hi_col, t.h7);
+}
+
+// ---------------------------------------------------------------------------------------
+// main_pipelined: main_wide's 128 x 128 tiles and 8 x 8 outputs per invocation, pipelined
+// for real GPUs. main_wide loads a step's operands, waits for them at a barrier, multiplies,
+// and waits again before the next load, so every step pays a global load's latency with the
+// multiplier idle. Here the next step's values travel from global memory into registers while
+// the current step is multiplied out of workgroup memory, and land in a second pair of staged
+// blocks: one barrier per step, and the loads' latency hidden behind 512 multiply-adds per
+// invocation. Each invocation stages exactly 4 values of each operand per step (a 128 x 8
+// block is 4 x 256), in the operand's memory order as in main_shared.
+
+const PIPE_CHUNK: u32 = 8u;
+// vec4s per staged block: PIPE_CHUNK inner indices x 32 vec4s (128 rows or columns). No
+// padding: the two pairs of blocks fill exactly the 16 KiB WebGPU promises.
+const PIPE_BLOCK: u32 = 256u;
+var<workgroup> a_pipe: array<vec4<f32>, 512>; // two blocks of [PIPE_CHUNK][32]
+var<workgroup> b_pipe: array<vec4<f32>, 512>;
+
+// Where an invocation's 4 values of a staged 128 x PIPE_CHUNK block lie: (row or column,
+// inner index) of the first, and the step to the next. Along the inner dimension when it is
+// contiguous in memory (each 128 invocations take 4 consecutive inner indices of every row),
+// else along the rows (32 invocations take 4 consecutive rows each at one inner index).
+struct Slot {
+    at: vec2<u32>,
+    step: vec2<u32>,
+}
+
+fn pipe_slot(li: u32, inner_first: bool) -> Slot {
+    if (inner_first) {
+        return Slot(vec2<u32>(li % 128u, 4u * (li / 128u)), vec2<u32>(0u, 1u));
+    }
+    return Slot(vec2<u32>(4u * (li % 32u), li / 32u), vec2<u32>(1u, 0u));
+}
+
+// op(A)'s 4 values at `s` in the block of rows from row0 and inner indices from p0; zero
+// outside the product. Branch-free (an invalid value is read at the operand's first index and
+// discarded), so the compiler can issue all four loads at once.
+fn pipe_load_a(s: Slot, row0: u32, p0: u32, k_len: u32, start: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    for (var q = 0u; q < 4u; q++) {
+        let i = row0 + s.at.x + q * s.step.x;
+        let p = p0 + s.at.y + q * s.step.y;
+        let ok = i < params.m && p < k_len;
+        let x = a[select(0u, start + i * params.a_row_stride + p * params.a_step, ok)];
+        v[q] = select(0.0, x, ok);
+    }
+    return v;
+}
+
+fn pipe_load_b(s: Slot, col0: u32, p0: u32, k_len: u32, start: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    for (var q = 0u; q < 4u; q++) {
+        let i = col0 + s.at.x + q * s.step.x;
+        let p = p0 + s.at.y + q * s.step.y;
+        let ok = i < params.n && p < k_len;
+        let x = b[select(0u, start + i * params.b_col_stride + p * params.b_step, ok)];
+        v[q] = select(0.0, x, ok);
+    }
+    return v;
+}
+
+// Stores an invocation's 4 values into staged block `half` (inner index major, 4 rows or
+// columns to a vec4).
+fn pipe_stage_a(half: u32, s: Slot, v: vec4<f32>) {
+    for (var q = 0u; q < 4u; q++) {
+        let r = s.at.x + q * s.step.x;
+        let p = s.at.y + q * s.step.y;
+        a_pipe[half * PIPE_BLOCK + p * 32u + r / 4u][r % 4u] = v[q];
+    }
+}
+
+fn pipe_stage_b(half: u32, s: Slot, v: vec4<f32>) {
+    for (var q = 0u; q < 4u; q++) {
+        let r = s.at.x + q * s.step.x;
+        let p = s.at.y + q * s.step.y;
+        b_pipe[half * PIPE_BLOCK + p * 32u + r / 4u][r % 4u] = v[q];
+    }
+}
+
+@compute @workgroup_size(16, 16, 1)
+fn main_pipelined(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let row0 = wg.y * 128u;
+    let col0 = wg.x * 128u;
+    let a_start = params.a_offset + wg.z * params.a_batch;
+    let b_start = params.b_offset + wg.z * params.b_batch;
+    let sa = pipe_slot(li, params.a_step == 1u);
+    let sb = pipe_slot(li, params.b_step == 1u);
+    let k_len = part_len(wg.z);
+    let steps = (k_len + PIPE_CHUNK - 1u) / PIPE_CHUNK;
+
+    var na = pipe_load_a(sa, row0, 0u, k_len, a_start);
+    var nb = pipe_load_b(sb, col0, 0u, k_len, b_start);
+    pipe_stage_a(0u, sa, na);
+    pipe_stage_b(0u, sb, nb);
+    workgroupBarrier();
+    var t = Wide();
+    for (var s = 0u; s < steps; s++) {
+        let half = s % 2u;
+        let more = s + 1u < steps;
+        if (more) {
+            let p0 = (s + 1u) * PIPE_CHUNK;
+            na = pipe_load_a(sa, row0, p0, k_len, a_start);
+            nb = pipe_load_b(sb, col0, p0, k_len, b_start);
+        }
+        for (var j = 0u; j < PIPE_CHUNK; j++) {
+            let at = half * PIPE_BLOCK + j * 32u;
+            let lo = a_pipe[at + lid.y];
+            let hi = a_pipe[at + lid.y + 16u];
+            let bl = b_pipe[at + lid.x];
+            let bh = b_pipe[at + lid.x + 16u];
+            t = wide_mac(t, lo, hi, bl, bh);
+        }
+        // The other pair of blocks was last read in the step before, which every invocation
+        // finished at the previous barrier.
+        if (more) {
+            pipe_stage_a(1u - half, sa, na);
+            pipe_stage_b(1u - half, sb, nb);
+        }
+        workgroupBarrier();
+    }
+    let lo_row = row0 + 4u * lid.y;
+    let lo_col = col0 + 4u * lid.x;
+    let base = params.c_offset + wg.z * params.c_batch;
+    store_wide(base, vec2<u32>(lo_row, lo_row + 64u), vec2<u32>(lo_col, lo_col + 64u), t);
 }

@@ -90,6 +90,10 @@ mod cli {
         SharedSplit,
         /// The 128x128 tiles split likewise.
         WideSplit,
+        /// 128x128 tiles with the next step's operands loaded during the current one (GPUs).
+        Pipelined,
+        /// The pipelined tiles split for about 256 workgroups.
+        PipelinedSplit,
     }
 
     pub fn main() -> ExitCode {
@@ -202,6 +206,8 @@ mod cli {
                     MatmulKernelArg::RegistersSplit => &[MatmulAlgorithm::RegistersSplit],
                     MatmulKernelArg::SharedSplit => &[MatmulAlgorithm::SharedSplit],
                     MatmulKernelArg::WideSplit => &[MatmulAlgorithm::WideSplit],
+                    MatmulKernelArg::Pipelined => &[MatmulAlgorithm::Pipelined],
+                    MatmulKernelArg::PipelinedSplit => &[MatmulAlgorithm::PipelinedSplit],
                 };
                 let r = bench::matmul(&gpu, size, seconds, kernels).await?;
                 if json {

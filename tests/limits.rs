@@ -16,6 +16,7 @@ fn every_kernel_runs_within_webgpu_default_limits() {
     let matmul_cases = checks::matmul::cases();
     let wide_cases = checks::matmul::wide_cases();
     let split_cases = checks::matmul::split_cases();
+    let pipelined_cases = checks::matmul::pipelined_cases();
     // The first case of every kernel (and of every other family's first cases), so each
     // pipeline is built and run at least once.
     let mut seen = BTreeSet::new();
@@ -27,6 +28,7 @@ fn every_kernel_runs_within_webgpu_default_limits() {
             Family::Matmul => format!("{:?}", matmul_cases[case.index].algorithm),
             Family::MatmulWide => format!("{:?}", wide_cases[case.index].algorithm),
             Family::MatmulSplit => format!("{:?}", split_cases[case.index].algorithm),
+            Family::MatmulPipelined => format!("{:?}", pipelined_cases[case.index].algorithm),
             _ => format!("{}", case.index.min(2)),
         };
         if !seen.insert((format!("{:?}", case.family), kernel)) {

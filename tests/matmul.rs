@@ -69,7 +69,36 @@ fn every_case_split_for_a_gpu_matches_the_f64_reference() {
         .iter()
         .position(|&f| f == checks::Family::MatmulSplit);
     assert!(wide < split, "{wide:?} {split:?}");
-    assert_eq!(families.last(), Some(&checks::Family::MatmulSplit));
+}
+
+#[test]
+fn every_case_by_the_pipelined_tiles_matches_the_f64_reference() {
+    let cases = checks::matmul::pipelined_cases();
+    let by = |a| cases.iter().filter(|c| c.algorithm == a).count();
+    // Every shape and transpose unsplit; split, the shapes it cuts, with a short last part.
+    assert_eq!(
+        by(MatmulAlgorithm::Pipelined),
+        checks::matmul::cases().len() / 2
+    );
+    let splits: Vec<_> = cases
+        .iter()
+        .filter(|c| c.algorithm == MatmulAlgorithm::PipelinedSplit)
+        .map(|c| (c.shape, c.algorithm.split(&c.shape, 1)))
+        .collect();
+    assert!(splits.len() >= 12, "{}", splits.len());
+    assert!(splits.iter().all(|(_, s)| s.parts > 1));
+    assert!(splits.iter().any(|(shape, s)| shape.k % s.part_k != 0));
+    check_all(&cases);
+    // Their own family, last, so that adding them moved no other case's seed.
+    let families: Vec<_> = checks::all_cases().iter().map(|c| c.family).collect();
+    let split = families
+        .iter()
+        .rposition(|&f| f == checks::Family::MatmulSplit);
+    let pipelined = families
+        .iter()
+        .position(|&f| f == checks::Family::MatmulPipelined);
+    assert!(split < pipelined, "{split:?} {pipelined:?}");
+    assert_eq!(families.last(), Some(&checks::Family::MatmulPipelined));
 }
 
 #[test]
@@ -80,12 +109,15 @@ fn the_gpu_splits_reach_about_1024_workgroups_and_leave_large_products_whole() {
     assert_eq!(parts(MatmulAlgorithm::SharedSplit, 1024), 4);
     assert_eq!(parts(MatmulAlgorithm::RegistersSplit, 1024), 4);
     assert_eq!(parts(MatmulAlgorithm::WideSplit, 1024), 16);
+    // The pipelined tiles aim for 256: 64 tiles in 4 parts of 256 indices.
+    assert_eq!(parts(MatmulAlgorithm::PipelinedSplit, 1024), 4);
     // The unsplit kernels and the software adapters' register blocks leave it whole.
     for a in [
         MatmulAlgorithm::Registers,
         MatmulAlgorithm::Shared,
         MatmulAlgorithm::Wide,
         MatmulAlgorithm::WideShort,
+        MatmulAlgorithm::Pipelined,
     ] {
         assert_eq!(parts(a, 1024), 1, "{a:?}");
     }
@@ -335,13 +367,17 @@ fn the_kernel_choice_times_each_once_and_software_adapters_keep_register_blocks(
     assert!(gpu.counters().get(matmul::KERNEL) > 0);
     assert!(gpu.counters().get(matmul::SHARED) > 0);
     assert!(gpu.counters().get(matmul::WIDE) > 0);
+    assert!(gpu.counters().get(matmul::PIPELINED) > 0);
     let chosen = block_on(matmul::choose(&gpu, shape, 3)).unwrap();
     if gpu.is_software() {
         assert_eq!(chosen, MatmulAlgorithm::Registers);
     }
     let count = || {
         let c = gpu.counters();
-        c.get(matmul::KERNEL) + c.get(matmul::SHARED) + c.get(matmul::WIDE)
+        c.get(matmul::KERNEL)
+            + c.get(matmul::SHARED)
+            + c.get(matmul::WIDE)
+            + c.get(matmul::PIPELINED)
     };
     let launched = count();
     assert_eq!(block_on(matmul::choose(&gpu, shape, 3)).unwrap(), chosen);

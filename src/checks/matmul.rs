@@ -48,6 +48,8 @@ impl MatmulCase {
             MatmulAlgorithm::RegistersSplit => "register blocks split for a GPU",
             MatmulAlgorithm::SharedSplit => "workgroup-memory tiles split",
             MatmulAlgorithm::WideSplit => "128x128 workgroup-memory tiles split",
+            MatmulAlgorithm::Pipelined => "pipelined 128x128 tiles",
+            MatmulAlgorithm::PipelinedSplit => "pipelined 128x128 tiles split",
         };
         format!("{} by {by}", self.shape.describe())
     }
@@ -76,6 +78,18 @@ pub fn split_cases() -> Vec<MatmulCase> {
     by(&split)
         .into_iter()
         .filter(|c| c.algorithm.split(&c.shape, 1).parts > 1)
+        .collect()
+}
+
+/// The same shapes by the pipelined 128x128 tiles, unsplit and (where it cuts the shape)
+/// split: their own family, after every other.
+pub fn pipelined_cases() -> Vec<MatmulCase> {
+    by(&[MatmulAlgorithm::Pipelined, MatmulAlgorithm::PipelinedSplit])
+        .into_iter()
+        .filter(|c| match c.algorithm {
+            MatmulAlgorithm::PipelinedSplit => c.algorithm.split(&c.shape, 1).parts > 1,
+            _ => true,
+        })
         .collect()
 }
 

@@ -60,6 +60,8 @@ pub enum Family {
     MatmulWide,
     /// The matmul kernels with the inner dimension split for a GPU (`*_split`).
     MatmulSplit,
+    /// The pipelined 128x128 matmul tiles (`main_pipelined`), unsplit and split.
+    MatmulPipelined,
 }
 
 /// One self-test case of any kernel family.
@@ -100,6 +102,9 @@ pub fn all_cases() -> Vec<Case> {
         family(Family::NormPool, norm_pool::cases(), |c| c.describe()),
         family(Family::MatmulWide, matmul::wide_cases(), |c| c.describe()),
         family(Family::MatmulSplit, matmul::split_cases(), |c| c.describe()),
+        family(Family::MatmulPipelined, matmul::pipelined_cases(), |c| {
+            c.describe()
+        }),
     ]
     .concat()
 }
@@ -178,6 +183,12 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
         }
         Family::MatmulSplit => {
             let c = *matmul::split_cases().get(case.index).ok_or_else(missing)?;
+            matmul::check(gpu, c, seed).await
+        }
+        Family::MatmulPipelined => {
+            let c = *matmul::pipelined_cases()
+                .get(case.index)
+                .ok_or_else(missing)?;
             matmul::check(gpu, c, seed).await
         }
     }

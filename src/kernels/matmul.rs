@@ -16,6 +16,8 @@ pub const KERNEL: &str = "matmul";
 pub const SHARED: &str = "matmul_shared";
 /// Counter name of the workgroup-memory kernel with 8x8 outputs per invocation.
 pub const WIDE: &str = "matmul_wide";
+/// Counter name of the pipelined 128x128 workgroup-memory kernel.
+pub const PIPELINED: &str = "matmul_pipelined";
 /// Name of the one-thread-per-output baseline kept for the benchmark.
 pub const NAIVE: &str = "matmul_naive";
 
@@ -30,6 +32,11 @@ const SPLIT_WORKGROUPS: u32 = 32;
 /// GPU holds thousands of invocations per multiprocessor and has up to a hundred or more
 /// of them, so a 1024^3 product's 256 tiles of 64 x 64 leave most of it idle.
 const GPU_SPLIT_WORKGROUPS: u32 = 1024;
+
+/// Workgroups `pipelined_split` aims for: fewer than the other splits', since each part of
+/// the pipelined kernel pays for filling its pipeline and a 1024^3 product's 64 tiles in 4
+/// parts already give two workgroups to each multiprocessor of a large GPU.
+const GPU_PIPELINED_SPLIT_WORKGROUPS: u32 = 256;
 
 /// Fewest inner indices per part of a split product, so that the parts' partial products
 /// (written out and added by a second pass) stay small beside the work they save.
@@ -202,11 +209,16 @@ pub enum MatmulAlgorithm {
     /// `main_wide` (128x128) with the inner dimension split until there are about 1,024
     /// workgroups.
     WideSplit,
+    /// `main_pipelined`: `main_wide`'s 128x128 tiles with the next step's operands loaded
+    /// while the current one is multiplied, into a second pair of staged blocks.
+    Pipelined,
+    /// `main_pipelined` with the inner dimension split until there are about 256 workgroups.
+    PipelinedSplit,
 }
 
 impl MatmulAlgorithm {
     /// Every algorithm, the software adapters' first.
-    pub const ALL: [MatmulAlgorithm; 7] = [
+    pub const ALL: [MatmulAlgorithm; 9] = [
         MatmulAlgorithm::Registers,
         MatmulAlgorithm::Shared,
         MatmulAlgorithm::Wide,
@@ -214,9 +226,12 @@ impl MatmulAlgorithm {
         MatmulAlgorithm::RegistersSplit,
         MatmulAlgorithm::SharedSplit,
         MatmulAlgorithm::WideSplit,
+        MatmulAlgorithm::Pipelined,
+        MatmulAlgorithm::PipelinedSplit,
     ];
 
-    /// `registers`, `shared`, `wide`, `wide_short`, or one of the first three with `_split`.
+    /// `registers`, `shared`, `wide`, `wide_short`, `pipelined`, or one of them but
+    /// `wide_short` with `_split`.
     pub fn label(&self) -> &'static str {
         match self {
             MatmulAlgorithm::Registers => "registers",
@@ -226,6 +241,8 @@ impl MatmulAlgorithm {
             MatmulAlgorithm::RegistersSplit => "registers_split",
             MatmulAlgorithm::SharedSplit => "shared_split",
             MatmulAlgorithm::WideSplit => "wide_split",
+            MatmulAlgorithm::Pipelined => "pipelined",
+            MatmulAlgorithm::PipelinedSplit => "pipelined_split",
         }
     }
 
@@ -244,7 +261,20 @@ impl MatmulAlgorithm {
             MatmulAlgorithm::RegistersSplit => Kernel::Registers(GPU_SPLIT_WORKGROUPS),
             MatmulAlgorithm::SharedSplit => Kernel::Shared(GPU_SPLIT_WORKGROUPS),
             MatmulAlgorithm::WideSplit => Kernel::Wide(16, GPU_SPLIT_WORKGROUPS),
+            MatmulAlgorithm::Pipelined => Kernel::Pipelined(0),
+            MatmulAlgorithm::PipelinedSplit => Kernel::Pipelined(GPU_PIPELINED_SPLIT_WORKGROUPS),
         }
+    }
+
+    /// A `*_split` algorithm: one that runs its unsplit kernel where it does not split.
+    pub fn splits_for_a_gpu(&self) -> bool {
+        matches!(
+            self,
+            MatmulAlgorithm::RegistersSplit
+                | MatmulAlgorithm::SharedSplit
+                | MatmulAlgorithm::WideSplit
+                | MatmulAlgorithm::PipelinedSplit
+        )
     }
 
     /// The algorithm a [`MatmulAlgorithm::label`] names.
@@ -270,6 +300,7 @@ enum Kernel {
     Shared(u32),
     /// `main_wide` with this many invocations down (16 or 8).
     Wide(u32, u32),
+    Pipelined(u32),
     Naive,
 }
 
@@ -282,6 +313,7 @@ impl Kernel {
             Kernel::Shared(_) => [shape.n.div_ceil(BLOCK), shape.m.div_ceil(BLOCK)],
             // 16 x `down` invocations of 8 x 8 outputs.
             Kernel::Wide(down, _) => [shape.n.div_ceil(8 * 16), shape.m.div_ceil(8 * down)],
+            Kernel::Pipelined(_) => [shape.n.div_ceil(128), shape.m.div_ceil(128)],
             Kernel::Naive => [shape.n.div_ceil(8), shape.m.div_ceil(8)],
         }
     }
@@ -289,7 +321,10 @@ impl Kernel {
     /// How the inner dimension of `count` products of `shape` is cut.
     fn split(&self, shape: &MatmulShape, count: u32) -> Split {
         let aim = match *self {
-            Kernel::Registers(aim) | Kernel::Shared(aim) | Kernel::Wide(_, aim) => aim,
+            Kernel::Registers(aim)
+            | Kernel::Shared(aim)
+            | Kernel::Wide(_, aim)
+            | Kernel::Pipelined(aim) => aim,
             Kernel::Naive => 0,
         };
         Split::new(shape, self.blocks(shape), count, aim)
@@ -423,6 +458,7 @@ impl Matmul {
                 vec![("WG_X", 16.0), ("WG_Y", down as f64)],
             ),
             Kernel::Shared(_) => (SHARED, "main_shared", Vec::new()),
+            Kernel::Pipelined(_) => (PIPELINED, "main_pipelined", Vec::new()),
             Kernel::Naive => (NAIVE, "naive", Vec::new()),
         };
         let blocks = variant.blocks(&shape);
@@ -594,13 +630,7 @@ pub async fn measure(
     for algorithm in MatmulAlgorithm::ALL {
         // A split variant that does not split this product is its unsplit kernel, timed
         // already.
-        let for_gpu = matches!(
-            algorithm.kernel(),
-            Kernel::Registers(GPU_SPLIT_WORKGROUPS)
-                | Kernel::Shared(GPU_SPLIT_WORKGROUPS)
-                | Kernel::Wide(_, GPU_SPLIT_WORKGROUPS)
-        );
-        if for_gpu && algorithm.split(&shape, count).parts == 1 {
+        if algorithm.splits_for_a_gpu() && algorithm.split(&shape, count).parts == 1 {
             continue;
         }
         let w = Operand::whole;
