@@ -147,6 +147,31 @@ fn decode_position(slot: u32, l: u32, end: u32) {
     pos_y[slot] = cv.y_offset + (n * cv.y_channels + cv.y_first) * pq + o;
 }
 
+// Element e of a chunk's staged dy block, (row e / CHUNK, position e % CHUNK), so that
+// neighbouring invocations read neighbouring positions of one channel plane; the position
+// tables' half from slot0. Zero past the layer's channels or the part's end.
+fn load_dy(e: u32, slot0: u32, row0: u32) -> f32 {
+    let k = row0 + e / CHUNK;
+    let at = pos_y[slot0 + e % CHUNK];
+    if (k < cv.k && at != NONE) {
+        return in1[at + k * cv.p * cv.q];
+    }
+    return 0.0;
+}
+
+// Element e of a chunk's staged block of x's windows, (column e / CHUNK, position
+// e % CHUNK) likewise; zero in the padding.
+fn load_window(e: u32, slot0: u32) -> f32 {
+    let j = slot0 + e % CHUNK;
+    let col = e / CHUNK;
+    let hi = pos_h[j] + col_r[col];
+    let wi = pos_w[j] + col_s[col];
+    if (u32(hi) < cv.h && u32(wi) < cv.w) {
+        return in0[pos_x[j] + col_plane[col] + u32(hi) * cv.w + u32(wi)];
+    }
+    return 0.0;
+}
+
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn weight_grad_shared(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -156,25 +181,13 @@ fn weight_grad_shared(
     let threads = WG_X * WG_Y;
     let tile_rows = 4u * WG_Y;
     let tile_cols = 4u * WG_X;
-    let crs = cv.c * cv.r * cv.s;
     let pq = cv.p * cv.q;
     let row0 = wg.y * tile_rows;
     let col0 = wg.x * tile_cols;
     let l_begin = wg.z * cv.split;
     let l_end = min(cv.n * pq, l_begin + cv.split);
 
-    // The tile's columns (c, r, s), decoded once.
-    let rs = cv.r * cv.s;
-    for (var i = li; i < tile_cols; i += threads) {
-        let col = col0 + i;
-        let c = col / rs;
-        let r = (col - c * rs) / cv.s;
-        let s = col - c * rs - r * cv.s;
-        let inside = col < crs;
-        col_plane[i] = select(0u, c * cv.h * cv.w, inside);
-        col_r[i] = select(FAR, i32(r), inside);
-        col_s[i] = select(FAR, i32(s), inside);
-    }
+    decode_columns(li, col0);
     if (li < CHUNK) {
         decode_position(li, l_begin + li, l_end);
     }
@@ -187,27 +200,11 @@ fn weight_grad_shared(
         // Stage dy: element e is (row e / CHUNK, position e % CHUNK), so neighbouring
         // invocations read neighbouring positions of one channel plane.
         for (var e = li; e < tile_rows * CHUNK; e += threads) {
-            let j = e % CHUNK;
-            let row = e / CHUNK;
-            let k = row0 + row;
-            let at = pos_y[slot0 + j];
-            var v = 0.0;
-            if (k < cv.k && at != NONE) {
-                v = in1[at + k * pq];
-            }
-            stage_a(row, j, v);
+            stage_a(e / CHUNK, e % CHUNK, load_dy(e, slot0, row0));
         }
         // Stage x's windows the same way: (column e / CHUNK, position e % CHUNK).
         for (var e = li; e < tile_cols * CHUNK; e += threads) {
-            let j = e % CHUNK;
-            let col = e / CHUNK;
-            let hi = pos_h[slot0 + j] + col_r[col];
-            let wi = pos_w[slot0 + j] + col_s[col];
-            var v = 0.0;
-            if (u32(hi) < cv.h && u32(wi) < cv.w) {
-                v = in0[pos_x[slot0 + j] + col_plane[col] + u32(hi) * cv.w + u32(wi)];
-            }
-            stage_b_wide(col, j, v);
+            stage_b_wide(e / CHUNK, e % CHUNK, load_window(e, slot0));
         }
         // Meanwhile the next chunk's positions go into the other half of the tables (last
         // read two barriers ago).
@@ -220,14 +217,115 @@ fn weight_grad_shared(
         buf = 1u - buf;
     }
 
-    // Part z's copy of dw starts at w_offset + z * k * crs (only z = 0 when unsplit).
-    let base = cv.w_offset + wg.z * cv.k * crs;
-    let col = col0 + 4u * lid.x;
-    let row = row0 + 4u * lid.y;
+    store_dw_block(wg.z, row0 + 4u * lid.y, col0 + 4u * lid.x, acc);
+}
+
+// The tile's columns (c, r, s) from col0, decoded once into the column tables.
+fn decode_columns(li: u32, col0: u32) {
+    let crs = cv.c * cv.r * cv.s;
+    let rs = cv.r * cv.s;
+    for (var i = li; i < 4u * WG_X; i += WG_X * WG_Y) {
+        let col = col0 + i;
+        let c = col / rs;
+        let r = (col - c * rs) / cv.s;
+        let s = col - c * rs - r * cv.s;
+        let inside = col < crs;
+        col_plane[i] = select(0u, c * cv.h * cv.w, inside);
+        col_r[i] = select(FAR, i32(r), inside);
+        col_s[i] = select(FAR, i32(s), inside);
+    }
+}
+
+// An invocation's 4 x 4 block of part z's copy of dw, which starts at w_offset + z * k * crs
+// (only z = 0 when unsplit).
+fn store_dw_block(z: u32, row: u32, col: u32, acc: Block) {
+    let crs = cv.c * cv.r * cv.s;
+    let base = cv.w_offset + z * cv.k * crs;
     store_dw_row(base, row, col, crs, acc.r0);
     store_dw_row(base, row + 1u, col, crs, acc.r1);
     store_dw_row(base, row + 2u, col, crs, acc.r2);
     store_dw_row(base, row + 3u, col, crs, acc.r3);
+}
+
+// weight_grad_shared_prefetch: the same sums in the same order, with the next chunk's values
+// loaded from global memory into registers while the current chunk is multiplied, so that a
+// load's latency is not paid with the multiplier idle between the barriers (a real GPU's
+// workgroups of this kernel are few per multiprocessor, too few to hide it by switching).
+// Each invocation holds at most PREFETCH_A values of dy and PREFETCH_B of x's windows per
+// chunk: 64 / WG_X and 64 / WG_Y, so the launcher keeps WG_X >= 8 (WG_Y is at least 4).
+// The position tables are decoded two chunks ahead, into the half the chunk now staged was
+// loaded from.
+const PREFETCH_A: u32 = 8u;
+const PREFETCH_B: u32 = 16u;
+
+@compute @workgroup_size(WG_X, WG_Y, 1)
+fn weight_grad_shared_prefetch(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(local_invocation_index) li: u32,
+) {
+    let threads = WG_X * WG_Y;
+    let a_len = 4u * WG_Y * CHUNK;
+    let b_len = 4u * WG_X * CHUNK;
+    let row0 = wg.y * 4u * WG_Y;
+    let col0 = wg.x * 4u * WG_X;
+    let l_begin = wg.z * cv.split;
+    let l_end = min(cv.n * cv.p * cv.q, l_begin + cv.split);
+
+    decode_columns(li, col0);
+    if (li < CHUNK) {
+        decode_position(li, l_begin + li, l_end);
+    }
+    workgroupBarrier();
+    var ra: array<f32, PREFETCH_A>;
+    var rb: array<f32, PREFETCH_B>;
+    for (var i = 0u; i < PREFETCH_A; i++) {
+        ra[i] = load_dy(min(li + i * threads, a_len - 1u), 0u, row0);
+    }
+    for (var i = 0u; i < PREFETCH_B; i++) {
+        rb[i] = load_window(min(li + i * threads, b_len - 1u), 0u);
+    }
+    if (li < CHUNK) {
+        decode_position(CHUNK + li, l_begin + CHUNK + li, l_end);
+    }
+
+    var acc = Block();
+    var buf = 0u;
+    for (var l0 = l_begin; l0 < l_end; l0 += CHUNK) {
+        // Every invocation is done multiplying the previous chunk, and the next chunk's
+        // positions are decoded.
+        workgroupBarrier();
+        for (var i = 0u; i < PREFETCH_A; i++) {
+            let e = li + i * threads;
+            if (e < a_len) {
+                stage_a(e / CHUNK, e % CHUNK, ra[i]);
+            }
+        }
+        for (var i = 0u; i < PREFETCH_B; i++) {
+            let e = li + i * threads;
+            if (e < b_len) {
+                stage_b_wide(e / CHUNK, e % CHUNK, rb[i]);
+            }
+        }
+        // This chunk's values came from this half of the tables, all read before the
+        // barrier above: it takes the positions two chunks on.
+        if (li < CHUNK) {
+            decode_position(buf * CHUNK + li, l0 + 2u * CHUNK + li, l_end);
+        }
+        workgroupBarrier();
+        if (l0 + CHUNK < l_end) {
+            let next = (1u - buf) * CHUNK;
+            for (var i = 0u; i < PREFETCH_A; i++) {
+                ra[i] = load_dy(min(li + i * threads, a_len - 1u), next, row0);
+            }
+            for (var i = 0u; i < PREFETCH_B; i++) {
+                rb[i] = load_window(min(li + i * threads, b_len - 1u), next);
+            }
+        }
+        acc = multiply_staged_wide(acc, lid);
+        buf = 1u - buf;
+    }
+    store_dw_block(wg.z, row0 + 4u * lid.y, col0 + 4u * lid.x, acc);
 }
 
 // weight_grad_sum_lanes: dw = the sum of weight_grad_shared's parts (in0, one k x (c r s)

@@ -49,6 +49,38 @@ fn every_case_matches_the_references_and_finite_differences() {
 }
 
 #[test]
+fn the_prefetching_weight_gradient_matches_the_references_and_finite_differences() {
+    let gpu = common::gpu();
+    let cases = conv_checks::prefetch_cases();
+    // Every workgroup-memory weight-gradient case again, unsplit and split.
+    let shared = |k| {
+        conv_checks::cases()
+            .iter()
+            .filter(|c| c.kernel == k)
+            .count()
+    };
+    let by = |k| cases.iter().filter(|c| c.kernel == k).count();
+    assert_eq!(
+        by(ConvKernel::WeightGradSharedPrefetch),
+        shared(ConvKernel::WeightGradShared)
+    );
+    assert_eq!(
+        by(ConvKernel::WeightGradSharedPrefetchSplit),
+        shared(ConvKernel::WeightGradSharedSplit)
+    );
+    let results = common::run_family(&gpu, Family::ConvPrefetch);
+    assert_eq!(results.len(), cases.len());
+    let with_fd = results
+        .iter()
+        .filter(|r| r.finite_difference_error.is_some())
+        .count();
+    assert!(with_fd >= 10, "only {with_fd} by finite differences");
+    // Their own family, last, so that adding them moved no other case's seed.
+    let families: Vec<_> = checks::all_cases().iter().map(|c| c.family).collect();
+    assert_eq!(families.last(), Some(&Family::ConvPrefetch));
+}
+
+#[test]
 fn cases_cover_the_kernel_sizes_strides_and_layouts_the_models_need() {
     let cases = conv_checks::cases();
     let has = |f: &dyn Fn(&conv_checks::ConvCase) -> bool| cases.iter().any(f);
@@ -596,16 +628,42 @@ fn the_weight_gradient_fits_its_tile_width_to_the_taps_and_labels_say_it() {
     let wide = WeightGradAlgorithm::Shared {
         parts: 342,
         across: 36,
+        prefetch: false,
     };
     let default = WeightGradAlgorithm::Shared {
         parts: 8,
         across: snapfreeze::kernels::conv::SHARED_ACROSS,
+        prefetch: false,
     };
     assert_eq!(
         (wide.label(), default.label()),
         ("shared/342/144".into(), "shared/8".into())
     );
-    for a in [wide, default, WeightGradAlgorithm::Registers] {
+    assert_eq!(
+        (
+            wide.prefetching().label(),
+            default.prefetching().label(),
+            WeightGradAlgorithm::Registers.prefetching().label()
+        ),
+        (
+            "shared_prefetch/342/144".into(),
+            "shared_prefetch/8".into(),
+            "registers".into()
+        )
+    );
+    let narrow = WeightGradAlgorithm::from_label("shared/8/16");
+    assert!(matches!(
+        narrow,
+        Some(WeightGradAlgorithm::Shared { across: 4, .. })
+    ));
+    for a in [
+        wide,
+        default,
+        wide.prefetching(),
+        default.prefetching(),
+        WeightGradAlgorithm::Registers,
+        WeightGradAlgorithm::RegistersSubgroup,
+    ] {
         assert_eq!(WeightGradAlgorithm::from_label(&a.label()), Some(a));
     }
     for bad in [
@@ -614,6 +672,11 @@ fn the_weight_gradient_fits_its_tile_width_to_the_taps_and_labels_say_it() {
         "shared/8/148",
         "shared/x",
         "shared/8/64/2",
+        // The prefetching kernel needs 8 invocations (32 columns) across.
+        "shared_prefetch/8/16",
+        "shared_prefetch/0",
+        "registers/2",
+        "prefetch/8",
     ] {
         assert_eq!(WeightGradAlgorithm::from_label(bad), None, "{bad}");
     }

@@ -17,6 +17,7 @@ fn every_kernel_runs_within_webgpu_default_limits() {
     let wide_cases = checks::matmul::wide_cases();
     let split_cases = checks::matmul::split_cases();
     let pipelined_cases = checks::matmul::pipelined_cases();
+    let prefetch_cases = checks::conv::prefetch_cases();
     // The first case of every kernel (and of every other family's first cases), so each
     // pipeline is built and run at least once.
     let mut seen = BTreeSet::new();
@@ -29,6 +30,7 @@ fn every_kernel_runs_within_webgpu_default_limits() {
             Family::MatmulWide => format!("{:?}", wide_cases[case.index].algorithm),
             Family::MatmulSplit => format!("{:?}", split_cases[case.index].algorithm),
             Family::MatmulPipelined => format!("{:?}", pipelined_cases[case.index].algorithm),
+            Family::ConvPrefetch => format!("{:?}", prefetch_cases[case.index].kernel),
             _ => format!("{}", case.index.min(2)),
         };
         if !seen.insert((format!("{:?}", case.family), kernel)) {
@@ -112,6 +114,12 @@ fn the_weight_gradient_parts_stay_within_the_workgroups_per_dimension() {
         WeightGradAlgorithm::Shared {
             parts: 180,
             across: conv::SHARED_ACROSS,
+            prefetch: false,
+        },
+        WeightGradAlgorithm::Shared {
+            parts: 180,
+            across: conv::SHARED_ACROSS,
+            prefetch: true,
         },
     ] {
         let w = Operand::whole;

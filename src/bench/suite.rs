@@ -35,8 +35,12 @@ pub enum ConvPart {
     InputGradShared,
     /// Gradient of the weights, register tiles (software adapters' kernel).
     WeightGrad,
-    /// Gradient of the weights, workgroup-memory tiles at their default split (GPUs').
+    /// Gradient of the weights, workgroup-memory tiles: the measured choice where it is
+    /// theirs, else their default split (GPUs').
     WeightGradShared,
+    /// The same cut and width by the other of the plain and the prefetching kernels, to
+    /// show what prefetching changes on this adapter.
+    WeightGradSharedTwin,
     /// Forward, register tiles by their subgroup build (browsers with 4-lane subgroups).
     ForwardSubgroup,
     /// Gradient of the input, register tiles by their subgroup build.
@@ -179,6 +183,7 @@ pub fn items(batch: u32, subgroups: bool) -> Vec<Item> {
             ConvPart::InputGradShared,
             ConvPart::WeightGrad,
             ConvPart::WeightGradShared,
+            ConvPart::WeightGradSharedTwin,
             ConvPart::ForwardSubgroup,
             ConvPart::InputGradSubgroup,
             ConvPart::WeightGradSubgroup,
@@ -372,11 +377,28 @@ async fn conv_part(
     // The workgroup-memory weight gradient as training would run it on this adapter: its
     // measured cut and width where it is the measured choice, else its default.
     let shared = match part {
-        ConvPart::WeightGradShared => match conv::choose_weight_grad(gpu, s).await? {
-            chosen @ WeightGradAlgorithm::Shared { .. } => chosen,
-            _ => WeightGradAlgorithm::shared_default(&s),
-        },
+        ConvPart::WeightGradShared | ConvPart::WeightGradSharedTwin => {
+            match conv::choose_weight_grad(gpu, s).await? {
+                chosen @ WeightGradAlgorithm::Shared { .. } => chosen,
+                _ => WeightGradAlgorithm::shared_default(&s),
+            }
+        }
         _ => WeightGradAlgorithm::shared_default(&s),
+    };
+    let shared = match (part, shared) {
+        (
+            ConvPart::WeightGradSharedTwin,
+            WeightGradAlgorithm::Shared {
+                parts,
+                across,
+                prefetch,
+            },
+        ) if across >= conv::SHARED_PREFETCH_FEWEST_ACROSS => WeightGradAlgorithm::Shared {
+            parts,
+            across,
+            prefetch: !prefetch,
+        },
+        _ => shared,
     };
     let name = match part {
         ConvPart::Forward => "conv forward".to_string(),
@@ -384,7 +406,9 @@ async fn conv_part(
         ConvPart::InputGrad => "conv input grad".to_string(),
         ConvPart::InputGradShared => "conv input grad shared".to_string(),
         ConvPart::WeightGrad => "conv weight grad".to_string(),
-        ConvPart::WeightGradShared => format!("conv weight grad {}", shared.label()),
+        ConvPart::WeightGradShared | ConvPart::WeightGradSharedTwin => {
+            format!("conv weight grad {}", shared.label())
+        }
         ConvPart::ForwardSubgroup => "conv forward subgroup".to_string(),
         ConvPart::InputGradSubgroup => "conv input grad subgroup".to_string(),
         ConvPart::WeightGradSubgroup => "conv weight grad subgroup".to_string(),
@@ -401,7 +425,7 @@ async fn conv_part(
             Conv::input_grad_by(gpu, shared, s, slices, dy, wt, dx, false)?
         }
         ConvPart::WeightGrad => Conv::weight_grad(gpu, s, slices, w(&x), w(&y), w(&out_w))?,
-        ConvPart::WeightGradShared => {
+        ConvPart::WeightGradShared | ConvPart::WeightGradSharedTwin => {
             let (x, dy, dw) = (w(&x), w(&y), w(&out_w));
             Conv::weight_grad_by(gpu, shared, s, slices, x, dy, dw)?
         }

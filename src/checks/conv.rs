@@ -51,6 +51,10 @@ pub enum ConvKernel {
     WeightGradShared,
     /// dw by the workgroup-memory kernel, every image its own part (then summed).
     WeightGradSharedSplit,
+    /// dw by the prefetching workgroup-memory kernel, unsplit, in 64-column tiles.
+    WeightGradSharedPrefetch,
+    /// dw by the prefetching workgroup-memory kernel, split as `WeightGradSharedSplit`.
+    WeightGradSharedPrefetchSplit,
     /// db from dy.
     BiasGrad,
 }
@@ -99,6 +103,8 @@ impl ConvKernel {
             ConvKernel::WeightGrad
                 | ConvKernel::WeightGradShared
                 | ConvKernel::WeightGradSharedSplit
+                | ConvKernel::WeightGradSharedPrefetch
+                | ConvKernel::WeightGradSharedPrefetchSplit
                 | ConvKernel::WeightGradSubgroup
         )
     }
@@ -137,6 +143,10 @@ impl ConvCase {
             ConvKernel::WeightGradShared => "weight grad by workgroup-memory tiles",
             ConvKernel::WeightGradSharedSplit => {
                 "weight grad by workgroup-memory tiles of the fitted width, positions cut in 2n+1 parts"
+            }
+            ConvKernel::WeightGradSharedPrefetch => "weight grad by prefetching workgroup-memory tiles",
+            ConvKernel::WeightGradSharedPrefetchSplit => {
+                "weight grad by prefetching workgroup-memory tiles of the fitted width, positions cut in 2n+1 parts"
             }
             ConvKernel::BiasGrad => "bias grad",
         };
@@ -297,6 +307,23 @@ pub fn cases() -> Vec<ConvCase> {
         }
     }
     out
+}
+
+/// The workgroup-memory weight gradient's cases of [`cases`] again by its prefetching kernel
+/// (unsplit and split alike): their own self-test family, last, so that adding them moved no
+/// other case's seed.
+pub fn prefetch_cases() -> Vec<ConvCase> {
+    cases()
+        .into_iter()
+        .filter_map(|c| {
+            let kernel = match c.kernel {
+                ConvKernel::WeightGradShared => ConvKernel::WeightGradSharedPrefetch,
+                ConvKernel::WeightGradSharedSplit => ConvKernel::WeightGradSharedPrefetchSplit,
+                _ => return None,
+            };
+            Some(ConvCase { kernel, ..c })
+        })
+        .collect()
 }
 
 /// Buffer indices (relative to the tensor's start) of `count` channels from `first` of a
@@ -464,21 +491,33 @@ pub async fn check(gpu: &Gpu, case: &ConvCase, seed: u64) -> Result<CheckResult,
                 Conv::input_grad_by(gpu, algorithm, s, l, dy, w, out, accumulate)
             }
             ConvKernel::WeightGrad => Conv::weight_grad(gpu, s, l, x, dy, out),
-            ConvKernel::WeightGradShared | ConvKernel::WeightGradSharedSplit => {
+            ConvKernel::WeightGradShared
+            | ConvKernel::WeightGradSharedSplit
+            | ConvKernel::WeightGradSharedPrefetch
+            | ConvKernel::WeightGradSharedPrefetchSplit => {
                 // Unsplit in 64-column tiles; split (more parts than images: cuts inside
                 // images and a short last part) in the layer's fitted width.
-                let algorithm = match case.kernel {
-                    ConvKernel::WeightGradShared => WeightGradAlgorithm::Shared {
-                        parts: 1,
-                        across: conv::SHARED_ACROSS,
-                    },
-                    _ => WeightGradAlgorithm::Shared {
-                        parts: 2 * s.n + 1,
-                        across: conv::shared_weight_grad_fitted_across(
+                let (parts, across) = match case.kernel {
+                    ConvKernel::WeightGradShared | ConvKernel::WeightGradSharedPrefetch => {
+                        (1, conv::SHARED_ACROSS)
+                    }
+                    _ => (
+                        2 * s.n + 1,
+                        conv::shared_weight_grad_fitted_across(
                             &s,
                             gpu.limits().max_compute_invocations_per_workgroup,
                         ),
-                    },
+                    ),
+                };
+                let prefetch = matches!(
+                    case.kernel,
+                    ConvKernel::WeightGradSharedPrefetch
+                        | ConvKernel::WeightGradSharedPrefetchSplit
+                );
+                let algorithm = WeightGradAlgorithm::Shared {
+                    parts,
+                    across,
+                    prefetch,
                 };
                 Conv::weight_grad_by(gpu, algorithm, s, l, x, dy, out)
             }

@@ -62,6 +62,8 @@ pub enum Family {
     MatmulSplit,
     /// The pipelined 128x128 matmul tiles (`main_pipelined`), unsplit and split.
     MatmulPipelined,
+    /// The prefetching workgroup-memory weight gradient (`weight_grad_shared_prefetch`).
+    ConvPrefetch,
 }
 
 /// One self-test case of any kernel family.
@@ -103,6 +105,9 @@ pub fn all_cases() -> Vec<Case> {
         family(Family::MatmulWide, matmul::wide_cases(), |c| c.describe()),
         family(Family::MatmulSplit, matmul::split_cases(), |c| c.describe()),
         family(Family::MatmulPipelined, matmul::pipelined_cases(), |c| {
+            c.describe()
+        }),
+        family(Family::ConvPrefetch, conv::prefetch_cases(), |c| {
             c.describe()
         }),
     ]
@@ -190,6 +195,10 @@ pub async fn run(gpu: &Gpu, case: &Case, seed: u64) -> Result<CheckResult, GpuEr
                 .get(case.index)
                 .ok_or_else(missing)?;
             matmul::check(gpu, c, seed).await
+        }
+        Family::ConvPrefetch => {
+            let c = *conv::prefetch_cases().get(case.index).ok_or_else(missing)?;
+            conv::check(gpu, &c, seed).await
         }
     }
 }

@@ -29,6 +29,9 @@ pub const INPUT_GRAD_SHARED: &str = "conv2d_input_grad_shared";
 pub const WEIGHT_GRAD: &str = "conv2d_weight_grad";
 /// Counter name of the workgroup-memory weight-gradient kernel (`conv_shared.wgsl`).
 pub const WEIGHT_GRAD_SHARED: &str = "conv2d_weight_grad_shared";
+/// Counter name of the workgroup-memory weight gradient that loads the next chunk while it
+/// multiplies the current one.
+pub const WEIGHT_GRAD_SHARED_PREFETCH: &str = "conv2d_weight_grad_shared_prefetch";
 /// Counter name of the pass that adds up a weight gradient split over the batch.
 pub const WEIGHT_GRAD_SUM: &str = "conv2d_weight_grad_sum";
 /// Counter name of the bias-gradient kernel.
@@ -681,17 +684,35 @@ impl Conv {
                 let constants = vec![("WG_X", across as f64)];
                 (kernel, entry, shader, constants, grid, cut)
             }
-            WeightGradAlgorithm::Shared { parts, across } => {
+            WeightGradAlgorithm::Shared {
+                parts,
+                across,
+                prefetch,
+            } => {
                 let down = shared_tile_invocations_down(shape.k);
                 let widest = shared_weight_grad_widest(
                     &shape,
                     gpu.limits().max_compute_invocations_per_workgroup,
                 );
                 let across = across.clamp(1, widest);
+                let (kernel, entry) = match prefetch {
+                    false => (WEIGHT_GRAD_SHARED, "weight_grad_shared"),
+                    true => (WEIGHT_GRAD_SHARED_PREFETCH, "weight_grad_shared_prefetch"),
+                };
+                // The prefetching kernel holds 64 / across values of dy per invocation in
+                // registers, at most PREFETCH_A = 8.
+                if prefetch && across < SHARED_PREFETCH_FEWEST_ACROSS {
+                    return Err(GpuError::launch(
+                        kernel,
+                        format!(
+                            "needs at least {SHARED_PREFETCH_FEWEST_ACROSS} invocations across, \
+                             this device allows {across} for {}",
+                            shape.describe()
+                        ),
+                    ));
+                }
                 let grid = shared_weight_grad_grid(&shape, across);
                 let cut = shared_weight_grad_cut(&shape, parts.min(most_parts));
-                let entry = "weight_grad_shared";
-                let kernel = WEIGHT_GRAD_SHARED;
                 (
                     kernel,
                     entry,
@@ -1372,6 +1393,10 @@ pub enum WeightGradAlgorithm {
         /// Invocations across the workgroup, 4 columns (c, r, s) each: 16 (64-column tiles)
         /// or a layer's fitted width (see [`shared_weight_grad_fitted_across`]).
         across: u32,
+        /// By `weight_grad_shared_prefetch`: the next chunk's values loaded into registers
+        /// while the current chunk is multiplied (the same sums in the same order).
+        #[serde(default)]
+        prefetch: bool,
     },
 }
 
@@ -1397,19 +1422,45 @@ impl WeightGradAlgorithm {
         let parts = SHARED_WEIGHT_GRAD_WORKGROUPS
             .div_ceil(x * y)
             .clamp(1, shared_weight_grad_most_parts(shape));
-        WeightGradAlgorithm::Shared { parts, across }
+        WeightGradAlgorithm::Shared {
+            parts,
+            across,
+            prefetch: false,
+        }
     }
 
-    /// Like `registers`, `shared/8` (64-column tiles) or `shared/8/144` (144-column tiles).
+    /// The same cut and width by the prefetching kernel.
+    pub fn prefetching(self) -> Self {
+        match self {
+            WeightGradAlgorithm::Shared { parts, across, .. } => WeightGradAlgorithm::Shared {
+                parts,
+                across,
+                prefetch: true,
+            },
+            other => other,
+        }
+    }
+
+    /// Like `registers`, `shared/8` (64-column tiles), `shared/8/144` (144-column tiles),
+    /// or `shared_prefetch/8/144` by the prefetching kernel.
     pub fn label(&self) -> String {
         match *self {
             WeightGradAlgorithm::Registers => "registers".into(),
             WeightGradAlgorithm::RegistersSubgroup => "registers_subgroup".into(),
-            WeightGradAlgorithm::Shared { parts, across } if across == SHARED_ACROSS => {
-                format!("shared/{parts}")
-            }
-            WeightGradAlgorithm::Shared { parts, across } => {
-                format!("shared/{parts}/{}", 4 * across)
+            WeightGradAlgorithm::Shared {
+                parts,
+                across,
+                prefetch,
+            } => {
+                let name = if prefetch {
+                    "shared_prefetch"
+                } else {
+                    "shared"
+                };
+                match across == SHARED_ACROSS {
+                    true => format!("{name}/{parts}"),
+                    false => format!("{name}/{parts}/{}", 4 * across),
+                }
             }
         }
     }
@@ -1418,24 +1469,30 @@ impl WeightGradAlgorithm {
     pub fn from_label(label: &str) -> Option<Self> {
         let mut fields = label.split('/');
         let name = fields.next()?;
-        let numbers: Option<Vec<u32>> = fields.map(|f| f.parse().ok()).collect();
-        match (name, numbers?.as_slice()) {
-            ("registers", []) => Some(WeightGradAlgorithm::Registers),
-            ("registers_subgroup", []) => Some(WeightGradAlgorithm::RegistersSubgroup),
-            ("shared", &[parts]) if parts >= 1 => Some(WeightGradAlgorithm::Shared {
-                parts,
-                across: SHARED_ACROSS,
-            }),
-            ("shared", &[parts, cols])
-                if parts >= 1 && cols % 4 == 0 && (4..=4 * SHARED_MAX_ACROSS).contains(&cols) =>
-            {
-                Some(WeightGradAlgorithm::Shared {
-                    parts,
-                    across: cols / 4,
-                })
-            }
-            _ => None,
-        }
+        let numbers: Vec<u32> = fields.map(|f| f.parse().ok()).collect::<Option<_>>()?;
+        let prefetch = match (name, numbers.as_slice()) {
+            ("registers", []) => return Some(WeightGradAlgorithm::Registers),
+            ("registers_subgroup", []) => return Some(WeightGradAlgorithm::RegistersSubgroup),
+            ("shared", _) => false,
+            ("shared_prefetch", _) => true,
+            _ => return None,
+        };
+        let fewest = if prefetch {
+            SHARED_PREFETCH_FEWEST_ACROSS
+        } else {
+            1
+        };
+        let widths = 4 * fewest..=4 * SHARED_MAX_ACROSS;
+        let (parts, across) = match *numbers.as_slice() {
+            [parts] => (parts, SHARED_ACROSS),
+            [parts, cols] if cols % 4 == 0 && widths.contains(&cols) => (parts, cols / 4),
+            _ => return None,
+        };
+        (parts >= 1).then_some(WeightGradAlgorithm::Shared {
+            parts,
+            across,
+            prefetch,
+        })
     }
 }
 
@@ -1455,6 +1512,10 @@ pub const SHARED_ACROSS: u32 = 16;
 /// The most invocations across `weight_grad_shared` takes (144 columns; `MAX_WG_X` in
 /// `conv_shared.wgsl`, whose workgroup memory is sized for it).
 const SHARED_MAX_ACROSS: u32 = 36;
+
+/// The fewest invocations across `weight_grad_shared_prefetch` takes: each holds 64 / across
+/// values of dy per chunk in registers, at most 8 (`PREFETCH_A` in `conv_shared.wgsl`).
+pub const SHARED_PREFETCH_FEWEST_ACROSS: u32 = 8;
 
 /// The width that fits a layer's taps (c, r, s) into the fewest tiles of at most 144
 /// columns, as evenly as they go, at least 32 columns: 144 taps (a 3x3 layer of 16
@@ -1516,7 +1577,8 @@ pub fn shared_weight_grad_cut(shape: &ConvShape, parts: u32) -> (u32, u32) {
 
 /// The cuts and widths worth timing for the workgroup-memory kernel: 1, 2, 4, ... parts up
 /// to the most worth cutting, and the default aim, each in 64-column tiles and, where it
-/// differs, in the layer's fitted width.
+/// differs, in the layer's fitted width; each by the plain kernel and then, where the width
+/// allows it, by the prefetching one.
 pub fn shared_weight_grad_candidates(gpu: &Gpu, shape: &ConvShape) -> Vec<WeightGradAlgorithm> {
     let most = shared_weight_grad_most_parts(shape);
     let invocations = gpu.limits().max_compute_invocations_per_workgroup;
@@ -1542,7 +1604,15 @@ pub fn shared_weight_grad_candidates(gpu: &Gpu, shape: &ConvShape) -> Vec<Weight
             parts
                 .into_iter()
                 .filter(|&p| seen.insert(shared_weight_grad_cut(shape, p)))
-                .map(|parts| WeightGradAlgorithm::Shared { parts, across }),
+                .flat_map(|parts| {
+                    let plain = WeightGradAlgorithm::Shared {
+                        parts,
+                        across,
+                        prefetch: false,
+                    };
+                    let prefetching = across >= SHARED_PREFETCH_FEWEST_ACROSS;
+                    std::iter::once(plain).chain(prefetching.then(|| plain.prefetching()))
+                }),
         );
     }
     candidates
@@ -1576,7 +1646,8 @@ pub async fn choose_weight_grad(
 }
 
 /// The timing behind [`choose_weight_grad`], on any adapter and remembering nothing: the
-/// register tiles against the workgroup-memory tiles and, where those win, their splits.
+/// register tiles against the workgroup-memory tiles and, where those win, their splits and
+/// widths, each plain and prefetching.
 pub async fn measure_weight_grad(
     gpu: &Gpu,
     shape: ConvShape,
