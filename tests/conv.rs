@@ -316,6 +316,50 @@ fn same_inputs_give_bitwise_identical_outputs() {
 }
 
 #[test]
+fn the_prefetching_weight_gradient_gives_the_plain_kernels_bits() {
+    // Same cut, same width, same sums in the same order: a kept choice of either gives the
+    // same training run to the bit. Unsplit and split, 64-column and fitted tiles, a
+    // strided layer with a short last chunk.
+    let gpu = common::gpu();
+    let s = shape(3, 16, 13, 11, 20, 3, 2, 1);
+    let slices = ChannelSlices::dense(&s);
+    let [x, _, dy] = random_operands(&gpu, &s);
+    let fitted = conv::shared_weight_grad_fitted_across(
+        &s,
+        gpu.limits().max_compute_invocations_per_workgroup,
+    );
+    for (parts, across) in [
+        (1, conv::SHARED_ACROSS),
+        (7, fitted),
+        (5, conv::SHARED_ACROSS),
+    ] {
+        let mut runs = Vec::new();
+        for prefetch in [false, true] {
+            let algorithm = WeightGradAlgorithm::Shared {
+                parts,
+                across,
+                prefetch,
+            };
+            let dw = gpu.storage("dw", s.w_len() as u64 * 4).unwrap();
+            let whole = Operand::whole;
+            let op = Conv::weight_grad_by(
+                &gpu,
+                algorithm,
+                s,
+                slices,
+                whole(&x),
+                whole(&dy),
+                whole(&dw),
+            )
+            .unwrap();
+            runs.push(run_to_bits(&gpu, &[op], &[&dw]));
+        }
+        assert_eq!(runs[0], runs[1], "{parts} parts, {across} across");
+    }
+    assert!(gpu.counters().get(conv::WEIGHT_GRAD_SHARED_PREFETCH) >= 3);
+}
+
+#[test]
 fn the_8_and_16_row_blocks_give_the_same_bits() {
     let gpu = common::gpu();
     let s = shape(3, 10, 13, 11, 12, 3, 2, 1);

@@ -363,6 +363,35 @@ fn same_inputs_give_bitwise_identical_outputs() {
 }
 
 #[test]
+fn the_pipelined_tiles_give_the_wide_tiles_bits() {
+    // The same 128 x 128 tiles adding the same products in the same order, only loaded
+    // earlier: a kept choice of either gives the same results to the bit.
+    let gpu = common::gpu();
+    for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+        let shape = MatmulShape::new(131, 257, 203).transposed(ta, tb);
+        let a = gpu
+            .storage_from("a", &random_values(7, shape.a_len()))
+            .unwrap();
+        let b = gpu
+            .storage_from("b", &random_values(8, shape.b_len()))
+            .unwrap();
+        let mut runs = Vec::new();
+        for algorithm in [MatmulAlgorithm::Wide, MatmulAlgorithm::Pipelined] {
+            let c = gpu.storage("c", shape.c_len() as u64 * 4).unwrap();
+            let whole = Operand::whole;
+            let op =
+                Matmul::new_by(&gpu, algorithm, shape, whole(&a), whole(&b), whole(&c)).unwrap();
+            let mut commands = Commands::new(&gpu, "pipelined bits");
+            commands.run(&op.dispatches().iter().collect::<Vec<_>>());
+            commands.submit();
+            let out = block_on(gpu.read_f32(&c, 0, shape.c_len())).unwrap();
+            runs.push(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        }
+        assert!(runs[0] == runs[1], "{}", shape.describe());
+    }
+}
+
+#[test]
 fn the_kernel_choice_times_each_once_and_software_adapters_keep_register_blocks() {
     let gpu = common::gpu();
     let shape = MatmulShape::new(70, 130, 90).transposed(false, true);
