@@ -357,6 +357,20 @@ fn the_prefetching_weight_gradient_gives_the_plain_kernels_bits() {
         assert_eq!(runs[0], runs[1], "{parts} parts, {across} across");
     }
     assert!(gpu.counters().get(conv::WEIGHT_GRAD_SHARED_PREFETCH) >= 3);
+    // Narrower than 8 invocations, its registers would not hold a chunk: refused.
+    let narrow = WeightGradAlgorithm::Shared {
+        parts: 1,
+        across: 4,
+        prefetch: true,
+    };
+    let dw = gpu.storage("dw", s.w_len() as u64 * 4).unwrap();
+    let whole = Operand::whole;
+    let refused = Conv::weight_grad_by(&gpu, narrow, s, slices, whole(&x), whole(&dy), whole(&dw));
+    let message = refused.map(|_| ()).unwrap_err().to_string();
+    assert!(
+        message.contains("needs at least 8 invocations across"),
+        "{message}"
+    );
 }
 
 #[test]

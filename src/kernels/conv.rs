@@ -706,7 +706,7 @@ impl Conv {
                         kernel,
                         format!(
                             "needs at least {SHARED_PREFETCH_FEWEST_ACROSS} invocations across, \
-                             this device allows {across} for {}",
+                             got {across} (this device allows up to {widest}) for {}",
                             shape.describe()
                         ),
                     ));
