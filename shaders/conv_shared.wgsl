@@ -223,17 +223,29 @@ fn weight_grad_shared(
 // The tile's columns (c, r, s) from col0, decoded once into the column tables.
 fn decode_columns(li: u32, col0: u32) {
     let crs = cv.c * cv.r * cv.s;
-    let rs = cv.r * cv.s;
     for (var i = li; i < 4u * WG_X; i += WG_X * WG_Y) {
-        let col = col0 + i;
-        let c = col / rs;
-        let r = (col - c * rs) / cv.s;
-        let s = col - c * rs - r * cv.s;
-        let inside = col < crs;
-        col_plane[i] = select(0u, c * cv.h * cv.w, inside);
-        col_r[i] = select(FAR, i32(r), inside);
-        col_s[i] = select(FAR, i32(s), inside);
+        let tap = tap_of(col0 + i, crs);
+        col_plane[i] = tap.plane;
+        col_r[i] = tap.r;
+        col_s[i] = tap.s;
     }
+}
+
+// Tap t, an index over (c, r, s): the offset of channel c's plane in an image, and the tap's
+// row and column; past `end`, a tap in the padding (FAR).
+struct Tap {
+    plane: u32,
+    r: i32,
+    s: i32,
+}
+
+fn tap_of(t: u32, end: u32) -> Tap {
+    let rs = cv.r * cv.s;
+    let c = t / rs;
+    let r = (t - c * rs) / cv.s;
+    let s = t - c * rs - r * cv.s;
+    let inside = t < end;
+    return Tap(select(0u, c * cv.h * cv.w, inside), select(FAR, i32(r), inside), select(FAR, i32(s), inside));
 }
 
 // An invocation's 4 x 4 block of part z's copy of dw, which starts at w_offset + z * k * crs
@@ -396,14 +408,10 @@ var<workgroup> tap_s: array<i32, 32>;
 
 // Decodes tap t (an index over (c, r, s)) into slot `slot` of the tap tables.
 fn decode_forward_tap(slot: u32, t: u32, end: u32) {
-    let rs = cv.r * cv.s;
-    let c = t / rs;
-    let r = (t - c * rs) / cv.s;
-    let s = t - c * rs - r * cv.s;
-    let inside = t < end;
-    tap_plane[slot] = select(0u, c * cv.h * cv.w, inside);
-    tap_r[slot] = select(FAR, i32(r), inside);
-    tap_s[slot] = select(FAR, i32(s), inside);
+    let tap = tap_of(t, end);
+    tap_plane[slot] = tap.plane;
+    tap_r[slot] = tap.r;
+    tap_s[slot] = tap.s;
 }
 
 @compute @workgroup_size(WG_X, WG_Y, 1)

@@ -422,31 +422,35 @@ fn pipe_slot(li: u32, inner_first: bool) -> Slot {
     return Slot(vec2<u32>(4u * (li % 32u), li / 32u), vec2<u32>(1u, 0u));
 }
 
-// op(A)'s 4 values at `s` in the block of rows from row0 and inner indices from p0; zero
-// outside the product. Branch-free (an invalid value is read at the operand's first index and
-// discarded), so the compiler can issue all four loads at once.
-fn pipe_load_a(s: Slot, row0: u32, p0: u32, k_len: u32, start: u32) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
+// Where the 4 values at `s` of a block of op(A) (or op(B)) lie: their indices in the operand
+// (origin: the block's first row (column); count: the rows (columns) there are; stride, step:
+// the operand's row (column) stride and inner step), and which of them exist. A value
+// outside the product is read at index 0 and discarded, so the loads do not branch and the
+// compiler can issue all four at once.
+struct Spots {
+    at: vec4<u32>,
+    ok: vec4<bool>,
+}
+
+fn pipe_spots(s: Slot, origin: u32, p0: u32, k_len: u32, count: u32, start: u32, stride: u32, step: u32) -> Spots {
+    var spots: Spots;
     for (var q = 0u; q < 4u; q++) {
-        let i = row0 + s.at.x + q * s.step.x;
+        let i = origin + s.at.x + q * s.step.x;
         let p = p0 + s.at.y + q * s.step.y;
-        let ok = i < params.m && p < k_len;
-        let x = a[select(0u, start + i * params.a_row_stride + p * params.a_step, ok)];
-        v[q] = select(0.0, x, ok);
+        spots.ok[q] = i < count && p < k_len;
+        spots.at[q] = select(0u, start + i * stride + p * step, spots.ok[q]);
     }
-    return v;
+    return spots;
+}
+
+fn pipe_load_a(s: Slot, row0: u32, p0: u32, k_len: u32, start: u32) -> vec4<f32> {
+    let w = pipe_spots(s, row0, p0, k_len, params.m, start, params.a_row_stride, params.a_step);
+    return select(vec4<f32>(0.0), load4(w.at), w.ok);
 }
 
 fn pipe_load_b(s: Slot, col0: u32, p0: u32, k_len: u32, start: u32) -> vec4<f32> {
-    var v = vec4<f32>(0.0);
-    for (var q = 0u; q < 4u; q++) {
-        let i = col0 + s.at.x + q * s.step.x;
-        let p = p0 + s.at.y + q * s.step.y;
-        let ok = i < params.n && p < k_len;
-        let x = b[select(0u, start + i * params.b_col_stride + p * params.b_step, ok)];
-        v[q] = select(0.0, x, ok);
-    }
-    return v;
+    let w = pipe_spots(s, col0, p0, k_len, params.n, start, params.b_col_stride, params.b_step);
+    return select(vec4<f32>(0.0), load4b(w.at), w.ok);
 }
 
 // Stores an invocation's 4 values into staged block `half` (inner index major, 4 rows or
