@@ -62,6 +62,11 @@ def spread(s):
     return f"{100 * s['median']:.1f}% ({100 * s['low']:.1f}-{100 * s['high']:.1f}%)"
 
 
+def spread_ms(s):
+    """A median and its range in milliseconds, like `0.123 ms (0.100-0.400)`."""
+    return f"{s['median']:.3f} ms ({s['low']:.3f}-{s['high']:.3f})"
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -101,6 +106,18 @@ def main():
         label = f"matmul {n}^3, GFLOP/s" + (f" ({kernels})" if kernels else "")
         print(f"| {label} | {fmt(ours)} | cuBLAS {fmt(cublas.get(n))} | "
               f"{ratio(ours, cublas.get(n))} |")
+
+    print("\nThe CPU's time to record a step and to submit it, beside the step (on a GPU, "
+          "together near the step's time: the GPU waits on the CPU):")
+    for label, file, _, batch in runs:
+        run = load(folder, file) or {}
+        summary = run.get("summary") or {}
+        record, submit = summary.get("record_ms"), summary.get("submit_ms")
+        rate = run.get("images_per_second")
+        if record and submit and rate:
+            step_ms = 1e3 * batch / rate
+            print(f"- {label}: record {spread_ms(record)}, submit {spread_ms(submit)}, "
+                  f"of {step_ms:.3f} ms per step")
 
     print("\nWhere the GPU time of a profiled training step goes (top kernels):")
     for file in ("resnet20-b128.json", "small-b128.json"):

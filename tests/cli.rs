@@ -226,6 +226,20 @@ fn train_runs_end_to_end_and_saves_weights_and_results() {
     assert!(shares[0]["removed"]["median"].is_f64(), "{shares:?}");
     assert_eq!(results["iterations"], 8);
     assert_eq!(results["epochs"][0]["test"]["images"], 100);
+    // The CPU's recording time per step, over the 8 steps: printed and in the JSON.
+    assert!(stdout.contains("the CPU recorded a step in"), "{stdout}");
+    for field in ["record_ms", "submit_ms"] {
+        let ms = &results["summary"][field];
+        let (low, median, high) = (
+            ms["low"].as_f64().unwrap(),
+            ms["median"].as_f64().unwrap(),
+            ms["high"].as_f64().unwrap(),
+        );
+        assert!(
+            0.0 < low && low <= median && median <= high,
+            "{field}: {ms}"
+        );
+    }
     let saved = snapfreeze::checkpoint::load(&std::fs::read(&weights).unwrap()).unwrap();
     assert!(saved
         .iter()

@@ -501,6 +501,9 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
         forward_flop / 1e6,
     );
     print_method_results(&summary);
+    if let Some(line) = recording_line(&summary, trainer.gpu().is_software()) {
+        println!("{line}");
+    }
     if let Some(path) = &args.save {
         save(&trainer, path).await?;
         println!("weights saved to {}", path.display());
@@ -562,6 +565,26 @@ pub async fn train(args: TrainArgs) -> Result<(), String> {
         write(path, text)?;
     }
     Ok(())
+}
+
+/// How long the CPU took to record and to submit a step, beside the step's own time. On a
+/// GPU both are CPU work, and near the step's time the GPU waits on the CPU; a software
+/// adapter (`software`) may run the step inside the submission, so there it says nothing.
+pub fn recording_line(summary: &RunSummary, software: bool) -> Option<String> {
+    let (record, submit) = (summary.record_ms?, summary.submit_ms?);
+    let steps: u64 = summary.phases.iter().map(|p| p.steps).sum();
+    let step_ms = 1e3 * summary.train_seconds / steps.max(1) as f64;
+    let cpu_ms = record.median + submit.median;
+    let verdict = match (software, cpu_ms >= 0.8 * step_ms) {
+        (true, _) => " (a software adapter: its submission may run the step)",
+        (false, true) => ": the GPU waits on the CPU",
+        (false, false) => "",
+    };
+    Some(format!(
+        "the CPU recorded a step in {:.3} ms (median; {:.3}-{:.3}) and submitted it in {:.3} ms \
+         ({:.3}-{:.3}), of {step_ms:.3} ms per step{verdict}",
+        record.median, record.low, record.high, submit.median, submit.low, submit.high
+    ))
 }
 
 /// The snapshot ensemble's curve and FreezeOut's savings, when the method has them.

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ensemble::{Diversity, EnsemblePoint, Snapshot};
-use crate::metrics::{Evaluation, FreezeTiming, PhaseTime, Resume, SpeedRange, SwaResult};
+use crate::metrics::{self, Evaluation, FreezeTiming, PhaseTime, Resume, SpeedRange, SwaResult};
 use crate::train::work::WorkDone;
 
 /// A run's results: what a comparison tabulates.
@@ -54,6 +54,15 @@ pub struct RunSummary {
     pub freeze_timing: Option<FreezeTiming>,
     /// Training time by number of frozen blocks.
     pub phases: Vec<PhaseTime>,
+    /// Milliseconds the CPU took to record one training step (every launch encoded), over
+    /// the run's steps (median and extremes).
+    #[serde(default)]
+    pub record_ms: Option<metrics::Spread>,
+    /// Milliseconds the submission of one step took, likewise. On a GPU that is CPU work
+    /// too; a software adapter may run the step's kernels inside it. Where recording and
+    /// submitting on a GPU near the step's own time, the GPU waits on the CPU.
+    #[serde(default)]
+    pub submit_ms: Option<metrics::Spread>,
     /// FLOPs executed and launches by kernel.
     pub work: WorkDone,
     /// Resumes after divergences, with the rates used from each on.
@@ -534,6 +543,8 @@ mod tests {
             speed: None,
             freeze_timing: None,
             phases: Vec::new(),
+            record_ms: None,
+            submit_ms: None,
             work: WorkDone::default(),
             resumes: Vec::new(),
         }

@@ -142,6 +142,8 @@ export class LiveViews {
     $("stat-speed-label").textContent = median == null ? "images / s" : "images / s (median of the run)";
     $("stat-speed").textContent = ips ? Math.round(ips).toLocaleString("en") : "–";
     $("stat-ms").textContent = ips ? number((1000 * record.config.batch) / ips) : "–";
+    const recording = record.summary?.record_ms?.median;
+    $("stat-record").textContent = recording == null ? "–" : number(recording);
     const blocks = record.schedule.blocks.length;
     const frozen = record.steps.at(-1)?.frozen_blocks ?? 0;
     $("stat-blocks").textContent = `${blocks - frozen} of ${blocks}`;

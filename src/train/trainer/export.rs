@@ -126,6 +126,8 @@ impl Trainer {
                 .filter(|p| p.steps > 0)
                 .cloned()
                 .collect(),
+            record_ms: self.timing.record_and_submit_ms().map(|r| r.0),
+            submit_ms: self.timing.record_and_submit_ms().map(|r| r.1),
             work: self.work(),
             resumes: self.resumes.clone(),
         }

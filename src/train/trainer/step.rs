@@ -44,6 +44,7 @@ impl Trainer {
     /// Records and submits one training step; returns the index of the snapshot taken
     /// after it, if one was.
     fn step(&mut self) -> Result<Option<usize>, TrainError> {
+        let recording = web_time::Instant::now();
         let gpu: &Gpu = &self.gpu;
         let j = self.iteration;
         let epoch = (j / self.steps_per_epoch) as u32;
@@ -88,7 +89,9 @@ impl Trainer {
                 .take(&mut commands, &self.plan.params, &self.plan.state),
             false => None,
         };
+        let submitting = web_time::Instant::now();
         commands.submit();
+        self.timing.step_recorded(recording, submitting);
         self.iteration += 1;
         Ok(snapshot)
     }

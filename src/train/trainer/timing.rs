@@ -6,7 +6,7 @@ use web_time::Instant;
 
 use super::{TrainError, Trainer};
 use crate::gpu::{Commands, Gpu, KernelProfile};
-use crate::metrics::{quantile, FreezeTiming, PhaseTime};
+use crate::metrics::{quantile, FreezeTiming, PhaseTime, Spread};
 use crate::train::work::{forward_work, step_work, StepParts, StepProfile, WorkDone};
 
 /// How long each timed burst of one kind of step lasts: at least `seconds` (a GPU step
@@ -41,6 +41,9 @@ pub(super) struct Timing {
     batch: u32,
     /// FreezeOut's saving timed after the run ([`Trainer::time_freezing`]).
     pub freeze: Option<FreezeTiming>,
+    /// Milliseconds the CPU took to record each training step, and to submit it.
+    recording: Vec<f64>,
+    submitting: Vec<f64>,
 }
 
 impl Timing {
@@ -61,7 +64,25 @@ impl Timing {
             window_speeds: Vec::new(),
             batch,
             freeze: None,
+            recording: Vec::new(),
+            submitting: Vec::new(),
         }
+    }
+
+    /// A training step was recorded from `started` and submitted from `submitting` until
+    /// now.
+    pub fn step_recorded(&mut self, started: Instant, submitting: Instant) {
+        let ms = |from: Instant, to: Instant| (to - from).as_secs_f64() * 1e3;
+        let now = Instant::now();
+        self.recording.push(ms(started, submitting));
+        self.submitting.push(ms(submitting, now));
+    }
+
+    /// The CPU's milliseconds to record a step, and to submit it: median and extremes over
+    /// the run's steps (since its start or restore); `None` before the first.
+    pub fn record_and_submit_ms(&self) -> Option<(Spread, Spread)> {
+        (!self.recording.is_empty())
+            .then(|| (Spread::of(&self.recording), Spread::of(&self.submitting)))
     }
 
     /// A step is about to be submitted: the window starts with the first since a readback.
