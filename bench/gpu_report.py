@@ -63,8 +63,9 @@ def spread(s):
 
 
 def spread_ms(s):
-    """A median and its range in milliseconds, like `0.123 ms (0.100-0.400)`."""
-    return f"{s['median']:.3f} ms ({s['low']:.3f}-{s['high']:.3f})"
+    """Per-step milliseconds: the mean, the median and the range."""
+    return (f"{s['mean']:.3f} ms mean (median {s['median']:.3f}, "
+            f"{s['low']:.3f}-{s['high']:.3f})")
 
 
 def main():

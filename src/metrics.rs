@@ -180,6 +180,40 @@ impl Spread {
     }
 }
 
+/// Milliseconds measured once per training step: the mean, which a coarse clock (a
+/// browser's may tick every 0.1 ms, longer than some steps' recording) leaves unbiased, the
+/// median and the extremes.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PerStepMs {
+    /// Mean over the steps.
+    pub mean: f64,
+    /// Median step.
+    pub median: f64,
+    /// Shortest step.
+    pub low: f64,
+    /// Longest step.
+    pub high: f64,
+    /// Steps measured.
+    pub steps: usize,
+}
+
+impl PerStepMs {
+    /// The figures of `values` (one per step); `None` when there are none.
+    pub fn of(values: &[f64]) -> Option<PerStepMs> {
+        if values.is_empty() {
+            return None;
+        }
+        let spread = Spread::of(values);
+        Some(PerStepMs {
+            mean: values.iter().sum::<f64>() / values.len() as f64,
+            median: spread.median,
+            low: spread.low,
+            high: spread.high,
+            steps: values.len(),
+        })
+    }
+}
+
 /// Training went on after a divergence, from `iteration`, with its rates multiplied by
 /// `factor` (see `Trainer::resume`).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -230,15 +230,14 @@ fn train_runs_end_to_end_and_saves_weights_and_results() {
     assert!(stdout.contains("the CPU recorded a step in"), "{stdout}");
     for field in ["record_ms", "submit_ms"] {
         let ms = &results["summary"][field];
-        let (low, median, high) = (
-            ms["low"].as_f64().unwrap(),
-            ms["median"].as_f64().unwrap(),
-            ms["high"].as_f64().unwrap(),
-        );
+        let [low, median, mean, high] =
+            ["low", "median", "mean", "high"].map(|k| ms[k].as_f64().unwrap());
         assert!(
             0.0 < low && low <= median && median <= high,
             "{field}: {ms}"
         );
+        assert!(low <= mean && mean <= high, "{field}: {ms}");
+        assert_eq!(ms["steps"], 8, "{field}: {ms}");
     }
     let saved = snapfreeze::checkpoint::load(&std::fs::read(&weights).unwrap()).unwrap();
     assert!(saved

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use snapfreeze::data::Dataset;
 use snapfreeze::gpu::KernelProfile;
-use snapfreeze::metrics::{KernelShare, Spread};
+use snapfreeze::metrics::{KernelShare, PerStepMs, Spread};
 use snapfreeze::schedule::Method;
 use snapfreeze::train::{EpochMetrics, Event, Outcome, RunSummary, Stride, TrainConfig, Trainer};
 
@@ -574,16 +574,23 @@ pub fn recording_line(summary: &RunSummary, software: bool) -> Option<String> {
     let (record, submit) = (summary.record_ms?, summary.submit_ms?);
     let steps: u64 = summary.phases.iter().map(|p| p.steps).sum();
     let step_ms = 1e3 * summary.train_seconds / steps.max(1) as f64;
-    let cpu_ms = record.median + submit.median;
+    let cpu_ms = record.mean + submit.mean;
     let verdict = match (software, cpu_ms >= 0.8 * step_ms) {
         (true, _) => " (a software adapter: its submission may run the step)",
         (false, true) => ": the GPU waits on the CPU",
         (false, false) => "",
     };
+    let ms = |t: PerStepMs| {
+        format!(
+            "{:.3} ms (mean; median {:.3}, {:.3}-{:.3})",
+            t.mean, t.median, t.low, t.high
+        )
+    };
     Some(format!(
-        "the CPU recorded a step in {:.3} ms (median; {:.3}-{:.3}) and submitted it in {:.3} ms \
-         ({:.3}-{:.3}), of {step_ms:.3} ms per step{verdict}",
-        record.median, record.low, record.high, submit.median, submit.low, submit.high
+        "the CPU recorded a step in {} and submitted it in {}, of {step_ms:.3} ms per \
+         step{verdict}",
+        ms(record),
+        ms(submit)
     ))
 }
 

@@ -55,14 +55,14 @@ pub struct RunSummary {
     /// Training time by number of frozen blocks.
     pub phases: Vec<PhaseTime>,
     /// Milliseconds the CPU took to record one training step (every launch encoded), over
-    /// the run's steps (median and extremes).
+    /// the run's steps.
     #[serde(default)]
-    pub record_ms: Option<metrics::Spread>,
+    pub record_ms: Option<metrics::PerStepMs>,
     /// Milliseconds the submission of one step took, likewise. On a GPU that is CPU work
     /// too; a software adapter may run the step's kernels inside it. Where recording and
     /// submitting on a GPU near the step's own time, the GPU waits on the CPU.
     #[serde(default)]
-    pub submit_ms: Option<metrics::Spread>,
+    pub submit_ms: Option<metrics::PerStepMs>,
     /// FLOPs executed and launches by kernel.
     pub work: WorkDone,
     /// Resumes after divergences, with the rates used from each on.

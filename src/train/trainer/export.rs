@@ -126,8 +126,8 @@ impl Trainer {
                 .filter(|p| p.steps > 0)
                 .cloned()
                 .collect(),
-            record_ms: self.timing.record_and_submit_ms().map(|r| r.0),
-            submit_ms: self.timing.record_and_submit_ms().map(|r| r.1),
+            record_ms: self.timing.record_and_submit_ms().0,
+            submit_ms: self.timing.record_and_submit_ms().1,
             work: self.work(),
             resumes: self.resumes.clone(),
         }

@@ -6,7 +6,7 @@ use web_time::Instant;
 
 use super::{TrainError, Trainer};
 use crate::gpu::{Commands, Gpu, KernelProfile};
-use crate::metrics::{quantile, FreezeTiming, PhaseTime, Spread};
+use crate::metrics::{quantile, FreezeTiming, PerStepMs, PhaseTime};
 use crate::train::work::{forward_work, step_work, StepParts, StepProfile, WorkDone};
 
 /// How long each timed burst of one kind of step lasts: at least `seconds` (a GPU step
@@ -78,11 +78,13 @@ impl Timing {
         self.submitting.push(ms(submitting, now));
     }
 
-    /// The CPU's milliseconds to record a step, and to submit it: median and extremes over
-    /// the run's steps (since its start or restore); `None` before the first.
-    pub fn record_and_submit_ms(&self) -> Option<(Spread, Spread)> {
-        (!self.recording.is_empty())
-            .then(|| (Spread::of(&self.recording), Spread::of(&self.submitting)))
+    /// The CPU's milliseconds to record a step, and to submit it, over the run's steps
+    /// (since its start or restore); `None` before the first.
+    pub fn record_and_submit_ms(&self) -> (Option<PerStepMs>, Option<PerStepMs>) {
+        (
+            PerStepMs::of(&self.recording),
+            PerStepMs::of(&self.submitting),
+        )
     }
 
     /// A step is about to be submitted: the window starts with the first since a readback.
