@@ -287,7 +287,8 @@ test("a short comparison fills the curves, schedules, votes and table; pause hol
       freezes: p.records[2].freezes,
       snapshots: p.records[1].snapshots.map((s) => s.iteration),
       blocks: p.records[2].schedule.blocks.map((b) => b.freezeIteration),
-      stats: ["stat-speed", "stat-ms", "stat-blocks", "stat-flops", "stat-saved"].map((id) => document.getElementById(id).textContent),
+      stats: ["stat-speed", "stat-ms", "stat-blocks", "stat-flops", "stat-saved", "stat-record"].map((id) => document.getElementById(id).textContent),
+      recordMs: p.records[2].summary?.record_ms,
       speedLabel: document.getElementById("stat-speed-label").textContent,
       progress: [document.getElementById("progress").value, document.getElementById("progress").max],
     };
@@ -304,6 +305,12 @@ test("a short comparison fills the curves, schedules, votes and table; pause hol
   // FreezeOut's saving, timed after the run in interleaved rounds: the median and its range.
   assert.match(views.stats[4], /^-?\d+\.\d% \(-?\d+\.\d% to -?\d+\.\d%\)$/, `time saved: ${views.stats[4]}`);
   assert.equal(views.speedLabel, "images / s (median of the run)");
+  // The CPU's mean time to record a step, over the run's 20 steps (the browser's clock may
+  // be too coarse to see one, so 0 is possible; a number it must be).
+  assert.equal(views.recordMs?.steps, 20, JSON.stringify(views.recordMs));
+  const { low, mean, high } = views.recordMs;
+  assert.ok(0 <= low && low <= mean && mean <= high, JSON.stringify(views.recordMs));
+  assert.match(views.stats[5], /^\d+(\.\d+)?(e-\d+)?$/, `CPU ms to record a step: ${views.stats[5]}`);
   assert.equal(views.progress[0], views.progress[1]);
 
   // The comparison table.
