@@ -96,6 +96,7 @@ impl Trainer {
         let costs: Vec<f64> = self.plan.blocks.iter().map(|b| b.forward_flops).collect();
         let images = (self.iteration * self.config.batch as u64) as f64;
         let train_seconds = self.train_seconds();
+        let (record_ms, submit_ms) = self.timing.record_and_submit_ms();
         RunSummary {
             method: self.config.method.label(),
             title: self.config.method.title(),
@@ -126,8 +127,8 @@ impl Trainer {
                 .filter(|p| p.steps > 0)
                 .cloned()
                 .collect(),
-            record_ms: self.timing.record_and_submit_ms().0,
-            submit_ms: self.timing.record_and_submit_ms().1,
+            record_ms,
+            submit_ms,
             work: self.work(),
             resumes: self.resumes.clone(),
         }
