@@ -181,17 +181,11 @@ fn weight_grad_shared(
     let threads = WG_X * WG_Y;
     let tile_rows = 4u * WG_Y;
     let tile_cols = 4u * WG_X;
-    let pq = cv.p * cv.q;
     let row0 = wg.y * tile_rows;
     let col0 = wg.x * tile_cols;
     let l_begin = wg.z * cv.split;
-    let l_end = min(cv.n * pq, l_begin + cv.split);
-
-    decode_columns(li, col0);
-    if (li < CHUNK) {
-        decode_position(li, l_begin + li, l_end);
-    }
-    workgroupBarrier();
+    let l_end = part_end(wg.z);
+    begin_weight_grad(li, col0, l_begin, l_end);
 
     var acc = Block();
     var buf = 0u;
@@ -220,8 +214,15 @@ fn weight_grad_shared(
     store_dw_block(wg.z, row0 + 4u * lid.y, col0 + 4u * lid.x, acc);
 }
 
-// The tile's columns (c, r, s) from col0, decoded once into the column tables.
-fn decode_columns(li: u32, col0: u32) {
+// Where part z of the positions (n, p, q) ends: it starts at z * split.
+fn part_end(z: u32) -> u32 {
+    return min(cv.n * cv.p * cv.q, z * cv.split + cv.split);
+}
+
+// Both weight-gradient kernels' set-up: the tile's columns (c, r, s) from col0 decoded once
+// into the column tables, the part's first chunk of positions into the first half of the
+// position tables, then a barrier (so it is called in uniform control flow).
+fn begin_weight_grad(li: u32, col0: u32, l_begin: u32, l_end: u32) {
     let crs = cv.c * cv.r * cv.s;
     for (var i = li; i < 4u * WG_X; i += WG_X * WG_Y) {
         let tap = tap_of(col0 + i, crs);
@@ -229,6 +230,10 @@ fn decode_columns(li: u32, col0: u32) {
         col_r[i] = tap.r;
         col_s[i] = tap.s;
     }
+    if (li < CHUNK) {
+        decode_position(li, l_begin + li, l_end);
+    }
+    workgroupBarrier();
 }
 
 // Tap t, an index over (c, r, s): the offset of channel c's plane in an image, and the tap's
@@ -270,33 +275,56 @@ fn store_dw_block(z: u32, row: u32, col: u32, acc: Block) {
 const PREFETCH_A: u32 = 8u;
 const PREFETCH_B: u32 = 16u;
 
+// One invocation's values of a chunk: element li + i * threads of the staged dy block in
+// a[i], of the windows' block in b[i].
+struct Prefetched {
+    a: array<f32, PREFETCH_A>,
+    b: array<f32, PREFETCH_B>,
+}
+
+// Invocation li's values of the chunk whose positions are in the tables' half from slot0.
+// Past a block's end it loads the block's last element again (unused), so no load branches.
+fn prefetch_chunk(li: u32, slot0: u32, row0: u32) -> Prefetched {
+    let threads = WG_X * WG_Y;
+    var v: Prefetched;
+    for (var i = 0u; i < PREFETCH_A; i++) {
+        v.a[i] = load_dy(min(li + i * threads, 4u * WG_Y * CHUNK - 1u), slot0, row0);
+    }
+    for (var i = 0u; i < PREFETCH_B; i++) {
+        v.b[i] = load_window(min(li + i * threads, 4u * WG_X * CHUNK - 1u), slot0);
+    }
+    return v;
+}
+
+// Stores invocation li's prefetched values into the staged blocks.
+fn stage_prefetched(li: u32, v: Prefetched) {
+    let threads = WG_X * WG_Y;
+    for (var i = 0u; i < PREFETCH_A; i++) {
+        let e = li + i * threads;
+        if (e < 4u * WG_Y * CHUNK) {
+            stage_a(e / CHUNK, e % CHUNK, v.a[i]);
+        }
+    }
+    for (var i = 0u; i < PREFETCH_B; i++) {
+        let e = li + i * threads;
+        if (e < 4u * WG_X * CHUNK) {
+            stage_b_wide(e / CHUNK, e % CHUNK, v.b[i]);
+        }
+    }
+}
+
 @compute @workgroup_size(WG_X, WG_Y, 1)
 fn weight_grad_shared_prefetch(
     @builtin(workgroup_id) wg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(local_invocation_index) li: u32,
 ) {
-    let threads = WG_X * WG_Y;
-    let a_len = 4u * WG_Y * CHUNK;
-    let b_len = 4u * WG_X * CHUNK;
     let row0 = wg.y * 4u * WG_Y;
     let col0 = wg.x * 4u * WG_X;
     let l_begin = wg.z * cv.split;
-    let l_end = min(cv.n * cv.p * cv.q, l_begin + cv.split);
-
-    decode_columns(li, col0);
-    if (li < CHUNK) {
-        decode_position(li, l_begin + li, l_end);
-    }
-    workgroupBarrier();
-    var ra: array<f32, PREFETCH_A>;
-    var rb: array<f32, PREFETCH_B>;
-    for (var i = 0u; i < PREFETCH_A; i++) {
-        ra[i] = load_dy(min(li + i * threads, a_len - 1u), 0u, row0);
-    }
-    for (var i = 0u; i < PREFETCH_B; i++) {
-        rb[i] = load_window(min(li + i * threads, b_len - 1u), 0u);
-    }
+    let l_end = part_end(wg.z);
+    begin_weight_grad(li, col0, l_begin, l_end);
+    var next = prefetch_chunk(li, 0u, row0);
     if (li < CHUNK) {
         decode_position(CHUNK + li, l_begin + CHUNK + li, l_end);
     }
@@ -307,18 +335,7 @@ fn weight_grad_shared_prefetch(
         // Every invocation is done multiplying the previous chunk, and the next chunk's
         // positions are decoded.
         workgroupBarrier();
-        for (var i = 0u; i < PREFETCH_A; i++) {
-            let e = li + i * threads;
-            if (e < a_len) {
-                stage_a(e / CHUNK, e % CHUNK, ra[i]);
-            }
-        }
-        for (var i = 0u; i < PREFETCH_B; i++) {
-            let e = li + i * threads;
-            if (e < b_len) {
-                stage_b_wide(e / CHUNK, e % CHUNK, rb[i]);
-            }
-        }
+        stage_prefetched(li, next);
         // This chunk's values came from this half of the tables, all read before the
         // barrier above: it takes the positions two chunks on.
         if (li < CHUNK) {
@@ -326,13 +343,7 @@ fn weight_grad_shared_prefetch(
         }
         workgroupBarrier();
         if (l0 + CHUNK < l_end) {
-            let next = (1u - buf) * CHUNK;
-            for (var i = 0u; i < PREFETCH_A; i++) {
-                ra[i] = load_dy(min(li + i * threads, a_len - 1u), next, row0);
-            }
-            for (var i = 0u; i < PREFETCH_B; i++) {
-                rb[i] = load_window(min(li + i * threads, b_len - 1u), next);
-            }
+            next = prefetch_chunk(li, (1u - buf) * CHUNK, row0);
         }
         acc = multiply_staged_wide(acc, lid);
         buf = 1u - buf;

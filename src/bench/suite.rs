@@ -389,15 +389,9 @@ async fn conv_part(
         (
             ConvPart::WeightGradSharedTwin,
             WeightGradAlgorithm::Shared {
-                parts,
-                across,
-                prefetch,
+                across, prefetch, ..
             },
-        ) if across >= conv::SHARED_PREFETCH_FEWEST_ACROSS => WeightGradAlgorithm::Shared {
-            parts,
-            across,
-            prefetch: !prefetch,
-        },
+        ) if across >= conv::SHARED_PREFETCH_FEWEST_ACROSS => shared.with_prefetch(!prefetch),
         _ => shared,
     };
     let name = match part {

@@ -1431,11 +1431,17 @@ impl WeightGradAlgorithm {
 
     /// The same cut and width by the prefetching kernel.
     pub fn prefetching(self) -> Self {
+        self.with_prefetch(true)
+    }
+
+    /// The same cut and width by the prefetching (`true`) or the plain kernel; the register
+    /// tiles as they are.
+    pub fn with_prefetch(self, prefetch: bool) -> Self {
         match self {
             WeightGradAlgorithm::Shared { parts, across, .. } => WeightGradAlgorithm::Shared {
                 parts,
                 across,
-                prefetch: true,
+                prefetch,
             },
             other => other,
         }
